@@ -1,0 +1,179 @@
+//! Company (tenant) pre-registration rules.
+
+use crate::FieldErrors;
+use serde::{Deserialize, Serialize};
+
+pub const MAX_NAME_CHARS: usize = 200;
+/// RFC 5321 limits: 64 for the local part, 254 for the whole address.
+const MAX_EMAIL_CHARS: usize = 254;
+const MAX_LOCAL_PART_CHARS: usize = 64;
+
+/// What a client sends to register. Unknown fields are refused so a typo never goes unnoticed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationRequest {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A registration that passed every rule: name trimmed, email trimmed and lower-cased (mail
+/// providers treat addresses case-insensitively, so uniqueness must too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Registration {
+    pub name: String,
+    pub email: String,
+}
+
+impl RegistrationRequest {
+    pub fn validate(self) -> Result<Registration, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let name = self.name.as_deref().map(str::trim).unwrap_or_default();
+        if self.name.is_none() {
+            errors.push("name", "is required");
+        } else if name.is_empty() {
+            errors.push("name", "must not be empty");
+        } else if name.chars().count() > MAX_NAME_CHARS {
+            errors.push(
+                "name",
+                format!("must be at most {MAX_NAME_CHARS} characters"),
+            );
+        } else if name.chars().any(char::is_control) {
+            errors.push("name", "must not contain control characters");
+        }
+        let email = self
+            .email
+            .as_deref()
+            .map(|e| e.trim().to_lowercase())
+            .unwrap_or_default();
+        match &self.email {
+            None => errors.push("email", "is required"),
+            Some(_) => {
+                if let Err(reason) = check_email(&email) {
+                    errors.push("email", reason);
+                }
+            }
+        }
+        errors.into_result(Registration {
+            name: name.to_owned(),
+            email,
+        })
+    }
+}
+
+/// A deliberately conservative address check: one `@`, a dot-atom local part and a domain of
+/// at least two DNS labels. Quoted local parts and IP-literal domains are valid in RFC 5322 but
+/// are not used by businesses, and accepting them would only widen what reaches a mail system.
+fn check_email(email: &str) -> Result<(), &'static str> {
+    if email.is_empty() {
+        return Err("must not be empty");
+    }
+    if email.chars().count() > MAX_EMAIL_CHARS {
+        return Err("must be at most 254 characters");
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err("must contain an @");
+    };
+    if domain.contains('@') {
+        return Err("must contain exactly one @");
+    }
+    let local_ok = !local.is_empty()
+        && local.len() <= MAX_LOCAL_PART_CHARS
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    if !local_ok {
+        return Err("has an invalid part before the @");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()) && tld.len() >= 2);
+    if !domain_ok {
+        return Err("has an invalid domain after the @");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(name: Option<&str>, email: Option<&str>) -> RegistrationRequest {
+        RegistrationRequest {
+            name: name.map(str::to_owned),
+            email: email.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn accepts_and_normalises_a_good_registration() {
+        let ok = request(Some("  Acme Ltda "), Some(" Credit@ACME.com.br "))
+            .validate()
+            .expect("valid");
+        assert_eq!(ok.name, "Acme Ltda");
+        assert_eq!(ok.email, "credit@acme.com.br");
+    }
+
+    #[test]
+    fn reports_every_bad_field_at_once() {
+        let errors = request(None, Some("nope")).validate().expect_err("invalid");
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "email"]);
+    }
+
+    #[test]
+    fn name_limits() {
+        assert!(request(Some("   "), Some("a@b.co")).validate().is_err());
+        assert!(
+            request(Some(&"x".repeat(200)), Some("a@b.co"))
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            request(Some(&"x".repeat(201)), Some("a@b.co"))
+                .validate()
+                .is_err()
+        );
+        assert!(request(Some("a\u{0}b"), Some("a@b.co")).validate().is_err());
+    }
+
+    #[test]
+    fn email_shapes() {
+        for good in ["a@b.co", "first.last+tag@sub.example.com.br", "x_y@a-b.io"] {
+            assert!(check_email(good).is_ok(), "{good} should pass");
+        }
+        for bad in [
+            "",
+            "plain",
+            "@b.co",
+            "a@",
+            "a@b",
+            "a@@b.co",
+            "a@b@c.co",
+            ".a@b.co",
+            "a.@b.co",
+            "a..b@c.co",
+            "a b@c.co",
+            "a@-b.co",
+            "a@b-.co",
+            "a@b..co",
+            "a@b.c0",
+            "a@b.c",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad:?} should fail");
+        }
+        let long_local = format!("{}@b.co", "a".repeat(65));
+        assert!(check_email(&long_local).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! The domain of aval: record types, validation rules and (later) features, models and
+//! explanations. Pure code: nothing here touches the network, a database or a clock it was
+//! not handed, so every rule is testable in microseconds.
+
+pub mod audit;
+pub mod company;
+pub mod validation;
+
+pub use validation::{FieldError, FieldErrors};

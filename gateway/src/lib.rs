@@ -1,0 +1,32 @@
+//! The HTTP API. Thin on purpose: authenticate, validate the shape, turn the request into a
+//! record, produce it, answer. Business state lives in Kafka and the database.
+
+pub mod auth;
+pub mod json;
+pub mod problem;
+mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use state::AppState;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use problem::Problem;
+
+/// Largest request body accepted: a batch of 500 bureau reports is well under 1 MiB.
+pub const BODY_LIMIT_BYTES: usize = 4 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/companies", post(routes::companies::register))
+        .route("/v1/companies/me", get(routes::companies::me))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(|| async { Problem::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn(telemetry::record_request))
+        .with_state(state)
+}

@@ -1,0 +1,116 @@
+//! `POST /v1/companies` (pre-registration, no token) and `GET /v1/companies/me`.
+
+use crate::auth::Authenticated;
+use crate::json::JsonBody;
+use crate::problem::Problem;
+use crate::state::AppState;
+use aval_core::audit::{AuditEvent, AuditKind};
+use aval_core::company::RegistrationRequest;
+use aval_store::StoreError;
+use aval_store::companies::Company;
+use aval_topics::TopicRole;
+use aval_topics::records::AuditEventRecord;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize)]
+struct Registered {
+    company_id: Uuid,
+    token: String,
+    token_expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CompanyView {
+    company_id: Uuid,
+    name: String,
+    email: String,
+    registered_at: DateTime<Utc>,
+}
+
+impl From<Company> for CompanyView {
+    fn from(c: Company) -> Self {
+        Self {
+            company_id: c.id,
+            name: c.name,
+            email: c.email,
+            registered_at: c.registered_at,
+        }
+    }
+}
+
+/// The company row is committed only after the `company.registered` audit event is on Kafka:
+/// a company either exists with its audit trail or does not exist.
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<RegistrationRequest>,
+) -> Result<Response, Problem> {
+    let registration = request.validate().map_err(Problem::invalid)?;
+    let now = Utc::now();
+    let pending = match state.store.begin_registration(&registration, now).await {
+        Ok(pending) => pending,
+        Err(StoreError::Conflict { .. }) => {
+            return Err(Problem::conflict(
+                "email",
+                "a company with this email is already registered",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store registration");
+            return Err(Problem::unavailable("cannot register right now; retry"));
+        }
+    };
+    let company_id = pending.company.id;
+    let event = AuditEvent::new(
+        company_id,
+        AuditKind::CompanyRegistered,
+        format!("company:{company_id}"),
+        now,
+    )
+    .with_detail("name", registration.name.clone());
+    let audit = state.catalogue.topic(TopicRole::Audit);
+    if let Err(e) = state
+        .publisher
+        .publish(
+            audit,
+            &company_id.to_string(),
+            &AuditEventRecord::from(&event),
+            &[],
+        )
+        .await
+    {
+        tracing::error!(error = %e, "cannot publish company.registered; registration rolled back");
+        return Err(Problem::unavailable(
+            "the audit log is unavailable; nothing was registered, retry",
+        ));
+    }
+    let issued = state.tokens.issue(company_id, now).map_err(|e| {
+        tracing::error!(error = %e, "cannot sign token");
+        Problem::unavailable("cannot issue a token right now; retry")
+    })?;
+    pending.commit().await.map_err(|e| {
+        tracing::error!(error = %e, "cannot commit registration");
+        Problem::unavailable("cannot register right now; retry")
+    })?;
+    tracing::info!(%company_id, "company registered");
+    let body = Registered {
+        company_id,
+        token: issued.token,
+        token_expires_at: issued.expires_at,
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, "/v1/companies/me")],
+        Json(body),
+    )
+        .into_response())
+}
+
+pub(crate) async fn me(auth: Authenticated) -> Json<CompanyView> {
+    Json(auth.company.into())
+}

@@ -1,0 +1,2 @@
+pub(crate) mod companies;
+pub(crate) mod health;

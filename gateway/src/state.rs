@@ -1,0 +1,18 @@
+use crate::auth::TokenKeys;
+use aval_store::Store;
+use aval_topics::{Catalogue, Publisher};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+/// What every handler may use. The gateway keeps no business state of its own, so any number
+/// of instances can run side by side.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub publisher: Publisher,
+    pub catalogue: Arc<Catalogue>,
+    pub tokens: Arc<TokenKeys>,
+    pub metrics: PrometheusHandle,
+    /// For the readiness probe of the schema registry.
+    pub http: reqwest::Client,
+}

@@ -1,0 +1,168 @@
+//! All of aval's configuration, in one place: every setting is a flag with an environment
+//! variable and a documented default (`aval --help`, and the README's table).
+
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+
+/// Signs development tokens when `AVAL_JWT_SECRET` is unset. Public by definition: anyone can
+/// forge tokens with it, which is why `AVAL_ENV=production` refuses to start with it.
+pub const DEVELOPMENT_JWT_SECRET: &str = "aval-development-key-never-use-in-production";
+const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings every role shares: where the services are and how topics are named.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// development or production; production refuses insecure defaults.
+    #[arg(
+        long,
+        env = "AVAL_ENV",
+        value_enum,
+        default_value = "development",
+        global = true
+    )]
+    pub environment: Environment,
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    pub kafka_bootstrap: String,
+    /// Confluent-compatible schema registry base URL.
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
+        global = true
+    )]
+    pub schema_registry_url: String,
+    /// PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://aval:aval@127.0.0.1:5432/aval",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: String,
+    /// Largest number of database connections this process opens.
+    #[arg(
+        long,
+        env = "AVAL_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_max_connections: u32,
+    /// Prefix of every topic name, so deployments can share a cluster.
+    #[arg(
+        long,
+        env = "AVAL_TOPIC_PREFIX",
+        default_value = "aval.",
+        global = true
+    )]
+    pub topic_prefix: String,
+    /// Replication factor of the topics `aval topics apply` creates.
+    #[arg(
+        long,
+        env = "AVAL_REPLICATION_FACTOR",
+        default_value_t = 1,
+        global = true
+    )]
+    pub replication_factor: i32,
+    /// Log lines as text (for people) or JSON (for collectors). Level: RUST_LOG (default info).
+    #[arg(
+        long,
+        env = "AVAL_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Gateway {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "AVAL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// HMAC-SHA256 secret (at least 32 bytes) that signs company tokens. Unset: a built-in
+    /// development key, refused in production.
+    #[arg(long, env = "AVAL_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// How long a company token stays valid, in days.
+    #[arg(long, env = "AVAL_TOKEN_TTL_DAYS", default_value_t = 365)]
+    pub token_ttl_days: i64,
+}
+
+/// The signing secret to use, or why the process must not start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SecretChoice<'a> {
+    Configured(&'a str),
+    Development,
+}
+
+impl Gateway {
+    pub fn secret(&self, environment: Environment) -> anyhow::Result<SecretChoice<'_>> {
+        match (&self.jwt_secret, environment) {
+            (Some(secret), _) if secret.len() >= MIN_SECRET_BYTES => {
+                Ok(SecretChoice::Configured(secret))
+            }
+            (Some(_), _) => {
+                anyhow::bail!("AVAL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+            }
+            (None, Environment::Production) => anyhow::bail!(
+                "AVAL_ENV=production but AVAL_JWT_SECRET is unset: refusing to sign tokens with the public development key"
+            ),
+            (None, Environment::Development) => Ok(SecretChoice::Development),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(secret: Option<&str>) -> Gateway {
+        Gateway {
+            http_addr: "127.0.0.1:0".parse().expect("addr"),
+            jwt_secret: secret.map(str::to_owned),
+            token_ttl_days: 1,
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_development_key() {
+        assert!(gateway(None).secret(Environment::Production).is_err());
+        assert_eq!(
+            gateway(None).secret(Environment::Development).ok(),
+            Some(SecretChoice::Development)
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused_everywhere() {
+        assert!(
+            gateway(Some("short"))
+                .secret(Environment::Development)
+                .is_err()
+        );
+        let long = "x".repeat(32);
+        assert_eq!(
+            gateway(Some(&long)).secret(Environment::Production).ok(),
+            Some(SecretChoice::Configured(long.as_str()))
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! `aval`: one binary, a subcommand per role, so a deployment is one image run with different
+//! arguments.
+
+// A binary exports nothing; `pub` inside it only marks what modules share.
+#![allow(unreachable_pub)]
+
+mod config;
+mod roles;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "aval", version, about = "Kafka-native credit decisions")]
+struct Cli {
+    #[command(flatten)]
+    common: config::Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Gateway(config::Gateway),
+    /// Manage the Kafka topics of the catalogue.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Operator actions on companies and tokens.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsCommand {
+    /// Create missing topics, register the schemas, report drift (exit 3 when any).
+    Apply,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Refuse every token of a company from now on (403).
+    DeactivateCompany { company_id: uuid::Uuid },
+    /// Refuse one token, by its `jti` claim, from now on (403).
+    RevokeToken {
+        company_id: uuid::Uuid,
+        jti: uuid::Uuid,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    roles::init_logging(cli.common.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("aval: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Gateway(gateway) => roles::gateway(&cli.common, &gateway).await,
+            Command::Topics(TopicsCommand::Apply) => roles::topics_apply(&cli.common).await,
+            Command::Migrate => roles::migrate(&cli.common).await,
+            Command::Admin(AdminCommand::DeactivateCompany { company_id }) => {
+                roles::deactivate_company(&cli.common, company_id).await
+            }
+            Command::Admin(AdminCommand::RevokeToken {
+                company_id,
+                jti,
+                reason,
+            }) => roles::revoke_token(&cli.common, company_id, jti, &reason).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("aval: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

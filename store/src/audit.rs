@@ -1,0 +1,146 @@
+//! The audit log: append with the hash chain, read newest first.
+
+use crate::{Store, StoreError};
+use aval_core::audit::{AuditEvent, ChainHash, GENESIS};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// An event as stored, with its place in the company's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAuditEvent {
+    pub seq: i64,
+    pub event: AuditEvent,
+    pub prev_hash: ChainHash,
+    pub hash: ChainHash,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored as the `seq`-th event of its company.
+    New { seq: i64 },
+    /// An event with this id was stored before (a redelivery): nothing changed.
+    Duplicate,
+}
+
+impl Store {
+    /// Appends one event to its company's chain in one transaction; idempotent by event id.
+    pub async fn append_audit_event(&self, event: &AuditEvent) -> Result<Appended, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Creating the head row first gives the lock below something to lock for a new company.
+        sqlx::query("INSERT INTO audit_heads (company_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING")
+            .bind(event.company_id)
+            .bind(GENESIS.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        let (seq, prev): (i64, Vec<u8>) =
+            sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE company_id = $1 FOR UPDATE")
+                .bind(event.company_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let already: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM audit_events WHERE event_id = $1")
+                .bind(event.event_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if already.is_some() {
+            return Ok(Appended::Duplicate);
+        }
+        let prev = to_hash(&prev)?;
+        let hash = event.chain_hash(&prev);
+        let seq = seq + 1;
+        let details = serde_json_map(&event.details);
+        sqlx::query(
+            "INSERT INTO audit_events (company_id, seq, event_id, kind, occurred_at, actor, details, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+        )
+        .bind(event.company_id)
+        .bind(seq)
+        .bind(event.event_id)
+        .bind(&event.kind)
+        .bind(event.occurred_at)
+        .bind(&event.actor)
+        .bind(details)
+        .bind(prev.as_slice())
+        .bind(hash.as_slice())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE company_id = $1")
+            .bind(event.company_id)
+            .bind(seq)
+            .bind(hash.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Appended::New { seq })
+    }
+
+    /// A company's events, newest first, older than `before` (a seq) when given.
+    pub async fn audit_events(
+        &self,
+        company_id: Uuid,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        type Row = (
+            i64,
+            Uuid,
+            String,
+            DateTime<Utc>,
+            String,
+            String,
+            Vec<u8>,
+            Vec<u8>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, event_id, kind, occurred_at, actor, details::text, prev_hash, hash
+             FROM audit_events
+             WHERE company_id = $1 AND seq < $2
+             ORDER BY seq DESC
+             LIMIT $3",
+        )
+        .bind(company_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(seq, event_id, kind, occurred_at, actor, details, prev, hash)| {
+                    Ok(StoredAuditEvent {
+                        seq,
+                        event: AuditEvent {
+                            event_id,
+                            company_id,
+                            kind,
+                            occurred_at,
+                            actor,
+                            details: parse_details(&details)?,
+                        },
+                        prev_hash: to_hash(&prev)?,
+                        hash: to_hash(&hash)?,
+                    })
+                },
+            )
+            .collect()
+    }
+}
+
+fn to_hash(bytes: &[u8]) -> Result<ChainHash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("an audit hash is not 32 bytes".to_owned()))
+}
+
+/// Details are a flat string map; stored as a JSON object so SQL can query them.
+fn serde_json_map(details: &BTreeMap<String, String>) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = details
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(object).to_string()
+}
+
+fn parse_details(text: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))
+}

@@ -1,0 +1,134 @@
+//! Companies (tenants) and their withdrawn tokens.
+
+use crate::{Store, StoreError};
+use aval_core::company::Registration;
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Company {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub registered_at: DateTime<Utc>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+}
+
+/// What a valid token's claims are worth today.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    Granted(Company),
+    /// The token's company does not exist (deleted, or a token from another deployment).
+    UnknownCompany,
+    CompanyDeactivated,
+    TokenRevoked,
+}
+
+/// A company inserted but not yet committed: the caller publishes the registration event
+/// first, and commits only once the broker has it, so a company never exists unaudited.
+#[derive(Debug)]
+pub struct PendingRegistration {
+    pub company: Company,
+    tx: Transaction<'static, Postgres>,
+}
+
+impl PendingRegistration {
+    pub async fn commit(self) -> Result<Company, StoreError> {
+        self.tx.commit().await?;
+        Ok(self.company)
+    }
+}
+
+impl Store {
+    /// Inserts the company in an open transaction; `Conflict` when the email is taken.
+    pub async fn begin_registration(
+        &self,
+        registration: &Registration,
+        at: DateTime<Utc>,
+    ) -> Result<PendingRegistration, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let company: Company = sqlx::query_as(
+            "INSERT INTO companies (id, name, email, registered_at)
+             VALUES ($1, $2, $3, $4)
+             RETURNING id, name, email, registered_at, deactivated_at",
+        )
+        .bind(Uuid::new_v4())
+        .bind(&registration.name)
+        .bind(&registration.email)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(PendingRegistration { company, tx })
+    }
+
+    pub async fn company(&self, id: Uuid) -> Result<Company, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, email, registered_at, deactivated_at FROM companies WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// One round trip answering "may this token act for this company now?".
+    pub async fn access(&self, company_id: Uuid, jti: Uuid) -> Result<Access, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            company: Company,
+            revoked: bool,
+        }
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT c.id, c.name, c.email, c.registered_at, c.deactivated_at,
+                    EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked
+             FROM companies c WHERE c.id = $1",
+        )
+        .bind(company_id)
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => Access::UnknownCompany,
+            Some(row) if row.revoked => Access::TokenRevoked,
+            Some(row) if row.company.deactivated_at.is_some() => Access::CompanyDeactivated,
+            Some(row) => Access::Granted(row.company),
+        })
+    }
+
+    /// Stops every token of the company from working; `NotFound` for an unknown id.
+    pub async fn deactivate_company(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE companies SET deactivated_at = COALESCE(deactivated_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Withdraws one token. Revoking twice is not an error.
+    pub async fn revoke_token(
+        &self,
+        company_id: Uuid,
+        jti: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, company_id, revoked_at, reason)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(company_id)
+        .bind(at)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

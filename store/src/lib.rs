@@ -1,0 +1,48 @@
+//! PostgreSQL, aval's system of record: the connection pool, the migration runner (the
+//! versioned files of `sql/postgres`, embedded at build time) and one module per aggregate.
+
+pub mod audit;
+pub mod companies;
+mod error;
+
+pub use error::StoreError;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../sql/postgres");
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects lazily-checked: fails now if the database is unreachable, so a misconfigured
+    /// process stops at start instead of at its first request.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies every migration not yet applied. Safe to run from several processes at once:
+    /// sqlx takes an advisory lock.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,164 @@
+//! The test harness: where the stack is, and an in-process gateway on a loopback port.
+
+use aval_gateway::AppState;
+use aval_gateway::auth::TokenKeys;
+use aval_store::Store;
+use aval_topics::admin::TopicAdmin;
+use aval_topics::{AvroCodec, Catalogue, Publisher};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+pub const TEST_SECRET: &[u8] = b"e2e-test-secret-e2e-test-secret-e2e";
+/// Topics of the shared test catalogue; tests that change topics use a prefix of their own.
+pub const TEST_PREFIX: &str = "aval-e2e.";
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct StackEnv {
+    pub kafka_bootstrap: String,
+    pub schema_registry_url: String,
+    pub database_url: String,
+}
+
+/// The stack's addresses, from the environment or else from `.stack.env` (written by
+/// `scripts/stack up`). Panics with instructions when neither has them.
+pub fn stack() -> StackEnv {
+    let file: HashMap<String, String> =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.stack.env"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().trim_start_matches("export ").split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+            .collect();
+    let get = |key: &str| {
+        std::env::var(key)
+            .ok()
+            .or_else(|| file.get(key).cloned())
+            .unwrap_or_else(|| panic!("{key} is not set: run `scripts/stack up` first"))
+    };
+    StackEnv {
+        kafka_bootstrap: get("KAFKA_BOOTSTRAP"),
+        schema_registry_url: get("SCHEMA_REGISTRY_URL"),
+        database_url: get("DATABASE_URL"),
+    }
+}
+
+pub fn codec() -> AvroCodec {
+    AvroCodec::new(&stack().schema_registry_url, Duration::from_secs(5)).expect("codec")
+}
+
+pub async fn store() -> Store {
+    let store = Store::connect(&stack().database_url, 5)
+        .await
+        .expect("database reachable");
+    store.migrate().await.expect("migrations apply");
+    store
+}
+
+/// The shared test catalogue, applied once per test process.
+pub async fn catalogue() -> Arc<Catalogue> {
+    static APPLIED: OnceCell<Arc<Catalogue>> = OnceCell::const_new();
+    APPLIED
+        .get_or_init(|| async {
+            let catalogue = Catalogue::new(TEST_PREFIX, 1);
+            let admin =
+                TopicAdmin::new(&stack().kafka_bootstrap, Duration::from_secs(10)).expect("admin");
+            let report = admin
+                .apply(&catalogue, &codec())
+                .await
+                .expect("topics apply");
+            assert!(
+                report.drift.is_empty(),
+                "test topics drifted: {:?}",
+                report.drift
+            );
+            Arc::new(catalogue)
+        })
+        .await
+        .clone()
+}
+
+pub fn keys() -> TokenKeys {
+    TokenKeys::new(TEST_SECRET, chrono::Duration::days(1))
+}
+
+pub async fn app_state(registry_url: &str) -> AppState {
+    let codec = AvroCodec::new(registry_url, Duration::from_secs(2)).expect("codec");
+    AppState {
+        store: store().await,
+        publisher: Publisher::new(&stack().kafka_bootstrap, codec, Duration::from_secs(10))
+            .expect("producer"),
+        catalogue: catalogue().await,
+        tokens: Arc::new(keys()),
+        metrics: aval_gateway::telemetry::prometheus(),
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A gateway serving on an ephemeral loopback port; stops when the test's runtime ends.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Gateway {
+    pub async fn start() -> Self {
+        Self::start_with(app_state(&stack().schema_registry_url).await).await
+    }
+
+    pub async fn start_with(state: AppState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            axum::serve(listener, aval_gateway::router(state))
+                .await
+                .expect("serve");
+        });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Registers a fresh company; returns (company id, token).
+    pub async fn register(&self) -> (String, String) {
+        let email = format!("credit+{}@example.com.br", uuid::Uuid::new_v4().simple());
+        let response = self
+            .http
+            .post(self.url("/v1/companies"))
+            .json(&serde_json::json!({"name": "Acme Distribuidora Ltda", "email": email}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "registration failed");
+        let body: serde_json::Value = response.json().await.expect("json");
+        (
+            body["company_id"].as_str().expect("company_id").to_owned(),
+            body["token"].as_str().expect("token").to_owned(),
+        )
+    }
+}
+
+/// A consumer reading `topic` from the beginning, in a group of its own.
+pub fn consumer_from_start(topic: &str) -> StreamConsumer {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &stack().kafka_bootstrap)
+        .set("group.id", format!("e2e-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}

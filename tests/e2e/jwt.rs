@@ -1,0 +1,181 @@
+//! Every way a token can be wrong is refused with the right status: 401 when the token itself
+//! is bad, 403 when it is good but its company or the token was withdrawn.
+
+use crate::common::{self, Gateway, TEST_SECRET};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+async fn status_with(gateway: &Gateway, authorization: Option<&str>) -> (u16, Option<String>) {
+    let mut request = gateway.http.get(gateway.url("/v1/companies/me"));
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let response = request.send().await.expect("request");
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (response.status().as_u16(), challenge)
+}
+
+fn claims(company_id: &str, iat: i64, exp: i64) -> serde_json::Value {
+    json!({"sub": company_id, "iat": iat, "exp": exp, "jti": uuid::Uuid::new_v4().to_string(), "iss": "aval"})
+}
+
+fn sign(algorithm: Algorithm, secret: &[u8], claims: &serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(algorithm),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("sign")
+}
+
+#[tokio::test]
+async fn the_token_matrix() {
+    let gateway = Gateway::start().await;
+    let (company_id, token) = gateway.register().await;
+    let now = chrono::Utc::now().timestamp();
+    let valid = claims(&company_id, now, now + 3600);
+
+    let alg_none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(valid.to_string())
+    );
+    let unknown_company = sign(
+        Algorithm::HS256,
+        TEST_SECRET,
+        &claims(&uuid::Uuid::new_v4().to_string(), now, now + 3600),
+    );
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing header", None),
+        ("not bearer", Some(format!("Basic {token}"))),
+        ("empty bearer", Some("Bearer ".to_owned())),
+        ("malformed", Some("Bearer not.a.jwt".to_owned())),
+        ("garbage", Some("Bearer %%%".to_owned())),
+        (
+            "forged signature",
+            Some(format!(
+                "Bearer {}",
+                sign(
+                    Algorithm::HS256,
+                    b"someone-elses-secret-of-32-bytes!!",
+                    &valid
+                )
+            )),
+        ),
+        ("alg none", Some(format!("Bearer {alg_none}"))),
+        (
+            "other algorithm",
+            Some(format!(
+                "Bearer {}",
+                sign(Algorithm::HS512, TEST_SECRET, &valid)
+            )),
+        ),
+        (
+            "expired",
+            Some(format!(
+                "Bearer {}",
+                sign(
+                    Algorithm::HS256,
+                    TEST_SECRET,
+                    &claims(&company_id, now - 7200, now - 3600)
+                )
+            )),
+        ),
+        (
+            "wrong issuer",
+            Some(format!(
+                "Bearer {}",
+                sign(
+                    Algorithm::HS256,
+                    TEST_SECRET,
+                    &json!({"sub": company_id, "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(), "iss": "evil"})
+                )
+            )),
+        ),
+        (
+            "sub not a company id",
+            Some(format!(
+                "Bearer {}",
+                sign(
+                    Algorithm::HS256,
+                    TEST_SECRET,
+                    &claims("admin", now, now + 3600)
+                )
+            )),
+        ),
+        ("unknown company", Some(format!("Bearer {unknown_company}"))),
+    ];
+    for (case, authorization) in cases {
+        let (status, challenge) = status_with(&gateway, authorization.as_deref()).await;
+        assert_eq!(status, 401, "{case}");
+        assert!(
+            challenge.is_some_and(|c| c.starts_with("Bearer")),
+            "{case}: no WWW-Authenticate"
+        );
+    }
+    let (status, _) = status_with(&gateway, Some(&format!("Bearer {token}"))).await;
+    assert_eq!(status, 200, "the valid token itself");
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_forbidden_and_the_company_s_other_tokens_still_work() {
+    let gateway = Gateway::start().await;
+    let (company_id, token) = gateway.register().await;
+    let company: uuid::Uuid = company_id.parse().expect("uuid");
+    let second = common::keys()
+        .issue(company, chrono::Utc::now())
+        .expect("issue");
+    let (_, jti) = common::keys().verify(&token).expect("verify");
+    common::store()
+        .await
+        .revoke_token(company, jti, "leaked", chrono::Utc::now())
+        .await
+        .expect("revoke");
+    assert_eq!(
+        status_with(&gateway, Some(&format!("Bearer {token}")))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        status_with(&gateway, Some(&format!("Bearer {}", second.token)))
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_deactivated_company_is_forbidden() {
+    let gateway = Gateway::start().await;
+    let (company_id, token) = gateway.register().await;
+    assert_eq!(
+        status_with(&gateway, Some(&format!("Bearer {token}")))
+            .await
+            .0,
+        200
+    );
+    // Through the operator command, as an operator would.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
+        .args(["admin", "deactivate-company", &company_id])
+        .env("DATABASE_URL", common::stack().database_url)
+        .output()
+        .expect("run aval");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        status_with(&gateway, Some(&format!("Bearer {token}")))
+            .await
+            .0,
+        403
+    );
+}

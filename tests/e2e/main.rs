@@ -1,0 +1,12 @@
+//! End-to-end tests against the real stack started by `scripts/stack up`: Apache Kafka, the
+//! schema registry and PostgreSQL. A missing service fails the tests; nothing is skipped.
+
+// A test binary exports nothing; `pub` only marks what the modules share.
+#![allow(unreachable_pub)]
+
+mod avro;
+mod common;
+mod jwt;
+mod registration;
+mod service;
+mod topics;

@@ -1,0 +1,108 @@
+//! Health, readiness, metrics, and the refusal to run production on the development key.
+
+use crate::common::{self, Gateway};
+use serde_json::Value;
+
+#[tokio::test]
+async fn ready_when_every_dependency_answers() {
+    let gateway = Gateway::start().await;
+    let health = gateway
+        .http
+        .get(gateway.url("/healthz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(health.status(), 200);
+    let ready = gateway
+        .http
+        .get(gateway.url("/readyz"))
+        .send()
+        .await
+        .expect("request");
+    let status = ready.status();
+    let body: Value = ready.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn not_ready_names_the_dependency_that_is_down() {
+    // A registry URL where nothing listens: port 9 (discard) on loopback.
+    let state = common::app_state("http://127.0.0.1:9/apis/ccompat/v7").await;
+    let gateway = Gateway::start_with(state).await;
+    let ready = gateway
+        .http
+        .get(gateway.url("/readyz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.expect("json");
+    assert_eq!(body["down"], serde_json::json!(["schema_registry"]));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let gateway = Gateway::start().await;
+    let (_, token) = gateway.register().await;
+    let me = gateway
+        .http
+        .get(gateway.url("/v1/companies/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(me.status(), 200);
+    let text = gateway
+        .http
+        .get(gateway.url("/metrics"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("aval_http_requests_total")
+                && l.contains("route=\"/v1/companies/me\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no request counter for /v1/companies/me in:\n{text}"));
+    let count: f64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("counter value");
+    assert!(count >= 1.0);
+    assert!(!text.contains(&token), "metrics must not leak tokens");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_problem_documents() {
+    let gateway = Gateway::start().await;
+    let response = gateway
+        .http
+        .get(gateway.url("/v1/nope"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+}
+
+#[test]
+fn production_refuses_to_start_with_the_development_key() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
+        .arg("gateway")
+        .env("AVAL_ENV", "production")
+        .env_remove("AVAL_JWT_SECRET")
+        .output()
+        .expect("run aval");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("AVAL_JWT_SECRET"), "{stderr}");
+}

@@ -1,0 +1,165 @@
+//! `aval topics apply` creates the catalogue, is idempotent, and reports drift made behind its
+//! back.
+
+use crate::common;
+use aval_topics::Catalogue;
+use aval_topics::admin::TopicAdmin;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewPartitions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use std::time::Duration;
+
+#[tokio::test]
+async fn apply_is_idempotent_and_reports_drift() {
+    let prefix = format!("drift-{}.", uuid::Uuid::new_v4().simple());
+    let catalogue = Catalogue::new(&prefix, 1);
+    let bootstrap = common::stack().kafka_bootstrap;
+    let admin = TopicAdmin::new(&bootstrap, Duration::from_secs(10)).expect("admin");
+    let codec = common::codec();
+
+    let first = admin.apply(&catalogue, &codec).await.expect("first apply");
+    assert_eq!(first.created.len(), catalogue.topics().len());
+    assert!(first.drift.is_empty(), "{:?}", first.drift);
+
+    let second = admin.apply(&catalogue, &codec).await.expect("second apply");
+    assert!(
+        second.created.is_empty(),
+        "second apply created {:?}",
+        second.created
+    );
+    assert!(second.drift.is_empty(), "{:?}", second.drift);
+    assert_eq!(second.unchanged.len(), catalogue.topics().len());
+    assert_eq!(first.schemas, second.schemas, "schema ids are stable");
+
+    // Behind its back: one more partition on the ingest topic, a shorter retention on audit.
+    let raw: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("raw admin");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let ingest = catalogue.topic(aval_topics::TopicRole::Ingest);
+    let audit = catalogue.topic(aval_topics::TopicRole::Audit);
+    let grown = raw
+        .create_partitions(
+            &[NewPartitions::new(
+                &ingest.name,
+                ingest.partitions as usize + 2,
+            )],
+            &options,
+        )
+        .await
+        .expect("create partitions");
+    assert!(grown.iter().all(Result::is_ok), "{grown:?}");
+    let altered = raw
+        .alter_configs(
+            &[
+                AlterConfig::new(ResourceSpecifier::Topic(&audit.name))
+                    .set("retention.ms", "60000"),
+            ],
+            &options,
+        )
+        .await
+        .expect("alter configs");
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+
+    let mut expected = vec![
+        (
+            ingest.name.clone(),
+            "partitions".to_owned(),
+            ingest.partitions.to_string(),
+            (ingest.partitions + 2).to_string(),
+        ),
+        (
+            audit.name.clone(),
+            "retention.ms".to_owned(),
+            audit.retention_ms.expect("retention").to_string(),
+            "60000".to_owned(),
+        ),
+    ];
+    expected.sort();
+    // The broker applies the changes asynchronously: poll until they show, with a deadline.
+    let started = std::time::Instant::now();
+    let (third, drift) = loop {
+        let report = admin.apply(&catalogue, &codec).await.expect("third apply");
+        let mut drift: Vec<(String, String, String, String)> = report
+            .drift
+            .iter()
+            .map(|d| {
+                (
+                    d.topic.clone(),
+                    d.setting.clone(),
+                    d.expected.clone(),
+                    d.actual.clone(),
+                )
+            })
+            .collect();
+        drift.sort();
+        if drift.len() >= expected.len() || started.elapsed() > common::DEADLINE {
+            break (report, drift);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(third.created.is_empty());
+    assert_eq!(drift, expected);
+    assert_eq!(third.unchanged.len(), catalogue.topics().len() - 2);
+
+    let names: Vec<&str> = catalogue.topics().iter().map(|t| t.name.as_str()).collect();
+    raw.delete_topics(&names, &options).await.expect("clean up");
+}
+
+#[tokio::test]
+async fn the_cli_exits_3_on_drift() {
+    let prefix = format!("cli-{}.", uuid::Uuid::new_v4().simple());
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
+            .args(["topics", "apply"])
+            .env("KAFKA_BOOTSTRAP", common::stack().kafka_bootstrap)
+            .env("SCHEMA_REGISTRY_URL", common::stack().schema_registry_url)
+            .env("AVAL_TOPIC_PREFIX", &prefix)
+            .output()
+            .expect("run aval")
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout)
+            .matches("created")
+            .count(),
+        8
+    );
+    let second = run();
+    assert!(second.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout)
+            .matches("unchanged")
+            .count(),
+        8
+    );
+
+    let raw: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+        .create()
+        .expect("raw admin");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let decisions = format!("{prefix}decisions");
+    raw.create_partitions(&[NewPartitions::new(&decisions, 7)], &options)
+        .await
+        .expect("grow");
+    let third = run();
+    assert_eq!(third.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&third.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "DRIFT     {decisions}: partitions is 7 but the catalogue says 6"
+        )),
+        "{stdout}"
+    );
+
+    let catalogue = Catalogue::new(&prefix, 1);
+    let names: Vec<&str> = catalogue.topics().iter().map(|t| t.name.as_str()).collect();
+    raw.delete_topics(&names, &options).await.expect("clean up");
+}

@@ -1,0 +1,185 @@
+//! Makes the cluster match the catalogue: creates missing topics, and reports — never silently
+//! repairs — topics whose partitions or configuration differ, because shrinking partitions is
+//! impossible and changing them reshuffles keys, which is an operator's call.
+
+use crate::{AvroCodec, Catalogue, TopicSpec, TopicsError};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// One difference between the catalogue and the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    pub topic: String,
+    pub setting: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} is {} but the catalogue says {}",
+            self.topic, self.setting, self.actual, self.expected
+        )
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub created: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub drift: Vec<Drift>,
+    /// Registry subject and schema id for every framed topic.
+    pub schemas: Vec<(String, u32)>,
+}
+
+#[derive(Debug)]
+pub struct TopicAdmin {
+    admin: AdminClient<DefaultClientContext>,
+    timeout: Duration,
+}
+
+impl TopicAdmin {
+    pub fn new(bootstrap: &str, timeout: Duration) -> Result<Self, TopicsError> {
+        let admin = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()?;
+        Ok(Self { admin, timeout })
+    }
+
+    /// Creates what is missing, compares what exists, and registers every value schema.
+    pub async fn apply(
+        &self,
+        catalogue: &Catalogue,
+        codec: &AvroCodec,
+    ) -> Result<ApplyReport, TopicsError> {
+        let existing = self.partition_counts()?;
+        let mut report = ApplyReport::default();
+        let missing: Vec<&TopicSpec> = catalogue
+            .topics()
+            .iter()
+            .filter(|t| !existing.contains_key(&t.name))
+            .collect();
+        self.create(&missing).await?;
+        report.created = missing.iter().map(|t| t.name.clone()).collect();
+
+        let present: Vec<&TopicSpec> = catalogue
+            .topics()
+            .iter()
+            .filter(|t| existing.contains_key(&t.name))
+            .collect();
+        let configs = self.describe(&present).await?;
+        for topic in present {
+            let before = report.drift.len();
+            let partitions = existing[&topic.name];
+            if partitions != topic.partitions {
+                report.drift.push(Drift {
+                    topic: topic.name.clone(),
+                    setting: "partitions".to_owned(),
+                    expected: topic.partitions.to_string(),
+                    actual: partitions.to_string(),
+                });
+            }
+            let actual = configs.get(&topic.name);
+            for (key, expected) in topic.configs() {
+                let value = actual
+                    .and_then(|c| c.get(key))
+                    .cloned()
+                    .unwrap_or_else(|| "(unset)".to_owned());
+                if value != expected {
+                    report.drift.push(Drift {
+                        topic: topic.name.clone(),
+                        setting: key.to_owned(),
+                        expected,
+                        actual: value,
+                    });
+                }
+            }
+            if report.drift.len() == before {
+                report.unchanged.push(topic.name.clone());
+            }
+        }
+
+        for topic in catalogue.topics().iter().filter(|t| t.value.is_some()) {
+            let id = codec.register(topic).await?;
+            report.schemas.push((topic.value_subject(), id));
+        }
+        Ok(report)
+    }
+
+    fn partition_counts(&self) -> Result<HashMap<String, i32>, TopicsError> {
+        let metadata = self.admin.inner().fetch_metadata(None, self.timeout)?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+            .collect())
+    }
+
+    async fn create(&self, topics: &[&TopicSpec]) -> Result<(), TopicsError> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let configs: Vec<Vec<(&str, String)>> = topics.iter().map(|t| t.configs()).collect();
+        let new_topics: Vec<NewTopic<'_>> = topics
+            .iter()
+            .zip(&configs)
+            .map(|(t, configs)| {
+                configs.iter().fold(
+                    NewTopic::new(
+                        &t.name,
+                        t.partitions,
+                        TopicReplication::Fixed(t.replication),
+                    ),
+                    |new, (key, value)| new.set(key, value),
+                )
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        for result in self.admin.create_topics(&new_topics, &options).await? {
+            match result {
+                Ok(_) => {}
+                // Another `apply` running at the same time created it first: fine.
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => return Err(TopicsError::Admin { topic, code }),
+            }
+        }
+        Ok(())
+    }
+
+    async fn describe(
+        &self,
+        topics: &[&TopicSpec],
+    ) -> Result<HashMap<String, HashMap<String, String>>, TopicsError> {
+        if topics.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let specifiers: Vec<ResourceSpecifier<'_>> = topics
+            .iter()
+            .map(|t| ResourceSpecifier::Topic(&t.name))
+            .collect();
+        let options = AdminOptions::new().request_timeout(Some(self.timeout));
+        let mut out = HashMap::new();
+        for (topic, result) in topics
+            .iter()
+            .zip(self.admin.describe_configs(&specifiers, &options).await?)
+        {
+            let resource = result.map_err(|code| TopicsError::Admin {
+                topic: topic.name.clone(),
+                code,
+            })?;
+            let values = resource
+                .entries
+                .into_iter()
+                .filter_map(|e| e.value.map(|v| (e.name, v)))
+                .collect();
+            out.insert(topic.name.clone(), values);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,229 @@
+//! Every topic aval uses, with its configuration, its key and its value schema: the single
+//! place a topic is named. `aval topics apply` makes the cluster match it.
+
+use crate::schemas::{self, RecordSchema};
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// What a topic is for; code asks the catalogue for a role, never spells a topic name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TopicRole {
+    /// Dataset batches and completion markers, keyed by company so a marker follows its batches.
+    Ingest,
+    TrainingRequests,
+    /// Compacted: the latest record per company is its active model.
+    ModelActivations,
+    DecisionRequests,
+    /// Replies to the gateway instance that asked; short-lived.
+    DecisionReplies,
+    /// Every decision, for downstream systems.
+    Decisions,
+    Audit,
+    /// Records no processor could accept, byte for byte, with the reason in headers.
+    DeadLetters,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupPolicy {
+    Delete,
+    Compact,
+}
+
+impl CleanupPolicy {
+    pub fn as_config(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+        }
+    }
+}
+
+/// What a record's key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKey {
+    /// The company id (UUID text): all of a company's records land on one partition, in order.
+    CompanyId,
+    /// The request id: spread evenly, order does not matter.
+    RequestId,
+    /// The failed record's original key, unchanged.
+    Original,
+}
+
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub role: TopicRole,
+    pub name: String,
+    pub partitions: i32,
+    pub replication: i32,
+    pub cleanup: CleanupPolicy,
+    /// `None` keeps records forever (compacted topics).
+    pub retention_ms: Option<i64>,
+    pub key: RecordKey,
+    /// `None` for the dead-letter topic, which keeps the original bytes.
+    pub value: Option<&'static RecordSchema>,
+}
+
+impl TopicSpec {
+    /// The topic-level configs the catalogue owns; anything else is left to the broker.
+    pub fn configs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("cleanup.policy", self.cleanup.as_config().to_owned()),
+            ("retention.ms", self.retention_ms.unwrap_or(-1).to_string()),
+        ]
+    }
+
+    /// The registry subject of the value schema (Confluent's TopicNameStrategy).
+    pub fn value_subject(&self) -> String {
+        format!("{}-value", self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    topics: Vec<TopicSpec>,
+}
+
+impl Catalogue {
+    /// `prefix` namespaces every topic (`aval.` by default), so several deployments or test
+    /// runs can share a cluster; `replication` is the cluster's replication factor.
+    pub fn new(prefix: &str, replication: i32) -> Self {
+        let topic = |role, suffix: &str, partitions, cleanup, retention_ms, key, value| TopicSpec {
+            role,
+            name: format!("{prefix}{suffix}"),
+            partitions,
+            replication,
+            cleanup,
+            retention_ms,
+            key,
+            value,
+        };
+        use CleanupPolicy::{Compact, Delete};
+        use RecordKey::{CompanyId, Original, RequestId};
+        Self {
+            topics: vec![
+                topic(
+                    TopicRole::Ingest,
+                    "ingest",
+                    6,
+                    Delete,
+                    Some(7 * DAY_MS),
+                    CompanyId,
+                    Some(&schemas::INGEST_RECORD),
+                ),
+                topic(
+                    TopicRole::TrainingRequests,
+                    "training-requests",
+                    6,
+                    Delete,
+                    Some(7 * DAY_MS),
+                    CompanyId,
+                    Some(&schemas::TRAINING_REQUEST),
+                ),
+                topic(
+                    TopicRole::ModelActivations,
+                    "model-activations",
+                    6,
+                    Compact,
+                    None,
+                    CompanyId,
+                    Some(&schemas::MODEL_ACTIVATION),
+                ),
+                topic(
+                    TopicRole::DecisionRequests,
+                    "decision-requests",
+                    6,
+                    Delete,
+                    Some(DAY_MS),
+                    CompanyId,
+                    Some(&schemas::DECISION_REQUEST),
+                ),
+                topic(
+                    TopicRole::DecisionReplies,
+                    "decision-replies",
+                    6,
+                    Delete,
+                    Some(HOUR_MS),
+                    RequestId,
+                    Some(&schemas::DECISION_REPLY),
+                ),
+                topic(
+                    TopicRole::Decisions,
+                    "decisions",
+                    6,
+                    Delete,
+                    Some(30 * DAY_MS),
+                    CompanyId,
+                    Some(&schemas::DECISION),
+                ),
+                topic(
+                    TopicRole::Audit,
+                    "audit",
+                    6,
+                    Delete,
+                    Some(30 * DAY_MS),
+                    CompanyId,
+                    Some(&schemas::AUDIT_EVENT),
+                ),
+                topic(
+                    TopicRole::DeadLetters,
+                    "dead-letters",
+                    3,
+                    Delete,
+                    Some(30 * DAY_MS),
+                    Original,
+                    None,
+                ),
+            ],
+        }
+    }
+
+    pub fn topic(&self, role: TopicRole) -> &TopicSpec {
+        // Every role is in `new`, so the lookup cannot miss; a test keeps it that way.
+        self.topics
+            .iter()
+            .find(|t| t.role == role)
+            .unwrap_or(&self.topics[0])
+    }
+
+    pub fn topics(&self) -> &[TopicSpec] {
+        &self.topics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_has_its_own_topic() {
+        let catalogue = Catalogue::new("t.", 1);
+        let roles = [
+            TopicRole::Ingest,
+            TopicRole::TrainingRequests,
+            TopicRole::ModelActivations,
+            TopicRole::DecisionRequests,
+            TopicRole::DecisionReplies,
+            TopicRole::Decisions,
+            TopicRole::Audit,
+            TopicRole::DeadLetters,
+        ];
+        for role in roles {
+            assert_eq!(catalogue.topic(role).role, role);
+            assert!(catalogue.topic(role).name.starts_with("t."));
+        }
+        assert_eq!(catalogue.topics().len(), roles.len());
+    }
+
+    #[test]
+    fn activations_are_compacted_and_kept() {
+        let catalogue = Catalogue::new("aval.", 1);
+        let activations = catalogue.topic(TopicRole::ModelActivations);
+        assert_eq!(activations.cleanup, CleanupPolicy::Compact);
+        assert!(
+            activations
+                .configs()
+                .contains(&("retention.ms", "-1".to_owned()))
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The one Avro codec: Confluent framing (magic byte 0, 4-byte schema id, Avro binary) through
+//! `schema_registry_converter`, which caches schema ids per subject and schemas per id, so the
+//! registry is asked once per schema and process.
+
+use crate::schemas::RecordSchema;
+use crate::{TopicSpec, TopicsError};
+use schema_registry_converter::async_impl::easy_avro::{EasyAvroDecoder, EasyAvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// A Rust type that is the serde mirror of one `.avsc` record.
+pub trait WireRecord: Serialize + DeserializeOwned + Send + Sync {
+    const SCHEMA: &'static RecordSchema;
+}
+
+#[derive(Clone, Debug)]
+pub struct AvroCodec {
+    registry_url: String,
+    encoder: EasyAvroEncoder,
+    decoder: EasyAvroDecoder,
+}
+
+impl AvroCodec {
+    pub fn new(registry_url: &str, timeout: Duration) -> Result<Self, TopicsError> {
+        let settings = SrSettings::new_builder(registry_url.trim_end_matches('/').to_owned())
+            .set_timeout(timeout)
+            .build()
+            .map_err(registry_error)?;
+        Ok(Self {
+            registry_url: registry_url.to_owned(),
+            encoder: EasyAvroEncoder::new(settings.clone()),
+            decoder: EasyAvroDecoder::new(settings),
+        })
+    }
+
+    pub fn registry_url(&self) -> &str {
+        &self.registry_url
+    }
+
+    /// Registers (or finds, if already registered) the topic's value schema and returns its id.
+    pub async fn register(&self, topic: &TopicSpec) -> Result<u32, TopicsError> {
+        let schema = topic.value.ok_or_else(|| TopicsError::Unframed {
+            topic: topic.name.clone(),
+        })?;
+        let registered = self
+            .encoder
+            .get_schema_and_id(&topic.value_subject(), strategy(topic, schema)?)
+            .await
+            .map_err(registry_error)?;
+        Ok(registered.id)
+    }
+
+    /// Frames `record` for `topic`, registering the schema on first use.
+    pub async fn encode<R: WireRecord>(
+        &self,
+        topic: &TopicSpec,
+        record: &R,
+    ) -> Result<Vec<u8>, TopicsError> {
+        match topic.value {
+            Some(schema) if std::ptr::eq(schema, R::SCHEMA) => {}
+            _ => {
+                return Err(TopicsError::Encode {
+                    record: R::SCHEMA.name,
+                    message: format!("topic {} does not carry this record type", topic.name),
+                });
+            }
+        }
+        self.encoder
+            .encode_struct(record, &strategy(topic, R::SCHEMA)?)
+            .await
+            .map_err(|e| {
+                if e.retriable {
+                    registry_error(e)
+                } else {
+                    TopicsError::Encode {
+                        record: R::SCHEMA.name,
+                        message: e.to_string(),
+                    }
+                }
+            })
+    }
+
+    /// Decodes a framed record written with any registered version of `R`'s schema, resolving
+    /// it to the version this build knows (new fields take their defaults).
+    pub async fn decode<R: WireRecord>(&self, bytes: &[u8]) -> Result<R, TopicsError> {
+        let decoded = self.decoder.decode(Some(bytes)).await.map_err(|e| {
+            if e.retriable {
+                registry_error(e)
+            } else {
+                TopicsError::Decode(e.to_string())
+            }
+        })?;
+        let actual = decoded
+            .name
+            .map(|n| n.fullname(None))
+            .unwrap_or_else(|| "a non-record value".to_owned());
+        if actual != R::SCHEMA.name {
+            return Err(TopicsError::WrongRecordType {
+                expected: R::SCHEMA.name,
+                actual,
+            });
+        }
+        let value = decoded
+            .value
+            .resolve(R::SCHEMA.parsed()?)
+            .map_err(|e| TopicsError::Decode(e.to_string()))?;
+        apache_avro::from_value::<R>(&value).map_err(|e| TopicsError::Decode(e.to_string()))
+    }
+}
+
+fn strategy(topic: &TopicSpec, schema: &RecordSchema) -> Result<SubjectNameStrategy, TopicsError> {
+    let supplied = SuppliedSchema::new(
+        Some(schema.name.to_owned()),
+        SchemaType::Avro,
+        schema.json()?.to_owned(),
+    );
+    Ok(SubjectNameStrategy::TopicNameStrategyWithSchema(
+        topic.name.clone(),
+        false,
+        supplied,
+    ))
+}
+
+fn registry_error(e: SRCError) -> TopicsError {
+    TopicsError::Registry {
+        retryable: e.retriable,
+        message: e.to_string(),
+    }
+}

@@ -1,0 +1,59 @@
+use thiserror::Error;
+
+/// Whose fault a failure is, so a processor knows whether to dead-letter the record (the
+/// sender's), back off and retry (an external system's), or alert (ours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The record or request is bad; retrying it cannot help.
+    Sender,
+    /// Kafka or the registry is unreachable or failing; retry later.
+    External,
+    /// A bug or misconfiguration of aval itself.
+    Internal,
+}
+
+#[derive(Debug, Error)]
+pub enum TopicsError {
+    #[error("schema registry: {message}")]
+    Registry { message: String, retryable: bool },
+    #[error("cannot encode {record}: {message}")]
+    Encode {
+        record: &'static str,
+        message: String,
+    },
+    #[error("cannot decode record: {0}")]
+    Decode(String),
+    #[error("expected a {expected} record but got {actual}")]
+    WrongRecordType {
+        expected: &'static str,
+        actual: String,
+    },
+    #[error("kafka refused an admin operation on {topic}: {code}")]
+    Admin {
+        topic: String,
+        code: rdkafka::types::RDKafkaErrorCode,
+    },
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("topic {topic} carries no Avro schema")]
+    Unframed { topic: String },
+    #[error("schema {file}: {message}")]
+    Schema { file: &'static str, message: String },
+}
+
+impl TopicsError {
+    pub fn fault(&self) -> Fault {
+        match self {
+            TopicsError::Decode(_) | TopicsError::WrongRecordType { .. } => Fault::Sender,
+            TopicsError::Registry {
+                retryable: false, ..
+            } => Fault::Sender,
+            TopicsError::Registry { .. } | TopicsError::Kafka(_) | TopicsError::Admin { .. } => {
+                Fault::External
+            }
+            TopicsError::Encode { .. }
+            | TopicsError::Unframed { .. }
+            | TopicsError::Schema { .. } => Fault::Internal,
+        }
+    }
+}

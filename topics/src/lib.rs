@@ -1,0 +1,16 @@
+//! Everything about aval's Kafka wire: which topics exist and how they are configured (the
+//! catalogue), what their records look like (the Avro schemas from `schemas/`), the one codec
+//! that frames records the Confluent way, and the producer every role publishes with.
+
+pub mod admin;
+pub mod catalogue;
+pub mod codec;
+mod error;
+pub mod publisher;
+pub mod records;
+pub mod schemas;
+
+pub use catalogue::{Catalogue, TopicRole, TopicSpec};
+pub use codec::{AvroCodec, WireRecord};
+pub use error::{Fault, TopicsError};
+pub use publisher::Publisher;
