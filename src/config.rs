@@ -82,6 +82,14 @@ pub struct Common {
         global = true
     )]
     pub replication_factor: i32,
+    /// Prefix of the Kafka consumer group of each processor (`<prefix>audit`, ...).
+    #[arg(
+        long,
+        env = "AVAL_GROUP_PREFIX",
+        default_value = "aval-",
+        global = true
+    )]
+    pub group_prefix: String,
     /// Log lines as text (for people) or JSON (for collectors). Level: RUST_LOG (default info).
     #[arg(
         long,

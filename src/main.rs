@@ -22,6 +22,10 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Gateway(config::Gateway),
+    /// Store audit events in each company's hash-chained audit log.
+    Audit,
+    /// Every role in one process, after `topics apply`: for a one-machine deployment.
+    All(config::Gateway),
     /// Manage the Kafka topics of the catalogue.
     #[command(subcommand)]
     Topics(TopicsCommand),
@@ -67,6 +71,8 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Gateway(gateway) => roles::gateway(&cli.common, &gateway).await,
+            Command::Audit => roles::audit(&cli.common).await,
+            Command::All(gateway) => roles::all(&cli.common, &gateway).await,
             Command::Topics(TopicsCommand::Apply) => roles::topics_apply(&cli.common).await,
             Command::Migrate => roles::migrate(&cli.common).await,
             Command::Admin(AdminCommand::DeactivateCompany { company_id }) => {

@@ -4,12 +4,15 @@ use crate::config::{self, Common, Environment, LogFormat, SecretChoice};
 use anyhow::Context;
 use aval_gateway::AppState;
 use aval_gateway::auth::TokenKeys;
+use aval_processors::audit::AuditProcessor;
+use aval_processors::{ConsumerSettings, DeadLetters};
 use aval_store::Store;
 use aval_topics::admin::TopicAdmin;
-use aval_topics::{AvroCodec, Catalogue, Publisher};
+use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 const REGISTRY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -99,6 +102,73 @@ pub async fn topics_apply(common: &Common) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn gateway(common: &Common, settings: &config::Gateway) -> anyhow::Result<ExitCode> {
+    let stop = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(stop.clone()));
+    serve_gateway(common, settings, stop).await
+}
+
+pub async fn audit(common: &Common) -> anyhow::Result<ExitCode> {
+    let stop = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(stop.clone()));
+    run_audit(common, stop).await
+}
+
+/// Every role in one process; the first to fail stops the others.
+pub async fn all(common: &Common, settings: &config::Gateway) -> anyhow::Result<ExitCode> {
+    let applied = topics_apply(common).await?;
+    if applied != ExitCode::SUCCESS {
+        anyhow::bail!("the topics differ from the catalogue; see the drift above");
+    }
+    let stop = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(stop.clone()));
+    let guard = |result: anyhow::Result<ExitCode>, stop: &CancellationToken| {
+        stop.cancel();
+        result
+    };
+    let (gateway, audit) = tokio::join!(
+        async { guard(serve_gateway(common, settings, stop.clone()).await, &stop) },
+        async { guard(run_audit(common, stop.clone()).await, &stop) },
+    );
+    gateway?;
+    audit
+}
+
+async fn run_audit(common: &Common, stop: CancellationToken) -> anyhow::Result<ExitCode> {
+    let store = connect_store(common).await?;
+    let catalogue = catalogue(common);
+    let codec = codec(common)?;
+    register_schemas(&codec, &catalogue).await?;
+    let publisher = Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+        .context("cannot create the Kafka producer")?;
+    let processor = AuditProcessor {
+        consumer: ConsumerSettings {
+            bootstrap: common.kafka_bootstrap.clone(),
+            group_id: format!("{}audit", common.group_prefix),
+        },
+        topic: catalogue.topic(TopicRole::Audit).name.clone(),
+        codec,
+        store,
+        dead_letters: DeadLetters::new(
+            publisher.clone(),
+            catalogue.topic(TopicRole::DeadLetters).name.clone(),
+            "audit",
+        ),
+    };
+    processor
+        .run(stop.cancelled_owned())
+        .await
+        .context("the audit processor failed")?;
+    publisher
+        .flush(KAFKA_TIMEOUT)
+        .context("cannot flush the Kafka producer")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_gateway(
+    common: &Common,
+    settings: &config::Gateway,
+    stop: CancellationToken,
+) -> anyhow::Result<ExitCode> {
     let secret = match settings.secret(common.environment)? {
         SecretChoice::Configured(secret) => secret,
         SecretChoice::Development => {
@@ -135,7 +205,7 @@ pub async fn gateway(common: &Common, settings: &config::Gateway) -> anyhow::Res
         .with_context(|| format!("cannot listen on {} (AVAL_HTTP_ADDR)", settings.http_addr))?;
     tracing::info!(addr = %settings.http_addr, "gateway listening");
     axum::serve(listener, aval_gateway::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop.cancelled_owned())
         .await
         .context("HTTP server failed")?;
     publisher
@@ -173,8 +243,8 @@ pub async fn revoke_token(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGTERM (how orchestrators stop a process) or Ctrl-C.
-async fn shutdown_signal() {
+/// Cancels `stop` on SIGTERM (how orchestrators stop a process) or Ctrl-C.
+async fn cancel_on_signal(stop: CancellationToken) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -194,4 +264,5 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+    stop.cancel();
 }

@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/companies", post(routes::companies::register))
         .route("/v1/companies/me", get(routes::companies::me))
+        .route("/v1/audit", get(routes::audit::list))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))

@@ -1,1 +1,20 @@
+//! Kafka processors. Each is a loop: read a record, call the domain, write the result, and only
+//! then store the record's offset, so a crash anywhere means redelivery, never loss. A record
+//! that can never be processed goes to the dead-letter topic with the reason.
 
+pub mod audit;
+mod consumer;
+pub mod dead_letters;
+
+pub use consumer::ConsumerSettings;
+pub use dead_letters::DeadLetters;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ProcessorError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Topics(#[from] aval_topics::TopicsError),
+}

@@ -108,3 +108,27 @@ async fn garbage_and_foreign_records_are_refused_as_the_sender_s_fault() {
         .expect_err("wrong type");
     assert_eq!(error.fault(), aval_topics::Fault::Sender, "{error}");
 }
+
+#[tokio::test]
+async fn the_registry_refuses_an_incompatible_change_to_a_catalogue_schema() {
+    let catalogue = common::catalogue().await;
+    let subject = catalogue.topic(TopicRole::Audit).value_subject();
+    // A new required field without a default: old records could not be read with it.
+    let incompatible = r#"{"type":"record","name":"AuditEvent","namespace":"aval","fields":[{"name":"event_id","type":"string"},{"name":"tenant","type":"string"}]}"#;
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/subjects/{subject}/versions",
+            common::stack().schema_registry_url
+        ))
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .json(&serde_json::json!({"schema": incompatible}))
+        .send()
+        .await
+        .expect("registry");
+    assert_eq!(
+        response.status(),
+        409,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+}

@@ -4,6 +4,7 @@
 // A test binary exports nothing; `pub` only marks what the modules share.
 #![allow(unreachable_pub)]
 
+mod audit;
 mod avro;
 mod common;
 mod jwt;

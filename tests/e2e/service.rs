@@ -106,3 +106,93 @@ fn production_refuses_to_start_with_the_development_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("AVAL_JWT_SECRET"), "{stderr}");
 }
+
+/// The real binary, every role in one process: ready, registers, audits, stops on SIGTERM.
+#[tokio::test]
+async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let stack = common::stack();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
+        .arg("all")
+        .env("AVAL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("KAFKA_BOOTSTRAP", &stack.kafka_bootstrap)
+        .env("SCHEMA_REGISTRY_URL", &stack.schema_registry_url)
+        .env("DATABASE_URL", &stack.database_url)
+        .env("AVAL_TOPIC_PREFIX", common::TEST_PREFIX)
+        .env(
+            "AVAL_GROUP_PREFIX",
+            format!("e2e-all-{}-", uuid::Uuid::new_v4().simple()),
+        )
+        .env(
+            "AVAL_JWT_SECRET",
+            std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start aval all");
+    let gateway = Gateway {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+    };
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(response) = gateway.http.get(gateway.url("/readyz")).send().await
+            && response.status() == 200
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < common::DEADLINE,
+            "aval all never became ready"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "aval all exited early"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, token) = gateway.register().await;
+    let started = std::time::Instant::now();
+    loop {
+        let page: Value = gateway
+            .http
+            .get(gateway.url("/v1/audit"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        if page["events"].as_array().is_some_and(|e| !e.is_empty()) {
+            assert_eq!(page["events"][0]["kind"], "company.registered");
+            break;
+        }
+        assert!(
+            started.elapsed() < common::DEADLINE,
+            "the registration never reached the audit log"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < common::DEADLINE,
+            "aval all ignored SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "aval all exited with {status}");
+}

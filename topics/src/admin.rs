@@ -41,6 +41,7 @@ pub struct ApplyReport {
 #[derive(Debug)]
 pub struct TopicAdmin {
     admin: AdminClient<DefaultClientContext>,
+    http: reqwest::Client,
     timeout: Duration,
 }
 
@@ -49,7 +50,11 @@ impl TopicAdmin {
         let admin = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .create()?;
-        Ok(Self { admin, timeout })
+        Ok(Self {
+            admin,
+            http: reqwest::Client::new(),
+            timeout,
+        })
     }
 
     /// Creates what is missing, compares what exists, and registers every value schema.
@@ -107,9 +112,47 @@ impl TopicAdmin {
 
         for topic in catalogue.topics().iter().filter(|t| t.value.is_some()) {
             let id = codec.register(topic).await?;
+            self.require_backward_compatibility(codec, &topic.value_subject())
+                .await?;
             report.schemas.push((topic.value_subject(), id));
         }
         Ok(report)
+    }
+
+    /// Consumers decode with the schema they were built with, so a new version must be
+    /// readable by them: the registry refuses any change that is not BACKWARD compatible.
+    /// (Confluent's default already is; Apicurio's is NONE.)
+    async fn require_backward_compatibility(
+        &self,
+        codec: &AvroCodec,
+        subject: &str,
+    ) -> Result<(), TopicsError> {
+        let url = format!(
+            "{}/config/{subject}",
+            codec.registry_url().trim_end_matches('/')
+        );
+        let response = self
+            .http
+            .put(url)
+            .header("content-type", "application/vnd.schemaregistry.v1+json")
+            .body(r#"{"compatibility":"BACKWARD"}"#)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| TopicsError::Registry {
+                message: format!("cannot set the compatibility of {subject}: {e}"),
+                retryable: true,
+            })?;
+        if !response.status().is_success() {
+            return Err(TopicsError::Registry {
+                message: format!(
+                    "cannot set the compatibility of {subject}: HTTP {}",
+                    response.status()
+                ),
+                retryable: response.status().is_server_error(),
+            });
+        }
+        Ok(())
     }
 
     fn partition_counts(&self) -> Result<HashMap<String, i32>, TopicsError> {

@@ -1,2 +1,3 @@
+pub(crate) mod audit;
 pub(crate) mod companies;
 pub(crate) mod health;
