@@ -99,6 +99,19 @@ pub struct Common {
         global = true
     )]
     pub log_format: LogFormat,
+    /// HMAC-SHA256 secret (at least 32 bytes) that signs company tokens; the gateway and every
+    /// processor that takes records straight from Kafka verify with it. Unset: a built-in
+    /// development key, refused in production.
+    #[arg(long, env = "AVAL_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// How long a company token stays valid, in days.
+    #[arg(
+        long,
+        env = "AVAL_TOKEN_TTL_DAYS",
+        default_value_t = 365,
+        global = true
+    )]
+    pub token_ttl_days: i64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -106,13 +119,6 @@ pub struct Gateway {
     /// Address the HTTP API listens on.
     #[arg(long, env = "AVAL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
-    /// HMAC-SHA256 secret (at least 32 bytes) that signs company tokens. Unset: a built-in
-    /// development key, refused in production.
-    #[arg(long, env = "AVAL_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
-    /// How long a company token stays valid, in days.
-    #[arg(long, env = "AVAL_TOKEN_TTL_DAYS", default_value_t = 365)]
-    pub token_ttl_days: i64,
 }
 
 /// The signing secret to use, or why the process must not start.
@@ -122,9 +128,9 @@ pub enum SecretChoice<'a> {
     Development,
 }
 
-impl Gateway {
-    pub fn secret(&self, environment: Environment) -> anyhow::Result<SecretChoice<'_>> {
-        match (&self.jwt_secret, environment) {
+impl Common {
+    pub fn secret(&self) -> anyhow::Result<SecretChoice<'_>> {
+        match (&self.jwt_secret, self.environment) {
             (Some(secret), _) if secret.len() >= MIN_SECRET_BYTES => {
                 Ok(SecretChoice::Configured(secret))
             }
@@ -142,34 +148,37 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn gateway(secret: Option<&str>) -> Gateway {
-        Gateway {
-            http_addr: "127.0.0.1:0".parse().expect("addr"),
-            jwt_secret: secret.map(str::to_owned),
-            token_ttl_days: 1,
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: Common,
+    }
+
+    fn common(environment: &str, secret: Option<&str>) -> Common {
+        let mut args = vec!["aval".to_owned(), format!("--environment={environment}")];
+        if let Some(secret) = secret {
+            args.push(format!("--jwt-secret={secret}"));
         }
+        Cli::try_parse_from(args).expect("parse").common
     }
 
     #[test]
     fn production_refuses_the_development_key() {
-        assert!(gateway(None).secret(Environment::Production).is_err());
+        assert!(common("production", None).secret().is_err());
         assert_eq!(
-            gateway(None).secret(Environment::Development).ok(),
+            common("development", None).secret().ok(),
             Some(SecretChoice::Development)
         );
     }
 
     #[test]
     fn short_secrets_are_refused_everywhere() {
-        assert!(
-            gateway(Some("short"))
-                .secret(Environment::Development)
-                .is_err()
-        );
+        assert!(common("development", Some("short")).secret().is_err());
         let long = "x".repeat(32);
         assert_eq!(
-            gateway(Some(&long)).secret(Environment::Production).ok(),
+            common("production", Some(&long)).secret().ok(),
             Some(SecretChoice::Configured(long.as_str()))
         );
     }

@@ -6,6 +6,8 @@
 
 mod config;
 mod roles;
+mod synth;
+mod upload;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +26,8 @@ enum Command {
     Gateway(config::Gateway),
     /// Store audit events in each company's hash-chained audit log.
     Audit,
+    /// Validate and store dataset batches; decide each completed dataset ready or rejected.
+    Ingest,
     /// Every role in one process, after `topics apply`: for a one-machine deployment.
     All(config::Gateway),
     /// Manage the Kafka topics of the catalogue.
@@ -34,12 +38,22 @@ enum Command {
     /// Operator actions on companies and tokens.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Write a realistic synthetic dataset (four JSON-lines files) with a hidden risk rule.
+    Synth(synth::SynthArgs),
+    /// Upload a folder of customers, credit limits, bureau reports and orders (.jsonl or .csv)
+    /// as one dataset, resumably, and wait for its verdict.
+    Upload(upload::UploadArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum TopicsCommand {
     /// Create missing topics, register the schemas, report drift (exit 3 when any).
-    Apply,
+    Apply {
+        /// Also set the catalogue's configs (retention, cleanup, size) on drifted topics.
+        /// Partition drift is only reported: changing partitions moves keys.
+        #[arg(long)]
+        fix_configs: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,8 +86,11 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Gateway(gateway) => roles::gateway(&cli.common, &gateway).await,
             Command::Audit => roles::audit(&cli.common).await,
+            Command::Ingest => roles::ingest(&cli.common).await,
             Command::All(gateway) => roles::all(&cli.common, &gateway).await,
-            Command::Topics(TopicsCommand::Apply) => roles::topics_apply(&cli.common).await,
+            Command::Topics(TopicsCommand::Apply { fix_configs }) => {
+                roles::topics_apply(&cli.common, fix_configs).await
+            }
             Command::Migrate => roles::migrate(&cli.common).await,
             Command::Admin(AdminCommand::DeactivateCompany { company_id }) => {
                 roles::deactivate_company(&cli.common, company_id).await
@@ -83,6 +100,8 @@ fn main() -> std::process::ExitCode {
                 jti,
                 reason,
             }) => roles::revoke_token(&cli.common, company_id, jti, &reason).await,
+            Command::Synth(args) => synth::run(&args),
+            Command::Upload(args) => upload::run(&args).await,
         }
     });
     match result {

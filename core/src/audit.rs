@@ -13,12 +13,27 @@ use uuid::Uuid;
 pub enum AuditKind {
     #[serde(rename = "company.registered")]
     CompanyRegistered,
+    #[serde(rename = "dataset.created")]
+    DatasetCreated,
+    #[serde(rename = "batch.accepted")]
+    BatchAccepted,
+    #[serde(rename = "batch.rejected")]
+    BatchRejected,
+    #[serde(rename = "dataset.ready")]
+    DatasetReady,
+    #[serde(rename = "dataset.rejected")]
+    DatasetRejected,
 }
 
 impl AuditKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AuditKind::CompanyRegistered => "company.registered",
+            AuditKind::DatasetCreated => "dataset.created",
+            AuditKind::BatchAccepted => "batch.accepted",
+            AuditKind::BatchRejected => "batch.rejected",
+            AuditKind::DatasetReady => "dataset.ready",
+            AuditKind::DatasetRejected => "dataset.rejected",
         }
     }
 }

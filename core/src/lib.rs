@@ -4,6 +4,8 @@
 
 pub mod audit;
 pub mod company;
+pub mod ingest;
+pub mod token;
 pub mod validation;
 
 pub use validation::{FieldError, FieldErrors};

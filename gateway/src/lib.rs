@@ -22,11 +22,20 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/companies", post(routes::companies::register))
         .route("/v1/companies/me", get(routes::companies::me))
+        .route("/v1/datasets", post(routes::datasets::create))
+        .route("/v1/datasets/{id}", get(routes::datasets::show))
+        .route(
+            "/v1/datasets/{id}/complete",
+            post(routes::datasets::complete),
+        )
+        .route("/v1/datasets/{id}/{kind}", post(routes::datasets::upload))
         .route("/v1/audit", get(routes::audit::list))
         .route("/healthz", get(routes::health::healthz))
+        .route("/openapi.json", get(routes::openapi::document))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(|| async { Problem::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::middleware::from_fn(telemetry::record_request))
         .with_state(state)

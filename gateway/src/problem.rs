@@ -85,6 +85,24 @@ impl Problem {
         )
     }
 
+    /// A batch over the item limit: refused before any validation.
+    pub fn too_many_items(items: usize, limit: usize) -> Self {
+        let mut errors = FieldErrors::default();
+        errors.push(
+            "items",
+            format!("a batch holds at most {limit} items; this one has {items}"),
+        );
+        Self {
+            errors,
+            ..Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "/problems/too-many-items",
+                "Too many items",
+                format!("a batch holds at most {limit} items; split this one of {items}"),
+            )
+        }
+    }
+
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self {
             www_authenticate: true,
@@ -112,6 +130,15 @@ impl Problem {
             "/problems/not-found",
             "Not found",
             detail,
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "/problems/method-not-allowed",
+            "Method not allowed",
+            "this endpoint does not take that method; see /openapi.json",
         )
     }
 

@@ -3,9 +3,12 @@
 //! that can never be processed goes to the dead-letter topic with the reason.
 
 pub mod audit;
+mod authorize;
 mod consumer;
 pub mod dead_letters;
+pub mod ingest;
 
+pub use authorize::AUTHORIZATION_HEADER;
 pub use consumer::ConsumerSettings;
 pub use dead_letters::DeadLetters;
 

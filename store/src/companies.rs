@@ -1,9 +1,8 @@
 //! Companies (tenants) and their withdrawn tokens.
 
-use crate::{Store, StoreError};
+use crate::{Pending, Store, StoreError};
 use aval_core::company::Registration;
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -25,28 +24,13 @@ pub enum Access {
     TokenRevoked,
 }
 
-/// A company inserted but not yet committed: the caller publishes the registration event
-/// first, and commits only once the broker has it, so a company never exists unaudited.
-#[derive(Debug)]
-pub struct PendingRegistration {
-    pub company: Company,
-    tx: Transaction<'static, Postgres>,
-}
-
-impl PendingRegistration {
-    pub async fn commit(self) -> Result<Company, StoreError> {
-        self.tx.commit().await?;
-        Ok(self.company)
-    }
-}
-
 impl Store {
     /// Inserts the company in an open transaction; `Conflict` when the email is taken.
     pub async fn begin_registration(
         &self,
         registration: &Registration,
         at: DateTime<Utc>,
-    ) -> Result<PendingRegistration, StoreError> {
+    ) -> Result<Pending<Company>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let company: Company = sqlx::query_as(
             "INSERT INTO companies (id, name, email, registered_at)
@@ -59,7 +43,7 @@ impl Store {
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
-        Ok(PendingRegistration { company, tx })
+        Ok(Pending::new(company, tx))
     }
 
     pub async fn company(&self, id: Uuid) -> Result<Company, StoreError> {

@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod companies;
+pub mod datasets;
 mod error;
+mod items;
 
 pub use error::StoreError;
 
@@ -12,6 +14,26 @@ use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../sql/postgres");
+
+/// A row inserted but not yet committed. The caller publishes the matching audit event first
+/// and commits only once the broker has it, so nothing exists unaudited; dropping it rolls
+/// back.
+#[derive(Debug)]
+pub struct Pending<T> {
+    pub value: T,
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+impl<T> Pending<T> {
+    pub(crate) fn new(value: T, tx: sqlx::Transaction<'static, sqlx::Postgres>) -> Self {
+        Self { value, tx }
+    }
+
+    pub async fn commit(self) -> Result<T, StoreError> {
+        self.tx.commit().await?;
+        Ok(self.value)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -7,6 +7,10 @@
 mod audit;
 mod avro;
 mod common;
+mod ingest;
+mod ingest_crash;
+mod ingest_inputs;
+mod ingest_support;
 mod jwt;
 mod registration;
 mod service;

@@ -4,7 +4,9 @@
 
 use crate::{AvroCodec, Catalogue, TopicSpec, TopicsError};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use std::collections::HashMap;
@@ -117,6 +119,47 @@ impl TopicAdmin {
             report.schemas.push((topic.value_subject(), id));
         }
         Ok(report)
+    }
+
+    /// Sets the catalogue's configs on every topic whose config drifted (partition drift is
+    /// left alone: it needs an operator's decision). Returns the topics changed.
+    pub async fn fix_config_drift(
+        &self,
+        catalogue: &Catalogue,
+        drift: &[Drift],
+    ) -> Result<Vec<String>, TopicsError> {
+        let topics: Vec<&TopicSpec> = catalogue
+            .topics()
+            .iter()
+            .filter(|t| {
+                drift
+                    .iter()
+                    .any(|d| d.topic == t.name && d.setting != "partitions")
+            })
+            .collect();
+        let configs: Vec<Vec<(&str, String)>> = topics.iter().map(|t| t.configs()).collect();
+        // AlterConfigs replaces a topic's dynamic configs as a whole; the catalogue owns them.
+        let alterations: Vec<AlterConfig<'_>> = topics
+            .iter()
+            .zip(&configs)
+            .map(|(t, configs)| {
+                configs.iter().fold(
+                    AlterConfig::new(ResourceSpecifier::Topic(&t.name)),
+                    |alter, (key, value)| alter.set(key, value),
+                )
+            })
+            .collect();
+        if alterations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let options = AdminOptions::new().request_timeout(Some(self.timeout));
+        for result in self.admin.alter_configs(&alterations, &options).await? {
+            result.map_err(|(specifier, code)| TopicsError::Admin {
+                topic: format!("{specifier:?}"),
+                code,
+            })?;
+        }
+        Ok(topics.iter().map(|t| t.name.clone()).collect())
     }
 
     /// Consumers decode with the schema they were built with, so a new version must be

@@ -5,6 +5,8 @@ use crate::schemas::{self, RecordSchema};
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
 const DAY_MS: i64 = 24 * HOUR_MS;
+/// Largest ingest record, also the producers' `message.max.bytes`.
+pub const MAX_INGEST_RECORD_BYTES: i32 = 8 * 1024 * 1024;
 
 /// What a topic is for; code asks the catalogue for a role, never spells a topic name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,6 +64,8 @@ pub struct TopicSpec {
     pub key: RecordKey,
     /// `None` for the dead-letter topic, which keeps the original bytes.
     pub value: Option<&'static RecordSchema>,
+    /// Largest record the topic takes, when above the broker's 1 MiB default.
+    pub max_message_bytes: Option<i32>,
 }
 
 impl TopicSpec {
@@ -97,10 +101,11 @@ impl Catalogue {
             retention_ms,
             key,
             value,
+            max_message_bytes: None,
         };
         use CleanupPolicy::{Compact, Delete};
         use RecordKey::{CompanyId, Original, RequestId};
-        Self {
+        let mut catalogue = Self {
             topics: vec![
                 topic(
                     TopicRole::Ingest,
@@ -175,7 +180,16 @@ impl Catalogue {
                     None,
                 ),
             ],
+        };
+        // A batch of 500 richly attributed customers can pass Kafka's 1 MiB default; the
+        // gateway's 4 MiB body limit bounds it, so the ingest and dead-letter topics take
+        // that much (with headroom for framing).
+        for topic in &mut catalogue.topics {
+            if matches!(topic.role, TopicRole::Ingest | TopicRole::DeadLetters) {
+                topic.max_message_bytes = Some(MAX_INGEST_RECORD_BYTES);
+            }
         }
+        catalogue
     }
 
     pub fn topic(&self, role: TopicRole) -> &TopicSpec {

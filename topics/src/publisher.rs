@@ -45,6 +45,10 @@ impl Publisher {
             .set("linger.ms", "2")
             .set("compression.type", "lz4")
             .set(
+                "message.max.bytes",
+                crate::catalogue::MAX_INGEST_RECORD_BYTES.to_string(),
+            )
+            .set(
                 "message.timeout.ms",
                 delivery_timeout.as_millis().to_string(),
             )

@@ -65,7 +65,7 @@ pub(crate) async fn register(
             return Err(Problem::unavailable("cannot register right now; retry"));
         }
     };
-    let company_id = pending.company.id;
+    let company_id = pending.value.id;
     let event = AuditEvent::new(
         company_id,
         AuditKind::CompanyRegistered,

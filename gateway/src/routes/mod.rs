@@ -1,3 +1,5 @@
 pub(crate) mod audit;
 pub(crate) mod companies;
+pub(crate) mod datasets;
 pub(crate) mod health;
+pub(crate) mod openapi;

@@ -1,6 +1,4 @@
-//! Serde mirrors of the `.avsc` records, and their conversions from the domain types. Field
-//! names and order follow the schema files exactly; a round-trip test against the real
-//! registry keeps them honest.
+//! The audit event record.
 
 use crate::WireRecord;
 use crate::schemas;

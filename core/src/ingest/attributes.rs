@@ -1,0 +1,138 @@
+//! A company's extra facts about customers and orders. They become model features by name, so
+//! names are kept to identifiers and values to scalars the feature builder can encode.
+
+use super::fields::join;
+use super::items::{AttributeValue, Attributes};
+use crate::FieldErrors;
+use serde_json::Value;
+
+pub const MAX_ATTRIBUTES: usize = 50;
+pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 40;
+pub const MAX_ATTRIBUTE_TEXT_CHARS: usize = 200;
+
+/// Every bad key and value is reported; `None` only when `value` is not an object.
+pub(super) fn attributes(
+    value: &Value,
+    path: &str,
+    errors: &mut FieldErrors,
+) -> Option<Attributes> {
+    let Value::Object(map) = value else {
+        errors.push(
+            path,
+            "must be an object of names to numbers, strings or booleans",
+        );
+        return None;
+    };
+    if map.len() > MAX_ATTRIBUTES {
+        errors.push(
+            path,
+            format!(
+                "has {} attributes; at most {MAX_ATTRIBUTES} are allowed",
+                map.len()
+            ),
+        );
+    }
+    let mut out = Attributes::new();
+    for (key, value) in map {
+        let at = join(path, key);
+        if !is_valid_name(key) {
+            errors.push(
+                &at,
+                format!(
+                    "name must be 1 to {MAX_ATTRIBUTE_NAME_CHARS} characters of a-z, 0-9 and _"
+                ),
+            );
+        }
+        match attribute_value(value) {
+            Ok(v) => {
+                out.insert(key.clone(), v);
+            }
+            Err(reason) => errors.push(at, reason),
+        }
+    }
+    Some(out)
+}
+
+fn is_valid_name(key: &str) -> bool {
+    (1..=MAX_ATTRIBUTE_NAME_CHARS).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn attribute_value(value: &Value) -> Result<AttributeValue, String> {
+    match value {
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|v| v.is_finite())
+            .map(AttributeValue::Number)
+            .ok_or_else(|| "must be a finite number".to_owned()),
+        Value::String(s) if s.chars().count() > MAX_ATTRIBUTE_TEXT_CHARS => Err(format!(
+            "is longer than {MAX_ATTRIBUTE_TEXT_CHARS} characters"
+        )),
+        Value::String(s) => Ok(AttributeValue::Text(s.clone())),
+        Value::Bool(b) => Ok(AttributeValue::Flag(*b)),
+        // An unknown value is expressed by leaving the attribute out; null would be ambiguous
+        // between "unknown" and a category called null.
+        Value::Null => Err(
+            "must be a number, a string or a boolean, not null (omit the attribute when unknown)"
+                .to_owned(),
+        ),
+        Value::Array(_) | Value::Object(_) => {
+            Err("must be a number, a string or a boolean, not a list or an object".to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scalar_values_with_identifier_names_pass() {
+        let mut errors = FieldErrors::default();
+        let attrs = attributes(
+            &json!({"segment": "retail", "employees": 12, "exporter": true, "x_1": 0.5}),
+            "a",
+            &mut errors,
+        )
+        .expect("an object");
+        assert!(errors.is_empty(), "{errors}");
+        assert_eq!(attrs["segment"], AttributeValue::Text("retail".to_owned()));
+        assert_eq!(attrs["employees"], AttributeValue::Number(12.0));
+        assert_eq!(attrs["exporter"], AttributeValue::Flag(true));
+    }
+
+    #[test]
+    fn every_bad_key_and_value_is_reported() {
+        let mut errors = FieldErrors::default();
+        let long_name = "n".repeat(MAX_ATTRIBUTE_NAME_CHARS + 1);
+        let mut value = json!({
+            "Segment": "retail",
+            "": 1,
+            "nested": {"a": 1},
+            "list": [1],
+            "gone": null,
+            "essay": "x".repeat(MAX_ATTRIBUTE_TEXT_CHARS + 1),
+        });
+        value[long_name.as_str()] = json!(1);
+        attributes(&value, "p", &mut errors);
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        for expected in ["p.Segment", "p.", "p.nested", "p.list", "p.gone", "p.essay"] {
+            assert!(fields.contains(&expected), "{expected} in {fields:?}");
+        }
+        assert!(fields.contains(&format!("p.{long_name}").as_str()));
+    }
+
+    #[test]
+    fn too_many_attributes() {
+        let map: serde_json::Map<String, Value> = (0..=MAX_ATTRIBUTES)
+            .map(|i| (format!("a{i}"), json!(i)))
+            .collect();
+        let mut errors = FieldErrors::default();
+        attributes(&Value::Object(map), "p", &mut errors);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors.iter().next().map(|e| e.field.as_str()), Some("p"));
+    }
+}

@@ -1,0 +1,274 @@
+//! Reading a JSON object field by field. serde's derive stops at the first bad field; a
+//! company uploading 500 items wants every problem of every item in one answer, so items are
+//! walked by hand and each field that fails adds a `FieldError` and reads as absent.
+
+use crate::FieldErrors;
+use serde_json::{Map, Value};
+
+/// Longest id a company may use for a customer or an order.
+pub const MAX_ID_CHARS: usize = 100;
+
+/// The 27 federative units (26 states and the Federal District).
+const UFS: [&str; 27] = [
+    "AC", "AL", "AP", "AM", "BA", "CE", "DF", "ES", "GO", "MA", "MT", "MS", "MG", "PA", "PB", "PR",
+    "PE", "PI", "RJ", "RN", "RS", "SC", "SP", "SE", "TO", "RO", "RR",
+];
+
+/// `items[3]` + `document` → `items[3].document`; an empty prefix is the root.
+pub(super) fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// One JSON object under validation, known to be an object, its unknown keys already reported.
+#[derive(Debug)]
+pub(super) struct Fields<'v> {
+    path: String,
+    map: &'v Map<String, Value>,
+}
+
+impl<'v> Fields<'v> {
+    /// `None` (with the error recorded) when `value` is not an object.
+    pub(super) fn open(
+        value: &'v Value,
+        path: &str,
+        known: &[&str],
+        errors: &mut FieldErrors,
+    ) -> Option<Self> {
+        let Value::Object(map) = value else {
+            errors.push(path, "must be an object");
+            return None;
+        };
+        for key in map.keys() {
+            if !known.contains(&key.as_str()) {
+                // Naming the known fields turns `customerId` into a one-look fix.
+                errors.push(
+                    join(path, key),
+                    format!("unknown field (known fields: {})", known.join(", ")),
+                );
+            }
+        }
+        Some(Self {
+            path: path.to_owned(),
+            map,
+        })
+    }
+
+    pub(super) fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub(super) fn path_of(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+
+    /// JSON `null` counts as absent: many serialisers write every optional field.
+    fn get(&self, key: &str) -> Option<&'v Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    pub(super) fn required<T>(
+        &self,
+        key: &str,
+        errors: &mut FieldErrors,
+        read: impl FnOnce(&'v Value) -> Result<T, String>,
+    ) -> Option<T> {
+        let Some(value) = self.get(key) else {
+            errors.push(self.path_of(key), "is required");
+            return None;
+        };
+        self.optional_value(key, value, errors, read)
+    }
+
+    pub(super) fn optional<T>(
+        &self,
+        key: &str,
+        errors: &mut FieldErrors,
+        read: impl FnOnce(&'v Value) -> Result<T, String>,
+    ) -> Option<T> {
+        let value = self.get(key)?;
+        self.optional_value(key, value, errors, read)
+    }
+
+    /// For a part that reports its own errors under its own path (nested objects, attributes).
+    pub(super) fn nested<T>(
+        &self,
+        key: &str,
+        errors: &mut FieldErrors,
+        read: impl FnOnce(&'v Value, &str, &mut FieldErrors) -> Option<T>,
+    ) -> Option<T> {
+        let value = self.get(key)?;
+        read(value, &self.path_of(key), errors)
+    }
+
+    fn optional_value<T>(
+        &self,
+        key: &str,
+        value: &'v Value,
+        errors: &mut FieldErrors,
+        read: impl FnOnce(&'v Value) -> Result<T, String>,
+    ) -> Option<T> {
+        match read(value) {
+            Ok(v) => Some(v),
+            Err(reason) => {
+                errors.push(self.path_of(key), reason);
+                None
+            }
+        }
+    }
+}
+
+/// A customer or order key: the company's own, so only what would break storage, logs or
+/// joins is refused.
+pub(super) fn id(value: &Value) -> Result<String, String> {
+    let text = string(value)?;
+    if text.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if text.chars().count() > MAX_ID_CHARS {
+        return Err(format!("is longer than {MAX_ID_CHARS} characters"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("contains control characters".to_owned());
+    }
+    // "C1 " and "C1" would be two customers to the database and one to a person.
+    if text.trim() != text {
+        return Err("has leading or trailing whitespace".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+pub(super) fn string(value: &Value) -> Result<&str, String> {
+    value.as_str().ok_or_else(|| "must be a string".to_owned())
+}
+
+pub(super) fn boolean(value: &Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| "must be true or false".to_owned())
+}
+
+/// A non-negative JSON integer within `u32`: `1.0` and `"1"` are refused, not coerced.
+pub(super) fn count(value: &Value) -> Result<u32, String> {
+    let Value::Number(n) = value else {
+        return Err("must be an integer".to_owned());
+    };
+    if let Some(v) = n.as_u64() {
+        return u32::try_from(v).map_err(|_| format!("must be at most {}", u32::MAX));
+    }
+    if n.as_i64().is_some() {
+        return Err("must not be negative".to_owned());
+    }
+    Err("must be an integer".to_owned())
+}
+
+/// An integer in `min..=max`.
+pub(super) fn bounded(value: &Value, min: u32, max: u32) -> Result<u32, String> {
+    // A huge u64 does not fit i64 but is an integer all the same: out of range, not a type error.
+    let Some(v) = value.as_i64().or_else(|| value.as_u64().map(|_| i64::MAX)) else {
+        return Err("must be an integer".to_owned());
+    };
+    u32::try_from(v)
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or_else(|| {
+            if max == u32::MAX {
+                format!("must be at least {min}")
+            } else {
+                format!("must be between {min} and {max}")
+            }
+        })
+}
+
+/// A share in `0..=1`.
+pub(super) fn fraction(value: &Value) -> Result<f64, String> {
+    let Some(v) = value.as_f64().filter(|v| v.is_finite()) else {
+        return Err("must be a number between 0 and 1".to_owned());
+    };
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else if (1.0..=100.0).contains(&v) {
+        // The commonest mistake: 80 meaning 80%.
+        Err("must be between 0 and 1 (a fraction, not a percentage)".to_owned())
+    } else {
+        Err("must be between 0 and 1".to_owned())
+    }
+}
+
+/// A UF, any case in, upper case out.
+pub(super) fn state(value: &Value) -> Result<String, String> {
+    let upper = string(value)?.to_ascii_uppercase();
+    if UFS.contains(&upper.as_str()) {
+        Ok(upper)
+    } else {
+        Err("must be a Brazilian state code (UF) like SP or RJ".to_owned())
+    }
+}
+
+pub(super) fn document(value: &Value) -> Result<String, String> {
+    super::document::normalize_document(string(value)?).map_err(str::to_owned)
+}
+
+pub(super) fn outcome(value: &Value) -> Result<super::items::Outcome, String> {
+    use super::items::Outcome;
+    match string(value)? {
+        "approved" => Ok(Outcome::Approved),
+        "blocked" => Ok(Outcome::Blocked),
+        _ => Err("must be \"approved\" or \"blocked\"".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids() {
+        assert_eq!(id(&json!("C1")), Ok("C1".to_owned()));
+        assert_eq!(id(&json!("cliente-ção 7")), Ok("cliente-ção 7".to_owned()));
+        assert!(id(&json!("x".repeat(MAX_ID_CHARS))).is_ok());
+        assert!(id(&json!("x".repeat(MAX_ID_CHARS + 1))).is_err());
+        assert!(id(&json!("")).is_err());
+        assert!(id(&json!(" C1")).is_err());
+        assert!(id(&json!("C\n1")).is_err());
+        assert!(id(&json!(1)).is_err());
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(&json!(0)), Ok(0));
+        assert_eq!(count(&json!(u32::MAX)), Ok(u32::MAX));
+        assert!(count(&json!(u64::from(u32::MAX) + 1)).is_err());
+        assert_eq!(count(&json!(-1)), Err("must not be negative".to_owned()));
+        assert_eq!(count(&json!(1.5)), Err("must be an integer".to_owned()));
+        assert_eq!(count(&json!(1.0)), Err("must be an integer".to_owned()));
+        assert_eq!(count(&json!("1")), Err("must be an integer".to_owned()));
+        assert_eq!(
+            bounded(&json!(1001), 0, 1000),
+            Err("must be between 0 and 1000".to_owned())
+        );
+        assert_eq!(
+            bounded(&json!(-5), 0, 1000),
+            Err("must be between 0 and 1000".to_owned())
+        );
+        assert_eq!(bounded(&json!(650), 0, 1000), Ok(650));
+    }
+
+    #[test]
+    fn fractions_and_states() {
+        assert_eq!(fraction(&json!(0)), Ok(0.0));
+        assert_eq!(fraction(&json!(1)), Ok(1.0));
+        assert!(fraction(&json!(80)).is_err());
+        assert!(fraction(&json!(-0.1)).is_err());
+        assert!(fraction(&json!("0.5")).is_err());
+        assert_eq!(state(&json!("sp")), Ok("SP".to_owned()));
+        assert_eq!(state(&json!("Df")), Ok("DF".to_owned()));
+        assert!(state(&json!("XX")).is_err());
+        assert!(state(&json!("São Paulo")).is_err());
+        assert_eq!(UFS.len(), 27);
+    }
+}

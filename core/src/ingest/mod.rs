@@ -1,0 +1,39 @@
+//! Ingest rules: turning a company's uploaded JSON into validated domain items, and deciding
+//! whether a completed dataset may be trained on. Pure functions; the clock is a parameter.
+
+pub mod items;
+
+mod attributes;
+mod batch;
+mod bureau_report;
+mod credit_limit;
+mod customer;
+mod dates;
+mod document;
+mod fields;
+mod integrity;
+mod money;
+mod order;
+
+#[cfg(test)]
+mod tests;
+
+pub use attributes::{MAX_ATTRIBUTE_NAME_CHARS, MAX_ATTRIBUTE_TEXT_CHARS, MAX_ATTRIBUTES};
+pub use batch::{MAX_BATCH_ITEMS, validate_batch, validate_counts};
+pub use bureau_report::{MAX_SCORE, validate_bureau_report};
+pub use credit_limit::validate_credit_limit;
+pub use customer::validate_customer;
+pub use document::{
+    DocumentKind, cnpj_with_check_digits, cpf_with_check_digits, document_kind, is_valid_cnpj,
+    is_valid_cpf, normalize_document,
+};
+pub use fields::MAX_ID_CHARS;
+pub use integrity::{
+    DatasetFacts, Duplicates, IntegrityProblem, MAX_EXAMPLES, Sample, check_integrity,
+};
+pub use items::{
+    AttributeValue, Attributes, Batch, BureauReport, Cents, Counts, CreditLimit, Customer,
+    ItemKind, NegativeRecord, Negatives, Order, Outcome, PaymentHabits, SupplierRelationships,
+};
+pub use money::{MAX_MONEY_CENTS, parse_money};
+pub use order::{MAX_PAYMENT_TERM_DAYS, validate_order};

@@ -1,0 +1,330 @@
+//! Dataset upload over HTTP: create, send batches of up to 500 items, complete, read status.
+//! A valid batch becomes an ingest record on Kafka (the ingest processor stores it); the
+//! gateway keeps nothing but the dataset row it creates.
+
+use crate::auth::Authenticated;
+use crate::json::JsonBody;
+use crate::problem::Problem;
+use crate::state::AppState;
+use aval_core::audit::{AuditEvent, AuditKind};
+use aval_core::ingest::items::{Counts, ItemKind};
+use aval_core::ingest::{MAX_BATCH_ITEMS, validate_batch, validate_counts};
+use aval_store::datasets::{Dataset, DatasetStatus};
+use aval_topics::TopicRole;
+use aval_topics::records::{AuditEventRecord, IngestRecord};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The header that makes a batch upload safe to retry: the same key for the same dataset is
+/// stored once.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 100;
+
+#[derive(Debug, Serialize)]
+pub(crate) struct DatasetView {
+    dataset_id: Uuid,
+    status: &'static str,
+    created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<DateTime<Utc>>,
+    counts: CountsView,
+    announced: Option<Counts>,
+    rejected_batches: i32,
+    rejection_reasons: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CountsView {
+    /// Items in batches the pipeline has taken in, stored or refused.
+    received: Counts,
+    stored: Counts,
+}
+
+impl From<Dataset> for DatasetView {
+    fn from(d: Dataset) -> Self {
+        Self {
+            dataset_id: d.id,
+            status: d.status.as_str(),
+            created_at: d.created_at,
+            completed_at: d.completed_at,
+            counts: CountsView {
+                received: d.received,
+                stored: d.stored,
+            },
+            announced: d.announced,
+            rejected_batches: d.rejected_batches,
+            rejection_reasons: d.rejection_reasons,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchBody {
+    items: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompletionBody {
+    #[serde(default)]
+    counts: Value,
+}
+
+#[derive(Debug, Serialize)]
+struct BatchReceipt {
+    dataset_id: Uuid,
+    batch_id: String,
+    kind: &'static str,
+    items: usize,
+}
+
+fn unavailable(context: &str, error: impl std::fmt::Display) -> Problem {
+    tracing::error!(%error, "{context}");
+    Problem::unavailable(format!("{context}; retry"))
+}
+
+/// Another company's dataset, a malformed id and a missing dataset all read the same: 404.
+fn not_found() -> Problem {
+    Problem::not_found("no such dataset")
+}
+
+async fn owned_dataset(
+    state: &AppState,
+    auth: &Authenticated,
+    id: &str,
+) -> Result<Dataset, Problem> {
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    state
+        .store
+        .dataset(auth.company.id, id)
+        .await
+        .map_err(|e| unavailable("cannot read the dataset", e))?
+        .ok_or_else(not_found)
+}
+
+/// Best effort: for events about requests that changed nothing (a refused batch), a broker
+/// outage must not turn the client's 422 into a 503.
+async fn audit(state: &AppState, event: AuditEvent) {
+    let topic = state.catalogue.topic(TopicRole::Audit);
+    let key = event.company_id.to_string();
+    if let Err(e) = state
+        .publisher
+        .publish(topic, &key, &AuditEventRecord::from(&event), &[])
+        .await
+    {
+        tracing::error!(error = %e, kind = %event.kind, "cannot publish audit event");
+    }
+}
+
+pub(crate) async fn create(
+    auth: Authenticated,
+    State(state): State<AppState>,
+) -> Result<Response, Problem> {
+    let now = Utc::now();
+    let pending = state
+        .store
+        .begin_dataset(auth.company.id, now)
+        .await
+        .map_err(|e| unavailable("cannot create the dataset", e))?;
+    // Committed only once the audit log has the event: no dataset exists unaudited.
+    let event = AuditEvent::new(
+        auth.company.id,
+        AuditKind::DatasetCreated,
+        auth.actor(),
+        now,
+    )
+    .with_detail("dataset_id", pending.value.id.to_string());
+    state
+        .publisher
+        .publish(
+            state.catalogue.topic(TopicRole::Audit),
+            &auth.company.id.to_string(),
+            &AuditEventRecord::from(&event),
+            &[],
+        )
+        .await
+        .map_err(|e| unavailable("the audit log is unavailable; nothing was created", e))?;
+    let dataset = pending
+        .commit()
+        .await
+        .map_err(|e| unavailable("cannot create the dataset", e))?;
+    let location = format!("/v1/datasets/{}", dataset.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(DatasetView::from(dataset)),
+    )
+        .into_response())
+}
+
+pub(crate) async fn show(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DatasetView>, Problem> {
+    Ok(Json(owned_dataset(&state, &auth, &id).await?.into()))
+}
+
+fn item_kind(segment: &str) -> Option<ItemKind> {
+    ItemKind::ALL
+        .into_iter()
+        .find(|k| k.path_segment() == segment)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(Uuid::new_v4().to_string());
+    };
+    let key = value.to_str().unwrap_or_default();
+    let valid = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY_CHARS
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    if valid {
+        Ok(key.to_owned())
+    } else {
+        Err(Problem::malformed(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters of A-Z a-z 0-9 - _ . :"),
+        ))
+    }
+}
+
+/// `POST /v1/datasets/{id}/{kind}`: validates the whole batch (every bad item reported),
+/// then produces it. Nothing of a refused batch goes anywhere.
+pub(crate) async fn upload(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Path((id, segment)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<BatchBody>,
+) -> Result<Response, Problem> {
+    let kind = item_kind(&segment).ok_or_else(|| Problem::not_found("no such endpoint"))?;
+    if body.items.len() > MAX_BATCH_ITEMS {
+        return Err(Problem::too_many_items(body.items.len(), MAX_BATCH_ITEMS));
+    }
+    let batch_id = idempotency_key(&headers)?;
+    let dataset = owned_dataset(&state, &auth, &id).await?;
+    if dataset.status != DatasetStatus::Receiving {
+        return Err(Problem::conflict(
+            "dataset",
+            format!(
+                "the dataset is {} and takes no more batches",
+                dataset.status.as_str()
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let batch = match validate_batch(kind, &body.items, now) {
+        Ok(batch) => batch,
+        Err(errors) => {
+            audit(
+                &state,
+                AuditEvent::new(auth.company.id, AuditKind::BatchRejected, auth.actor(), now)
+                    .with_detail("dataset_id", dataset.id.to_string())
+                    .with_detail("batch_id", batch_id)
+                    .with_detail("kind", kind.as_str())
+                    .with_detail("items", body.items.len().to_string())
+                    .with_detail("errors", errors.len().to_string()),
+            )
+            .await;
+            return Err(Problem::invalid(errors));
+        }
+    };
+    let company = auth.company.id.to_string();
+    let record = IngestRecord::batch(&company, &dataset.id.to_string(), &batch_id, now, &batch);
+    produce(&state, &headers, &company, &record).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(BatchReceipt {
+            dataset_id: dataset.id,
+            batch_id,
+            kind: kind.as_str(),
+            items: batch.len(),
+        }),
+    )
+        .into_response())
+}
+
+/// Produces an ingest record carrying the caller's own token: the ingest processor checks every
+/// record the same way, whoever produced it.
+async fn produce(
+    state: &AppState,
+    headers: &HeaderMap,
+    company: &str,
+    record: &IngestRecord,
+) -> Result<(), Problem> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    state
+        .publisher
+        .publish(
+            state.catalogue.topic(TopicRole::Ingest),
+            company,
+            record,
+            &[("authorization", authorization)],
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| unavailable("cannot queue the batch", e))
+}
+
+/// `POST /v1/datasets/{id}/complete`: the marker follows every batch on the company's
+/// partition, so the ingest processor sees it after all of them.
+pub(crate) async fn complete(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CompletionBody>,
+) -> Result<Response, Problem> {
+    let counts = validate_counts(&body.counts).map_err(Problem::invalid)?;
+    let dataset = owned_dataset(&state, &auth, &id).await?;
+    let moved = state
+        .store
+        .begin_validation(auth.company.id, dataset.id)
+        .await
+        .map_err(|e| unavailable("cannot complete the dataset", e))?;
+    if !moved {
+        return Err(Problem::conflict(
+            "dataset",
+            format!(
+                "the dataset is {} and was completed already",
+                dataset.status.as_str()
+            ),
+        ));
+    }
+    let company = auth.company.id.to_string();
+    let marker_id = format!("completion-{}", Uuid::new_v4());
+    let record = IngestRecord::completion(
+        &company,
+        &dataset.id.to_string(),
+        &marker_id,
+        Utc::now(),
+        &counts,
+    );
+    if let Err(problem) = produce(&state, &headers, &company, &record).await {
+        if let Err(e) = state
+            .store
+            .cancel_validation(auth.company.id, dataset.id)
+            .await
+        {
+            tracing::error!(error = %e, dataset = %dataset.id, "cannot reopen the dataset after a failed completion");
+        }
+        return Err(problem);
+    }
+    let mut view = DatasetView::from(dataset);
+    view.status = DatasetStatus::Validating.as_str();
+    view.announced = Some(counts);
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}

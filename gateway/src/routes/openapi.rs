@@ -1,0 +1,297 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 description of this API. It is written by hand in
+//! `gateway/openapi.json` and embedded at build time; the tests below keep it in step with the
+//! router and the ingest rules.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+
+/// The document, exactly as served.
+pub(crate) const DOCUMENT: &str = include_str!("../../openapi.json");
+
+pub(crate) async fn document() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aval_core::company::{MAX_NAME_CHARS, RegistrationRequest};
+    use aval_core::ingest::{
+        ItemKind, MAX_ATTRIBUTE_NAME_CHARS, MAX_ATTRIBUTE_TEXT_CHARS, MAX_ATTRIBUTES,
+        MAX_BATCH_ITEMS, MAX_ID_CHARS, MAX_MONEY_CENTS, MAX_PAYMENT_TERM_DAYS, MAX_SCORE,
+        validate_batch, validate_counts,
+    };
+    use serde_json::{Value, json};
+    use std::collections::BTreeSet;
+
+    /// Every (method, path) that `crate::router` in gateway/src/lib.rs registers, as written
+    /// there. KEEP THIS LIST AND lib.rs IN STEP: a route added to, changed in or removed from the
+    /// router must be changed here too, and documented in gateway/openapi.json, or these tests
+    /// fail. `{kind}` is one route serving one path per item kind; the document lists each.
+    const ROUTES: &[(&str, &str)] = &[
+        ("post", "/v1/companies"),
+        ("get", "/v1/companies/me"),
+        ("post", "/v1/datasets"),
+        ("get", "/v1/datasets/{id}"),
+        ("post", "/v1/datasets/{id}/complete"),
+        ("post", "/v1/datasets/{id}/{kind}"),
+        ("get", "/v1/audit"),
+        ("get", "/healthz"),
+        ("get", "/openapi.json"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+    ];
+
+    /// The calls that need no token.
+    const PUBLIC: &[(&str, &str)] = &[
+        ("post", "/v1/companies"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+    ];
+
+    const METHODS: &[&str] = &[
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+
+    fn doc() -> Value {
+        serde_json::from_str(DOCUMENT).expect("gateway/openapi.json is valid JSON")
+    }
+
+    fn at<'v>(doc: &'v Value, pointer: &str) -> &'v Value {
+        doc.pointer(pointer)
+            .unwrap_or_else(|| panic!("{pointer} is missing from openapi.json"))
+    }
+
+    /// `/v1/datasets/{id}/{kind}` stands for one path per item kind.
+    fn expected_operations() -> BTreeSet<(String, String)> {
+        ROUTES
+            .iter()
+            .flat_map(|&(method, path)| {
+                let paths: Vec<String> = if path.contains("{kind}") {
+                    ItemKind::ALL
+                        .iter()
+                        .map(|k| path.replace("{kind}", k.path_segment()))
+                        .collect()
+                } else {
+                    vec![path.to_owned()]
+                };
+                paths.into_iter().map(move |p| (method.to_owned(), p))
+            })
+            .collect()
+    }
+
+    fn documented_operations(doc: &Value) -> BTreeSet<(String, String)> {
+        let paths = at(doc, "/paths").as_object().expect("paths is an object");
+        paths
+            .iter()
+            .flat_map(|(path, item)| {
+                let item = item.as_object().expect("a path item is an object");
+                METHODS
+                    .iter()
+                    .filter(|m| item.contains_key(**m))
+                    .map(move |m| ((*m).to_owned(), path.clone()))
+            })
+            .collect()
+    }
+
+    /// The operation object of `method path` (path with `~1` for `/`, as JSON pointers want).
+    fn operation<'v>(doc: &'v Value, method: &str, path: &str) -> &'v Value {
+        at(doc, &format!("/paths/{}/{method}", path.replace('/', "~1")))
+    }
+
+    #[test]
+    fn it_is_openapi_3_1() {
+        let doc = doc();
+        let version = at(&doc, "/openapi").as_str().expect("openapi is a string");
+        assert!(version.starts_with("3.1"), "openapi is {version}");
+        assert!(at(&doc, "/info/title").is_string());
+        assert!(at(&doc, "/info/version").is_string());
+    }
+
+    #[test]
+    fn every_route_is_documented_and_nothing_else() {
+        let expected = expected_operations();
+        let documented = documented_operations(&doc());
+        let missing: Vec<_> = expected.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&expected).collect();
+        assert!(
+            missing.is_empty(),
+            "routes of gateway/src/lib.rs missing from openapi.json: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "openapi.json documents calls the router does not serve (or ROUTES is stale): {extra:?}"
+        );
+    }
+
+    #[test]
+    fn every_ref_points_at_something() {
+        fn walk(node: &Value, doc: &Value, refs: &mut usize, broken: &mut Vec<String>) {
+            match node {
+                Value::Object(map) => {
+                    if let Some(target) = map.get("$ref") {
+                        *refs += 1;
+                        let target = target.as_str().unwrap_or_default();
+                        let resolves = target
+                            .strip_prefix('#')
+                            .is_some_and(|pointer| doc.pointer(pointer).is_some());
+                        if !target.starts_with("#/components/") || !resolves {
+                            broken.push(target.to_owned());
+                        }
+                    }
+                    for value in map.values() {
+                        walk(value, doc, refs, broken);
+                    }
+                }
+                Value::Array(values) => {
+                    for value in values {
+                        walk(value, doc, refs, broken);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let doc = doc();
+        let (mut refs, mut broken) = (0, Vec::new());
+        walk(&doc, &doc, &mut refs, &mut broken);
+        assert!(refs > 50, "only {refs} $refs: is the walk broken?");
+        assert!(broken.is_empty(), "$refs to no component: {broken:?}");
+    }
+
+    #[test]
+    fn security_applies_to_all_but_the_public_calls() {
+        let doc = doc();
+        assert_eq!(at(&doc, "/security"), &json!([{"bearerAuth": []}]));
+        assert_eq!(
+            at(&doc, "/components/securitySchemes/bearerAuth/scheme"),
+            "bearer"
+        );
+        for (method, path) in expected_operations() {
+            let op = operation(&doc, &method, &path);
+            let public = PUBLIC.contains(&(method.as_str(), path.as_str()));
+            if public {
+                assert_eq!(op.get("security"), Some(&json!([])), "{method} {path}");
+            } else {
+                assert_eq!(
+                    op.get("security"),
+                    None,
+                    "{method} {path} overrides security"
+                );
+                assert!(
+                    op.pointer("/responses/401").is_some(),
+                    "{method} {path} needs a token but documents no 401"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = doc();
+        let mut seen = BTreeSet::new();
+        for (method, path) in expected_operations() {
+            let id = operation(&doc, &method, &path)["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"))
+                .to_owned();
+            assert!(seen.insert(id.clone()), "operationId {id} is used twice");
+        }
+    }
+
+    /// The request examples are what a client copies first: each must pass the real rules.
+    #[test]
+    fn request_examples_pass_the_real_validation() {
+        let doc = doc();
+        let example = |path: &str| {
+            operation(&doc, "post", path)
+                .pointer("/requestBody/content/application~1json/example")
+                .unwrap_or_else(|| panic!("POST {path} has no request example"))
+                .clone()
+        };
+        for kind in ItemKind::ALL {
+            let path = format!("/v1/datasets/{{id}}/{}", kind.path_segment());
+            let body = example(&path);
+            let items = body["items"].as_array().expect("items is an array");
+            if let Err(errors) = validate_batch(kind, items, chrono::Utc::now()) {
+                panic!("the example of POST {path} is refused: {errors}");
+            }
+        }
+        let completion = example("/v1/datasets/{id}/complete");
+        if let Err(errors) = validate_counts(&completion["counts"]) {
+            panic!("the completion example is refused: {errors}");
+        }
+        let registration: RegistrationRequest =
+            serde_json::from_value(example("/v1/companies")).expect("registration shape");
+        if let Err(errors) = registration.validate() {
+            panic!("the registration example is refused: {errors}");
+        }
+    }
+
+    /// The limits the document states are the ones the code enforces.
+    #[test]
+    fn limits_match_the_code() {
+        let doc = doc();
+        let schema =
+            |name: &str, rest: &str| at(&doc, &format!("/components/schemas/{name}{rest}")).clone();
+        for batch in [
+            "CustomerBatch",
+            "OrderBatch",
+            "CreditLimitBatch",
+            "BureauReportBatch",
+        ] {
+            assert_eq!(
+                schema(batch, "/properties/items/maxItems"),
+                json!(MAX_BATCH_ITEMS),
+                "{batch}"
+            );
+        }
+        assert_eq!(schema("Id", "/maxLength"), json!(MAX_ID_CHARS));
+        assert_eq!(
+            schema("BureauReport", "/properties/score/maximum"),
+            json!(MAX_SCORE)
+        );
+        assert_eq!(
+            schema("Order", "/properties/payment_term_days/maximum"),
+            json!(MAX_PAYMENT_TERM_DAYS)
+        );
+        assert_eq!(
+            schema("Attributes", "/maxProperties"),
+            json!(MAX_ATTRIBUTES)
+        );
+        assert_eq!(
+            schema("Attributes", "/propertyNames/pattern"),
+            json!(format!("^[a-z0-9_]{{1,{MAX_ATTRIBUTE_NAME_CHARS}}}$"))
+        );
+        assert_eq!(
+            schema("AttributeValue", "/oneOf/1/maxLength"),
+            json!(MAX_ATTRIBUTE_TEXT_CHARS)
+        );
+        assert_eq!(
+            schema("Money", "/oneOf/0/maximum"),
+            json!(MAX_MONEY_CENTS / 100)
+        );
+        assert_eq!(
+            schema("RegistrationRequest", "/properties/name/maxLength"),
+            json!(MAX_NAME_CHARS)
+        );
+        let description = at(&doc, "/info/description").as_str().unwrap_or_default();
+        assert!(
+            description.contains(&crate::BODY_LIMIT_BYTES.to_string()),
+            "info.description should state the body limit of {} bytes",
+            crate::BODY_LIMIT_BYTES
+        );
+    }
+
+    #[tokio::test]
+    async fn it_is_served_as_json() {
+        let response = document().await.into_response();
+        assert_eq!(response.status(), axum::http::StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        assert_eq!(body, DOCUMENT.as_bytes());
+    }
+}

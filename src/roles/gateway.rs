@@ -1,0 +1,51 @@
+//! `aval gateway`: the HTTP API.
+
+use super::{
+    KAFKA_TIMEOUT, catalogue, codec, connect_store, register_schemas, stop_on_signal, token_keys,
+};
+use crate::config::{self, Common};
+use anyhow::Context;
+use aval_gateway::AppState;
+use aval_topics::Publisher;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub async fn gateway(common: &Common, settings: &config::Gateway) -> anyhow::Result<ExitCode> {
+    serve_gateway(common, settings, stop_on_signal()).await
+}
+
+pub(super) async fn serve_gateway(
+    common: &Common,
+    settings: &config::Gateway,
+    stop: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let tokens = token_keys(common)?;
+    let store = connect_store(common).await?;
+    let catalogue = catalogue(common);
+    let codec = codec(common)?;
+    register_schemas(&codec, &catalogue).await?;
+    let publisher = Publisher::new(&common.kafka_bootstrap, codec, KAFKA_TIMEOUT)
+        .context("cannot create the Kafka producer")?;
+    let state = AppState {
+        store,
+        publisher: publisher.clone(),
+        catalogue: Arc::new(catalogue),
+        tokens: Arc::new(tokens),
+        metrics: aval_gateway::telemetry::prometheus(),
+        http: reqwest::Client::new(),
+    };
+    let listener = tokio::net::TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (AVAL_HTTP_ADDR)", settings.http_addr))?;
+    tracing::info!(addr = %settings.http_addr, "gateway listening");
+    axum::serve(listener, aval_gateway::router(state))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+        .context("HTTP server failed")?;
+    publisher
+        .flush(KAFKA_TIMEOUT)
+        .context("cannot flush the Kafka producer")?;
+    tracing::info!("gateway stopped");
+    Ok(ExitCode::SUCCESS)
+}

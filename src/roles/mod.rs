@@ -1,0 +1,117 @@
+//! What each subcommand does: wire configuration to the library crates and run. Shared
+//! start-up steps live here; each kind of role has its own file.
+
+mod admin;
+mod gateway;
+mod processors;
+
+pub use admin::{deactivate_company, migrate, revoke_token, topics_apply};
+pub use gateway::gateway;
+pub use processors::{all, audit, ingest};
+
+use crate::config::{self, Common, LogFormat, SecretChoice};
+use anyhow::Context;
+use aval_core::token::TokenKeys;
+use aval_store::Store;
+use aval_topics::{AvroCodec, Catalogue};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(5);
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn connect_store(common: &Common) -> anyhow::Result<Store> {
+    let store = Store::connect(&common.database_url, common.db_max_connections)
+        .await
+        .context("cannot connect to the database (DATABASE_URL)")?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+fn codec(common: &Common) -> anyhow::Result<AvroCodec> {
+    AvroCodec::new(&common.schema_registry_url, REGISTRY_TIMEOUT)
+        .context("invalid SCHEMA_REGISTRY_URL")
+}
+
+fn catalogue(common: &Common) -> Catalogue {
+    Catalogue::new(&common.topic_prefix, common.replication_factor)
+}
+
+/// Registers every value schema so producers never race to register, and so a registry that is
+/// down stops the process at start rather than at the first record.
+async fn register_schemas(codec: &AvroCodec, catalogue: &Catalogue) -> anyhow::Result<()> {
+    for topic in catalogue.topics().iter().filter(|t| t.value.is_some()) {
+        let id = codec
+            .register(topic)
+            .await
+            .with_context(|| format!("cannot register the schema of {}", topic.name))?;
+        tracing::debug!(subject = %topic.value_subject(), id, "schema registered");
+    }
+    Ok(())
+}
+
+/// The token keys every role that sees company tokens uses; says loudly when they are the
+/// public development key (and refuses it in production).
+fn token_keys(common: &Common) -> anyhow::Result<TokenKeys> {
+    let secret = match common.secret()? {
+        SecretChoice::Configured(secret) => secret,
+        SecretChoice::Development => {
+            let banner = "!".repeat(78);
+            eprintln!(
+                "{banner}\n!! AVAL_JWT_SECRET is unset: tokens use the PUBLIC DEVELOPMENT KEY.\n!! Anyone can forge tokens. Never expose this deployment; set AVAL_JWT_SECRET.\n{banner}"
+            );
+            tracing::warn!("using the built-in development JWT key");
+            config::DEVELOPMENT_JWT_SECRET
+        }
+    };
+    Ok(TokenKeys::new(
+        secret.as_bytes(),
+        chrono::Duration::days(common.token_ttl_days),
+    ))
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C.
+fn stop_on_signal() -> CancellationToken {
+    let stop = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(stop.clone()));
+    stop
+}
+
+/// Cancels `stop` on SIGTERM (how orchestrators stop a process) or Ctrl-C.
+async fn cancel_on_signal(stop: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+    stop.cancel();
+}

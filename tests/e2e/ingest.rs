@@ -1,0 +1,380 @@
+//! Dataset ingest against the real stack: HTTP and direct-Kafka uploads, idempotent sinking,
+//! completion, dead letters and tenant isolation.
+
+use crate::common::{self, DEADLINE, Gateway};
+use crate::ingest_support::{
+    Dataset, complete, create_dataset, ensure_ingest_processor, get_dataset, post_batch,
+    stored_rows, upload_all, wait_settled,
+};
+use aval_core::ingest::items::{Batch, ItemKind};
+use aval_core::ingest::validate_batch;
+use aval_processors::dead_letters;
+use aval_topics::records::IngestRecord;
+use aval_topics::{Publisher, TopicRole};
+use rdkafka::Message;
+use rdkafka::message::Headers;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn an_http_upload_is_stored_exactly_and_becomes_ready() {
+    ensure_ingest_processor();
+    let gateway = Gateway::start().await;
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let data = Dataset::new(120, 5);
+    upload_all(&gateway, &token, &dataset, &data, 50).await;
+    // A retried batch (same Idempotency-Key) is stored once.
+    let (status, _) = post_batch(
+        &gateway,
+        &token,
+        &dataset,
+        "orders",
+        &data.orders[..50],
+        Some("orders-0"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, body) = complete(&gateway, &token, &dataset, &data.counts()).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "validating");
+
+    let settled = wait_settled(&gateway, &token, &dataset, DEADLINE).await;
+    assert_eq!(settled["status"], "ready", "{settled}");
+    assert_eq!(settled["counts"]["stored"], data.counts());
+    assert_eq!(settled["announced"], data.counts());
+    assert_eq!(stored_rows(&dataset).await, [120, 600, 120, 120]);
+
+    // Values survive the trip: one order and one report read back from PostgreSQL.
+    let pool = sqlx::PgPool::connect(&common::stack().database_url)
+        .await
+        .expect("db");
+    let (amount, outcome, channel): (i64, String, String) = sqlx::query_as(
+        "SELECT amount_cents, outcome, attributes->>'channel' FROM orders WHERE dataset_id = $1::uuid AND id = 'O00001-2'",
+    )
+    .bind(&dataset)
+    .fetch_one(&pool)
+    .await
+    .expect("order row");
+    assert_eq!(
+        (amount, outcome.as_str(), channel.as_str()),
+        (100_300, "approved", "sales-rep")
+    );
+    let (pefin_total,): (Option<i64>,) = sqlx::query_as(
+        "SELECT (negatives->'pefin'->>'total')::bigint FROM bureau_reports WHERE dataset_id = $1::uuid AND customer_id = 'C00002'",
+    )
+    .bind(&dataset)
+    .fetch_one(&pool)
+    .await
+    .expect("report row");
+    assert_eq!(pefin_total, Some(240_000));
+
+    // After completion the dataset takes no more batches.
+    let (status, _) = post_batch(
+        &gateway,
+        &token,
+        &dataset,
+        "orders",
+        &data.orders[..1],
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, _) = complete(&gateway, &token, &dataset, &data.counts()).await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn a_marker_announcing_more_than_arrived_rejects_the_dataset_with_every_reason() {
+    ensure_ingest_processor();
+    let gateway = Gateway::start().await;
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let mut data = Dataset::new(20, 2);
+    // An order of a customer the dataset lacks.
+    data.orders.push(json!({"id": "orphan", "customer_id": "nobody", "issued_at": "2024-05-01T00:00:00Z", "amount": 10, "outcome": "approved"}));
+    upload_all(&gateway, &token, &dataset, &data, 500).await;
+    let mut announced = data.counts();
+    announced["orders"] = json!(data.orders.len() + 7);
+    let (status, _) = complete(&gateway, &token, &dataset, &announced).await;
+    assert_eq!(status, 202);
+    let settled = wait_settled(&gateway, &token, &dataset, DEADLINE).await;
+    assert_eq!(settled["status"], "rejected");
+    let reasons: Vec<&str> = settled["rejection_reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("48") && r.contains("41")),
+        "count reason missing: {reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("orphan")),
+        "orphan reason missing: {reasons:?}"
+    );
+}
+
+#[tokio::test]
+async fn batches_over_the_limit_and_invalid_items_are_refused_whole() {
+    ensure_ingest_processor();
+    let gateway = Gateway::start().await;
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let data = Dataset::new(501, 0);
+    let (status, body) = post_batch(
+        &gateway,
+        &token,
+        &dataset,
+        "customers",
+        &data.customers,
+        None,
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("500")),
+        "{body}"
+    );
+
+    // Three bad items among good ones: all three reported, nothing stored.
+    let mut items = data.customers[..10].to_vec();
+    items[2]["document"] = json!("11222333000182");
+    items[5]["state"] = json!("XX");
+    items[7]["attributes"] = json!({"Bad Key": 1});
+    let (status, body) = post_batch(&gateway, &token, &dataset, "customers", &items, None).await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert!(fields.contains(&"items[2].document"), "{fields:?}");
+    assert!(fields.contains(&"items[5].state"), "{fields:?}");
+    assert!(
+        fields.iter().any(|f| f.starts_with("items[7].attributes")),
+        "{fields:?}"
+    );
+    let (_, view) = get_dataset(&gateway, &token, &dataset).await;
+    assert_eq!(view["counts"]["received"]["customers"], 0);
+    assert_eq!(stored_rows(&dataset).await, [0, 0, 0, 0]);
+}
+
+#[tokio::test]
+async fn another_company_s_dataset_does_not_exist_for_you() {
+    ensure_ingest_processor();
+    let gateway = Gateway::start().await;
+    let (_, owner) = gateway.register().await;
+    let (_, intruder) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &owner).await;
+    let data = Dataset::new(3, 1);
+    let missing = uuid::Uuid::new_v4().to_string();
+    for id in [dataset.as_str(), missing.as_str(), "not-a-uuid"] {
+        assert_eq!(get_dataset(&gateway, &intruder, id).await.0, 404, "{id}");
+        assert_eq!(
+            post_batch(&gateway, &intruder, id, "customers", &data.customers, None)
+                .await
+                .0,
+            404,
+            "{id}"
+        );
+        assert_eq!(
+            complete(&gateway, &intruder, id, &data.counts()).await.0,
+            404,
+            "{id}"
+        );
+    }
+    assert_eq!(get_dataset(&gateway, &owner, &dataset).await.0, 200);
+    assert_eq!(stored_rows(&dataset).await, [0, 0, 0, 0]);
+}
+
+/// Produces a batch record straight to the ingest topic, as a customer's own producer would.
+async fn produce_direct(record: &IngestRecord, authorization: Option<&str>) {
+    let catalogue = common::catalogue().await;
+    let publisher = Publisher::new(
+        &common::stack().kafka_bootstrap,
+        common::codec(),
+        Duration::from_secs(10),
+    )
+    .expect("producer");
+    let headers: Vec<(&str, &[u8])> = authorization
+        .map(|a| ("authorization", a.as_bytes()))
+        .into_iter()
+        .collect();
+    publisher
+        .publish(
+            catalogue.topic(TopicRole::Ingest),
+            &record.company_id,
+            record,
+            &headers,
+        )
+        .await
+        .expect("produce");
+}
+
+fn batch_record(
+    company: &str,
+    dataset: &str,
+    batch_id: &str,
+    kind: ItemKind,
+    items: &[Value],
+) -> IngestRecord {
+    let batch: Batch = validate_batch(kind, items, chrono::Utc::now()).expect("valid items");
+    IngestRecord::batch(company, dataset, batch_id, chrono::Utc::now(), &batch)
+}
+
+#[tokio::test]
+async fn straight_over_kafka_with_redelivery_and_without_duplicates() {
+    ensure_ingest_processor();
+    let gateway = Gateway::start().await;
+    let (company, token) = gateway.register().await;
+    // A dataset id the producer made up: the first batch opens it.
+    let dataset = uuid::Uuid::new_v4().to_string();
+    let data = Dataset::new(30, 2);
+    let bearer = format!("Bearer {token}");
+    let kinds = [
+        (ItemKind::Customers, &data.customers),
+        (ItemKind::CreditLimits, &data.credit_limits),
+        (ItemKind::BureauReports, &data.bureau_reports),
+        (ItemKind::Orders, &data.orders),
+    ];
+    for (kind, items) in kinds {
+        let record = batch_record(
+            &company,
+            &dataset,
+            &format!("direct-{}", kind.as_str()),
+            kind,
+            items,
+        );
+        produce_direct(&record, Some(&bearer)).await;
+        // A producer retry: the same batch id again.
+        produce_direct(&record, Some(&bearer)).await;
+    }
+    let counts = aval_core::ingest::validate_counts(&data.counts()).expect("counts");
+    let marker = IngestRecord::completion(
+        &company,
+        &dataset,
+        "direct-completion",
+        chrono::Utc::now(),
+        &counts,
+    );
+    produce_direct(&marker, Some(&bearer)).await;
+    produce_direct(&marker, Some(&bearer)).await;
+
+    let settled = wait_settled(&gateway, &token, &dataset, DEADLINE).await;
+    assert_eq!(settled["status"], "ready", "{settled}");
+    assert_eq!(stored_rows(&dataset).await, [30, 60, 30, 30]);
+    assert_eq!(
+        settled["counts"]["received"],
+        data.counts(),
+        "a redelivered batch was counted twice"
+    );
+}
+
+#[tokio::test]
+async fn forged_missing_and_foreign_tokens_send_the_record_to_dead_letters_and_store_nothing() {
+    ensure_ingest_processor();
+    let gateway = Gateway::start().await;
+    let (company, token) = gateway.register().await;
+    let (other_company, other_token) = gateway.register().await;
+    let own_dataset = create_dataset(&gateway, &token).await;
+    let data = Dataset::new(5, 1);
+    let catalogue = common::catalogue().await;
+    let dead_letters = common::consumer_from_start(&catalogue.topic(TopicRole::DeadLetters).name);
+
+    let forged = aval_core::token::TokenKeys::new(
+        b"not-the-server-secret-not-the-server",
+        chrono::Duration::days(1),
+    )
+    .issue(company.parse().expect("uuid"), chrono::Utc::now())
+    .expect("forge");
+    let cases: Vec<(String, Option<String>, &str)> = vec![
+        (
+            uuid::Uuid::new_v4().to_string(),
+            Some(format!("Bearer {}", forged.token)),
+            "token refused",
+        ),
+        (
+            uuid::Uuid::new_v4().to_string(),
+            None,
+            "no authorization header",
+        ),
+        // Company B's token on a record that claims company A.
+        (
+            uuid::Uuid::new_v4().to_string(),
+            Some(format!("Bearer {other_token}")),
+            "not the token's company",
+        ),
+        // Company B writing into company A's dataset, as company B: no such dataset for B.
+        (
+            own_dataset.clone(),
+            Some(format!("Bearer {other_token}")),
+            "no such dataset",
+        ),
+    ];
+    let mut expected = Vec::new();
+    for (i, (dataset, authorization, reason)) in cases.into_iter().enumerate() {
+        let claimed = if i == 3 {
+            other_company.clone()
+        } else {
+            company.clone()
+        };
+        let batch_id = format!("hostile-{i}-{}", uuid::Uuid::new_v4());
+        let record = batch_record(
+            &claimed,
+            &dataset,
+            &batch_id,
+            ItemKind::Customers,
+            &data.customers,
+        );
+        produce_direct(&record, authorization.as_deref()).await;
+        expected.push((batch_id, dataset, reason));
+    }
+    // Each hostile record reaches the dead letters with its reason; identify them by offset
+    // order within the test: read until all reasons for this company's keys were seen.
+    let mut seen: Vec<String> = Vec::new();
+    let started = Instant::now();
+    while seen.len() < expected.len() {
+        assert!(started.elapsed() < DEADLINE, "dead letters seen: {seen:?}");
+        let Ok(Ok(message)) = tokio::time::timeout(DEADLINE, dead_letters.recv()).await else {
+            continue;
+        };
+        let key = message
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        if key != company && key != other_company {
+            continue;
+        }
+        let headers = message.headers().expect("headers");
+        assert!(
+            headers
+                .iter()
+                .all(|h| !h.key.eq_ignore_ascii_case("authorization")),
+            "token leaked to dead letters"
+        );
+        let reason = headers
+            .iter()
+            .find(|h| h.key == dead_letters::REASON)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .expect("reason");
+        seen.push(reason);
+    }
+    for (_, _, reason) in &expected {
+        assert!(
+            seen.iter().any(|s| s.contains(reason)),
+            "no dead letter saying {reason:?} in {seen:?}"
+        );
+    }
+    for (_, dataset, _) in &expected {
+        assert_eq!(stored_rows(dataset).await, [0, 0, 0, 0], "{dataset}");
+    }
+    let (_, own) = get_dataset(&gateway, &token, &own_dataset).await;
+    assert_eq!(
+        own["counts"]["received"]["customers"], 0,
+        "B's records touched A's dataset"
+    );
+}

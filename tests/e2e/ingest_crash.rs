@@ -1,0 +1,111 @@
+//! The ingest processor killed with SIGKILL in the middle of a dataset, then restarted: the
+//! final counts are exact — nothing lost, nothing stored twice.
+
+use crate::common::{self, DEADLINE, Gateway};
+use crate::ingest_support::{
+    Dataset, complete, create_dataset, stored_rows, upload_all, wait_settled,
+};
+use aval_topics::Catalogue;
+use aval_topics::admin::TopicAdmin;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn start_ingest(prefix: &str, group_prefix: &str) -> Child {
+    let stack = common::stack();
+    Command::new(env!("CARGO_BIN_EXE_aval"))
+        .arg("ingest")
+        .env("KAFKA_BOOTSTRAP", &stack.kafka_bootstrap)
+        .env("SCHEMA_REGISTRY_URL", &stack.schema_registry_url)
+        .env("DATABASE_URL", &stack.database_url)
+        .env("AVAL_TOPIC_PREFIX", prefix)
+        .env("AVAL_GROUP_PREFIX", group_prefix)
+        .env(
+            "AVAL_JWT_SECRET",
+            std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start aval ingest")
+}
+
+#[tokio::test]
+async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
+    let prefix = format!("kill-{}.", uuid::Uuid::new_v4().simple());
+    let group_prefix = format!("kill-{}-", uuid::Uuid::new_v4().simple());
+    let catalogue = Arc::new(Catalogue::new(&prefix, 1));
+    let admin =
+        TopicAdmin::new(&common::stack().kafka_bootstrap, Duration::from_secs(10)).expect("admin");
+    admin
+        .apply(&catalogue, &common::codec())
+        .await
+        .expect("topics");
+
+    let mut state = common::app_state(&common::stack().schema_registry_url).await;
+    state.catalogue = catalogue.clone();
+    let gateway = Gateway::start_with(state).await;
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let data = Dataset::new(1_500, 20);
+    let total_orders = i64::try_from(data.orders.len()).expect("fits");
+    // Everything is on Kafka before the processor starts, so it is busy when killed.
+    upload_all(&gateway, &token, &dataset, &data, 500).await;
+    let (status, _) = complete(&gateway, &token, &dataset, &data.counts()).await;
+    assert_eq!(status, 202);
+
+    let mut first = start_ingest(&prefix, &group_prefix);
+    let started = Instant::now();
+    let at_kill = loop {
+        let rows = stored_rows(&dataset).await;
+        if rows[1] > 0 {
+            break rows;
+        }
+        assert!(started.elapsed() < DEADLINE, "the processor stored nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let killed = Command::new("kill")
+        .args(["-KILL", &first.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    first.wait().expect("reap");
+    assert!(
+        at_kill[1] < total_orders,
+        "the processor finished before the kill ({at_kill:?}); the test proves nothing"
+    );
+    let after_kill = stored_rows(&dataset).await;
+    assert!(
+        after_kill[1] < total_orders,
+        "stored everything while dying: {after_kill:?}"
+    );
+
+    let mut second = start_ingest(&prefix, &group_prefix);
+    let settled = wait_settled(&gateway, &token, &dataset, Duration::from_secs(120)).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    let _ = second.wait();
+    eprintln!(
+        "SIGKILL test: {} of {total_orders} orders stored when killed; final status {}",
+        after_kill[1], settled["status"]
+    );
+    assert_eq!(settled["status"], "ready", "{settled}");
+    assert_eq!(
+        stored_rows(&dataset).await,
+        [1_500, total_orders, 1_500, 1_500]
+    );
+    assert_eq!(settled["counts"]["stored"], data.counts());
+
+    let raw: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+        .create()
+        .expect("admin");
+    let names: Vec<&str> = catalogue.topics().iter().map(|t| t.name.as_str()).collect();
+    raw.delete_topics(&names, &AdminOptions::new())
+        .await
+        .expect("clean up");
+}

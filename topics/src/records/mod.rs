@@ -1,0 +1,15 @@
+//! Serde mirrors of the `.avsc` records, and their conversions to and from the domain types.
+//! Field names and order follow the schema files exactly; round-trip tests against the real
+//! registry keep them honest.
+
+mod audit;
+mod ingest;
+mod training;
+
+pub use audit::AuditEventRecord;
+pub use ingest::{
+    AttributeValueWire, BureauReportWire, CompletionWire, CreditLimitWire, CustomerWire,
+    IngestKindWire, IngestRecord, NegativeRecordWire, NegativesWire, OrderOutcomeWire, OrderWire,
+    PaymentHabitsWire, SupplierRelationshipsWire,
+};
+pub use training::TrainingRequestRecord;
