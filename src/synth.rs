@@ -274,11 +274,11 @@ mod tests {
             let Some(doc) = &c.document else { continue };
             match doc.len() {
                 14 => {
-                    assert!(documents::is_valid_cnpj(doc), "{doc}");
+                    assert!(aval_core::ingest::is_valid_cnpj(doc), "{doc}");
                     cnpj += 1;
                 }
                 11 => {
-                    assert!(documents::is_valid_cpf(doc), "{doc}");
+                    assert!(aval_core::ingest::is_valid_cpf(doc), "{doc}");
                     cpf += 1;
                 }
                 _ => panic!("not a document: {doc}"),
@@ -320,7 +320,7 @@ mod tests {
             assert!(
                 per_customer
                     .windows(2)
-                    .all(|w| w[0].queried_at <= w[1].queried_at)
+                    .all(|w| w[0].queried_at < w[1].queried_at)
             );
         }
         let anchor = generate::anchor();
@@ -333,6 +333,31 @@ mod tests {
         }
         let order_ids: HashSet<&str> = data.orders.iter().map(|o| o.id.as_str()).collect();
         assert_eq!(order_ids.len(), data.orders.len());
+        Ok(())
+    }
+
+    #[test]
+    fn the_ingest_validator_accepts_every_item() -> anyhow::Result<()> {
+        use aval_core::ingest::{ItemKind, validate_batch};
+        let data = generate(700, 3_000, 13)?;
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")?.to_utc();
+        let check = |kind: ItemKind, values: Vec<Value>| {
+            for chunk in values.chunks(500) {
+                if let Err(errors) = validate_batch(kind, chunk, now) {
+                    panic!("{kind:?}: {errors}");
+                }
+            }
+        };
+        check(ItemKind::Customers, lines(data.customers.iter()));
+        check(
+            ItemKind::CreditLimits,
+            lines(data.credit_limits.iter().flatten()),
+        );
+        check(
+            ItemKind::BureauReports,
+            lines(data.bureau_reports.iter().flatten()),
+        );
+        check(ItemKind::Orders, lines(data.orders.iter()));
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! database has committed and the follow-up records are on Kafka.
 
 use crate::authorize::{Authorization, authorize};
+use crate::consumer::{Handler, Transient};
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::ingest::items::Counts;
@@ -15,15 +16,12 @@ use aval_topics::records::{AuditEventRecord, IngestRecord, TrainingRequestRecord
 use aval_topics::{AvroCodec, Catalogue, Fault, Publisher, TopicRole};
 use chrono::Utc;
 use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 
 pub const DEFAULT_GROUP: &str = "aval-ingest";
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_BATCH_ID_CHARS: usize = 100;
 /// Dead-letter reasons travel in a header; a batch with thousands of errors is summarised.
 const MAX_REASON_CHARS: usize = 4_000;
@@ -41,56 +39,14 @@ pub struct IngestProcessor {
     pub tokens: Arc<TokenKeys>,
 }
 
-/// A failure worth retrying the same record for: the database, the registry or Kafka is down.
-struct Transient(String);
-
-impl<E: std::fmt::Display> From<E> for Transient {
-    fn from(e: E) -> Self {
-        Transient(e.to_string())
-    }
-}
-
 impl IngestProcessor {
     /// Runs until `shutdown` resolves, then commits the stored offsets.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ProcessorError> {
         let topic = self.catalogue.topic(TopicRole::Ingest).name.clone();
-        let consumer = self.consumer.subscribe(&topic)?;
-        tracing::info!(%topic, group = %self.consumer.group_id, "ingest processor started");
-        tokio::pin!(shutdown);
-        loop {
-            let message = tokio::select! {
-                () = &mut shutdown => break,
-                received = consumer.recv() => match received {
-                    Ok(message) => message,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "kafka consume error");
-                        continue;
-                    }
-                },
-            };
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                match self.process(&message).await {
-                    Ok(()) => break,
-                    Err(Transient(reason)) => {
-                        // The same record again after a pause: skipping it would lose data.
-                        tracing::warn!(%reason, retry_in = ?backoff, "ingest record not processed yet");
-                        tokio::select! {
-                            () = &mut shutdown => {
-                                commit(&consumer);
-                                return Ok(());
-                            }
-                            () = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                }
-            }
-            consumer.store_offset_from_message(&message)?;
-        }
-        commit(&consumer);
-        tracing::info!("ingest processor stopped");
-        Ok(())
+        self.consumer
+            .clone()
+            .run("ingest", &topic, &self, shutdown)
+            .await
     }
 
     async fn process(&self, message: &BorrowedMessage<'_>) -> Result<(), Transient> {
@@ -375,8 +331,8 @@ fn derived_id(parts: &[&str]) -> Uuid {
     Uuid::new_v5(&EVENT_NAMESPACE, parts.join("\u{1f}").as_bytes())
 }
 
-fn commit(consumer: &StreamConsumer) {
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::debug!(error = %e, "final offset commit");
+impl Handler for IngestProcessor {
+    async fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), Transient> {
+        self.process(message).await
     }
 }

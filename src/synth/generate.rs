@@ -460,6 +460,10 @@ fn bureau_reports(rng: &mut impl Rng, customer_id: &str, p: &Profile) -> Vec<Bur
         })
         .collect();
     times.sort_unstable();
+    // A report is keyed by customer and time: never two at the same second.
+    for i in 1..times.len() {
+        times[i] = times[i].max(times[i - 1] + 1);
+    }
 
     let mut pefin = OpenRecords::default();
     let mut refin = OpenRecords::default();

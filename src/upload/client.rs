@@ -137,6 +137,8 @@ pub struct DatasetStatus {
     #[serde(default)]
     pub announced: Option<Counts>,
     #[serde(default)]
+    pub rejected_batches: Option<u64>,
+    #[serde(default)]
     pub rejection_reasons: Vec<String>,
 }
 

@@ -459,6 +459,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failing_gateway_stops_the_upload_instead_of_retrying_every_batch()
+    -> anyhow::Result<()> {
+        let fake = shared(Behaviour {
+            fail_always: HashSet::from(["customers-000000".to_owned()]),
+            ..Behaviour::default()
+        });
+        let url = start(fake.clone()).await?;
+        let dir = folder("stop", false)?;
+        let one_at_a_time = Options {
+            concurrency: 1,
+            ..options(&dir, &url)
+        };
+        let (result, _) = upload(&one_at_a_time).await;
+        let error = format!("{:#}", result.expect_err("gave up"));
+        assert!(
+            error.contains("customers batch 0 (customers.jsonl:1-500)"),
+            "{error}"
+        );
+        assert!(error.contains("HTTP 503"), "{error}");
+        let fake = lock(&fake);
+        // Three attempts at the failing batch, and nothing else was sent.
+        assert_eq!(fake.requests.len(), 1, "{:?}", fake.requests);
+        assert_eq!(fake.requests["customers-000000"], 3);
+        drop(fake);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn a_bad_token_stops_at_once_and_a_slow_verdict_times_out() -> anyhow::Result<()> {
         let fake = shared(Behaviour {
             validating_polls: u32::MAX,

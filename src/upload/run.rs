@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Refused-item errors shown per kind.
@@ -68,9 +69,15 @@ fn progress_bar(options: &Options, kind: Kind, total: usize) -> ProgressBar {
     };
     let bar = ProgressBar::with_draw_target(Some(total as u64), target);
     let style = ProgressStyle::with_template(
-        "{prefix:>14} [{bar:30}] {human_pos}/{human_len} items  {per_sec}  eta {eta}",
+        "{prefix:>14} [{bar:30}] {human_pos}/{human_len} items  {rate}  eta {eta}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0} items/s", state.per_sec());
+        },
+    )
     .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(kind.as_str());
@@ -107,20 +114,29 @@ async fn upload_kind(
     let started = Instant::now();
     let dataset_id = state.dataset_id.clone();
     let mut totals = KindTotals::default();
+    // Set when a batch could not be delivered: the gateway is down or failing, so the batches
+    // in flight finish but no new one starts (each would wait out every retry in turn).
+    let stop = AtomicBool::new(false);
     let mut deliveries = futures::stream::iter(pending)
         .map(|batch| {
-            let body = source.body(batch);
             let items = source.batch_len(batch);
-            let dataset_id = &dataset_id;
+            let (dataset_id, stop) = (&dataset_id, &stop);
             async move {
+                if stop.load(Ordering::Relaxed) {
+                    return (batch, items, None);
+                }
+                let body = source.body(batch);
                 let result = client
                     .send_batch(dataset_id, kind, batch, items, &body)
                     .await;
-                (batch, items, result)
+                (batch, items, Some(result))
             }
         })
         .buffer_unordered(options.concurrency.max(1));
     while let Some((batch, items, result)) = deliveries.next().await {
+        let Some(result) = result else {
+            continue;
+        };
         let entry = state.begin(source)?;
         match result {
             Ok(delivery) => {
@@ -144,6 +160,7 @@ async fn upload_kind(
                 state.save(&options.dir)?;
             }
             Err(CallError::GaveUp { attempts, last }) => {
+                stop.store(true, Ordering::Relaxed);
                 totals.undelivered.push((
                     batch,
                     format!("gave up after {attempts} attempts (last: {last})"),
@@ -315,6 +332,9 @@ fn print_status(
     if let Some(announced) = &status.announced {
         writeln!(out, "  announced: {}", counts_text(announced))?;
     }
+    if let Some(batches @ 1..) = status.rejected_batches {
+        writeln!(out, "  batches refused by the pipeline: {batches}")?;
+    }
     for reason in &status.rejection_reasons {
         writeln!(out, "  rejected: {reason}")?;
     }
@@ -363,9 +383,9 @@ pub async fn run(options: &Options, out: &mut (dyn Write + Send)) -> anyhow::Res
     let dataset_id = state.dataset_id.clone();
 
     if state.completed.is_none() {
-        let mut undelivered = Vec::new();
         for source in &sources {
             let totals = upload_kind(&client, &mut state, source, options, out).await?;
+            let mut undelivered = Vec::new();
             for (batch, reason) in totals.undelivered {
                 undelivered.push(format!(
                     "  {} batch {batch} ({}): {reason}",
@@ -378,13 +398,13 @@ pub async fn run(options: &Options, out: &mut (dyn Write + Send)) -> anyhow::Res
                         ))
                 ));
             }
-        }
-        if !undelivered.is_empty() {
-            anyhow::bail!(
-                "{} batch(es) could not be delivered; nothing is lost: re-run the same command to resume\n{}",
-                undelivered.len(),
-                undelivered.join("\n")
-            );
+            if !undelivered.is_empty() {
+                anyhow::bail!(
+                    "the upload stopped: {} batch(es) could not be delivered; nothing is lost: re-run the same command to resume\n{}",
+                    undelivered.len(),
+                    undelivered.join("\n")
+                );
+            }
         }
     } else {
         writeln!(

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 pub const STATE_FILE: &str = ".aval-upload.json";
 const VERSION: u32 = 1;
 
-/// Items per kind, as the completion marker announces them.
+/// Items per kind, as the completion marker announces them (a kind missing when read is 0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Counts {
     pub customers: u64,
     pub orders: u64,

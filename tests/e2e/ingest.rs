@@ -9,10 +9,13 @@ use crate::ingest_support::{
 use aval_core::ingest::items::{Batch, ItemKind};
 use aval_core::ingest::validate_batch;
 use aval_processors::dead_letters;
+use aval_topics::TopicRole;
 use aval_topics::records::IngestRecord;
-use aval_topics::{Publisher, TopicRole};
+use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::message::Headers;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -190,25 +193,31 @@ async fn another_company_s_dataset_does_not_exist_for_you() {
     assert_eq!(stored_rows(&dataset).await, [0, 0, 0, 0]);
 }
 
-/// Produces a batch record straight to the ingest topic, as a customer's own producer would.
+/// Produces a record straight to the ingest topic with a plain rdkafka producer, as a
+/// company's own producer would: Avro in Confluent framing, keyed by the company, the token in
+/// the `authorization` header.
 async fn produce_direct(record: &IngestRecord, authorization: Option<&str>) {
     let catalogue = common::catalogue().await;
-    let publisher = Publisher::new(
-        &common::stack().kafka_bootstrap,
-        common::codec(),
-        Duration::from_secs(10),
-    )
-    .expect("producer");
-    let headers: Vec<(&str, &[u8])> = authorization
-        .map(|a| ("authorization", a.as_bytes()))
-        .into_iter()
-        .collect();
-    publisher
-        .publish(
-            catalogue.topic(TopicRole::Ingest),
-            &record.company_id,
-            record,
-            &headers,
+    let topic = catalogue.topic(TopicRole::Ingest);
+    let payload = common::codec().encode(topic, record).await.expect("encode");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+        .create()
+        .expect("producer");
+    let mut headers = OwnedHeaders::new();
+    if let Some(value) = authorization {
+        headers = headers.insert(Header {
+            key: "authorization",
+            value: Some(value),
+        });
+    }
+    producer
+        .send(
+            FutureRecord::to(&topic.name)
+                .key(&record.company_id)
+                .payload(&payload)
+                .headers(headers),
+            Duration::from_secs(10),
         )
         .await
         .expect("produce");
@@ -377,4 +386,111 @@ async fn forged_missing_and_foreign_tokens_send_the_record_to_dead_letters_and_s
         own["counts"]["received"]["customers"], 0,
         "B's records touched A's dataset"
     );
+}
+
+fn run_aval(args: Vec<String>, envs: Vec<(&'static str, String)>) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
+        .args(args)
+        .envs(envs)
+        .output()
+        .expect("run aval")
+}
+
+/// The tools users run: `aval synth` writes a dataset, `aval upload` sends it through the real
+/// gateway and waits for the verdict; running it again resumes (here: finds it done).
+#[tokio::test]
+async fn synth_then_upload_gives_a_ready_dataset_and_a_rerun_resumes() {
+    ensure_ingest_processor();
+    let gateway = Gateway::start().await;
+    let (_, token) = gateway.register().await;
+    let dir = std::env::temp_dir().join(format!("aval-e2e-upload-{}", uuid::Uuid::new_v4()));
+    let out = dir.to_string_lossy().into_owned();
+    let synth = tokio::task::spawn_blocking({
+        let out = out.clone();
+        move || {
+            run_aval(
+                [
+                    "synth",
+                    "--customers",
+                    "150",
+                    "--orders",
+                    "1500",
+                    "--seed",
+                    "3",
+                    "--out",
+                    &out,
+                ]
+                .map(String::from)
+                .to_vec(),
+                vec![],
+            )
+        }
+    })
+    .await
+    .expect("join");
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    let lines = |file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .expect("file")
+            .lines()
+            .count()
+    };
+    let expected = json!({"customers": lines("customers.jsonl"), "orders": lines("orders.jsonl"),
+                          "credit_limits": lines("credit_limits.jsonl"), "bureau_reports": lines("bureau_reports.jsonl")});
+    let envs = vec![
+        ("AVAL_GATEWAY_URL", gateway.base.clone()),
+        ("AVAL_TOKEN", token.clone()),
+    ];
+    let upload = || {
+        let (out, envs) = (out.clone(), envs.clone());
+        tokio::task::spawn_blocking(move || {
+            run_aval(
+                ["upload", &out, "--wait-timeout", "120"]
+                    .map(String::from)
+                    .to_vec(),
+                envs,
+            )
+        })
+    };
+    let first = upload().await.expect("join");
+    assert!(
+        first.status.success(),
+        "upload failed:\n{}\n{}",
+        String::from_utf8_lossy(&first.stdout),
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(".aval-upload.json")).expect("state"),
+    )
+    .expect("json");
+    let dataset = state["dataset_id"].as_str().expect("dataset id").to_owned();
+    let (_, view) = get_dataset(&gateway, &token, &dataset).await;
+    assert_eq!(view["status"], "ready", "{view}");
+    assert_eq!(view["counts"]["stored"], expected);
+    assert_eq!(stored_rows(&dataset).await[1], 1500);
+
+    let second = upload().await.expect("join");
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let again: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(".aval-upload.json")).expect("state"),
+    )
+    .expect("json");
+    assert_eq!(
+        again["dataset_id"], dataset,
+        "the rerun must resume the same dataset"
+    );
+    assert_eq!(
+        stored_rows(&dataset).await[1],
+        1500,
+        "the rerun stored something twice"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
