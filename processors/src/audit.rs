@@ -8,8 +8,9 @@ use aval_store::audit::Appended;
 use aval_topics::records::AuditEventRecord;
 use aval_topics::{AvroCodec, Fault};
 use rdkafka::Message;
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, OwnedMessage};
 use std::future::Future;
+use std::sync::Arc;
 
 pub const DEFAULT_GROUP: &str = "aval-audit";
 
@@ -22,77 +23,62 @@ pub struct AuditProcessor {
     pub dead_letters: DeadLetters,
 }
 
-/// What became of one record.
-enum Outcome {
-    Stored,
-    Duplicate,
-    DeadLettered,
+/// What to write for one record.
+#[derive(Debug)]
+pub(crate) enum AuditWork {
+    Append(AuditEvent),
+    DeadLetter(String),
 }
 
 impl AuditProcessor {
     /// Runs until `shutdown` resolves, then commits the stored offsets.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ProcessorError> {
-        self.consumer
-            .clone()
-            .run("audit", &self.topic, &self, shutdown)
+        let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
+        consumer
+            .run("audit", &topic, Arc::new(self), shutdown)
             .await
     }
-    async fn process(&self, message: &BorrowedMessage<'_>) -> Result<Outcome, Transient> {
+}
+
+impl Handler for AuditProcessor {
+    type Work = AuditWork;
+
+    async fn prepare(&self, message: &BorrowedMessage<'_>) -> Result<AuditWork, Transient> {
+        let dead = |reason: String| Ok(AuditWork::DeadLetter(reason));
         let Some(payload) = message.payload() else {
-            return self.dead_letter(message, "the record has no value").await;
+            return dead("the record has no value".to_owned());
         };
         let record = match self.codec.decode::<AuditEventRecord>(payload).await {
             Ok(record) => record,
-            Err(e) if e.fault() == Fault::Sender => {
-                return self
-                    .dead_letter(message, &format!("undecodable: {e}"))
-                    .await;
-            }
+            Err(e) if e.fault() == Fault::Sender => return dead(format!("undecodable: {e}")),
             Err(e) => return Err(e.into()),
         };
         if message.key() != Some(record.company_id.as_bytes()) {
             // Keys order a company's events on one partition; a record keyed otherwise could
             // overtake its own company's earlier events.
-            return self
-                .dead_letter(message, "the record key is not the event's company_id")
-                .await;
+            return dead("the record key is not the event's company_id".to_owned());
         }
-        let event = match AuditEvent::try_from(record) {
-            Ok(event) => event,
-            Err(errors) => {
-                return self
-                    .dead_letter(message, &format!("invalid: {errors}"))
-                    .await;
+        match AuditEvent::try_from(record) {
+            Ok(event) => Ok(AuditWork::Append(event)),
+            Err(errors) => dead(format!("invalid: {errors}")),
+        }
+    }
+
+    async fn apply(&self, message: &OwnedMessage, work: &AuditWork) -> Result<(), Transient> {
+        let outcome = match work {
+            AuditWork::Append(event) => match self.store.append_audit_event(event).await? {
+                Appended::New { .. } => "stored",
+                Appended::Duplicate => "duplicate",
+            },
+            AuditWork::DeadLetter(reason) => {
+                self.dead_letters
+                    .send(message, reason)
+                    .await
+                    .map_err(|e| Transient(format!("cannot dead-letter: {e}")))?;
+                "dead_lettered"
             }
         };
-        match self.store.append_audit_event(&event).await {
-            Ok(Appended::New { .. }) => Ok(Outcome::Stored),
-            Ok(Appended::Duplicate) => Ok(Outcome::Duplicate),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn dead_letter(
-        &self,
-        message: &BorrowedMessage<'_>,
-        reason: &str,
-    ) -> Result<Outcome, Transient> {
-        self.dead_letters
-            .send(message, reason)
-            .await
-            .map(|()| Outcome::DeadLettered)
-            .map_err(|e| Transient(format!("cannot dead-letter: {e}")))
-    }
-}
-
-impl Handler for AuditProcessor {
-    async fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), Transient> {
-        let label = match self.process(message).await? {
-            Outcome::Stored => "stored",
-            Outcome::Duplicate => "duplicate",
-            Outcome::DeadLettered => "dead_lettered",
-        };
-        metrics::counter!("aval_audit_events_total", "outcome" => label).increment(1);
+        metrics::counter!("aval_audit_events_total", "outcome" => outcome).increment(1);
         Ok(())
     }
 }

@@ -1,13 +1,22 @@
-//! How every processor consumes: at least once, one record at a time per partition, the offset
-//! stored by hand only after the record's effect is durable. A record that fails for a reason
-//! outside it (database, registry or Kafka down) is retried with backoff, never skipped.
+//! How every processor consumes: at least once, in partition order, the offset stored by hand
+//! only after the record's effect is durable.
+//!
+//! Each record goes through two phases. `prepare` reads it and calls the domain (decode,
+//! authenticate, validate); `apply` writes the result (database, follow-up records, dead
+//! letters). The next record is prepared while the previous one is applied, so CPU work and
+//! I/O overlap, yet writes happen one at a time in order. A phase that fails for a reason
+//! outside the record (database, registry or Kafka down) is retried with backoff, never
+//! skipped.
 
 use crate::ProcessorError;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, OwnedMessage};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -29,11 +38,48 @@ impl<E: std::fmt::Display> From<E> for Transient {
     }
 }
 
-/// What a processor does with one record; `Ok` means done (stored, ignored as a duplicate, or
-/// dead-lettered), so its offset may be stored.
-pub(crate) trait Handler {
-    fn handle(&self, message: &BorrowedMessage<'_>) -> impl Future<Output = Result<(), Transient>>;
+pub(crate) trait Handler: Send + Sync + 'static {
+    /// What `prepare` decided should be written for one record.
+    type Work: Send + Sync + 'static;
+
+    fn prepare(
+        &self,
+        message: &BorrowedMessage<'_>,
+    ) -> impl Future<Output = Result<Self::Work, Transient>>;
+
+    /// Must be safe to repeat: it is retried after a transient failure, and a crash before
+    /// the offset is stored replays it.
+    fn apply(
+        &self,
+        message: &OwnedMessage,
+        work: &Self::Work,
+    ) -> impl Future<Output = Result<(), Transient>> + Send;
 }
+
+/// Retries `attempt` with exponential backoff until it succeeds or `stop` is cancelled.
+async fn retry<T, F: Future<Output = Result<T, Transient>>>(
+    name: &str,
+    stop: &CancellationToken,
+    mut attempt: impl FnMut() -> F,
+) -> Option<T> {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match attempt().await {
+            Ok(value) => return Some(value),
+            Err(Transient(reason)) => {
+                tracing::warn!(processor = name, %reason, retry_in = ?backoff, "record not processed yet");
+                tokio::select! {
+                    () = stop.cancelled() => return None,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// An apply in flight; resolves to the record's position once its effect is durable.
+type Applying = JoinHandle<Option<(String, i32, i64)>>;
 
 impl ConsumerSettings {
     /// Offsets are committed in the background, but only those the loop stored explicitly
@@ -52,45 +98,84 @@ impl ConsumerSettings {
         Ok(consumer)
     }
 
-    /// Reads `topic` until `shutdown` resolves, handing each record to `handler`, then commits
+    /// Reads `topic` until `shutdown` resolves, then finishes the apply in flight and commits
     /// the stored offsets.
-    pub(crate) async fn run(
+    pub(crate) async fn run<H: Handler>(
         &self,
-        name: &str,
+        name: &'static str,
         topic: &str,
-        handler: &impl Handler,
+        handler: Arc<H>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ProcessorError> {
         let consumer = self.subscribe(topic)?;
         tracing::info!(processor = name, %topic, group = %self.group_id, "processor started");
-        tokio::pin!(shutdown);
-        'records: loop {
-            let message = tokio::select! {
-                () = &mut shutdown => break,
-                received = consumer.recv() => match received {
-                    Ok(message) => message,
-                    Err(e) => {
-                        tracing::warn!(processor = name, error = %e, "kafka consume error");
-                        continue;
-                    }
-                },
+        let stop = CancellationToken::new();
+        let result = {
+            let cancel = async {
+                shutdown.await;
+                stop.cancel();
             };
-            let mut backoff = FIRST_BACKOFF;
-            while let Err(Transient(reason)) = handler.handle(&message).await {
-                tracing::warn!(processor = name, %reason, retry_in = ?backoff, "record not processed yet");
-                tokio::select! {
-                    () = &mut shutdown => break 'records,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+            tokio::pin!(cancel);
+            tokio::select! {
+                () = &mut cancel => Ok(()),
+                result = self.consume(name, &consumer, handler, &stop) => result,
             }
-            consumer.store_offset_from_message(&message)?;
-        }
+        };
         if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
             // Nothing stored since the last automatic commit is fine too.
             tracing::debug!(processor = name, error = %e, "final offset commit");
         }
         tracing::info!(processor = name, "processor stopped");
-        Ok(())
+        result
+    }
+
+    async fn consume<H: Handler>(
+        &self,
+        name: &'static str,
+        consumer: &StreamConsumer,
+        handler: Arc<H>,
+        stop: &CancellationToken,
+    ) -> Result<(), ProcessorError> {
+        let mut applying: Option<Applying> = None;
+        loop {
+            let message = match consumer.recv().await {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::warn!(processor = name, error = %e, "kafka consume error");
+                    continue;
+                }
+            };
+            let Some(work) = retry(name, stop, || handler.prepare(&message)).await else {
+                return Ok(());
+            };
+            let owned = message.detach();
+            // Writes stay in order: the previous record's apply finishes first.
+            if let Some(previous) = applying.take() {
+                store_offset(consumer, previous.await)?;
+            }
+            let (handler, stop) = (handler.clone(), stop.clone());
+            applying = Some(tokio::spawn(async move {
+                retry(name, &stop, || handler.apply(&owned, &work))
+                    .await
+                    .map(|()| (owned.topic().to_owned(), owned.partition(), owned.offset()))
+            }));
+        }
+    }
+}
+
+/// Marks a record done; `None` means its apply was abandoned at shutdown (it will be replayed).
+fn store_offset(
+    consumer: &StreamConsumer,
+    done: Result<Option<(String, i32, i64)>, tokio::task::JoinError>,
+) -> Result<(), ProcessorError> {
+    match done {
+        Ok(Some((topic, partition, offset))) => {
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&topic, partition, Offset::Offset(offset + 1))?;
+            consumer.store_offsets(&list)?;
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(ProcessorError::Apply(e.to_string())),
     }
 }

@@ -6,8 +6,9 @@
 use crate::authorize::{Authorization, authorize};
 use crate::consumer::{Handler, Transient};
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
+use aval_core::FieldErrors;
 use aval_core::audit::{AuditEvent, AuditKind};
-use aval_core::ingest::items::Counts;
+use aval_core::ingest::items::{Batch, Counts, ItemKind};
 use aval_core::ingest::{check_integrity, validate_batch, validate_counts};
 use aval_core::token::TokenKeys;
 use aval_store::Store;
@@ -16,7 +17,7 @@ use aval_topics::records::{AuditEventRecord, IngestRecord, TrainingRequestRecord
 use aval_topics::{AvroCodec, Catalogue, Fault, Publisher, TopicRole};
 use chrono::Utc;
 use rdkafka::Message;
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, OwnedMessage};
 use std::future::Future;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -39,123 +40,90 @@ pub struct IngestProcessor {
     pub tokens: Arc<TokenKeys>,
 }
 
+/// Which record of which company's dataset.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    company: Uuid,
+    dataset: Uuid,
+    batch_id: String,
+}
+
+/// What to write for one record, decided by `prepare`.
+#[derive(Debug)]
+pub(crate) enum IngestWork {
+    Store {
+        target: Target,
+        batch: Batch,
+    },
+    /// Invalid items: recorded on the dataset, then dead-lettered.
+    Refuse {
+        target: Target,
+        kind: ItemKind,
+        items: usize,
+        errors: FieldErrors,
+    },
+    Complete {
+        target: Target,
+        announced: Counts,
+    },
+    DeadLetter(String),
+}
+
 impl IngestProcessor {
     /// Runs until `shutdown` resolves, then commits the stored offsets.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ProcessorError> {
         let topic = self.catalogue.topic(TopicRole::Ingest).name.clone();
-        self.consumer
-            .clone()
-            .run("ingest", &topic, &self, shutdown)
+        let consumer = self.consumer.clone();
+        consumer
+            .run("ingest", &topic, Arc::new(self), shutdown)
             .await
     }
 
-    async fn process(&self, message: &BorrowedMessage<'_>) -> Result<(), Transient> {
-        let company = match authorize(message, &self.tokens, &self.store).await? {
-            Authorization::Company(company) => company,
-            Authorization::Refused(reason) => return self.dead_letter(message, &reason).await,
-        };
-        let Some(payload) = message.payload() else {
-            return self.dead_letter(message, "the record has no value").await;
-        };
-        let record = match self.codec.decode::<IngestRecord>(payload).await {
-            Ok(record) => record,
-            Err(e) if e.fault() == Fault::Sender => {
-                return self
-                    .dead_letter(message, &format!("undecodable: {e}"))
-                    .await;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(reason) = envelope_problem(&record, company, message.key()) {
-            return self.dead_letter(message, &reason).await;
-        }
-        let Ok(dataset) = Uuid::parse_str(&record.dataset_id) else {
-            return self
-                .dead_letter(message, "dataset_id is not a dataset id (UUID)")
-                .await;
-        };
-        match record.item_kind() {
-            Some(_) => self.batch(message, company, dataset, &record).await,
-            None => self.completion(message, company, dataset, &record).await,
-        }
-    }
-
-    async fn batch(
+    async fn store_batch(
         &self,
-        message: &BorrowedMessage<'_>,
-        company: Uuid,
-        dataset: Uuid,
-        record: &IngestRecord,
+        message: &OwnedMessage,
+        target: &Target,
+        batch: &Batch,
     ) -> Result<(), Transient> {
-        let now = Utc::now();
-        let Some(kind) = record.item_kind() else {
-            return Ok(());
-        };
-        let items = record.items_as_json();
-        let origin = BatchOrigin {
-            company_id: company,
-            dataset_id: dataset,
-            batch_id: &record.batch_id,
-            at: now,
-        };
-        let event = |kind_of_event, details: &[(&str, String)]| {
-            let mut event = AuditEvent::new(company, kind_of_event, "system:ingest", now)
-                .with_detail("dataset_id", dataset.to_string())
-                .with_detail("batch_id", record.batch_id.clone())
-                .with_detail("kind", kind.as_str());
-            event.event_id = derived_id(&[
-                &dataset.to_string(),
-                &record.batch_id,
-                kind_of_event.as_str(),
-            ]);
-            for (key, value) in details {
-                event = event.with_detail(key, value.clone());
-            }
-            event
-        };
-        let batch = match validate_batch(kind, &items, now) {
-            Ok(batch) => batch,
-            Err(errors) => {
-                let reason = format!("invalid batch: {errors}");
-                let recorded = self
-                    .store
-                    .record_refused_batch(&origin, kind, items.len(), &reason)
-                    .await?;
-                if recorded {
-                    self.audit(&event(
-                        AuditKind::BatchRejected,
-                        &[
-                            ("items", items.len().to_string()),
-                            ("errors", errors.len().to_string()),
-                        ],
-                    ))
-                    .await?;
-                }
-                return self.dead_letter(message, &reason).await;
-            }
-        };
-        match self.store.sink_batch(&origin, &batch).await? {
+        let origin = origin(target);
+        match self.store.sink_batch(&origin, batch).await? {
             Sunk::Stored {
                 inserted,
                 conflicts,
             } => {
                 metrics::counter!("aval_ingest_items_stored_total").increment(inserted);
-                self.audit(&event(
+                let details = [
+                    ("items", batch.len().to_string()),
+                    ("stored", inserted.to_string()),
+                    ("duplicates", conflicts.len().to_string()),
+                ];
+                self.audit(&batch_event(
+                    target,
+                    batch.kind(),
                     AuditKind::BatchAccepted,
-                    &[
-                        ("items", batch.len().to_string()),
-                        ("stored", inserted.to_string()),
-                        ("duplicates", conflicts.len().to_string()),
-                    ],
+                    &details,
                 ))
                 .await
             }
-            // Stored before a crash or a producer retry: the database already has it.
-            Sunk::Redelivered => Ok(()),
+            // Stored before a crash or a producer retry: the database already has it, and the
+            // audit event carries a fixed id, so sending it again is harmless.
+            Sunk::Redelivered => {
+                let details = [("items", batch.len().to_string())];
+                self.audit(&batch_event(
+                    target,
+                    batch.kind(),
+                    AuditKind::BatchAccepted,
+                    &details,
+                ))
+                .await
+            }
             Sunk::DatasetClosed => {
-                self.audit(&event(
+                let details = [("reason", "arrived after the completion marker".to_owned())];
+                self.audit(&batch_event(
+                    target,
+                    batch.kind(),
                     AuditKind::BatchRejected,
-                    &[("reason", "arrived after the completion marker".to_owned())],
+                    &details,
                 ))
                 .await?;
                 self.dead_letter(
@@ -168,50 +136,65 @@ impl IngestProcessor {
         }
     }
 
-    async fn completion(
+    async fn refuse_batch(
         &self,
-        message: &BorrowedMessage<'_>,
-        company: Uuid,
-        dataset: Uuid,
-        record: &IngestRecord,
+        message: &OwnedMessage,
+        target: &Target,
+        kind: ItemKind,
+        items: usize,
+        errors: &FieldErrors,
     ) -> Result<(), Transient> {
-        let announced = match validate_counts(&record.completion_as_json().unwrap_or_default()) {
-            Ok(counts) => counts,
-            Err(errors) => {
-                return self
-                    .dead_letter(message, &format!("invalid completion marker: {errors}"))
-                    .await;
-            }
-        };
-        let origin = BatchOrigin {
-            company_id: company,
-            dataset_id: dataset,
-            batch_id: &record.batch_id,
-            at: Utc::now(),
-        };
+        let reason = format!("invalid batch: {errors}");
+        if self
+            .store
+            .record_refused_batch(&origin(target), kind, items, &reason)
+            .await?
+        {
+            let details = [
+                ("items", items.to_string()),
+                ("errors", errors.len().to_string()),
+            ];
+            self.audit(&batch_event(
+                target,
+                kind,
+                AuditKind::BatchRejected,
+                &details,
+            ))
+            .await?;
+        }
+        self.dead_letter(message, &reason).await
+    }
+
+    async fn complete(
+        &self,
+        message: &OwnedMessage,
+        target: &Target,
+        announced: &Counts,
+    ) -> Result<(), Transient> {
+        let (company, dataset) = (target.company, target.dataset);
         let outcome = self
             .store
-            .complete_dataset(&origin, &announced, |stored, facts| {
-                check_integrity(&announced, stored, facts)
+            .complete_dataset(&origin(target), announced, |stored, facts| {
+                check_integrity(announced, stored, facts)
                     .iter()
                     .map(ToString::to_string)
                     .collect()
             })
             .await?;
         match outcome {
-            Completion::Ready => self.announce(company, dataset, &announced, &[]).await,
+            Completion::Ready => self.announce(company, dataset, announced, &[]).await,
             Completion::Rejected(reasons) => {
-                self.announce(company, dataset, &announced, &reasons).await
+                self.announce(company, dataset, announced, &reasons).await
             }
             Completion::Redelivered => {
                 // Committed before a crash: the follow-up records may be missing; they carry
                 // fixed ids, so sending them again is safe.
                 match self.store.dataset(company, dataset).await? {
                     Some(d) if d.status == DatasetStatus::Ready => {
-                        self.announce(company, dataset, &announced, &[]).await
+                        self.announce(company, dataset, announced, &[]).await
                     }
                     Some(d) if d.status == DatasetStatus::Rejected => {
-                        self.announce(company, dataset, &announced, &d.rejection_reasons)
+                        self.announce(company, dataset, announced, &d.rejection_reasons)
                             .await
                     }
                     _ => Ok(()),
@@ -283,11 +266,7 @@ impl IngestProcessor {
         Ok(())
     }
 
-    async fn dead_letter(
-        &self,
-        message: &BorrowedMessage<'_>,
-        reason: &str,
-    ) -> Result<(), Transient> {
+    async fn dead_letter(&self, message: &OwnedMessage, reason: &str) -> Result<(), Transient> {
         let reason: String = if reason.chars().count() > MAX_REASON_CHARS {
             let cut: String = reason.chars().take(MAX_REASON_CHARS).collect();
             format!("{cut} …")
@@ -299,6 +278,104 @@ impl IngestProcessor {
             .await
             .map_err(|e| Transient(format!("cannot dead-letter: {e}")))
     }
+}
+
+impl Handler for IngestProcessor {
+    type Work = IngestWork;
+
+    /// Authenticates, decodes and validates: everything that needs no write.
+    async fn prepare(&self, message: &BorrowedMessage<'_>) -> Result<IngestWork, Transient> {
+        let dead = |reason: &str| Ok(IngestWork::DeadLetter(reason.to_owned()));
+        let company = match authorize(message, &self.tokens, &self.store).await? {
+            Authorization::Company(company) => company,
+            Authorization::Refused(reason) => return dead(&reason),
+        };
+        let Some(payload) = message.payload() else {
+            return dead("the record has no value");
+        };
+        let record = match self.codec.decode::<IngestRecord>(payload).await {
+            Ok(record) => record,
+            Err(e) if e.fault() == Fault::Sender => return dead(&format!("undecodable: {e}")),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(reason) = envelope_problem(&record, company, message.key()) {
+            return dead(&reason);
+        }
+        let Ok(dataset) = Uuid::parse_str(&record.dataset_id) else {
+            return dead("dataset_id is not a dataset id (UUID)");
+        };
+        let target = Target {
+            company,
+            dataset,
+            batch_id: record.batch_id.clone(),
+        };
+        let Some(kind) = record.item_kind() else {
+            return match validate_counts(&record.completion_as_json().unwrap_or_default()) {
+                Ok(announced) => Ok(IngestWork::Complete { target, announced }),
+                Err(errors) => dead(&format!("invalid completion marker: {errors}")),
+            };
+        };
+        let items = record.items_as_json();
+        Ok(match validate_batch(kind, &items, Utc::now()) {
+            Ok(batch) => IngestWork::Store { target, batch },
+            Err(errors) => IngestWork::Refuse {
+                target,
+                kind,
+                items: items.len(),
+                errors,
+            },
+        })
+    }
+
+    async fn apply(&self, message: &OwnedMessage, work: &IngestWork) -> Result<(), Transient> {
+        match work {
+            IngestWork::Store { target, batch } => self.store_batch(message, target, batch).await,
+            IngestWork::Refuse {
+                target,
+                kind,
+                items,
+                errors,
+            } => {
+                self.refuse_batch(message, target, *kind, *items, errors)
+                    .await
+            }
+            IngestWork::Complete { target, announced } => {
+                self.complete(message, target, announced).await
+            }
+            IngestWork::DeadLetter(reason) => self.dead_letter(message, reason).await,
+        }
+    }
+}
+
+fn origin(target: &Target) -> BatchOrigin<'_> {
+    BatchOrigin {
+        company_id: target.company,
+        dataset_id: target.dataset,
+        batch_id: &target.batch_id,
+        at: Utc::now(),
+    }
+}
+
+/// An audit event about one batch, with an id fixed by the batch, so a replay repeats it.
+fn batch_event(
+    target: &Target,
+    kind: ItemKind,
+    event_kind: AuditKind,
+    details: &[(&str, String)],
+) -> AuditEvent {
+    let mut event = AuditEvent::new(target.company, event_kind, "system:ingest", Utc::now())
+        .with_detail("dataset_id", target.dataset.to_string())
+        .with_detail("batch_id", target.batch_id.clone())
+        .with_detail("kind", kind.as_str());
+    event.event_id = derived_id(&[
+        &target.dataset.to_string(),
+        &target.batch_id,
+        event_kind.as_str(),
+    ]);
+    for (key, value) in details {
+        event = event.with_detail(key, value.clone());
+    }
+    event
 }
 
 /// What must hold of a record before its content is looked at: it speaks for the token's
@@ -329,10 +406,4 @@ fn envelope_problem(record: &IngestRecord, company: Uuid, key: Option<&[u8]>) ->
 
 fn derived_id(parts: &[&str]) -> Uuid {
     Uuid::new_v5(&EVENT_NAMESPACE, parts.join("\u{1f}").as_bytes())
-}
-
-impl Handler for IngestProcessor {
-    async fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), Transient> {
-        self.process(message).await
-    }
 }

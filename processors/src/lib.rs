@@ -20,4 +20,7 @@ pub enum ProcessorError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Topics(#[from] aval_topics::TopicsError),
+    /// An apply task panicked: a bug, surfaced instead of skipping the record.
+    #[error("applying a record failed: {0}")]
+    Apply(String),
 }
