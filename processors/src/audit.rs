@@ -42,6 +42,8 @@ impl AuditProcessor {
 
 impl Handler for AuditProcessor {
     type Work = AuditWork;
+    /// The audit log is the end of the line: nothing to tell anyone.
+    type Announcement = ();
 
     async fn prepare(&self, message: &BorrowedMessage<'_>) -> Result<AuditWork, Transient> {
         let dead = |reason: String| Ok(AuditWork::DeadLetter(reason));
@@ -79,6 +81,10 @@ impl Handler for AuditProcessor {
             }
         };
         metrics::counter!("aval_audit_events_total", "outcome" => outcome).increment(1);
+        Ok(())
+    }
+
+    async fn announce(&self, (): &()) -> Result<(), Transient> {
         Ok(())
     }
 }

@@ -1,12 +1,14 @@
 //! How every processor consumes: at least once, in partition order, the offset stored by hand
 //! only after the record's effect is durable.
 //!
-//! Each record goes through two phases. `prepare` reads it and calls the domain (decode,
-//! authenticate, validate); `apply` writes the result (database, follow-up records, dead
-//! letters). The next record is prepared while the previous one is applied, so CPU work and
-//! I/O overlap, yet writes happen one at a time in order. A phase that fails for a reason
-//! outside the record (database, registry or Kafka down) is retried with backoff, never
-//! skipped.
+//! Each record goes through three phases. `prepare` reads it and calls the domain (decode,
+//! authenticate, validate); `apply` writes the result (database, dead letters); `announce`
+//! publishes what others must hear of it (audit events, training requests). They form a
+//! pipeline — record n+1 is prepared while record n is applied and record n-1 announced — so
+//! CPU work, database and broker round trips overlap, yet each phase handles records one at a
+//! time, in order, and an offset is stored only once its record is announced. A phase that
+//! fails for a reason outside the record (database, registry or Kafka down) is retried with
+//! backoff, never skipped.
 
 use crate::ProcessorError;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -41,6 +43,8 @@ impl<E: std::fmt::Display> From<E> for Transient {
 pub(crate) trait Handler: Send + Sync + 'static {
     /// What `prepare` decided should be written for one record.
     type Work: Send + Sync + 'static;
+    /// What `apply` decided should be published once the write is durable.
+    type Announcement: Send + Sync + 'static;
 
     fn prepare(
         &self,
@@ -53,6 +57,12 @@ pub(crate) trait Handler: Send + Sync + 'static {
         &self,
         message: &OwnedMessage,
         work: &Self::Work,
+    ) -> impl Future<Output = Result<Self::Announcement, Transient>> + Send;
+
+    /// Must be safe to repeat, like `apply` (follow-up records carry fixed ids).
+    fn announce(
+        &self,
+        announcement: &Self::Announcement,
     ) -> impl Future<Output = Result<(), Transient>> + Send;
 }
 
@@ -78,8 +88,10 @@ async fn retry<T, F: Future<Output = Result<T, Transient>>>(
     }
 }
 
-/// An apply in flight; resolves to the record's position once its effect is durable.
-type Applying = JoinHandle<Option<(String, i32, i64)>>;
+/// Where a record sits, to store its offset once it is done.
+type Position = (String, i32, i64);
+/// A phase in flight for one record; `None` when abandoned at shutdown (it will be replayed).
+type InFlight<T> = JoinHandle<Option<(Position, T)>>;
 
 impl ConsumerSettings {
     /// Offsets are committed in the background, but only those the loop stored explicitly
@@ -136,46 +148,78 @@ impl ConsumerSettings {
         handler: Arc<H>,
         stop: &CancellationToken,
     ) -> Result<(), ProcessorError> {
-        let mut applying: Option<Applying> = None;
+        // One record per phase at most: prepared and waiting, being applied, being announced.
+        let mut prepared: Option<(OwnedMessage, H::Work)> = None;
+        let mut applying: Option<InFlight<H::Announcement>> = None;
+        let mut announcing: Option<InFlight<()>> = None;
         loop {
-            let message = match consumer.recv().await {
-                Ok(message) => message,
-                Err(e) => {
-                    tracing::warn!(processor = name, error = %e, "kafka consume error");
-                    continue;
-                }
-            };
-            let Some(work) = retry(name, stop, || handler.prepare(&message)).await else {
-                return Ok(());
-            };
-            let owned = message.detach();
-            // Writes stay in order: the previous record's apply finishes first.
-            if let Some(previous) = applying.take() {
-                store_offset(consumer, previous.await)?;
+            if applying.is_none()
+                && let Some((message, work)) = prepared.take()
+            {
+                let (handler, stop) = (handler.clone(), stop.clone());
+                applying = Some(tokio::spawn(async move {
+                    let position = (
+                        message.topic().to_owned(),
+                        message.partition(),
+                        message.offset(),
+                    );
+                    retry(name, &stop, || handler.apply(&message, &work))
+                        .await
+                        .map(|announcement| (position, announcement))
+                }));
             }
-            let (handler, stop) = (handler.clone(), stop.clone());
-            applying = Some(tokio::spawn(async move {
-                retry(name, &stop, || handler.apply(&owned, &work))
-                    .await
-                    .map(|()| (owned.topic().to_owned(), owned.partition(), owned.offset()))
-            }));
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                done = finished(&mut announcing) => {
+                    announcing = None;
+                    let Some(done) = joined(done)? else { return Ok(()) };
+                    store_offset(consumer, done)?;
+                }
+                done = finished(&mut applying), if announcing.is_none() => {
+                    applying = None;
+                    let Some((position, announcement)) = joined(done)? else { return Ok(()) };
+                    let (handler, stop) = (handler.clone(), stop.clone());
+                    announcing = Some(tokio::spawn(async move {
+                        retry(name, &stop, || handler.announce(&announcement))
+                            .await
+                            .map(|()| (position, ()))
+                    }));
+                }
+                received = consumer.recv(), if prepared.is_none() => match received {
+                    Ok(message) => {
+                        let Some(work) = retry(name, stop, || handler.prepare(&message)).await else {
+                            return Ok(());
+                        };
+                        prepared = Some((message.detach(), work));
+                    }
+                    Err(e) => tracing::warn!(processor = name, error = %e, "kafka consume error"),
+                },
+            }
         }
     }
 }
 
-/// Marks a record done; `None` means its apply was abandoned at shutdown (it will be replayed).
-fn store_offset(
-    consumer: &StreamConsumer,
-    done: Result<Option<(String, i32, i64)>, tokio::task::JoinError>,
-) -> Result<(), ProcessorError> {
-    match done {
-        Ok(Some((topic, partition, offset))) => {
-            let mut list = TopicPartitionList::new();
-            list.add_partition_offset(&topic, partition, Offset::Offset(offset + 1))?;
-            consumer.store_offsets(&list)?;
-            Ok(())
-        }
-        Ok(None) => Ok(()),
-        Err(e) => Err(ProcessorError::Apply(e.to_string())),
+/// Resolves when the phase in `slot` finishes; never, when the slot is empty.
+async fn finished<T>(
+    slot: &mut Option<InFlight<T>>,
+) -> Result<Option<(Position, T)>, tokio::task::JoinError> {
+    match slot {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
     }
+}
+
+fn joined<T>(
+    result: Result<Option<(Position, T)>, tokio::task::JoinError>,
+) -> Result<Option<(Position, T)>, ProcessorError> {
+    result.map_err(|e| ProcessorError::Apply(e.to_string()))
+}
+
+/// Marks a record done: its offset is committed with the next automatic commit.
+fn store_offset(consumer: &StreamConsumer, done: (Position, ())) -> Result<(), ProcessorError> {
+    let ((topic, partition, offset), ()) = done;
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(&topic, partition, Offset::Offset(offset + 1))?;
+    consumer.store_offsets(&list)?;
+    Ok(())
 }

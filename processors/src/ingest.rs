@@ -48,6 +48,13 @@ pub(crate) struct Target {
     batch_id: String,
 }
 
+/// What others must hear once a record's write is durable.
+#[derive(Debug)]
+pub(crate) enum FollowUp {
+    Audit(AuditEvent),
+    Training(TrainingRequestRecord),
+}
+
 /// What to write for one record, decided by `prepare`.
 #[derive(Debug)]
 pub(crate) enum IngestWork {
@@ -84,55 +91,48 @@ impl IngestProcessor {
         message: &OwnedMessage,
         target: &Target,
         batch: &Batch,
-    ) -> Result<(), Transient> {
-        let origin = origin(target);
-        match self.store.sink_batch(&origin, batch).await? {
+    ) -> Result<Vec<FollowUp>, Transient> {
+        let accepted = |details: &[(&str, String)]| {
+            vec![FollowUp::Audit(batch_event(
+                target,
+                batch.kind(),
+                AuditKind::BatchAccepted,
+                details,
+            ))]
+        };
+        match self.store.sink_batch(&origin(target), batch).await? {
             Sunk::Stored {
                 inserted,
                 conflicts,
             } => {
                 metrics::counter!("aval_ingest_items_stored_total").increment(inserted);
-                let details = [
+                Ok(accepted(&[
                     ("items", batch.len().to_string()),
                     ("stored", inserted.to_string()),
                     ("duplicates", conflicts.len().to_string()),
-                ];
-                self.audit(&batch_event(
-                    target,
-                    batch.kind(),
-                    AuditKind::BatchAccepted,
-                    &details,
-                ))
-                .await
+                ]))
             }
             // Stored before a crash or a producer retry: the database already has it, and the
-            // audit event carries a fixed id, so sending it again is harmless.
-            Sunk::Redelivered => {
-                let details = [("items", batch.len().to_string())];
-                self.audit(&batch_event(
-                    target,
-                    batch.kind(),
-                    AuditKind::BatchAccepted,
-                    &details,
-                ))
-                .await
-            }
+            // audit event carries a fixed id, so announcing it again is harmless.
+            Sunk::Redelivered => Ok(accepted(&[("items", batch.len().to_string())])),
             Sunk::DatasetClosed => {
-                let details = [("reason", "arrived after the completion marker".to_owned())];
-                self.audit(&batch_event(
-                    target,
-                    batch.kind(),
-                    AuditKind::BatchRejected,
-                    &details,
-                ))
-                .await?;
                 self.dead_letter(
                     message,
                     "the dataset was completed before this batch arrived",
                 )
-                .await
+                .await?;
+                let details = [("reason", "arrived after the completion marker".to_owned())];
+                Ok(vec![FollowUp::Audit(batch_event(
+                    target,
+                    batch.kind(),
+                    AuditKind::BatchRejected,
+                    &details,
+                ))])
             }
-            Sunk::DatasetNotFound => self.dead_letter(message, "no such dataset").await,
+            Sunk::DatasetNotFound => {
+                self.dead_letter(message, "no such dataset").await?;
+                Ok(Vec::new())
+            }
         }
     }
 
@@ -143,26 +143,26 @@ impl IngestProcessor {
         kind: ItemKind,
         items: usize,
         errors: &FieldErrors,
-    ) -> Result<(), Transient> {
+    ) -> Result<Vec<FollowUp>, Transient> {
         let reason = format!("invalid batch: {errors}");
-        if self
+        let recorded = self
             .store
             .record_refused_batch(&origin(target), kind, items, &reason)
-            .await?
-        {
-            let details = [
-                ("items", items.to_string()),
-                ("errors", errors.len().to_string()),
-            ];
-            self.audit(&batch_event(
-                target,
-                kind,
-                AuditKind::BatchRejected,
-                &details,
-            ))
             .await?;
+        self.dead_letter(message, &reason).await?;
+        if !recorded {
+            return Ok(Vec::new());
         }
-        self.dead_letter(message, &reason).await
+        let details = [
+            ("items", items.to_string()),
+            ("errors", errors.len().to_string()),
+        ];
+        Ok(vec![FollowUp::Audit(batch_event(
+            target,
+            kind,
+            AuditKind::BatchRejected,
+            &details,
+        ))])
     }
 
     async fn complete(
@@ -170,7 +170,7 @@ impl IngestProcessor {
         message: &OwnedMessage,
         target: &Target,
         announced: &Counts,
-    ) -> Result<(), Transient> {
+    ) -> Result<Vec<FollowUp>, Transient> {
         let (company, dataset) = (target.company, target.dataset);
         let outcome = self
             .store
@@ -181,89 +181,28 @@ impl IngestProcessor {
                     .collect()
             })
             .await?;
-        match outcome {
-            Completion::Ready => self.announce(company, dataset, announced, &[]).await,
-            Completion::Rejected(reasons) => {
-                self.announce(company, dataset, announced, &reasons).await
-            }
-            Completion::Redelivered => {
-                // Committed before a crash: the follow-up records may be missing; they carry
-                // fixed ids, so sending them again is safe.
-                match self.store.dataset(company, dataset).await? {
-                    Some(d) if d.status == DatasetStatus::Ready => {
-                        self.announce(company, dataset, announced, &[]).await
-                    }
-                    Some(d) if d.status == DatasetStatus::Rejected => {
-                        self.announce(company, dataset, announced, &d.rejection_reasons)
-                            .await
-                    }
-                    _ => Ok(()),
-                }
-            }
+        let reasons = match outcome {
+            Completion::Ready => Vec::new(),
+            Completion::Rejected(reasons) => reasons,
+            // Committed before a crash: the follow-up records may be missing; they carry fixed
+            // ids, so announcing them again is safe.
+            Completion::Redelivered => match self.store.dataset(company, dataset).await? {
+                Some(d) if d.status == DatasetStatus::Ready => Vec::new(),
+                Some(d) if d.status == DatasetStatus::Rejected => d.rejection_reasons,
+                _ => return Ok(Vec::new()),
+            },
             Completion::AlreadyCompleted => {
                 self.dead_letter(message, "the dataset was completed already")
-                    .await
+                    .await?;
+                return Ok(Vec::new());
             }
-            Completion::DatasetNotFound => self.dead_letter(message, "no such dataset").await,
-        }
-    }
-
-    /// After completion: the audit event, and for a ready dataset the training request.
-    async fn announce(
-        &self,
-        company: Uuid,
-        dataset: Uuid,
-        announced: &Counts,
-        reasons: &[String],
-    ) -> Result<(), Transient> {
-        let now = Utc::now();
-        let kind = if reasons.is_empty() {
-            AuditKind::DatasetReady
-        } else {
-            AuditKind::DatasetRejected
+            Completion::DatasetNotFound => {
+                self.dead_letter(message, "no such dataset").await?;
+                return Ok(Vec::new());
+            }
         };
-        let mut event = AuditEvent::new(company, kind, "system:ingest", now)
-            .with_detail("dataset_id", dataset.to_string())
-            .with_detail("customers", announced.customers.to_string())
-            .with_detail("orders", announced.orders.to_string())
-            .with_detail("credit_limits", announced.credit_limits.to_string())
-            .with_detail("bureau_reports", announced.bureau_reports.to_string());
-        if !reasons.is_empty() {
-            event = event.with_detail("reasons", reasons.join("; "));
-        }
-        event.event_id = derived_id(&[&dataset.to_string(), kind.as_str()]);
-        self.audit(&event).await?;
-        if reasons.is_empty() {
-            let request = TrainingRequestRecord {
-                request_id: derived_id(&[&dataset.to_string(), "training-request"]).to_string(),
-                company_id: company.to_string(),
-                dataset_ids: vec![dataset.to_string()],
-                reason: "dataset.ready".to_owned(),
-                requested_at: now.timestamp_millis(),
-            };
-            self.publisher
-                .publish(
-                    self.catalogue.topic(TopicRole::TrainingRequests),
-                    &company.to_string(),
-                    &request,
-                    &[],
-                )
-                .await?;
-        }
         tracing::info!(%company, %dataset, ready = reasons.is_empty(), "dataset completed");
-        Ok(())
-    }
-
-    async fn audit(&self, event: &AuditEvent) -> Result<(), Transient> {
-        self.publisher
-            .publish(
-                self.catalogue.topic(TopicRole::Audit),
-                &event.company_id.to_string(),
-                &AuditEventRecord::from(event),
-                &[],
-            )
-            .await?;
-        Ok(())
+        Ok(completion_follow_ups(company, dataset, announced, &reasons))
     }
 
     async fn dead_letter(&self, message: &OwnedMessage, reason: &str) -> Result<(), Transient> {
@@ -282,6 +221,7 @@ impl IngestProcessor {
 
 impl Handler for IngestProcessor {
     type Work = IngestWork;
+    type Announcement = Vec<FollowUp>;
 
     /// Authenticates, decodes and validates: everything that needs no write.
     async fn prepare(&self, message: &BorrowedMessage<'_>) -> Result<IngestWork, Transient> {
@@ -327,7 +267,11 @@ impl Handler for IngestProcessor {
         })
     }
 
-    async fn apply(&self, message: &OwnedMessage, work: &IngestWork) -> Result<(), Transient> {
+    async fn apply(
+        &self,
+        message: &OwnedMessage,
+        work: &IngestWork,
+    ) -> Result<Vec<FollowUp>, Transient> {
         match work {
             IngestWork::Store { target, batch } => self.store_batch(message, target, batch).await,
             IngestWork::Refuse {
@@ -342,9 +286,76 @@ impl Handler for IngestProcessor {
             IngestWork::Complete { target, announced } => {
                 self.complete(message, target, announced).await
             }
-            IngestWork::DeadLetter(reason) => self.dead_letter(message, reason).await,
+            IngestWork::DeadLetter(reason) => {
+                self.dead_letter(message, reason).await?;
+                Ok(Vec::new())
+            }
         }
     }
+
+    /// Publishes in order; each record has a fixed id, so a retry repeats nothing new.
+    async fn announce(&self, follow_ups: &Vec<FollowUp>) -> Result<(), Transient> {
+        for follow_up in follow_ups {
+            match follow_up {
+                FollowUp::Audit(event) => {
+                    self.publisher
+                        .publish(
+                            self.catalogue.topic(TopicRole::Audit),
+                            &event.company_id.to_string(),
+                            &AuditEventRecord::from(event),
+                            &[],
+                        )
+                        .await?;
+                }
+                FollowUp::Training(request) => {
+                    self.publisher
+                        .publish(
+                            self.catalogue.topic(TopicRole::TrainingRequests),
+                            &request.company_id,
+                            request,
+                            &[],
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The audit event of a completed dataset, and for a ready one the training request.
+fn completion_follow_ups(
+    company: Uuid,
+    dataset: Uuid,
+    announced: &Counts,
+    reasons: &[String],
+) -> Vec<FollowUp> {
+    let kind = if reasons.is_empty() {
+        AuditKind::DatasetReady
+    } else {
+        AuditKind::DatasetRejected
+    };
+    let mut event = AuditEvent::new(company, kind, "system:ingest", Utc::now())
+        .with_detail("dataset_id", dataset.to_string())
+        .with_detail("customers", announced.customers.to_string())
+        .with_detail("orders", announced.orders.to_string())
+        .with_detail("credit_limits", announced.credit_limits.to_string())
+        .with_detail("bureau_reports", announced.bureau_reports.to_string());
+    if !reasons.is_empty() {
+        event = event.with_detail("reasons", reasons.join("; "));
+    }
+    event.event_id = derived_id(&[&dataset.to_string(), kind.as_str()]);
+    let mut follow_ups = vec![FollowUp::Audit(event)];
+    if reasons.is_empty() {
+        follow_ups.push(FollowUp::Training(TrainingRequestRecord {
+            request_id: derived_id(&[&dataset.to_string(), "training-request"]).to_string(),
+            company_id: company.to_string(),
+            dataset_ids: vec![dataset.to_string()],
+            reason: "dataset.ready".to_owned(),
+            requested_at: Utc::now().timestamp_millis(),
+        }));
+    }
+    follow_ups
 }
 
 fn origin(target: &Target) -> BatchOrigin<'_> {
