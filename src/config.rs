@@ -121,6 +121,16 @@ pub struct Gateway {
     pub http_addr: SocketAddr,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct Train {
+    /// How many trainings run at once; each keeps a core busy while it runs.
+    #[arg(long, env = "AVAL_TRAIN_PARALLELISM", default_value_t = 2)]
+    pub train_parallelism: usize,
+    /// Seed of the training's random choices (folds, forests): same data, same model.
+    #[arg(long, env = "AVAL_TRAIN_SEED", default_value_t = 7)]
+    pub train_seed: u64,
+}
+
 /// The signing secret to use, or why the process must not start.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SecretChoice<'a> {

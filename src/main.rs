@@ -28,8 +28,15 @@ enum Command {
     Audit,
     /// Validate and store dataset batches; decide each completed dataset ready or rejected.
     Ingest,
+    /// Train a new model version for each training request.
+    Train(config::Train),
     /// Every role in one process, after `topics apply`: for a one-machine deployment.
-    All(config::Gateway),
+    All {
+        #[command(flatten)]
+        gateway: config::Gateway,
+        #[command(flatten)]
+        train: config::Train,
+    },
     /// Manage the Kafka topics of the catalogue.
     #[command(subcommand)]
     Topics(TopicsCommand),
@@ -87,7 +94,8 @@ fn main() -> std::process::ExitCode {
             Command::Gateway(gateway) => roles::gateway(&cli.common, &gateway).await,
             Command::Audit => roles::audit(&cli.common).await,
             Command::Ingest => roles::ingest(&cli.common).await,
-            Command::All(gateway) => roles::all(&cli.common, &gateway).await,
+            Command::Train(train) => roles::train(&cli.common, &train).await,
+            Command::All { gateway, train } => roles::all(&cli.common, &gateway, &train).await,
             Command::Topics(TopicsCommand::Apply { fix_configs }) => {
                 roles::topics_apply(&cli.common, fix_configs).await
             }

@@ -23,6 +23,17 @@ pub enum AuditKind {
     DatasetReady,
     #[serde(rename = "dataset.rejected")]
     DatasetRejected,
+    #[serde(rename = "training.started")]
+    TrainingStarted,
+    #[serde(rename = "training.finished")]
+    TrainingFinished,
+    #[serde(rename = "training.failed")]
+    TrainingFailed,
+    #[serde(rename = "model.activated")]
+    ModelActivated,
+    /// A new version that did not beat the active one on the same holdout.
+    #[serde(rename = "model.kept_as_candidate")]
+    ModelKeptAsCandidate,
 }
 
 impl AuditKind {
@@ -34,6 +45,11 @@ impl AuditKind {
             AuditKind::BatchRejected => "batch.rejected",
             AuditKind::DatasetReady => "dataset.ready",
             AuditKind::DatasetRejected => "dataset.rejected",
+            AuditKind::TrainingStarted => "training.started",
+            AuditKind::TrainingFinished => "training.finished",
+            AuditKind::TrainingFailed => "training.failed",
+            AuditKind::ModelActivated => "model.activated",
+            AuditKind::ModelKeptAsCandidate => "model.kept_as_candidate",
         }
     }
 }

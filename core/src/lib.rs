@@ -4,7 +4,10 @@
 
 pub mod audit;
 pub mod company;
+pub mod features;
 pub mod ingest;
+pub mod model;
+pub mod reasons;
 pub mod token;
 pub mod validation;
 

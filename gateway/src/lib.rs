@@ -29,6 +29,14 @@ pub fn router(state: AppState) -> Router {
             post(routes::datasets::complete),
         )
         .route("/v1/datasets/{id}/{kind}", post(routes::datasets::upload))
+        .route("/v1/models", get(routes::models::list))
+        .route("/v1/models/compare", get(routes::models::compare))
+        .route("/v1/models/retrain", post(routes::models::retrain))
+        .route("/v1/models/{version}", get(routes::models::show))
+        .route(
+            "/v1/models/{version}/activate",
+            post(routes::models::activate),
+        )
         .route("/v1/audit", get(routes::audit::list))
         .route("/healthz", get(routes::health::healthz))
         .route("/openapi.json", get(routes::openapi::document))

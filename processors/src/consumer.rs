@@ -67,7 +67,7 @@ pub(crate) trait Handler: Send + Sync + 'static {
 }
 
 /// Retries `attempt` with exponential backoff until it succeeds or `stop` is cancelled.
-async fn retry<T, F: Future<Output = Result<T, Transient>>>(
+pub(crate) async fn retry<T, F: Future<Output = Result<T, Transient>>>(
     name: &str,
     stop: &CancellationToken,
     mut attempt: impl FnMut() -> F,
@@ -96,7 +96,10 @@ type InFlight<T> = JoinHandle<Option<(Position, T)>>;
 impl ConsumerSettings {
     /// Offsets are committed in the background, but only those the loop stored explicitly
     /// (`enable.auto.offset.store=false`), i.e. of records whose effect is durable.
-    fn subscribe(&self, topic: &str) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
+    pub(crate) fn subscribe(
+        &self,
+        topic: &str,
+    ) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
             .set("group.id", &self.group_id)

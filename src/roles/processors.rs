@@ -7,8 +7,10 @@ use super::{
 };
 use crate::config::{self, Common};
 use anyhow::Context;
+use aval_core::model::TrainingOptions;
 use aval_processors::audit::AuditProcessor;
 use aval_processors::ingest::IngestProcessor;
+use aval_processors::train::TrainProcessor;
 use aval_processors::{ConsumerSettings, DeadLetters};
 use aval_topics::{Publisher, TopicRole};
 use std::process::ExitCode;
@@ -23,8 +25,16 @@ pub async fn ingest(common: &Common) -> anyhow::Result<ExitCode> {
     run_ingest(common, stop_on_signal()).await
 }
 
+pub async fn train(common: &Common, settings: &config::Train) -> anyhow::Result<ExitCode> {
+    run_train(common, settings, stop_on_signal()).await
+}
+
 /// Every role in one process, after `topics apply`; the first to fail stops the others.
-pub async fn all(common: &Common, settings: &config::Gateway) -> anyhow::Result<ExitCode> {
+pub async fn all(
+    common: &Common,
+    settings: &config::Gateway,
+    training: &config::Train,
+) -> anyhow::Result<ExitCode> {
     let applied = super::topics_apply(common, false).await?;
     if applied != ExitCode::SUCCESS {
         anyhow::bail!("the topics differ from the catalogue; see the drift above");
@@ -34,14 +44,16 @@ pub async fn all(common: &Common, settings: &config::Gateway) -> anyhow::Result<
         stop.cancel();
         result
     };
-    let (gateway, audit, ingest) = tokio::join!(
+    let (gateway, audit, ingest, train) = tokio::join!(
         async { guard(serve_gateway(common, settings, stop.clone()).await, &stop) },
         async { guard(run_audit(common, stop.clone()).await, &stop) },
         async { guard(run_ingest(common, stop.clone()).await, &stop) },
+        async { guard(run_train(common, training, stop.clone()).await, &stop) },
     );
     gateway?;
     audit?;
-    ingest
+    ingest?;
+    train
 }
 
 fn consumer(common: &Common, role: &str) -> ConsumerSettings {
@@ -105,6 +117,45 @@ async fn run_ingest(common: &Common, stop: CancellationToken) -> anyhow::Result<
         .run(stop.cancelled_owned())
         .await
         .context("the ingest processor failed")?;
+    publisher
+        .flush(KAFKA_TIMEOUT)
+        .context("cannot flush the Kafka producer")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_train(
+    common: &Common,
+    settings: &config::Train,
+    stop: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let store = connect_store(common).await?;
+    let catalogue = catalogue(common);
+    let codec = codec(common)?;
+    register_schemas(&codec, &catalogue).await?;
+    let publisher = Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+        .context("cannot create the Kafka producer")?;
+    let dead_letters = DeadLetters::new(
+        publisher.clone(),
+        catalogue.topic(TopicRole::DeadLetters).name.clone(),
+        "train",
+    );
+    let processor = TrainProcessor {
+        consumer: consumer(common, "train"),
+        catalogue: Arc::new(catalogue),
+        codec,
+        store,
+        publisher: publisher.clone(),
+        dead_letters,
+        parallelism: settings.train_parallelism,
+        options: TrainingOptions {
+            seed: settings.train_seed,
+            ..TrainingOptions::default()
+        },
+    };
+    processor
+        .run(stop.cancelled_owned())
+        .await
+        .context("the train processor failed")?;
     publisher
         .flush(KAFKA_TIMEOUT)
         .context("cannot flush the Kafka producer")?;

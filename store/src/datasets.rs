@@ -63,6 +63,10 @@ pub struct Dataset {
     pub rejected_batches: i32,
     pub announced: Option<Counts>,
     pub rejection_reasons: Vec<String>,
+    /// The model version trained on it, once trained.
+    pub model_version: Option<i32>,
+    /// Why training failed, when it did.
+    pub failure_reason: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -83,12 +87,14 @@ struct DatasetRow {
     rejected_batches: i32,
     announced: Option<sqlx::types::Json<Counts>>,
     rejection_reasons: sqlx::types::Json<Vec<String>>,
+    model_version: Option<i32>,
+    failure_reason: Option<String>,
 }
 
 const DATASET_COLUMNS: &str = "id, company_id, status, created_at, completed_at,
     received_customers, received_orders, received_credit_limits, received_bureau_reports,
     stored_customers, stored_orders, stored_credit_limits, stored_bureau_reports,
-    rejected_batches, announced, rejection_reasons";
+    rejected_batches, announced, rejection_reasons, model_version, failure_reason";
 
 fn counts(customers: i64, orders: i64, credit_limits: i64, bureau_reports: i64) -> Counts {
     let n = |v: i64| u64::try_from(v).unwrap_or_default();
@@ -125,6 +131,8 @@ impl TryFrom<DatasetRow> for Dataset {
             rejected_batches: row.rejected_batches,
             announced: row.announced.map(|j| j.0),
             rejection_reasons: row.rejection_reasons.0,
+            model_version: row.model_version,
+            failure_reason: row.failure_reason,
         })
     }
 }

@@ -6,6 +6,8 @@ pub mod companies;
 pub mod datasets;
 mod error;
 mod items;
+pub mod models;
+pub mod training_data;
 
 pub use error::StoreError;
 

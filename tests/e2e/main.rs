@@ -15,3 +15,4 @@ mod jwt;
 mod registration;
 mod service;
 mod topics;
+mod training;

@@ -118,3 +118,44 @@ impl Publisher {
         self.producer.client().fetch_metadata(None, timeout).is_ok()
     }
 }
+
+impl Publisher {
+    /// Tells everyone a company's active model changed: the compacted activation record (what
+    /// scorers follow) and the audit event. The caller has stored the activation first.
+    pub async fn announce_activation(
+        &self,
+        catalogue: &crate::Catalogue,
+        company_id: uuid::Uuid,
+        version: i32,
+        by: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), TopicsError> {
+        use crate::TopicRole;
+        use crate::records::{AuditEventRecord, ModelActivationRecord};
+        use aval_core::audit::{AuditEvent, AuditKind};
+        let key = company_id.to_string();
+        let activation = ModelActivationRecord {
+            company_id: key.clone(),
+            model_version: version,
+            activated_at: at.timestamp_millis(),
+            activated_by: by.to_owned(),
+        };
+        self.publish(
+            catalogue.topic(TopicRole::ModelActivations),
+            &key,
+            &activation,
+            &[],
+        )
+        .await?;
+        let event = AuditEvent::new(company_id, AuditKind::ModelActivated, by, at)
+            .with_detail("model_version", version.to_string());
+        self.publish(
+            catalogue.topic(TopicRole::Audit),
+            &key,
+            &AuditEventRecord::from(&event),
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+}

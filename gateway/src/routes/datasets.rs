@@ -37,6 +37,10 @@ pub(crate) struct DatasetView {
     announced: Option<Counts>,
     rejected_batches: i32,
     rejection_reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_version: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,6 +64,8 @@ impl From<Dataset> for DatasetView {
             announced: d.announced,
             rejected_batches: d.rejected_batches,
             rejection_reasons: d.rejection_reasons,
+            model_version: d.model_version,
+            failure_reason: d.failure_reason,
         }
     }
 }

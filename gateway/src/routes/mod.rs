@@ -2,4 +2,5 @@ pub(crate) mod audit;
 pub(crate) mod companies;
 pub(crate) mod datasets;
 pub(crate) mod health;
+pub(crate) mod models;
 pub(crate) mod openapi;

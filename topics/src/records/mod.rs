@@ -2,10 +2,12 @@
 //! Field names and order follow the schema files exactly; round-trip tests against the real
 //! registry keep them honest.
 
+mod activation;
 mod audit;
 mod ingest;
 mod training;
 
+pub use activation::ModelActivationRecord;
 pub use audit::AuditEventRecord;
 pub use ingest::{
     AttributeValueWire, BureauReportWire, CompletionWire, CreditLimitWire, CustomerWire,

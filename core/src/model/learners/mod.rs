@@ -1,0 +1,170 @@
+//! The candidate learners behind one interface: fit on encoded rows, score on the log-odds
+//! scale, and explain a score as a base value plus one contribution per encoded column.
+
+mod boosting;
+mod forest;
+mod logistic;
+mod treeshap;
+
+use super::Learner;
+use super::spec::Design;
+use crate::features::Direction;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoostingSettings {
+    pub iterations: usize,
+    pub learning_rate: f32,
+    pub max_depth: usize,
+    pub l2: f32,
+    /// Least hessian per leaf (each row adds p(1−p) ≤ ¼): keeps leaves from fitting a few rows.
+    pub min_leaf_weight: f32,
+    pub colsample_bytree: f64,
+    /// Apply monotone constraints to features whose direction is known.
+    pub monotone: bool,
+    /// Use every core while fitting (prediction is always single-threaded).
+    pub parallel: bool,
+}
+
+impl Default for BoostingSettings {
+    fn default() -> Self {
+        BoostingSettings {
+            iterations: 300,
+            learning_rate: 0.03,
+            max_depth: 3,
+            l2: 1.0,
+            min_leaf_weight: 3.0,
+            colsample_bytree: 0.8,
+            monotone: true,
+            parallel: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogisticSettings {
+    /// L2 penalties on the standardised coefficients, per training row (linfa sums the loss
+    /// over rows, so a fixed penalty would weaken as data grows); each is cross-validated and
+    /// the best is kept. Few rows and many categories want a strong one.
+    pub penalties: Vec<f64>,
+    pub max_iterations: u64,
+}
+
+impl Default for LogisticSettings {
+    fn default() -> Self {
+        LogisticSettings {
+            penalties: vec![0.02, 0.2, 1.0],
+            max_iterations: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForestSettings {
+    pub trees: usize,
+    pub max_depth: usize,
+    pub min_leaf: f32,
+    /// Share of columns drawn (with replacement) for each tree.
+    pub feature_proportion: f64,
+    /// At most this many rows (drawn at random) fit each forest: linfa's trees cost time in
+    /// proportion to all rows at every node, and the baseline must not dominate training.
+    pub max_rows: usize,
+}
+
+impl Default for ForestSettings {
+    fn default() -> Self {
+        ForestSettings {
+            trees: 100,
+            max_depth: 8,
+            min_leaf: 3.0,
+            feature_proportion: 0.6,
+            max_rows: 2_500,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Fitted {
+    GradientBoosting(boosting::Boosted),
+    LogisticRegression(logistic::Logistic),
+    RandomForest(forest::Forest),
+}
+
+/// Everything a fit needs besides the rows.
+#[derive(Clone, Copy)]
+pub(crate) struct FitSettings<'a> {
+    pub(crate) boosting: &'a BoostingSettings,
+    /// The one penalty (per row) of `LogisticSettings::penalties` this fit uses.
+    pub(crate) logistic_penalty: f64,
+    pub(crate) logistic_iterations: u64,
+    pub(crate) forest: &'a ForestSettings,
+    pub(crate) directions: &'a [Option<Direction>],
+    pub(crate) seed: u64,
+}
+
+impl Fitted {
+    pub(crate) fn fit(
+        learner: Learner,
+        design: &Design,
+        blocked: &[bool],
+        settings: &FitSettings<'_>,
+    ) -> Result<Fitted, String> {
+        Ok(match learner {
+            Learner::GradientBoosting => Fitted::GradientBoosting(boosting::Boosted::fit(
+                design,
+                blocked,
+                settings.directions,
+                settings.boosting,
+                settings.seed,
+            )?),
+            Learner::LogisticRegression => Fitted::LogisticRegression(logistic::Logistic::fit(
+                design,
+                blocked,
+                settings.logistic_penalty * design.rows as f64,
+                settings.logistic_iterations,
+            )?),
+            Learner::RandomForest => Fitted::RandomForest(forest::Forest::fit(
+                design,
+                blocked,
+                settings.forest,
+                settings.seed,
+            )?),
+        })
+    }
+
+    pub(crate) fn raw_score(&self, row: &[f64]) -> f64 {
+        match self {
+            Fitted::GradientBoosting(m) => m.raw_score(row),
+            Fitted::LogisticRegression(m) => m.raw_score(row),
+            Fitted::RandomForest(m) => m.raw_score(row),
+        }
+    }
+
+    pub(crate) fn raw_scores(&self, design: &Design) -> Vec<f64> {
+        match self {
+            Fitted::GradientBoosting(m) => m.raw_scores(design),
+            _ => (0..design.rows)
+                .map(|r| self.raw_score(design.row(r)))
+                .collect(),
+        }
+    }
+
+    /// The base value and one contribution per encoded column, adding up to the raw score.
+    pub(crate) fn contributions(&self, row: &[f64]) -> (f64, Vec<f64>) {
+        match self {
+            Fitted::GradientBoosting(m) => m.contributions(row),
+            Fitted::LogisticRegression(m) => m.contributions(row),
+            Fitted::RandomForest(m) => m.contributions(row),
+        }
+    }
+}
+
+pub(crate) fn sigmoid(raw: f64) -> f64 {
+    if raw >= 0.0 {
+        1.0 / (1.0 + (-raw).exp())
+    } else {
+        let e = raw.exp();
+        e / (1.0 + e)
+    }
+}

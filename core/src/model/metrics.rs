@@ -1,0 +1,185 @@
+//! How well probabilities separate blocked from approved orders, and where to cut them.
+//! "Positive" is blocked throughout: recall is the share of blocked orders the model catches.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub approved_predicted_approved: u64,
+    pub approved_predicted_blocked: u64,
+    pub blocked_predicted_approved: u64,
+    pub blocked_predicted_blocked: u64,
+}
+
+impl Confusion {
+    pub fn total(&self) -> u64 {
+        self.approved_predicted_approved
+            + self.approved_predicted_blocked
+            + self.blocked_predicted_approved
+            + self.blocked_predicted_blocked
+    }
+}
+
+/// Metrics of a model on a set of labelled orders, at the model's threshold. With only one
+/// outcome among the orders there is nothing to rank: ROC AUC is then 0.5 and KS 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub examples: usize,
+    pub accuracy: f64,
+    pub confusion: Confusion,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub roc_auc: f64,
+    pub ks: f64,
+    pub brier: f64,
+}
+
+fn ratio(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
+}
+
+pub(crate) fn evaluate(probabilities: &[f64], blocked: &[bool], threshold: f64) -> Evaluation {
+    let mut c = Confusion::default();
+    for (&p, &b) in probabilities.iter().zip(blocked) {
+        match (b, p >= threshold) {
+            (false, false) => c.approved_predicted_approved += 1,
+            (false, true) => c.approved_predicted_blocked += 1,
+            (true, false) => c.blocked_predicted_approved += 1,
+            (true, true) => c.blocked_predicted_blocked += 1,
+        }
+    }
+    let tp = c.blocked_predicted_blocked;
+    let precision = ratio(tp, tp + c.approved_predicted_blocked);
+    let recall = ratio(tp, tp + c.blocked_predicted_approved);
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    let n = probabilities.len();
+    let brier = if n == 0 {
+        0.0
+    } else {
+        let squares = probabilities.iter().zip(blocked);
+        squares
+            .map(|(p, &b)| (p - f64::from(u8::from(b))).powi(2))
+            .sum::<f64>()
+            / n as f64
+    };
+    Evaluation {
+        examples: n,
+        accuracy: ratio(tp + c.approved_predicted_approved, c.total()),
+        confusion: c,
+        precision,
+        recall,
+        f1,
+        roc_auc: roc_auc(probabilities, blocked),
+        ks: sweep(probabilities, blocked)
+            .iter()
+            .map(|s| s.tpr - s.fpr)
+            .fold(0.0, f64::max),
+        brier,
+    }
+}
+
+/// Area under the ROC curve by ranks (ties share their average rank).
+pub(crate) fn roc_auc(scores: &[f64], blocked: &[bool]) -> f64 {
+    let positives = blocked.iter().filter(|b| **b).count();
+    let negatives = blocked.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return 0.5;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let average_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += average_rank * order[i..=j].iter().filter(|&&k| blocked[k]).count() as f64;
+        i = j + 1;
+    }
+    let p = positives as f64;
+    (rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64)
+}
+
+/// One candidate cut: block every order at or above `threshold`.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    threshold: f64,
+    tpr: f64,
+    fpr: f64,
+    blocked_missed: u64,
+    approved_blocked: u64,
+}
+
+/// Every distinct cut, from blocking nothing to blocking everything. Thresholds sit midway
+/// between neighbouring scores so that new orders near a training score are not on a knife edge.
+fn sweep(scores: &[f64], blocked: &[bool]) -> Vec<Cut> {
+    let positives = blocked.iter().filter(|b| **b).count() as u64;
+    let negatives = blocked.len() as u64 - positives;
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let top = order.first().map_or(1.0, |&i| scores[i]);
+    let mut cuts = vec![Cut {
+        threshold: (top + 1.0) / 2.0,
+        tpr: 0.0,
+        fpr: 0.0,
+        blocked_missed: positives,
+        approved_blocked: 0,
+    }];
+    let (mut tp, mut fp) = (0u64, 0u64);
+    let mut i = 0;
+    while i < order.len() {
+        let score = scores[order[i]];
+        while i < order.len() && scores[order[i]] == score {
+            if blocked[order[i]] {
+                tp += 1
+            } else {
+                fp += 1
+            }
+            i += 1;
+        }
+        let next = order.get(i).map_or(0.0, |&k| scores[k]);
+        cuts.push(Cut {
+            threshold: (score + next) / 2.0,
+            tpr: ratio(tp, positives),
+            fpr: ratio(fp, negatives),
+            blocked_missed: positives - tp,
+            approved_blocked: fp,
+        });
+    }
+    cuts
+}
+
+/// The cut with the largest KS (TPR − FPR); the highest such threshold on ties.
+pub(crate) fn ks_threshold(scores: &[f64], blocked: &[bool]) -> f64 {
+    let mut best = (f64::NEG_INFINITY, 0.5);
+    for cut in sweep(scores, blocked) {
+        if cut.tpr - cut.fpr > best.0 {
+            best = (cut.tpr - cut.fpr, cut.threshold);
+        }
+    }
+    best.1
+}
+
+/// The cut with the lowest cost when approving an order that should be blocked costs
+/// `cost_ratio` times as much as blocking one that should be approved.
+pub(crate) fn cost_threshold(scores: &[f64], blocked: &[bool], cost_ratio: f64) -> f64 {
+    let mut best = (f64::INFINITY, 0.5);
+    for cut in sweep(scores, blocked) {
+        let cost = cost_ratio * cut.blocked_missed as f64 + cut.approved_blocked as f64;
+        if cost < best.0 {
+            best = (cost, cut.threshold);
+        }
+    }
+    best.1
+}

@@ -1,0 +1,241 @@
+//! Which features a model uses and how each becomes numbers. Built from the training part only,
+//! stored with the model, and applied unchanged at decision time.
+
+use crate::features::{Direction, FeatureValue, RawFeatures, direction};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A level seen fewer times than this in training is folded into "other": too rare to learn.
+const MIN_LEVEL_COUNT: usize = 5;
+/// More levels than this (e.g. an id used as an attribute) are folded into "other" too.
+const MAX_LEVELS: usize = 30;
+/// The name of the column that takes rare and unseen levels.
+pub const OTHER: &str = "other";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    pub features: Vec<FeatureColumn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureColumn {
+    pub name: String,
+    pub encoding: Encoding,
+    /// Known direction of the risk, enforced while fitting where the learner can.
+    pub direction: Option<Direction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Encoding {
+    /// One column; missing (or a text value) stays missing.
+    Number,
+    /// One 0/1 column per level and a last one for "other" (rare in training, or unseen);
+    /// missing sets none of them.
+    Category { levels: Vec<String> },
+}
+
+/// Rows of encoded features, row-major; NaN is missing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Design {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) data: Vec<f64>,
+}
+
+impl Design {
+    pub(crate) fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    pub(crate) fn select(&self, rows: &[usize]) -> Design {
+        let mut data = Vec::with_capacity(rows.len() * self.cols);
+        for &i in rows {
+            data.extend_from_slice(self.row(i));
+        }
+        Design {
+            rows: rows.len(),
+            cols: self.cols,
+            data,
+        }
+    }
+
+    /// The same values column after column, as forust wants them.
+    pub(crate) fn column_major(&self) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.data.len());
+        for c in 0..self.cols {
+            out.extend((0..self.rows).map(|r| self.data[r * self.cols + c]));
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    numbers: usize,
+    levels: BTreeMap<String, usize>,
+}
+
+/// Counts what rows hold, one row at a time, so rows need not all be kept.
+#[derive(Default)]
+pub(crate) struct SpecBuilder {
+    seen: BTreeMap<String, Seen>,
+}
+
+/// Updates the entry of `key`, allocating the key only the first time it is seen.
+fn update<V: Default>(map: &mut BTreeMap<String, V>, key: &str, change: impl FnOnce(&mut V)) {
+    match map.get_mut(key) {
+        Some(value) => change(value),
+        None => {
+            let mut value = V::default();
+            change(&mut value);
+            map.insert(key.to_owned(), value);
+        }
+    }
+}
+
+impl SpecBuilder {
+    pub(crate) fn observe(&mut self, row: &RawFeatures) {
+        for (name, value) in &row.0 {
+            match value {
+                FeatureValue::Number(_) => update(&mut self.seen, name, |s| s.numbers += 1),
+                FeatureValue::Category(level) => update(&mut self.seen, name, |s| {
+                    update(&mut s.levels, level, |n| *n += 1);
+                }),
+                FeatureValue::Missing => {}
+            }
+        }
+    }
+
+    /// Every feature that was ever present; numeric when numbers are at least as common as
+    /// text. Features that are always missing teach nothing and are left out.
+    pub(crate) fn finish(self) -> FeatureSpec {
+        let features = self
+            .seen
+            .into_iter()
+            .filter(|(_, s)| s.numbers > 0 || !s.levels.is_empty())
+            .map(|(name, s)| {
+                let texts: usize = s.levels.values().sum();
+                let encoding = if s.numbers >= texts {
+                    Encoding::Number
+                } else {
+                    let mut levels: Vec<(String, usize)> = s
+                        .levels
+                        .into_iter()
+                        .filter(|(level, n)| *n >= MIN_LEVEL_COUNT && level != OTHER)
+                        .collect();
+                    levels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                    levels.truncate(MAX_LEVELS);
+                    let mut levels: Vec<String> = levels.into_iter().map(|(l, _)| l).collect();
+                    levels.sort();
+                    Encoding::Category { levels }
+                };
+                let direction = match encoding {
+                    Encoding::Number => direction(&name),
+                    Encoding::Category { .. } => None,
+                };
+                FeatureColumn {
+                    name,
+                    encoding,
+                    direction,
+                }
+            })
+            .collect();
+        FeatureSpec { features }
+    }
+}
+
+impl FeatureSpec {
+    /// The spec of `rows` (see [`SpecBuilder::finish`] for the rules).
+    pub fn fit<'a>(rows: impl IntoIterator<Item = &'a RawFeatures>) -> FeatureSpec {
+        let mut builder = SpecBuilder::default();
+        for row in rows {
+            builder.observe(row);
+        }
+        builder.finish()
+    }
+
+    /// How many numbers a row becomes.
+    pub fn width(&self) -> usize {
+        self.features.iter().map(FeatureColumn::width).sum()
+    }
+
+    /// A name for each encoded column: the feature, or `feature=level` for categories.
+    pub fn column_names(&self) -> Vec<String> {
+        let mut names = Vec::with_capacity(self.width());
+        for f in &self.features {
+            match &f.encoding {
+                Encoding::Number => names.push(f.name.clone()),
+                Encoding::Category { levels } => {
+                    for level in levels.iter().map(String::as_str).chain([OTHER]) {
+                        names.push(format!("{}={level}", f.name));
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// For each encoded column, the index of the feature it came from.
+    pub(crate) fn owners(&self) -> Vec<usize> {
+        self.features
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| std::iter::repeat_n(i, f.width()))
+            .collect()
+    }
+
+    /// For each encoded column, the direction to constrain it to (numbers only).
+    pub(crate) fn column_directions(&self) -> Vec<Option<Direction>> {
+        self.features
+            .iter()
+            .flat_map(|f| std::iter::repeat_n(f.direction, f.width()))
+            .collect()
+    }
+
+    pub(crate) fn encode_into(&self, row: &RawFeatures, out: &mut Vec<f64>) {
+        for f in &self.features {
+            let value = row.get(&f.name);
+            match &f.encoding {
+                Encoding::Number => out.push(value.as_number().unwrap_or(f64::NAN)),
+                Encoding::Category { levels } => {
+                    let start = out.len();
+                    out.extend(std::iter::repeat_n(0.0, levels.len() + 1));
+                    if let FeatureValue::Category(level) = value {
+                        let at = levels.binary_search(level).unwrap_or(levels.len());
+                        out[start + at] = 1.0;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn encode(&self, row: &RawFeatures) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.width());
+        self.encode_into(row, &mut out);
+        out
+    }
+
+    pub(crate) fn design<'a>(&self, rows: impl IntoIterator<Item = &'a RawFeatures>) -> Design {
+        let mut data = Vec::new();
+        let mut count = 0;
+        for row in rows {
+            self.encode_into(row, &mut data);
+            count += 1;
+        }
+        Design {
+            rows: count,
+            cols: self.width(),
+            data,
+        }
+    }
+}
+
+impl FeatureColumn {
+    fn width(&self) -> usize {
+        match &self.encoding {
+            Encoding::Number => 1,
+            Encoding::Category { levels } => levels.len() + 1,
+        }
+    }
+}

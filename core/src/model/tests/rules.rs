@@ -1,0 +1,160 @@
+use super::{synthetic, synthetic_dataset};
+use crate::model::metrics::{cost_threshold, evaluate, ks_threshold, roc_auc};
+use crate::model::{
+    Learner, Split, TrainingError, TrainingOptions, examples, train, train_dataset,
+};
+
+#[test]
+fn one_outcome_only_is_refused() {
+    let mut data = synthetic(120, 3);
+    data.iter_mut().for_each(|e| e.blocked = false);
+    let err = train(&data, &TrainingOptions::quick()).expect_err("cannot learn one outcome");
+    assert_eq!(err, TrainingError::OneClass { class: "approved" });
+    assert!(
+        err.to_string().contains("both approved and blocked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn too_few_orders_are_refused() {
+    let data = synthetic(30, 3);
+    let err = train(&data, &TrainingOptions::quick()).expect_err("too small");
+    assert_eq!(err, TrainingError::TooFewExamples { have: 30, need: 50 });
+    let mut data = synthetic(200, 3);
+    let mut kept = 0;
+    data.retain(|e| {
+        !e.blocked || {
+            kept += 1;
+            kept <= 4
+        }
+    });
+    let err = train(&data, &TrainingOptions::quick()).expect_err("too few blocked");
+    assert_eq!(
+        err,
+        TrainingError::TooFewOfOutcome {
+            class: "blocked",
+            have: 4,
+            need: 10
+        }
+    );
+    assert_eq!(
+        train(&[], &TrainingOptions::quick()).err(),
+        Some(TrainingError::TooFewExamples { have: 0, need: 50 })
+    );
+}
+
+#[test]
+fn same_dates_split_at_random_by_outcome() {
+    let mut data = synthetic(200, 5);
+    let when = data[0].issued_at;
+    data.iter_mut().for_each(|e| e.issued_at = when);
+    let options = TrainingOptions {
+        candidates: vec![crate::model::Learner::LogisticRegression],
+        ..TrainingOptions::quick()
+    };
+    let model = train(&data, &options).expect("trains");
+    assert_eq!(model.metrics.split, Split::StratifiedRandom);
+    let held_blocked = data
+        .iter()
+        .filter(|e| e.blocked && model.holdout_ids().contains(&e.order_id))
+        .count();
+    let blocked = data.iter().filter(|e| e.blocked).count();
+    assert_eq!(held_blocked, (blocked as f64 * 0.2).round() as usize);
+}
+
+#[test]
+fn auc_ks_and_thresholds() {
+    let scores = [0.1, 0.4, 0.35, 0.8];
+    let blocked = [false, false, true, true];
+    assert!((roc_auc(&scores, &blocked) - 0.75).abs() < 1e-12);
+    assert_eq!(roc_auc(&[0.5, 0.5], &[false, true]), 0.5, "ties count half");
+    assert_eq!(
+        roc_auc(&[0.1, 0.2], &[true, true]),
+        0.5,
+        "one outcome: nothing to rank"
+    );
+    let perfect = [0.1, 0.2, 0.7, 0.9];
+    let t = ks_threshold(&perfect, &blocked);
+    assert!(t > 0.2 && t < 0.7, "{t}");
+    let e = evaluate(&perfect, &blocked, t);
+    assert_eq!(
+        (e.accuracy, e.ks, e.roc_auc, e.precision, e.recall, e.f1),
+        (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    );
+    // Missing a blocked order costing 10x more than blocking a good one moves the cut down.
+    let t_cost = cost_threshold(&scores, &blocked, 10.0);
+    assert!(t_cost <= 0.35, "{t_cost}");
+    let e = evaluate(&scores, &blocked, t_cost);
+    assert_eq!(e.confusion.blocked_predicted_approved, 0);
+    assert!((e.brier - (0.01 + 0.16 + 0.4225 + 0.04) / 4.0).abs() < 1e-12);
+}
+
+#[test]
+fn a_known_direction_the_model_breaks_is_reported() {
+    // More inquiries never lower the risk; here the data says they do.
+    let mut data = synthetic(300, 9);
+    for (k, e) in data.iter_mut().enumerate() {
+        let inquiries = if e.blocked {
+            (k % 3) as f64
+        } else {
+            3.0 + (k % 4) as f64
+        };
+        e.features.insert(
+            "bureau.inquiries",
+            crate::features::FeatureValue::Number(inquiries),
+        );
+    }
+    let with = |learner| TrainingOptions {
+        candidates: vec![learner],
+        ..TrainingOptions::quick()
+    };
+    let logistic = train(&data, &with(crate::model::Learner::LogisticRegression)).expect("trains");
+    let found = &logistic.metrics.monotonicity_violations;
+    assert!(
+        found
+            .iter()
+            .any(|v| v.starts_with("bureau.inquiries should never lower")),
+        "{found:?}"
+    );
+    let boosted = train(&data, &with(crate::model::Learner::GradientBoosting)).expect("trains");
+    let found = &boosted.metrics.monotonicity_violations;
+    assert!(
+        !found.iter().any(|v| v.starts_with("bureau.inquiries")),
+        "constrained: {found:?}"
+    );
+}
+
+#[test]
+fn no_candidates_is_an_error_not_a_panic() {
+    let data = synthetic(120, 3);
+    let options = TrainingOptions {
+        candidates: Vec::new(),
+        ..TrainingOptions::quick()
+    };
+    let err = train(&data, &options).expect_err("nothing to train");
+    assert!(matches!(err, TrainingError::NoLearner { .. }), "{err}");
+}
+
+#[test]
+fn training_straight_from_the_dataset_gives_the_same_model() {
+    let (customers, limits, reports, orders) = synthetic_dataset(300, 17);
+    let options = TrainingOptions {
+        candidates: vec![Learner::LogisticRegression, Learner::GradientBoosting],
+        ..TrainingOptions::quick()
+    };
+    let data = examples(&customers, &limits, &reports, &orders);
+    let from_examples = train(&data, &options).expect("trains");
+    let from_dataset =
+        train_dataset(&customers, &limits, &reports, &orders, &options).expect("trains");
+    assert_eq!(from_dataset.spec, from_examples.spec);
+    assert_eq!(from_dataset.holdout_ids(), from_examples.holdout_ids());
+    assert_eq!(from_dataset.threshold, from_examples.threshold);
+    assert_eq!(from_dataset.metrics.holdout, from_examples.metrics.holdout);
+    for e in data.iter().take(50) {
+        assert_eq!(
+            from_dataset.probability(&e.features),
+            from_examples.probability(&e.features)
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! Model versions: list, read, compare on the same holdout, activate, and ask for retraining.
+//! Training itself is no endpoint: it follows a dataset's completion, or a retrain request
+//! produced here.
+
+use crate::auth::Authenticated;
+use crate::problem::Problem;
+use crate::state::AppState;
+use aval_core::FieldErrors;
+use aval_core::model::{self, Evaluation, TrainedModel};
+use aval_store::StoreError;
+use aval_store::models::ModelVersion;
+use aval_topics::TopicRole;
+use aval_topics::records::TrainingRequestRecord;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// How many holdout examples, and each version's evaluation on them.
+type Compared = (usize, Vec<(i32, String, Evaluation)>);
+
+fn unavailable(context: &str, error: impl std::fmt::Display) -> Problem {
+    tracing::error!(%error, "{context}");
+    Problem::unavailable(format!("{context}; retry"))
+}
+
+fn parse_version(text: &str) -> Result<i32, Problem> {
+    text.parse::<i32>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| Problem::not_found("no such model version"))
+}
+
+async fn load(state: &AppState, company: Uuid, version: i32) -> Result<ModelVersion, Problem> {
+    state
+        .store
+        .model(company, version)
+        .await
+        .map_err(|e| unavailable("cannot read the model", e))?
+        .ok_or_else(|| Problem::not_found(format!("no model version {version}")))
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    version: i32,
+    learner: String,
+    active: bool,
+    created_at: DateTime<Utc>,
+    dataset_ids: Vec<Uuid>,
+    threshold: f64,
+    /// The headline holdout metrics; the full set is at `/v1/models/{version}`.
+    holdout: Value,
+}
+
+pub(crate) async fn list(
+    auth: Authenticated,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, Problem> {
+    let models = state
+        .store
+        .models(auth.company.id)
+        .await
+        .map_err(|e| unavailable("cannot list the models", e))?;
+    let active = models.iter().find(|m| m.active).map(|m| m.version);
+    let summaries: Vec<Summary> = models
+        .into_iter()
+        .map(|m| Summary {
+            holdout: headline(&m.metrics),
+            version: m.version,
+            learner: m.learner,
+            active: m.active,
+            created_at: m.created_at,
+            dataset_ids: m.dataset_ids,
+            threshold: m.threshold,
+        })
+        .collect();
+    Ok(Json(json!({"active_version": active, "models": summaries})))
+}
+
+fn headline(metrics: &Value) -> Value {
+    let holdout = &metrics["holdout"];
+    json!({
+        "accuracy": holdout["accuracy"],
+        "roc_auc": holdout["roc_auc"],
+        "ks": holdout["ks"],
+        "examples": holdout["examples"],
+    })
+}
+
+pub(crate) async fn show(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let model = load(&state, auth.company.id, parse_version(&version)?).await?;
+    let active = state
+        .store
+        .active_version(auth.company.id)
+        .await
+        .map_err(|e| unavailable("cannot read the active model", e))?;
+    let params = serde_json::from_slice::<Value>(&model.artifact)
+        .map(|artifact| artifact["params"].clone())
+        .unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "version": model.version,
+        "learner": model.learner,
+        "active": active == Some(model.version),
+        "created_at": model.created_at,
+        "dataset_ids": model.dataset_ids,
+        "threshold": model.threshold,
+        "params": params,
+        "metrics": model.metrics,
+    })))
+}
+
+pub(crate) async fn activate(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let version = parse_version(&version)?;
+    let company = auth.company.id;
+    let at = Utc::now();
+    match state
+        .store
+        .activate(company, version, &auth.actor(), at)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => {
+            return Err(Problem::not_found(format!("no model version {version}")));
+        }
+        Err(e) => return Err(unavailable("cannot activate the model", e)),
+    }
+    // Stored first: a scorer that misses this record still finds the active version in the
+    // database; the record makes every scorer switch now.
+    state
+        .publisher
+        .announce_activation(&state.catalogue, company, version, &auth.actor(), at)
+        .await
+        .map_err(|e| unavailable("the model is active but scorers were not told yet", e))?;
+    Ok(Json(
+        json!({"version": version, "active": true, "activated_at": at}),
+    ))
+}
+
+/// Evaluates each named version on the holdout of the newest of them, side by side.
+pub(crate) async fn compare(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, Problem> {
+    let mut errors = FieldErrors::default();
+    for key in params.keys().filter(|k| k.as_str() != "versions") {
+        errors.push(key.as_str(), "unknown parameter; use versions=a,b");
+    }
+    let versions: Vec<i32> = match params.get("versions") {
+        None => {
+            errors.push("versions", "is required, e.g. versions=1,2");
+            Vec::new()
+        }
+        Some(list) => {
+            let parsed: Result<Vec<i32>, _> =
+                list.split(',').map(|v| v.trim().parse::<i32>()).collect();
+            match parsed {
+                Ok(v) if (2..=10).contains(&v.len()) && v.iter().all(|v| *v >= 1) => v,
+                _ => {
+                    errors.push(
+                        "versions",
+                        "must list 2 to 10 version numbers separated by commas",
+                    );
+                    Vec::new()
+                }
+            }
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
+    }
+    let mut stored = Vec::new();
+    for version in &versions {
+        stored.push(load(&state, auth.company.id, *version).await?);
+    }
+    let newest = stored
+        .iter()
+        .max_by_key(|m| m.version)
+        .ok_or_else(|| Problem::not_found("no model versions"))?
+        .clone();
+    let data = state
+        .store
+        .training_data(auth.company.id, &newest.dataset_ids)
+        .await
+        .map_err(|e| unavailable("cannot read the training data", e))?;
+    let comparison = tokio::task::spawn_blocking(
+        move || -> Result<Compared, String> {
+            let newest_model: TrainedModel =
+                serde_json::from_slice(&newest.artifact).map_err(|e| e.to_string())?;
+            let holdout: HashSet<&str> = newest_model
+                .holdout_ids()
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let mut examples = Vec::with_capacity(holdout.len());
+            model::for_each_example(
+                &data.customers,
+                &data.credit_limits,
+                &data.bureau_reports,
+                &data.orders,
+                |_, e| {
+                    if holdout.contains(e.order_id.as_str()) {
+                        examples.push(e);
+                    }
+                },
+            );
+            let mut results = Vec::new();
+            for version in &stored {
+                let trained: TrainedModel =
+                    serde_json::from_slice(&version.artifact).map_err(|e| e.to_string())?;
+                results.push((
+                    version.version,
+                    version.learner.clone(),
+                    trained.evaluate(&examples),
+                ));
+            }
+            Ok((examples.len(), results))
+        },
+    )
+    .await
+    .map_err(|e| unavailable("the comparison failed", e))?
+    .map_err(|e| unavailable("a stored model cannot be read", e))?;
+    let (examples, results) = comparison;
+    Ok(Json(json!({
+        "holdout_of_version": versions.iter().max(),
+        "examples": examples,
+        "versions": results.into_iter().map(|(version, learner, evaluation)| json!({
+            "version": version, "learner": learner, "evaluation": evaluation,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetrainBody {
+    dataset_ids: Option<Vec<String>>,
+}
+
+/// Asks the trainer for a new version on the union of stored datasets (default: all).
+pub(crate) async fn retrain(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    // The body is optional: none (or `{}`) retrains on every completed dataset.
+    let body: RetrainBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RetrainBody::default()
+    } else {
+        crate::json::parse(&body)?
+    };
+    let company = auth.company.id;
+    let trainable = state
+        .store
+        .trainable_datasets(company)
+        .await
+        .map_err(|e| unavailable("cannot read the datasets", e))?;
+    let requested = body.dataset_ids;
+    let dataset_ids: Vec<Uuid> = match requested {
+        None => trainable.clone(),
+        Some(ids) => {
+            let mut errors = FieldErrors::default();
+            let mut chosen = Vec::new();
+            if ids.is_empty() {
+                errors.push(
+                    "dataset_ids",
+                    "list at least one dataset, or leave it out to use all",
+                );
+            }
+            for (i, id) in ids.iter().enumerate() {
+                match Uuid::parse_str(id).ok().filter(|id| trainable.contains(id)) {
+                    Some(id) => chosen.push(id),
+                    None => errors.push(
+                        format!("dataset_ids[{i}]"),
+                        "is not a completed dataset of this company",
+                    ),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Problem::invalid(errors));
+            }
+            chosen
+        }
+    };
+    if dataset_ids.is_empty() {
+        return Err(Problem::conflict(
+            "dataset_ids",
+            "no completed dataset to train on yet",
+        ));
+    }
+    let request = TrainingRequestRecord {
+        request_id: Uuid::new_v4().to_string(),
+        company_id: company.to_string(),
+        dataset_ids: dataset_ids.iter().map(Uuid::to_string).collect(),
+        reason: "retrain".to_owned(),
+        requested_at: Utc::now().timestamp_millis(),
+    };
+    state
+        .publisher
+        .publish(
+            state.catalogue.topic(TopicRole::TrainingRequests),
+            &request.company_id,
+            &request,
+            &[],
+        )
+        .await
+        .map_err(|e| unavailable("cannot queue the training request", e))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"request_id": request.request_id, "dataset_ids": dataset_ids})),
+    )
+        .into_response())
+}

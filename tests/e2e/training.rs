@@ -1,0 +1,366 @@
+//! Training against the real stack: a completed upload trains a model version with its
+//! metrics; retraining makes another; versions compare on the same holdout and re-activate.
+
+use crate::common::{self, DEADLINE, Gateway};
+use crate::ingest_support::{
+    Dataset, complete, create_dataset, get_dataset, ingest_processor, upload_all,
+};
+use aval_core::model::TrainingOptions;
+use aval_processors::train::TrainProcessor;
+use aval_processors::{ConsumerSettings, DeadLetters};
+use aval_topics::Catalogue;
+use aval_topics::admin::TopicAdmin;
+use aval_topics::records::ModelActivationRecord;
+use aval_topics::{Publisher, TopicRole};
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Training a few thousand orders takes seconds; a generous bound for a loaded CI machine.
+const TRAINING_DEADLINE: Duration = Duration::from_secs(240);
+
+/// A pipeline of its own (topics under a fresh prefix, gateway, ingest and train processors),
+/// so training starts from an empty request topic, whatever earlier runs left behind.
+struct Pipeline {
+    gateway: Gateway,
+    catalogue: Arc<Catalogue>,
+    stop: CancellationToken,
+}
+
+impl Pipeline {
+    async fn start() -> Self {
+        let prefix = format!("train-{}.", uuid::Uuid::new_v4().simple());
+        let catalogue = Arc::new(Catalogue::new(&prefix, 1));
+        TopicAdmin::new(&common::stack().kafka_bootstrap, Duration::from_secs(10))
+            .expect("admin")
+            .apply(&catalogue, &common::codec())
+            .await
+            .expect("topics");
+        let mut state = common::app_state(&common::stack().schema_registry_url).await;
+        state.catalogue = catalogue.clone();
+        let gateway = Gateway::start_with(state).await;
+        let stop = CancellationToken::new();
+        let ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
+        tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
+        let codec = common::codec();
+        let publisher = Publisher::new(
+            &common::stack().kafka_bootstrap,
+            codec.clone(),
+            Duration::from_secs(10),
+        )
+        .expect("producer");
+        let train = TrainProcessor {
+            consumer: ConsumerSettings {
+                bootstrap: common::stack().kafka_bootstrap,
+                group_id: format!("{prefix}train"),
+            },
+            dead_letters: DeadLetters::new(
+                publisher.clone(),
+                catalogue.topic(TopicRole::DeadLetters).name.clone(),
+                "train",
+            ),
+            catalogue: catalogue.clone(),
+            codec,
+            store: common::store().await,
+            publisher,
+            parallelism: 2,
+            options: TrainingOptions::default(),
+        };
+        tokio::spawn(train.run(stop.clone().cancelled_owned()));
+        Self {
+            gateway,
+            catalogue,
+            stop,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", common::stack().kafka_bootstrap)
+            .create()
+            .expect("admin");
+        let names: Vec<&str> = self
+            .catalogue
+            .topics()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        admin
+            .delete_topics(&names, &AdminOptions::new())
+            .await
+            .expect("clean up");
+    }
+}
+
+async fn get(gateway: &Gateway, token: &str, path: &str) -> (u16, Value) {
+    let response = gateway
+        .http
+        .get(gateway.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(gateway: &Gateway, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = gateway
+        .http
+        .post(gateway.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls until the dataset reaches `trained` or `failed`.
+async fn wait_trained(gateway: &Gateway, token: &str, dataset: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, view) = get_dataset(gateway, token, dataset).await;
+        if matches!(
+            view["status"].as_str(),
+            Some("trained" | "failed" | "rejected")
+        ) {
+            return view;
+        }
+        assert!(
+            started.elapsed() < TRAINING_DEADLINE,
+            "dataset not trained in time: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_versions(gateway: &Gateway, token: &str, count: usize) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, list) = get(gateway, token, "/v1/models").await;
+        assert_eq!(status, 200, "{list}");
+        if list["models"].as_array().is_some_and(|m| m.len() >= count) {
+            return list;
+        }
+        assert!(
+            started.elapsed() < TRAINING_DEADLINE,
+            "{count} versions never appeared: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A dataset whose outcomes follow a learnable rule: blocked when the order is large against
+/// the customer's limit and the customer has PEFIN records, with one outcome in 11 flipped.
+fn learnable(customers: usize, orders_each: usize) -> Dataset {
+    let mut data = Dataset::new(customers, orders_each);
+    for (n, order) in data.orders.iter_mut().enumerate() {
+        let customer: usize = order["customer_id"].as_str().expect("id")[1..]
+            .parse()
+            .expect("number");
+        let risky = customer % 3 != 0; // the helper gives customer i `i % 3` PEFIN records
+        let large = n % 2 == 0;
+        order["amount"] = json!(if large { "40000.00" } else { "2000.00" });
+        let noise = n % 11 == 0;
+        let blocked = (risky && large) != noise;
+        order["outcome"] = json!(if blocked { "blocked" } else { "approved" });
+    }
+    data
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_trains_a_version_then_retraining_comparison_and_activation_work() {
+    let pipeline = Pipeline::start().await;
+    let gateway = pipeline.gateway.clone();
+    let (company, token) = gateway.register().await;
+    assert_eq!(
+        get(&gateway, &token, "/v1/models").await.1["models"],
+        json!([])
+    );
+
+    let dataset = create_dataset(&gateway, &token).await;
+    let data = learnable(200, 8);
+    upload_all(&gateway, &token, &dataset, &data, 500).await;
+    assert_eq!(
+        complete(&gateway, &token, &dataset, &data.counts()).await.0,
+        202
+    );
+    let trained = wait_trained(&gateway, &token, &dataset).await;
+    assert_eq!(trained["status"], "trained", "{trained}");
+    assert_eq!(trained["model_version"], 1);
+
+    let list = wait_versions(&gateway, &token, 1).await;
+    assert_eq!(
+        list["active_version"], 1,
+        "the first version activates itself"
+    );
+    let (status, model) = get(&gateway, &token, "/v1/models/1").await;
+    assert_eq!(status, 200);
+    let holdout = &model["metrics"]["holdout"];
+    let confusion = &holdout["confusion"];
+    let cells: u64 = [
+        "approved_predicted_approved",
+        "approved_predicted_blocked",
+        "blocked_predicted_approved",
+        "blocked_predicted_blocked",
+    ]
+    .iter()
+    .map(|k| confusion[k].as_u64().expect("cell"))
+    .sum();
+    assert_eq!(
+        cells,
+        holdout["examples"].as_u64().expect("examples"),
+        "the confusion matrix covers the holdout"
+    );
+    assert_eq!(holdout["examples"], model["metrics"]["holdout_examples"]);
+    for metric in [
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "ks",
+        "brier",
+    ] {
+        let value = holdout[metric].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&value), "{metric} = {value}");
+    }
+    assert!(
+        holdout["roc_auc"].as_f64().expect("auc") > 0.6,
+        "the rule is learnable: {holdout}"
+    );
+    let candidates = model["metrics"]["candidates"]
+        .as_array()
+        .expect("candidates");
+    assert_eq!(
+        candidates.len(),
+        3,
+        "every learner is a candidate: {candidates:?}"
+    );
+    assert!(
+        model["threshold"]
+            .as_f64()
+            .is_some_and(|t| t > 0.0 && t < 1.0)
+    );
+
+    // Retraining on all datasets makes version 2.
+    let (status, body) = post(&gateway, &token, "/v1/models/retrain", json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["dataset_ids"], json!([dataset]));
+    let list = wait_versions(&gateway, &token, 2).await;
+    let versions: Vec<i64> = list["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .filter_map(|m| m["version"].as_i64())
+        .collect();
+    assert_eq!(versions, [2, 1]);
+
+    let (status, comparison) = get(&gateway, &token, "/v1/models/compare?versions=1,2").await;
+    assert_eq!(status, 200, "{comparison}");
+    assert_eq!(comparison["holdout_of_version"], 2);
+    let compared = comparison["versions"].as_array().expect("versions");
+    assert_eq!(compared.len(), 2);
+    for entry in compared {
+        assert_eq!(
+            entry["evaluation"]["examples"], comparison["examples"],
+            "same holdout for both"
+        );
+    }
+
+    // Re-activating the older version works and is announced on the compacted topic.
+    let (status, body) = post(&gateway, &token, "/v1/models/1/activate", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        get(&gateway, &token, "/v1/models").await.1["active_version"],
+        1
+    );
+    let activations =
+        common::consumer_from_start(&pipeline.catalogue.topic(TopicRole::ModelActivations).name);
+    let codec = common::codec();
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no activation of version 1 on the topic"
+        );
+        let Ok(Ok(message)) = tokio::time::timeout(DEADLINE, activations.recv()).await else {
+            continue;
+        };
+        if message.key() != Some(company.as_bytes()) {
+            continue;
+        }
+        let record: ModelActivationRecord = codec
+            .decode(message.payload().expect("payload"))
+            .await
+            .expect("decode");
+        if record.model_version == 1 && record.activated_by.starts_with("company:") {
+            break;
+        }
+    }
+
+    // Another company sees none of it.
+    let (_, intruder) = gateway.register().await;
+    assert_eq!(get(&gateway, &intruder, "/v1/models/1").await.0, 404);
+    assert_eq!(
+        post(&gateway, &intruder, "/v1/models/1/activate", json!({}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        get(&gateway, &intruder, "/v1/models").await.1["models"],
+        json!([])
+    );
+    let (status, _) = post(
+        &gateway,
+        &intruder,
+        "/v1/models/retrain",
+        json!({"dataset_ids": [dataset]}),
+    )
+    .await;
+    assert_eq!(status, 422, "another company's dataset is not trainable");
+    assert_eq!(get(&gateway, &token, "/v1/models/9").await.0, 404);
+    assert_eq!(
+        get(&gateway, &token, "/v1/models/compare?versions=1")
+            .await
+            .0,
+        422
+    );
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_too_small_to_learn_from_fails_with_the_reason() {
+    let pipeline = Pipeline::start().await;
+    let gateway = pipeline.gateway.clone();
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let data = Dataset::new(4, 2);
+    upload_all(&gateway, &token, &dataset, &data, 500).await;
+    assert_eq!(
+        complete(&gateway, &token, &dataset, &data.counts()).await.0,
+        202
+    );
+    let view = wait_trained(&gateway, &token, &dataset).await;
+    assert_eq!(view["status"], "failed", "{view}");
+    assert!(
+        view["failure_reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{view}"
+    );
+    assert_eq!(
+        get(&gateway, &token, "/v1/models").await.1["models"],
+        json!([])
+    );
+    pipeline.stop().await;
+}
