@@ -166,10 +166,10 @@ fn learnable(customers: usize, orders_each: usize) -> Dataset {
         let customer: usize = order["customer_id"].as_str().expect("id")[1..]
             .parse()
             .expect("number");
-        let risky = customer % 3 != 0; // the helper gives customer i `i % 3` PEFIN records
-        let large = n % 2 == 0;
+        let risky = !customer.is_multiple_of(3); // the helper gives customer i `i % 3` PEFIN records
+        let large = n.is_multiple_of(2);
         order["amount"] = json!(if large { "40000.00" } else { "2000.00" });
-        let noise = n % 11 == 0;
+        let noise = n.is_multiple_of(11);
         let blocked = (risky && large) != noise;
         order["outcome"] = json!(if blocked { "blocked" } else { "approved" });
     }

@@ -196,40 +196,38 @@ pub(crate) async fn compare(
         .training_data(auth.company.id, &newest.dataset_ids)
         .await
         .map_err(|e| unavailable("cannot read the training data", e))?;
-    let comparison = tokio::task::spawn_blocking(
-        move || -> Result<Compared, String> {
-            let newest_model: TrainedModel =
-                serde_json::from_slice(&newest.artifact).map_err(|e| e.to_string())?;
-            let holdout: HashSet<&str> = newest_model
-                .holdout_ids()
-                .iter()
-                .map(String::as_str)
-                .collect();
-            let mut examples = Vec::with_capacity(holdout.len());
-            model::for_each_example(
-                &data.customers,
-                &data.credit_limits,
-                &data.bureau_reports,
-                &data.orders,
-                |_, e| {
-                    if holdout.contains(e.order_id.as_str()) {
-                        examples.push(e);
-                    }
-                },
-            );
-            let mut results = Vec::new();
-            for version in &stored {
-                let trained: TrainedModel =
-                    serde_json::from_slice(&version.artifact).map_err(|e| e.to_string())?;
-                results.push((
-                    version.version,
-                    version.learner.clone(),
-                    trained.evaluate(&examples),
-                ));
-            }
-            Ok((examples.len(), results))
-        },
-    )
+    let comparison = tokio::task::spawn_blocking(move || -> Result<Compared, String> {
+        let newest_model: TrainedModel =
+            serde_json::from_slice(&newest.artifact).map_err(|e| e.to_string())?;
+        let holdout: HashSet<&str> = newest_model
+            .holdout_ids()
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let mut examples = Vec::with_capacity(holdout.len());
+        model::for_each_example(
+            &data.customers,
+            &data.credit_limits,
+            &data.bureau_reports,
+            &data.orders,
+            |_, e| {
+                if holdout.contains(e.order_id.as_str()) {
+                    examples.push(e);
+                }
+            },
+        );
+        let mut results = Vec::new();
+        for version in &stored {
+            let trained: TrainedModel =
+                serde_json::from_slice(&version.artifact).map_err(|e| e.to_string())?;
+            results.push((
+                version.version,
+                version.learner.clone(),
+                trained.evaluate(&examples),
+            ));
+        }
+        Ok((examples.len(), results))
+    })
     .await
     .map_err(|e| unavailable("the comparison failed", e))?
     .map_err(|e| unavailable("a stored model cannot be read", e))?;
