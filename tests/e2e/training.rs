@@ -251,6 +251,59 @@ async fn an_upload_trains_a_version_then_retraining_comparison_and_activation_wo
             .is_some_and(|t| t > 0.0 && t < 1.0)
     );
 
+    // Point in time, on the stored data: a bureau report dated after an order changes
+    // nothing of that order's features.
+    let company_id: uuid::Uuid = company.parse().expect("uuid");
+    let stored = common::store()
+        .await
+        .training_data(company_id, &[dataset.parse().expect("uuid")])
+        .await
+        .expect("training data");
+    let order = stored
+        .orders
+        .iter()
+        .find(|o| o.customer_id == "C00004")
+        .expect("an order of C00004")
+        .clone();
+    let facts =
+        |reports: Vec<aval_core::ingest::items::BureauReport>| aval_core::features::CustomerFacts {
+            customer: stored
+                .customers
+                .iter()
+                .find(|c| c.id == order.customer_id)
+                .cloned(),
+            credit_limits: stored
+                .credit_limits
+                .iter()
+                .filter(|l| l.customer_id == order.customer_id)
+                .cloned()
+                .collect(),
+            bureau_reports: reports,
+            orders: stored
+                .orders
+                .iter()
+                .filter(|o| o.customer_id == order.customer_id)
+                .cloned()
+                .collect(),
+        };
+    let reports: Vec<_> = stored
+        .bureau_reports
+        .iter()
+        .filter(|r| r.customer_id == order.customer_id)
+        .cloned()
+        .collect();
+    let before = aval_core::features::assemble(&order, &facts(reports.clone()));
+    let mut later = reports[0].clone();
+    later.queried_at = order.issued_at + chrono::Duration::days(1);
+    later.score = Some(1);
+    let mut with_later = reports;
+    with_later.push(later);
+    assert_eq!(
+        aval_core::features::assemble(&order, &facts(with_later)),
+        before,
+        "a later report leaked into the features"
+    );
+
     // Retraining on all datasets makes version 2.
     let (status, body) = post(&gateway, &token, "/v1/models/retrain", json!({})).await;
     assert_eq!(status, 202, "{body}");
@@ -307,6 +360,18 @@ async fn an_upload_trains_a_version_then_retraining_comparison_and_activation_wo
         }
     }
 
+    // ... and back again.
+    let (status, _) = post(&gateway, &token, "/v1/models/2/activate", json!({})).await;
+    assert_eq!(status, 200);
+    let list = get(&gateway, &token, "/v1/models").await.1;
+    assert_eq!(list["active_version"], 2);
+    let (status, one) = get(&gateway, &token, "/v1/models/1").await;
+    assert_eq!(
+        (status, &one["active"]),
+        (200, &json!(false)),
+        "version 1 stays readable"
+    );
+
     // Another company sees none of it.
     let (_, intruder) = gateway.register().await;
     assert_eq!(get(&gateway, &intruder, "/v1/models/1").await.0, 404);
@@ -357,6 +422,119 @@ async fn a_dataset_too_small_to_learn_from_fails_with_the_reason() {
             .as_str()
             .is_some_and(|r| !r.is_empty()),
         "{view}"
+    );
+    assert_eq!(
+        get(&gateway, &token, "/v1/models").await.1["models"],
+        json!([])
+    );
+    pipeline.stop().await;
+}
+
+fn run_aval(args: &[&str], envs: &[(&str, String)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run aval")
+}
+
+/// The hidden rule of `aval synth` is learnable: the chosen model's holdout AUC reaches 0.8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_data_trains_a_model_with_holdout_auc_of_at_least_0_8() {
+    let pipeline = Pipeline::start().await;
+    let gateway = pipeline.gateway.clone();
+    let (_, token) = gateway.register().await;
+    let dir = std::env::temp_dir().join(format!("aval-e2e-train-{}", uuid::Uuid::new_v4()));
+    let out = dir.to_string_lossy().into_owned();
+    let synth = tokio::task::spawn_blocking({
+        let out = out.clone();
+        move || {
+            run_aval(
+                &[
+                    "synth",
+                    "--customers",
+                    "600",
+                    "--orders",
+                    "8000",
+                    "--seed",
+                    "11",
+                    "--out",
+                    &out,
+                ],
+                &[],
+            )
+        }
+    })
+    .await
+    .expect("join");
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    let envs = vec![
+        ("AVAL_GATEWAY_URL", gateway.base.clone()),
+        ("AVAL_TOKEN", token.clone()),
+    ];
+    let upload = tokio::task::spawn_blocking({
+        let out = out.clone();
+        move || run_aval(&["upload", &out, "--wait-timeout", "120"], &envs)
+    })
+    .await
+    .expect("join");
+    assert!(
+        upload.status.success(),
+        "{}",
+        String::from_utf8_lossy(&upload.stderr)
+    );
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(".aval-upload.json")).expect("state"),
+    )
+    .expect("json");
+    let dataset = state["dataset_id"].as_str().expect("dataset").to_owned();
+    let trained = wait_trained(&gateway, &token, &dataset).await;
+    assert_eq!(trained["status"], "trained", "{trained}");
+    let (_, model) = get(
+        &gateway,
+        &token,
+        &format!("/v1/models/{}", trained["model_version"]),
+    )
+    .await;
+    let auc = model["metrics"]["holdout"]["roc_auc"]
+        .as_f64()
+        .expect("auc");
+    assert!(
+        auc >= 0.8,
+        "holdout AUC {auc} on synthetic data: {}",
+        model["metrics"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    pipeline.stop().await;
+}
+
+/// A dataset whose orders hold one outcome cannot teach a model: it is refused at completion
+/// with the reason, before any training.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_class_dataset_is_refused_with_the_reason() {
+    let pipeline = Pipeline::start().await;
+    let gateway = pipeline.gateway.clone();
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let mut data = Dataset::new(60, 2);
+    for order in &mut data.orders {
+        order["outcome"] = json!("approved");
+    }
+    upload_all(&gateway, &token, &dataset, &data, 500).await;
+    assert_eq!(
+        complete(&gateway, &token, &dataset, &data.counts()).await.0,
+        202
+    );
+    let view = wait_trained(&gateway, &token, &dataset).await;
+    assert_eq!(view["status"], "rejected", "{view}");
+    let reasons = view["rejection_reasons"].to_string();
+    assert!(
+        reasons.contains("both outcomes") || reasons.contains("blocked"),
+        "{reasons}"
     );
     assert_eq!(
         get(&gateway, &token, "/v1/models").await.1["models"],
