@@ -168,7 +168,13 @@ pub(crate) async fn compare(
             let parsed: Result<Vec<i32>, _> =
                 list.split(',').map(|v| v.trim().parse::<i32>()).collect();
             match parsed {
-                Ok(v) if (2..=10).contains(&v.len()) && v.iter().all(|v| *v >= 1) => v,
+                Ok(v)
+                    if (2..=10).contains(&v.len())
+                        && v.iter().all(|v| *v >= 1)
+                        && v.iter().collect::<HashSet<_>>().len() == v.len() =>
+                {
+                    v
+                }
                 _ => {
                     errors.push(
                         "versions",
@@ -251,6 +257,7 @@ pub(crate) struct RetrainBody {
 pub(crate) async fn retrain(
     auth: Authenticated,
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     // The body is optional: none (or `{}`) retrains on every completed dataset.
@@ -279,6 +286,9 @@ pub(crate) async fn retrain(
             }
             for (i, id) in ids.iter().enumerate() {
                 match Uuid::parse_str(id).ok().filter(|id| trainable.contains(id)) {
+                    Some(id) if chosen.contains(&id) => {
+                        errors.push(format!("dataset_ids[{i}]"), "is listed twice");
+                    }
                     Some(id) => chosen.push(id),
                     None => errors.push(
                         format!("dataset_ids[{i}]"),
@@ -298,8 +308,21 @@ pub(crate) async fn retrain(
             "no completed dataset to train on yet",
         ));
     }
+    // With an Idempotency-Key, a retried call names the same request, which trains once.
+    let request_id = match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        Some(key) if !key.is_empty() && key.len() <= 100 => {
+            Uuid::new_v5(&company, format!("retrain\u{1f}{key}").as_bytes()).to_string()
+        }
+        Some(_) => {
+            return Err(Problem::malformed(
+                "Idempotency-Key",
+                "must be 1 to 100 characters",
+            ));
+        }
+        None => Uuid::new_v4().to_string(),
+    };
     let request = TrainingRequestRecord {
-        request_id: Uuid::new_v4().to_string(),
+        request_id,
         company_id: company.to_string(),
         dataset_ids: dataset_ids.iter().map(Uuid::to_string).collect(),
         reason: "retrain".to_owned(),

@@ -15,12 +15,16 @@ pub(crate) async fn document() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::models::RetrainBody;
     use aval_core::company::{MAX_NAME_CHARS, RegistrationRequest};
     use aval_core::ingest::{
         ItemKind, MAX_ATTRIBUTE_NAME_CHARS, MAX_ATTRIBUTE_TEXT_CHARS, MAX_ATTRIBUTES,
         MAX_BATCH_ITEMS, MAX_ID_CHARS, MAX_MONEY_CENTS, MAX_PAYMENT_TERM_DAYS, MAX_SCORE,
         validate_batch, validate_counts,
     };
+    use aval_core::model::{CandidateScore, Evaluation, Learner, ModelMetrics, Split};
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
     use serde_json::{Value, json};
     use std::collections::BTreeSet;
 
@@ -35,6 +39,11 @@ mod tests {
         ("get", "/v1/datasets/{id}"),
         ("post", "/v1/datasets/{id}/complete"),
         ("post", "/v1/datasets/{id}/{kind}"),
+        ("get", "/v1/models"),
+        ("get", "/v1/models/compare"),
+        ("post", "/v1/models/retrain"),
+        ("get", "/v1/models/{version}"),
+        ("post", "/v1/models/{version}/activate"),
         ("get", "/v1/audit"),
         ("get", "/healthz"),
         ("get", "/openapi.json"),
@@ -226,6 +235,144 @@ mod tests {
             serde_json::from_value(example("/v1/companies")).expect("registration shape");
         if let Err(errors) = registration.validate() {
             panic!("the registration example is refused: {errors}");
+        }
+        let retrain = example("/v1/models/retrain").to_string();
+        if let Err(problem) = crate::json::parse::<RetrainBody>(retrain.as_bytes()) {
+            panic!("the retrain example is refused: {problem:?}");
+        }
+    }
+
+    /// `value` read as a `T` and written back is `value` again: no field missing, none extra.
+    fn round_trips<T: DeserializeOwned + Serialize>(value: &Value, what: &str) -> T {
+        let parsed: T = serde_json::from_value(value.clone())
+            .unwrap_or_else(|e| panic!("{what} is not the shape of the code: {e}"));
+        assert_eq!(
+            &serde_json::to_value(&parsed).expect("serialises"),
+            value,
+            "{what} has fields the code does not write"
+        );
+        parsed
+    }
+
+    fn evaluation_adds_up(evaluation: &Evaluation, what: &str) {
+        assert_eq!(
+            evaluation.confusion.total(),
+            evaluation.examples as u64,
+            "{what}: the confusion matrix covers the examples"
+        );
+    }
+
+    /// The model examples are the serde shapes of the core types, and agree with each other.
+    #[test]
+    fn model_examples_are_what_the_code_writes() {
+        let doc = doc();
+        let response = |method: &str, path: &str, status: &str| {
+            operation(&doc, method, path)
+                .pointer(&format!(
+                    "/responses/{status}/content/application~1json/example"
+                ))
+                .unwrap_or_else(|| panic!("{method} {path} has no {status} example"))
+                .clone()
+        };
+        let detail = response("get", "/v1/models/{version}", "200");
+        let metrics: ModelMetrics = round_trips(&detail["metrics"], "the model's metrics");
+        evaluation_adds_up(&metrics.holdout, "the model's holdout");
+        assert_eq!(metrics.holdout.examples, metrics.holdout_examples);
+        assert_eq!(detail["threshold"], json!(metrics.threshold));
+        assert_eq!(detail["learner"], json!(metrics.chosen));
+        let shares: f64 = metrics.feature_importance.iter().map(|(_, v)| v).sum();
+        assert!(
+            (shares - 1.0).abs() < 1e-9,
+            "feature shares sum to {shares}"
+        );
+
+        let list = response("get", "/v1/models", "200");
+        let models = list["models"].as_array().expect("models");
+        let summary = models
+            .iter()
+            .find(|m| m["version"] == detail["version"])
+            .expect("the detailed version is listed");
+        for key in ["accuracy", "roc_auc", "ks", "examples"] {
+            assert_eq!(
+                summary["holdout"][key], detail["metrics"]["holdout"][key],
+                "{key}"
+            );
+        }
+        let active: Vec<&Value> = models.iter().filter(|m| m["active"] == true).collect();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0]["version"], list["active_version"]);
+
+        let comparison = response("get", "/v1/models/compare", "200");
+        for entry in comparison["versions"].as_array().expect("versions") {
+            let evaluation: Evaluation = round_trips(&entry["evaluation"], "a compared evaluation");
+            evaluation_adds_up(&evaluation, "a compared evaluation");
+            assert_eq!(json!(evaluation.examples), comparison["examples"]);
+            let _: Learner = round_trips(&entry["learner"], "a compared learner");
+        }
+    }
+
+    /// The model schemas name exactly the fields and values the core types write.
+    #[test]
+    fn model_schemas_match_the_code() {
+        let doc = doc();
+        let schema = |name: &str| at(&doc, &format!("/components/schemas/{name}")).clone();
+        let learners: Vec<Value> = Learner::ALL.iter().map(|l| json!(l)).collect();
+        assert_eq!(schema("Learner")["enum"], json!(learners));
+        assert_eq!(
+            schema("Split")["enum"],
+            json!([Split::TimeOrdered, Split::StratifiedRandom])
+        );
+        let keys = |value: &Value| -> BTreeSet<String> {
+            value
+                .as_object()
+                .expect("an object")
+                .keys()
+                .cloned()
+                .collect()
+        };
+        let names = |value: &Value| -> BTreeSet<String> {
+            value
+                .as_array()
+                .expect("an array")
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        };
+        let metrics = operation(&doc, "get", "/v1/models/{version}")
+            .pointer("/responses/200/content/application~1json/example/metrics")
+            .expect("a model example")
+            .clone();
+        let metrics: ModelMetrics = round_trips(&metrics, "the model's metrics");
+        let failed = CandidateScore {
+            failure: Some("random forest could not be fitted".to_owned()),
+            ..metrics.candidates[0].clone()
+        };
+        let written = [
+            ("ModelMetrics", json!(metrics)),
+            ("Evaluation", json!(metrics.holdout)),
+            ("Confusion", json!(metrics.holdout.confusion)),
+            ("CandidateScore", json!(failed)),
+        ];
+        for (name, value) in written {
+            let schema = schema(name);
+            assert_eq!(
+                keys(&schema["properties"]),
+                keys(&value),
+                "{name} properties"
+            );
+            let optional: BTreeSet<String> = keys(&value)
+                .difference(&names(&schema["required"]))
+                .cloned()
+                .collect();
+            let expected: BTreeSet<String> = if name == "CandidateScore" {
+                BTreeSet::from(["failure".to_owned()])
+            } else {
+                BTreeSet::new()
+            };
+            assert_eq!(
+                optional, expected,
+                "{name}: fields always written are required"
+            );
         }
     }
 
