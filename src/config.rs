@@ -119,6 +119,9 @@ pub struct Gateway {
     /// Address the HTTP API listens on.
     #[arg(long, env = "AVAL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// How long a decision request waits for the scorer's reply before a 504.
+    #[arg(long, env = "AVAL_DECISION_TIMEOUT_MS", default_value_t = 2000)]
+    pub decision_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]

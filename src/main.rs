@@ -30,6 +30,8 @@ enum Command {
     Ingest,
     /// Train a new model version for each training request.
     Train(config::Train),
+    /// Decide orders with each company's active model, held in memory.
+    Score,
     /// Every role in one process, after `topics apply`: for a one-machine deployment.
     All {
         #[command(flatten)]
@@ -95,6 +97,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit => roles::audit(&cli.common).await,
             Command::Ingest => roles::ingest(&cli.common).await,
             Command::Train(train) => roles::train(&cli.common, &train).await,
+            Command::Score => roles::score(&cli.common).await,
             Command::All { gateway, train } => roles::all(&cli.common, &gateway, &train).await,
             Command::Topics(TopicsCommand::Apply { fix_configs }) => {
                 roles::topics_apply(&cli.common, fix_configs).await

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod json;
 pub mod problem;
+pub mod replies;
 mod routes;
 pub mod state;
 pub mod telemetry;
@@ -37,6 +38,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/models/{version}/activate",
             post(routes::models::activate),
         )
+        .route("/v1/decisions", post(routes::decisions::decide))
+        .route("/v1/decisions/batch", post(routes::decisions::decide_batch))
         .route("/v1/audit", get(routes::audit::list))
         .route("/healthz", get(routes::health::healthz))
         .route("/openapi.json", get(routes::openapi::document))

@@ -167,6 +167,48 @@ impl Problem {
         )
     }
 
+    /// The company has no model to decide with (yet, or not that version).
+    pub fn no_model(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "/problems/no-model",
+            "No model",
+            detail,
+        )
+    }
+
+    /// The scorer did not answer in time; the request may still be decided (a retry with the
+    /// same order id returns that decision).
+    pub fn timeout(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "/problems/decision-timeout",
+            "Decision timed out",
+            detail,
+        )
+    }
+
+    /// The scorer answered that it could not decide (a fault of aval, not of the request).
+    pub fn failed(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "/problems/decision-failed",
+            "Decision failed",
+            detail,
+        )
+    }
+
+    /// Too many items under `field`: refused before any validation.
+    pub fn too_many(field: &str, items: usize, limit: usize) -> Self {
+        let mut problem = Self::too_many_items(items, limit);
+        problem.errors = FieldErrors::default();
+        problem.errors.push(
+            field,
+            format!("at most {limit} per request; this one has {items}"),
+        );
+        problem
+    }
+
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

@@ -1,4 +1,5 @@
 use crate::auth::TokenKeys;
+use crate::replies::ReplyRouter;
 use aval_store::Store;
 use aval_topics::{Catalogue, Publisher};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -15,4 +16,6 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// For the readiness probe of the schema registry.
     pub http: reqwest::Client,
+    /// This instance's decision replies.
+    pub replies: Arc<ReplyRouter>,
 }

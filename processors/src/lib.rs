@@ -7,6 +7,7 @@ mod authorize;
 mod consumer;
 pub mod dead_letters;
 pub mod ingest;
+pub mod score;
 pub mod train;
 
 pub use authorize::AUTHORIZATION_HEADER;

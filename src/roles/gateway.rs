@@ -6,6 +6,7 @@ use super::{
 use crate::config::{self, Common};
 use anyhow::Context;
 use aval_gateway::AppState;
+use aval_gateway::replies::ReplyRouter;
 use aval_topics::Publisher;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,8 +26,24 @@ pub(super) async fn serve_gateway(
     let catalogue = catalogue(common);
     let codec = codec(common)?;
     register_schemas(&codec, &catalogue).await?;
-    let publisher = Publisher::new(&common.kafka_bootstrap, codec, KAFKA_TIMEOUT)
+    let publisher = Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
         .context("cannot create the Kafka producer")?;
+    // Unique per process, so several gateways each receive only their own replies.
+    let replies = Arc::new(ReplyRouter::new(
+        &common.kafka_bootstrap,
+        codec,
+        uuid::Uuid::new_v4().to_string(),
+        std::time::Duration::from_millis(settings.decision_timeout_ms),
+    ));
+    // Started now rather than on the first decision, which would pay for it.
+    replies
+        .start(
+            &catalogue
+                .topic(aval_topics::TopicRole::DecisionReplies)
+                .name,
+        )
+        .await
+        .context("cannot read the decision replies topic")?;
     let state = AppState {
         store,
         publisher: publisher.clone(),
@@ -34,6 +51,7 @@ pub(super) async fn serve_gateway(
         tokens: Arc::new(tokens),
         metrics: aval_gateway::telemetry::prometheus(),
         http: reqwest::Client::new(),
+        replies,
     };
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await

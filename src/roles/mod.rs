@@ -7,7 +7,7 @@ mod processors;
 
 pub use admin::{deactivate_company, migrate, revoke_token, topics_apply};
 pub use gateway::gateway;
-pub use processors::{all, audit, ingest, train};
+pub use processors::{all, audit, ingest, score, train};
 
 use crate::config::{self, Common, LogFormat, SecretChoice};
 use anyhow::Context;

@@ -1,4 +1,4 @@
-//! The Kafka processors, alone (`aval audit`, `aval ingest`) or all roles in one process
+//! The Kafka processors, alone (`aval audit`, `aval ingest`, `aval train`, `aval score`) or all roles in one process
 //! (`aval all`).
 
 use super::gateway::serve_gateway;
@@ -10,6 +10,7 @@ use anyhow::Context;
 use aval_core::model::TrainingOptions;
 use aval_processors::audit::AuditProcessor;
 use aval_processors::ingest::IngestProcessor;
+use aval_processors::score::{DEFAULT_CACHE_COMPANIES, ScoreProcessor};
 use aval_processors::train::TrainProcessor;
 use aval_processors::{ConsumerSettings, DeadLetters};
 use aval_topics::{Publisher, TopicRole};
@@ -23,6 +24,10 @@ pub async fn audit(common: &Common) -> anyhow::Result<ExitCode> {
 
 pub async fn ingest(common: &Common) -> anyhow::Result<ExitCode> {
     run_ingest(common, stop_on_signal()).await
+}
+
+pub async fn score(common: &Common) -> anyhow::Result<ExitCode> {
+    run_score(common, stop_on_signal()).await
 }
 
 pub async fn train(common: &Common, settings: &config::Train) -> anyhow::Result<ExitCode> {
@@ -44,15 +49,17 @@ pub async fn all(
         stop.cancel();
         result
     };
-    let (gateway, audit, ingest, train) = tokio::join!(
+    let (gateway, audit, ingest, train, score) = tokio::join!(
         async { guard(serve_gateway(common, settings, stop.clone()).await, &stop) },
         async { guard(run_audit(common, stop.clone()).await, &stop) },
         async { guard(run_ingest(common, stop.clone()).await, &stop) },
         async { guard(run_train(common, training, stop.clone()).await, &stop) },
+        async { guard(run_score(common, stop.clone()).await, &stop) },
     );
     gateway?;
     audit?;
     ingest?;
+    score?;
     train
 }
 
@@ -156,6 +163,39 @@ async fn run_train(
         .run(stop.cancelled_owned())
         .await
         .context("the train processor failed")?;
+    publisher
+        .flush(KAFKA_TIMEOUT)
+        .context("cannot flush the Kafka producer")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_score(common: &Common, stop: CancellationToken) -> anyhow::Result<ExitCode> {
+    let tokens = token_keys(common)?;
+    let store = connect_store(common).await?;
+    let catalogue = catalogue(common);
+    let codec = codec(common)?;
+    register_schemas(&codec, &catalogue).await?;
+    let publisher = Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+        .context("cannot create the Kafka producer")?;
+    let dead_letters = DeadLetters::new(
+        publisher.clone(),
+        catalogue.topic(TopicRole::DeadLetters).name.clone(),
+        "score",
+    );
+    let processor = ScoreProcessor {
+        consumer: consumer(common, "score"),
+        catalogue: Arc::new(catalogue),
+        codec,
+        store,
+        publisher: publisher.clone(),
+        dead_letters,
+        tokens: Arc::new(tokens),
+        cache_companies: DEFAULT_CACHE_COMPANIES,
+    };
+    processor
+        .run(stop.cancelled_owned())
+        .await
+        .context("the score processor failed")?;
     publisher
         .flush(KAFKA_TIMEOUT)
         .context("cannot flush the Kafka producer")?;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod companies;
 pub mod datasets;
 mod error;
+pub mod facts;
 mod items;
 pub mod models;
 pub mod training_data;
@@ -51,6 +52,15 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
+        Ok(Self { pool })
+    }
+
+    /// A pool that connects on first use: for code (and tests) that may never reach the
+    /// database.
+    pub fn connect_lazy(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(url)?;
         Ok(Self { pool })
     }
 

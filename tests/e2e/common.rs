@@ -88,6 +88,12 @@ pub fn keys() -> TokenKeys {
 
 pub async fn app_state(registry_url: &str) -> AppState {
     let codec = AvroCodec::new(registry_url, Duration::from_secs(2)).expect("codec");
+    let replies = Arc::new(aval_gateway::replies::ReplyRouter::new(
+        &stack().kafka_bootstrap,
+        codec.clone(),
+        uuid::Uuid::new_v4().to_string(),
+        decision_timeout(),
+    ));
     AppState {
         store: store().await,
         publisher: Publisher::new(&stack().kafka_bootstrap, codec, Duration::from_secs(10))
@@ -96,7 +102,17 @@ pub async fn app_state(registry_url: &str) -> AppState {
         tokens: Arc::new(keys()),
         metrics: aval_gateway::telemetry::prometheus(),
         http: reqwest::Client::new(),
+        replies,
     }
+}
+
+/// Generous by default: a debug build on a CI machine busy training other tests' models.
+pub fn decision_timeout() -> Duration {
+    let ms = std::env::var("AVAL_DECISION_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    Duration::from_millis(ms)
 }
 
 /// A gateway serving on an ephemeral loopback port; stops when the test's runtime ends.

@@ -7,6 +7,8 @@
 mod audit;
 mod avro;
 mod common;
+mod decisions;
+mod decisions_support;
 mod ingest;
 mod ingest_crash;
 mod ingest_inputs;

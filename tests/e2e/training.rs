@@ -26,14 +26,14 @@ const TRAINING_DEADLINE: Duration = Duration::from_secs(240);
 
 /// A pipeline of its own (topics under a fresh prefix, gateway, ingest and train processors),
 /// so training starts from an empty request topic, whatever earlier runs left behind.
-struct Pipeline {
-    gateway: Gateway,
-    catalogue: Arc<Catalogue>,
-    stop: CancellationToken,
+pub struct Pipeline {
+    pub gateway: Gateway,
+    pub catalogue: Arc<Catalogue>,
+    pub stop: CancellationToken,
 }
 
 impl Pipeline {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let prefix = format!("train-{}.", uuid::Uuid::new_v4().simple());
         let catalogue = Arc::new(Catalogue::new(&prefix, 1));
         TopicAdmin::new(&common::stack().kafka_bootstrap, Duration::from_secs(10))
@@ -79,7 +79,7 @@ impl Pipeline {
         }
     }
 
-    async fn stop(self) {
+    pub async fn stop(self) {
         self.stop.cancel();
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", common::stack().kafka_bootstrap)
@@ -98,7 +98,7 @@ impl Pipeline {
     }
 }
 
-async fn get(gateway: &Gateway, token: &str, path: &str) -> (u16, Value) {
+pub async fn get(gateway: &Gateway, token: &str, path: &str) -> (u16, Value) {
     let response = gateway
         .http
         .get(gateway.url(path))
@@ -110,7 +110,7 @@ async fn get(gateway: &Gateway, token: &str, path: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(gateway: &Gateway, token: &str, path: &str, body: Value) -> (u16, Value) {
+pub async fn post(gateway: &Gateway, token: &str, path: &str, body: Value) -> (u16, Value) {
     let response = gateway
         .http
         .post(gateway.url(path))
@@ -124,7 +124,7 @@ async fn post(gateway: &Gateway, token: &str, path: &str, body: Value) -> (u16, 
 }
 
 /// Polls until the dataset reaches `trained` or `failed`.
-async fn wait_trained(gateway: &Gateway, token: &str, dataset: &str) -> Value {
+pub async fn wait_trained(gateway: &Gateway, token: &str, dataset: &str) -> Value {
     let started = Instant::now();
     loop {
         let (_, view) = get_dataset(gateway, token, dataset).await;
@@ -142,7 +142,7 @@ async fn wait_trained(gateway: &Gateway, token: &str, dataset: &str) -> Value {
     }
 }
 
-async fn wait_versions(gateway: &Gateway, token: &str, count: usize) -> Value {
+pub async fn wait_versions(gateway: &Gateway, token: &str, count: usize) -> Value {
     let started = Instant::now();
     loop {
         let (status, list) = get(gateway, token, "/v1/models").await;
@@ -160,7 +160,7 @@ async fn wait_versions(gateway: &Gateway, token: &str, count: usize) -> Value {
 
 /// A dataset whose outcomes follow a learnable rule: blocked when the order is large against
 /// the customer's limit and the customer has PEFIN records, with one outcome in 11 flipped.
-fn learnable(customers: usize, orders_each: usize) -> Dataset {
+pub fn learnable(customers: usize, orders_each: usize) -> Dataset {
     let mut data = Dataset::new(customers, orders_each);
     for (n, order) in data.orders.iter_mut().enumerate() {
         let customer: usize = order["customer_id"].as_str().expect("id")[1..]

@@ -4,11 +4,16 @@
 
 mod activation;
 mod audit;
+mod decision;
 mod ingest;
 mod training;
 
 pub use activation::ModelActivationRecord;
 pub use audit::AuditEventRecord;
+pub use decision::{
+    DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord,
+    FieldErrorWire, REPLY_INSTANCE_HEADER, ReasonWire, ReplyStatusWire,
+};
 pub use ingest::{
     AttributeValueWire, BureauReportWire, CompletionWire, CreditLimitWire, CustomerWire,
     IngestKindWire, IngestRecord, NegativeRecordWire, NegativesWire, OrderOutcomeWire, OrderWire,

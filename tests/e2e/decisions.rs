@@ -1,0 +1,431 @@
+//! Decisions against the real stack. One company's model is trained once per test and then
+//! asked over Kafka and HTTP, because training is what takes time.
+
+use crate::common::{self, DEADLINE, Gateway};
+use crate::decisions_support::{
+    Decisions, check_against_the_model, dead_reason, order, order_json, post_decision, request,
+};
+use crate::training::{post, wait_versions};
+use aval_topics::TopicRole;
+use aval_topics::records::{DecisionOutcomeWire, ReplyStatusWire};
+use rdkafka::Message;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scorer_decides_over_kafka_with_additive_reasons_idempotently_per_tenant() {
+    let pipeline = Decisions::start().await;
+    let (company, token) = pipeline.trained_company().await;
+
+    // A very large order (4 times the limit) of a customer with PEFIN records: rejected.
+    let risky = order("NEW-1", "C00004", 20_000_000);
+    let sent = request(&company, risky.clone(), None);
+    let started = Instant::now();
+    pipeline.request_over_kafka(&token, &sent).await;
+    let (reply, instance) = pipeline.reply(&sent.request_id).await;
+    println!(
+        "kafka round trip (incl. test consumer start): {:?}",
+        started.elapsed()
+    );
+    assert_eq!(reply.status, ReplyStatusWire::Decided, "{reply:?}");
+    assert_eq!(
+        instance.as_deref(),
+        Some(b"e2e".as_slice()),
+        "the instance header is copied"
+    );
+    let decision = reply.decision.expect("decision");
+    println!(
+        "decision: {:?} p={} threshold={} reasons={:?} timings={:?}",
+        decision.decision,
+        decision.probability,
+        decision.threshold,
+        decision
+            .reasons
+            .iter()
+            .map(|r| (&r.feature, &r.value, r.contribution))
+            .collect::<Vec<_>>(),
+        decision.timings_us
+    );
+    assert_eq!(decision.model_version, 1);
+    assert_eq!(decision.order_id, "NEW-1");
+    assert!(!decision.repeat);
+    assert!(decision.reasons.iter().all(|r| !r.sentence.is_empty()));
+    check_against_the_model(&company, 1, &risky, &decision).await;
+    assert_eq!(
+        decision.decision,
+        DecisionOutcomeWire::Rejected,
+        "{decision:?}"
+    );
+    // Checked at the edge (approved there, rejected a cent above) by check_against_the_model.
+    let max = decision
+        .max_approvable_amount_cents
+        .expect("a smaller amount passes");
+    assert!(max > 0 && max < risky.amount_cents);
+    let on_topic = pipeline.decision_on_topic(&sent.request_id, false).await;
+    assert_eq!(
+        on_topic, decision,
+        "the decisions topic carries the same decision"
+    );
+
+    // The same order again: the first decision, marked as a repeat.
+    let again = request(&company, risky.clone(), None);
+    pipeline.request_over_kafka(&token, &again).await;
+    let (reply, _) = pipeline.reply(&again.request_id).await;
+    let repeated = reply.decision.expect("decision");
+    assert!(repeated.repeat);
+    assert_eq!(repeated.request_id, decision.request_id);
+    assert_eq!(repeated.probability, decision.probability);
+
+    // Invalid order: field errors with paths.
+    let mut bad = request(&company, order("BAD-1", "C00004", -5), None);
+    bad.credit_limit = Some(aval_topics::records::CreditLimitWire {
+        customer_id: "C99999".into(),
+        limit_cents: 100,
+        valid_from: 19_000,
+    });
+    pipeline.request_over_kafka(&token, &bad).await;
+    let (reply, _) = pipeline.reply(&bad.request_id).await;
+    assert_eq!(reply.status, ReplyStatusWire::Invalid, "{reply:?}");
+    let fields: Vec<&str> = reply.errors.iter().map(|e| e.field.as_str()).collect();
+    assert!(fields.contains(&"order.amount"), "{fields:?}");
+    assert!(fields.contains(&"credit_limit.customer_id"), "{fields:?}");
+
+    // Another company: no model of its own, and company 1's versions are not its versions.
+    let (other, other_token) = pipeline.gateway().register().await;
+    for version in [None, Some(1)] {
+        let asked = request(&other, order("NEW-1", "C00004", 4_000_000), version);
+        pipeline.request_over_kafka(&other_token, &asked).await;
+        let (reply, _) = pipeline.reply(&asked.request_id).await;
+        assert_eq!(reply.status, ReplyStatusWire::NoModel, "{reply:?}");
+        assert!(reply.decision.is_none());
+    }
+
+    // A record claiming company 1 with company 2's token is dead-lettered, never decided.
+    let forged = request(&company, order("NEW-2", "C00004", 100), None);
+    pipeline.request_over_kafka(&other_token, &forged).await;
+    let dead = common::consumer_from_start(
+        &pipeline
+            .pipeline
+            .catalogue
+            .topic(TopicRole::DeadLetters)
+            .name,
+    );
+    let message = tokio::time::timeout(DEADLINE, dead.recv())
+        .await
+        .expect("dead letter")
+        .expect("consume");
+    assert_eq!(message.key(), Some(company.as_bytes()));
+    assert!(dead_reason(&message).contains("not the token's company"));
+    // Bytes that are no decision request, with a valid token: dead-lettered as undecodable.
+    pipeline.produce_raw(&token, &company, b"not avro").await;
+    let message = tokio::time::timeout(DEADLINE, dead.recv())
+        .await
+        .expect("dead letter")
+        .expect("consume");
+    assert!(
+        dead_reason(&message).starts_with("undecodable"),
+        "{}",
+        dead_reason(&message)
+    );
+
+    // Retrain, activate version 2: the next decision uses it, no restart; back to 1 likewise.
+    let (status, body) = post(pipeline.gateway(), &token, "/v1/models/retrain", json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    wait_versions(pipeline.gateway(), &token, 2).await;
+    // Requests keep flowing over HTTP while versions switch: none may fail.
+    let flowing = CancellationToken::new();
+    let traffic = {
+        let (gateway, token, flowing) =
+            (pipeline.gateway().clone(), token.clone(), flowing.clone());
+        tokio::spawn(async move {
+            let mut answers: Vec<(u16, serde_json::Value)> = Vec::new();
+            while !flowing.is_cancelled() {
+                let fresh = order(&format!("FLOW-{}", Uuid::new_v4()), "C00004", 100_000);
+                answers.push(
+                    post_decision(
+                        &gateway,
+                        &token,
+                        "/v1/decisions",
+                        json!({"order": order_json(&fresh)}),
+                        "en",
+                    )
+                    .await,
+                );
+            }
+            answers
+        })
+    };
+    for (version, n) in [(2, 3), (1, 4), (2, 5)] {
+        let (status, body) = post(
+            pipeline.gateway(),
+            &token,
+            &format!("/v1/models/{version}/activate"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let asked = request(
+                &company,
+                order(&format!("NEW-{n}-{}", Uuid::new_v4()), "C00004", 100_000),
+                None,
+            );
+            pipeline.request_over_kafka(&token, &asked).await;
+            let (reply, _) = pipeline.reply(&asked.request_id).await;
+            let decided = reply.decision.expect("decision");
+            if decided.model_version == version {
+                break;
+            }
+            assert!(Instant::now() < deadline, "version {version} never decided");
+        }
+    }
+    // A named older version decides a test order without becoming the active one.
+    let tested = request(&company, order("OLD-1", "C00004", 100_000), Some(1));
+    pipeline.request_over_kafka(&token, &tested).await;
+    let (reply, _) = pipeline.reply(&tested.request_id).await;
+    assert_eq!(reply.decision.expect("decision").model_version, 1);
+    flowing.cancel();
+    let answers = traffic.await.expect("traffic");
+    assert!(!answers.is_empty());
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "a request failed during a switch: {body}");
+        assert!(
+            matches!(body["model_version"].as_i64(), Some(1 | 2)),
+            "{body}"
+        );
+    }
+    println!(
+        "{} HTTP decisions during three activations, none failed",
+        answers.len()
+    );
+    pipeline.pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_decisions_match_kafka_with_repeats_problems_batches_and_two_gateways() {
+    let pipeline = Decisions::start().await;
+    let (company, token) = pipeline.trained_company().await;
+    let gateway = pipeline.gateway();
+
+    // Over HTTP, in Portuguese.
+    let risky = order("H-1", "C00004", 4_000_000);
+    let (status, decided) = post_decision(
+        gateway,
+        &token,
+        "/v1/decisions",
+        json!({"order": order_json(&risky)}),
+        "pt-BR,pt;q=0.9",
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    for field in [
+        "decision",
+        "probability",
+        "threshold",
+        "model_version",
+        "reasons",
+        "max_approvable_amount",
+        "repeat",
+        "timings_us",
+    ] {
+        assert!(decided.get(field).is_some(), "{field} missing: {decided}");
+    }
+    assert_eq!(decided["repeat"], false);
+    assert_eq!(decided["model_version"], 1);
+    let reasons = decided["reasons"].as_array().expect("reasons");
+    assert!(!reasons.is_empty() && reasons.len() <= 5);
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r["sentence"].as_str().is_some_and(|s| s.contains("risco"))),
+        "{reasons:?}"
+    );
+
+    // The same order content straight over Kafka (another id, so it is not a repeat): the
+    // same decision, read from the decisions topic.
+    let mut twin = risky.clone();
+    twin.id = "K-1".into();
+    let sent = request(&company, twin, None);
+    pipeline.request_over_kafka(&token, &sent).await;
+    let over_kafka = pipeline.decision_on_topic(&sent.request_id, false).await;
+    assert_eq!(over_kafka.decision.as_str(), decided["decision"]);
+    assert!((over_kafka.probability - decided["probability"].as_f64().expect("p")).abs() < 1e-12);
+    let kafka_reasons: Vec<&str> = over_kafka
+        .reasons
+        .iter()
+        .map(|r| r.feature.as_str())
+        .collect();
+    let http_reasons: Vec<&str> = reasons
+        .iter()
+        .filter_map(|r| r["feature"].as_str())
+        .collect();
+    assert_eq!(kafka_reasons, http_reasons);
+
+    // Repeat: the first decision, marked.
+    let (status, again) = post_decision(
+        gateway,
+        &token,
+        "/v1/decisions",
+        json!({"order": order_json(&risky)}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["repeat"], true);
+    assert_eq!(again["probability"], decided["probability"]);
+    assert_eq!(again["request_id"], decided["request_id"]);
+
+    // Latency of fresh decisions through the gateway (debug build, same machine).
+    let mut latencies = Vec::new();
+    for n in 0..30 {
+        let started = Instant::now();
+        let (status, body) = post_decision(
+            gateway,
+            &token,
+            "/v1/decisions",
+            json!({"order": order_json(&order(&format!("L-{n}"), "C00007", 150_000))}),
+            "en",
+        )
+        .await;
+        latencies.push(started.elapsed());
+        assert_eq!(status, 200, "{body}");
+    }
+    latencies.sort();
+    println!(
+        "HTTP decision latency over 30 sequential requests: p50 {:?}, p90 {:?}, max {:?}",
+        latencies[15], latencies[27], latencies[29]
+    );
+
+    // Problems: invalid (422 with paths), no model (409), too many (413).
+    let (status, problem) = post_decision(
+        gateway,
+        &token,
+        "/v1/decisions",
+        json!({"order": {"id": "X", "customer_id": "C00004", "amount": "-1"}}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert!(fields.iter().any(|f| f.starts_with("order.")), "{fields:?}");
+    let (_, other_token) = gateway.register().await;
+    let (status, problem) = post_decision(
+        gateway,
+        &other_token,
+        "/v1/decisions",
+        json!({"order": order_json(&risky)}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no active model")),
+        "{problem}"
+    );
+    let too_many: Vec<_> = (0..501)
+        .map(|n| order_json(&order(&format!("B-{n}"), "C00001", 100)))
+        .collect();
+    let (status, problem) = post_decision(
+        gateway,
+        &token,
+        "/v1/decisions/batch",
+        json!({"orders": too_many}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 413, "{problem}");
+
+    // A batch: answered together, in order.
+    let batch: Vec<_> = (0..3)
+        .map(|n| order_json(&order(&format!("B-{n}"), "C00002", 100_000)))
+        .collect();
+    let (status, answered) = post_decision(
+        gateway,
+        &token,
+        "/v1/decisions/batch",
+        json!({"orders": batch}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 200, "{answered}");
+    let decisions = answered["decisions"].as_array().expect("decisions");
+    assert_eq!(decisions.len(), 3);
+    for (n, d) in decisions.iter().enumerate() {
+        assert_eq!(d["status"], 200, "{d}");
+        assert_eq!(d["decision"]["order_id"], format!("B-{n}"));
+    }
+
+    // Two gateways at once on the same topics: each gets its own replies.
+    let mut state = common::app_state(&common::stack().schema_registry_url).await;
+    state.catalogue = pipeline.pipeline.catalogue.clone();
+    let second = Gateway::start_with(state).await;
+    let asks = (0..10).map(|n| {
+        let (gateway, token) = (
+            if n % 2 == 0 {
+                gateway.clone()
+            } else {
+                second.clone()
+            },
+            token.clone(),
+        );
+        async move {
+            post_decision(
+                &gateway,
+                &token,
+                "/v1/decisions",
+                json!({"order": order_json(&order(&format!("G-{n}"), "C00005", 100_000))}),
+                "en",
+            )
+            .await
+        }
+    });
+    for (n, (status, body)) in futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["order_id"], format!("G-{n}"));
+    }
+    pipeline.pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_scorer_the_gateway_answers_504_with_a_clear_body() {
+    // The shared test topics have no scorer; a short deadline keeps the test quick.
+    let mut state = common::app_state(&common::stack().schema_registry_url).await;
+    state.replies = Arc::new(aval_gateway::replies::ReplyRouter::new(
+        &common::stack().kafka_bootstrap,
+        common::codec(),
+        Uuid::new_v4().to_string(),
+        Duration::from_millis(500),
+    ));
+    let gateway = Gateway::start_with(state).await;
+    let (_, token) = gateway.register().await;
+    let (status, problem) = post_decision(
+        &gateway,
+        &token,
+        "/v1/decisions",
+        json!({"order": order_json(&order("T-1", "C1", 100))}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 504, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no decision for order T-1")),
+        "{problem}"
+    );
+}

@@ -1,0 +1,362 @@
+//! The decisions tests' harness: a pipeline with gateway, ingest, train and score processors
+//! under a topic prefix of its own, requests over Kafka and HTTP, and the check of a decision
+//! against its model.
+
+use crate::common::{self, DEADLINE, Gateway};
+use crate::ingest_support::{complete, create_dataset, upload_all};
+use crate::training::{Pipeline, learnable, wait_trained, wait_versions};
+use aval_core::features::{CustomerFacts, assemble};
+use aval_core::ingest::items::{Cents, Order};
+use aval_core::model::TrainedModel;
+use aval_processors::score::{DEFAULT_CACHE_COMPANIES, ScoreProcessor};
+use aval_processors::{AUTHORIZATION_HEADER, ConsumerSettings, DeadLetters};
+use aval_topics::records::{
+    DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, OrderWire,
+    REPLY_INSTANCE_HEADER,
+};
+use aval_topics::{Publisher, TopicRole};
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// A training pipeline plus a scorer on the same topics.
+pub struct Decisions {
+    pub pipeline: Pipeline,
+}
+
+impl Decisions {
+    pub async fn start() -> Self {
+        let pipeline = Pipeline::start().await;
+        let prefix = pipeline
+            .catalogue
+            .topic(TopicRole::Ingest)
+            .name
+            .trim_end_matches("ingest")
+            .to_owned();
+        let codec = common::codec();
+        let publisher = Publisher::new(
+            &common::stack().kafka_bootstrap,
+            codec.clone(),
+            Duration::from_secs(10),
+        )
+        .expect("producer");
+        let scorer = ScoreProcessor {
+            consumer: ConsumerSettings {
+                bootstrap: common::stack().kafka_bootstrap,
+                group_id: format!("{prefix}score"),
+            },
+            catalogue: pipeline.catalogue.clone(),
+            codec,
+            store: common::store().await,
+            dead_letters: DeadLetters::new(
+                publisher.clone(),
+                pipeline
+                    .catalogue
+                    .topic(TopicRole::DeadLetters)
+                    .name
+                    .clone(),
+                "score",
+            ),
+            publisher,
+            tokens: Arc::new(common::keys()),
+            cache_companies: DEFAULT_CACHE_COMPANIES,
+        };
+        tokio::spawn(scorer.run(pipeline.stop.clone().cancelled_owned()));
+        Self { pipeline }
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.pipeline.gateway
+    }
+
+    /// Registers a company and trains its first model (active by itself).
+    pub async fn trained_company(&self) -> (String, String) {
+        let gateway = self.gateway();
+        let (company, token) = gateway.register().await;
+        let dataset = create_dataset(gateway, &token).await;
+        let data = learnable(150, 8);
+        upload_all(gateway, &token, &dataset, &data, 500).await;
+        assert_eq!(
+            complete(gateway, &token, &dataset, &data.counts()).await.0,
+            202
+        );
+        let trained = wait_trained(gateway, &token, &dataset).await;
+        assert_eq!(trained["status"], "trained", "{trained}");
+        wait_versions(gateway, &token, 1).await;
+        (company, token)
+    }
+
+    /// Produces a decision request with a plain rdkafka producer, as a company's own system
+    /// would: Avro value, company key, the token in the `authorization` header.
+    pub async fn request_over_kafka(&self, token: &str, request: &DecisionRequestRecord) {
+        let topic = self.pipeline.catalogue.topic(TopicRole::DecisionRequests);
+        let payload = common::codec()
+            .encode(topic, request)
+            .await
+            .expect("encode");
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", common::stack().kafka_bootstrap)
+            .create()
+            .expect("producer");
+        let bearer = format!("Bearer {token}");
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: AUTHORIZATION_HEADER,
+                value: Some(bearer.as_bytes()),
+            })
+            .insert(Header {
+                key: REPLY_INSTANCE_HEADER,
+                value: Some(b"e2e".as_slice()),
+            });
+        producer
+            .send(
+                FutureRecord::to(&topic.name)
+                    .key(request.company_id.as_bytes())
+                    .payload(&payload)
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produced");
+    }
+
+    /// Produces bytes as they are to the requests topic, with a token.
+    pub async fn produce_raw(&self, token: &str, key: &str, payload: &[u8]) {
+        let topic = self.pipeline.catalogue.topic(TopicRole::DecisionRequests);
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", common::stack().kafka_bootstrap)
+            .create()
+            .expect("producer");
+        let bearer = format!("Bearer {token}");
+        let headers = OwnedHeaders::new().insert(Header {
+            key: AUTHORIZATION_HEADER,
+            value: Some(bearer.as_bytes()),
+        });
+        producer
+            .send(
+                FutureRecord::to(&topic.name)
+                    .key(key)
+                    .payload(payload)
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produced");
+    }
+
+    /// The reply to `request_id`, read from the replies topic (with its instance header).
+    pub async fn reply(&self, request_id: &str) -> (DecisionReplyRecord, Option<Vec<u8>>) {
+        let topic = &self
+            .pipeline
+            .catalogue
+            .topic(TopicRole::DecisionReplies)
+            .name;
+        let consumer = common::consumer_from_start(topic);
+        let codec = common::codec();
+        let started = Instant::now();
+        loop {
+            let message = tokio::time::timeout(DEADLINE, consumer.recv())
+                .await
+                .expect("a reply in time")
+                .expect("consume");
+            let reply: DecisionReplyRecord = codec
+                .decode(message.payload().expect("value"))
+                .await
+                .expect("decode");
+            if reply.request_id == request_id {
+                use rdkafka::message::Headers;
+                let instance = message.headers().and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == REPLY_INSTANCE_HEADER)
+                        .and_then(|h| h.value.map(<[u8]>::to_vec))
+                });
+                return (reply, instance);
+            }
+            assert!(started.elapsed() < DEADLINE, "no reply to {request_id}");
+        }
+    }
+
+    /// The decision for `request_id` on the decisions topic (the latest, for a repeat).
+    pub async fn decision_on_topic(&self, request_id: &str, repeat: bool) -> DecisionRecord {
+        let topic = &self.pipeline.catalogue.topic(TopicRole::Decisions).name;
+        let consumer = common::consumer_from_start(topic);
+        let codec = common::codec();
+        loop {
+            let message = tokio::time::timeout(DEADLINE, consumer.recv())
+                .await
+                .expect("a decision in time")
+                .expect("consume");
+            let decision: DecisionRecord = codec
+                .decode(message.payload().expect("value"))
+                .await
+                .expect("decode");
+            if decision.request_id == request_id && decision.repeat == repeat {
+                return decision;
+            }
+        }
+    }
+}
+
+pub fn dead_reason(message: &impl Message) -> String {
+    use rdkafka::message::Headers;
+    message
+        .headers()
+        .and_then(|h| {
+            h.iter()
+                .find(|h| h.key == aval_processors::dead_letters::REASON)
+                .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+        })
+        .unwrap_or_default()
+}
+
+pub fn order(id: &str, customer: &str, amount_cents: i64) -> OrderWire {
+    OrderWire {
+        id: id.to_owned(),
+        customer_id: customer.to_owned(),
+        issued_at: chrono::Utc::now().timestamp_millis() - 60_000,
+        amount_cents,
+        payment_term_days: Some(30),
+        installments: Some(1),
+        attributes: HashMap::new(),
+        outcome: None,
+    }
+}
+
+pub fn request(
+    company: &str,
+    order: OrderWire,
+    model_version: Option<i32>,
+) -> DecisionRequestRecord {
+    DecisionRequestRecord {
+        request_id: Uuid::new_v4().to_string(),
+        company_id: company.to_owned(),
+        reply_to: None,
+        order,
+        customer: None,
+        credit_limit: None,
+        bureau_report: None,
+        model_version,
+        language: "pt-BR".to_owned(),
+        requested_at: chrono::Utc::now().timestamp_millis(),
+    }
+}
+
+/// Recomputes the decision from the stored model and facts, and checks the reasons are the
+/// model's largest contributions and that all of them with the base add up to the raw score.
+pub async fn check_against_the_model(
+    company: &str,
+    version: i32,
+    order: &OrderWire,
+    decision: &DecisionRecord,
+) {
+    let company: Uuid = company.parse().expect("uuid");
+    let store = common::store().await;
+    let stored = store
+        .model(company, version)
+        .await
+        .expect("db")
+        .expect("model");
+    let model: TrainedModel = serde_json::from_slice(&stored.artifact).expect("artifact");
+    let facts: CustomerFacts = store
+        .customer_facts(company, &order.customer_id)
+        .await
+        .expect("facts");
+    assert!(
+        facts.customer.is_some() && !facts.bureau_reports.is_empty(),
+        "stored facts found"
+    );
+    let order = Order {
+        id: order.id.clone(),
+        customer_id: order.customer_id.clone(),
+        issued_at: chrono::DateTime::from_timestamp_millis(order.issued_at).expect("time"),
+        amount: Cents(order.amount_cents),
+        payment_term_days: order.payment_term_days.map(|v| v as u32),
+        installments: order.installments.map(|v| v as u32),
+        attributes: Default::default(),
+        outcome: None,
+    };
+    let features = assemble(&order, &facts);
+    let explanation = model.explain(&features);
+    let sum: f64 = explanation.base
+        + explanation
+            .contributions
+            .iter()
+            .map(|c| c.contribution)
+            .sum::<f64>();
+    assert!(
+        (sum - explanation.raw_score).abs() < 1e-6,
+        "base + contributions = {sum}, raw score {}",
+        explanation.raw_score
+    );
+    assert!((explanation.raw_score - model.raw_score(&features)).abs() < 1e-9);
+    assert!(
+        (model.probability(&features) - decision.probability).abs() < 1e-9,
+        "same probability as the model"
+    );
+    assert_eq!(
+        decision.reasons.len(),
+        5.min(explanation.contributions.len())
+    );
+    for (reason, expected) in decision.reasons.iter().zip(&explanation.contributions) {
+        assert_eq!(reason.feature, expected.feature);
+        assert!((reason.contribution - expected.contribution).abs() < 1e-12);
+        assert!(!reason.sentence.is_empty());
+    }
+    assert_eq!(
+        decision.decision == DecisionOutcomeWire::Rejected,
+        model.blocks(decision.probability)
+    );
+    // The largest approvable amount is exactly the edge: approved there, rejected a cent above.
+    if let Some(max) = decision.max_approvable_amount_cents {
+        let blocks_at = |cents: i64| {
+            let mut at = order.clone();
+            at.amount = Cents(cents);
+            model.blocks(model.probability(&assemble(&at, &facts)))
+        };
+        assert!(!blocks_at(max), "{max} cents is approved");
+        assert!(blocks_at(max + 1), "{} cents is rejected", max + 1);
+        println!(
+            "rejected at {} cents, approvable up to {max}",
+            order.amount.0
+        );
+    }
+}
+
+pub async fn post_decision(
+    gateway: &Gateway,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+    language: &str,
+) -> (u16, serde_json::Value) {
+    let response = gateway
+        .http
+        .post(gateway.url(path))
+        .bearer_auth(token)
+        .header("accept-language", language)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+pub fn order_json(order: &OrderWire) -> serde_json::Value {
+    let issued = chrono::DateTime::from_timestamp_millis(order.issued_at).expect("time");
+    json!({
+        "id": order.id, "customer_id": order.customer_id,
+        "issued_at": issued.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "amount": format!("{}.{:02}", order.amount_cents / 100, order.amount_cents % 100),
+        "payment_term_days": order.payment_term_days, "installments": order.installments,
+    })
+}
