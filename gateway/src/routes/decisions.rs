@@ -29,6 +29,7 @@ use uuid::Uuid;
 pub(crate) const MAX_BATCH_ORDERS: usize = 500;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct DecisionBody {
     order: Value,
     customer: Option<Value>,
@@ -38,6 +39,7 @@ pub(crate) struct DecisionBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct BatchBody {
     /// Each a decision body (`{order, customer?, ...}`) or just the order.
     orders: Vec<Value>,
@@ -268,6 +270,31 @@ pub(crate) async fn decide_batch(
     }
     let now = Utc::now();
     let mut errors = FieldErrors::default();
+    if body.orders.is_empty() {
+        errors.push(
+            "orders",
+            format!("must hold 1 to {MAX_BATCH_ORDERS} orders"),
+        );
+    }
+    // The same order twice in one batch would race itself to be the first decision.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, item) in body.orders.iter().enumerate() {
+        let id = item
+            .get("order")
+            .unwrap_or(item)
+            .get("id")
+            .and_then(Value::as_str);
+        if let Some(id) = id {
+            if let Some(first) = seen.get(id) {
+                errors.push(
+                    format!("orders[{i}].order.id"),
+                    format!("duplicates orders[{first}]"),
+                );
+            } else {
+                seen.insert(id.to_owned(), i);
+            }
+        }
+    }
     let mut checked = Vec::with_capacity(body.orders.len());
     for (i, item) in body.orders.into_iter().enumerate() {
         let prefix = format!("orders[{i}].");

@@ -15,14 +15,19 @@ pub(crate) async fn document() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::decisions::{BatchBody, DecisionBody, MAX_BATCH_ORDERS};
     use crate::routes::models::RetrainBody;
+    use aval_core::FieldErrors;
     use aval_core::company::{MAX_NAME_CHARS, RegistrationRequest};
     use aval_core::ingest::{
         ItemKind, MAX_ATTRIBUTE_NAME_CHARS, MAX_ATTRIBUTE_TEXT_CHARS, MAX_ATTRIBUTES,
         MAX_BATCH_ITEMS, MAX_ID_CHARS, MAX_MONEY_CENTS, MAX_PAYMENT_TERM_DAYS, MAX_SCORE,
-        validate_batch, validate_counts,
+        validate_batch, validate_bureau_report, validate_counts, validate_credit_limit,
+        validate_customer, validate_order,
     };
     use aval_core::model::{CandidateScore, Evaluation, Learner, ModelMetrics, Split};
+    use aval_topics::records::{DecisionOutcomeWire, DecisionRecord, ReasonWire};
+    use chrono::{DateTime, Utc};
     use serde::Serialize;
     use serde::de::DeserializeOwned;
     use serde_json::{Value, json};
@@ -44,6 +49,8 @@ mod tests {
         ("post", "/v1/models/retrain"),
         ("get", "/v1/models/{version}"),
         ("post", "/v1/models/{version}/activate"),
+        ("post", "/v1/decisions"),
+        ("post", "/v1/decisions/batch"),
         ("get", "/v1/audit"),
         ("get", "/healthz"),
         ("get", "/openapi.json"),
@@ -209,6 +216,58 @@ mod tests {
         }
     }
 
+    /// A decision request body as `routes::decisions` checks it: its shape, then every part by
+    /// the upload validators under `prefix`, each fact about the order's customer.
+    fn decision_errors(body: &Value, prefix: &str, now: DateTime<Utc>) -> FieldErrors {
+        let mut errors = FieldErrors::default();
+        if let Err(problem) = crate::json::parse::<DecisionBody>(body.to_string().as_bytes()) {
+            errors.push(prefix, format!("not a decision request: {problem:?}"));
+            return errors;
+        }
+        let at = |field: &str| format!("{prefix}{field}");
+        let mut keep = |result: Result<String, FieldErrors>| match result {
+            Ok(customer_id) => Some(customer_id),
+            Err(more) => {
+                for e in more.iter() {
+                    errors.push(e.field.clone(), e.reason.clone());
+                }
+                None
+            }
+        };
+        let part = |key: &str| body.get(key).filter(|v| !v.is_null());
+        let order = keep(validate_order(&body["order"], &at("order"), now).map(|o| o.customer_id));
+        let facts = [
+            (
+                "customer.id",
+                part("customer")
+                    .and_then(|v| keep(validate_customer(v, &at("customer"), now).map(|c| c.id))),
+            ),
+            (
+                "credit_limit.customer_id",
+                part("credit_limit").and_then(|v| {
+                    keep(validate_credit_limit(v, &at("credit_limit"), now).map(|l| l.customer_id))
+                }),
+            ),
+            (
+                "bureau_report.customer_id",
+                part("bureau_report").and_then(|v| {
+                    keep(
+                        validate_bureau_report(v, &at("bureau_report"), now).map(|r| r.customer_id),
+                    )
+                }),
+            ),
+        ];
+        for (path, customer_id) in facts {
+            if customer_id.is_some() && order.is_some() && customer_id != order {
+                errors.push(at(path), "must be the order's customer_id");
+            }
+        }
+        if part("model_version").is_some_and(|v| v.as_i64().is_none_or(|v| v < 1)) {
+            errors.push(at("model_version"), "must be a model version (1 or more)");
+        }
+        errors
+    }
+
     /// The request examples are what a client copies first: each must pass the real rules.
     #[test]
     fn request_examples_pass_the_real_validation() {
@@ -239,6 +298,160 @@ mod tests {
         let retrain = example("/v1/models/retrain").to_string();
         if let Err(problem) = crate::json::parse::<RetrainBody>(retrain.as_bytes()) {
             panic!("the retrain example is refused: {problem:?}");
+        }
+
+        let now = chrono::Utc::now();
+        let decision = example("/v1/decisions");
+        let errors = decision_errors(&decision, "", now);
+        assert!(
+            errors.is_empty(),
+            "the decision example is refused: {errors}"
+        );
+        for part in ["customer", "credit_limit", "bureau_report"] {
+            assert!(
+                decision[part].is_object(),
+                "the decision example shows {part}"
+            );
+        }
+
+        let batch = example("/v1/decisions/batch");
+        if let Err(problem) = crate::json::parse::<BatchBody>(batch.to_string().as_bytes()) {
+            panic!("the batch decision example is refused: {problem:?}");
+        }
+        let orders = batch["orders"].as_array().expect("orders is an array");
+        assert!(orders.len() <= MAX_BATCH_ORDERS);
+        let mut forms = BTreeSet::new();
+        for (i, entry) in orders.iter().enumerate() {
+            // As the handler reads an entry: a decision request if it has `order`, else the order.
+            let body = if entry.get("order").is_some() {
+                forms.insert("request");
+                entry.clone()
+            } else {
+                forms.insert("order");
+                json!({ "order": entry })
+            };
+            let errors = decision_errors(&body, &format!("orders[{i}]."), now);
+            assert!(
+                errors.is_empty(),
+                "the batch decision example is refused: {errors}"
+            );
+        }
+        assert_eq!(
+            forms,
+            BTreeSet::from(["order", "request"]),
+            "the batch example shows both forms of an entry"
+        );
+    }
+
+    /// The decision schemas name exactly the fields the gateway writes (`routes::decisions`
+    /// shows a `DecisionRecord` without `company_id`, its amount in BRL, plus nothing else),
+    /// and the examples are decisions the scorer could make.
+    #[test]
+    fn decision_schemas_match_the_code() {
+        let doc = doc();
+        let schema = |name: &str| at(&doc, &format!("/components/schemas/{name}")).clone();
+        let keys = |value: &Value| -> BTreeSet<String> {
+            value
+                .as_object()
+                .expect("an object")
+                .keys()
+                .cloned()
+                .collect()
+        };
+        let required = |value: &Value| -> BTreeSet<String> {
+            value["required"]
+                .as_array()
+                .expect("required is an array")
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        };
+        let record = DecisionRecord {
+            request_id: "r".into(),
+            company_id: "c".into(),
+            order_id: "O1".into(),
+            decision: DecisionOutcomeWire::Approved,
+            probability: 0.1,
+            threshold: 0.5,
+            model_version: 1,
+            reasons: Vec::new(),
+            max_approvable_amount_cents: None,
+            repeat: false,
+            decided_at: 0,
+            timings_us: Default::default(),
+        };
+        let shown: BTreeSet<String> = keys(&json!(record))
+            .into_iter()
+            .filter(|k| k != "company_id")
+            .map(|k| k.strip_suffix("_cents").map_or(k.clone(), str::to_owned))
+            .collect();
+        let decision = schema("Decision");
+        assert_eq!(keys(&decision["properties"]), shown, "Decision properties");
+        assert_eq!(
+            required(&decision),
+            shown,
+            "Decision: every field is written"
+        );
+        assert_eq!(
+            decision["properties"]["decision"]["enum"],
+            json!([DecisionOutcomeWire::Approved, DecisionOutcomeWire::Rejected])
+        );
+        let reason = json!(ReasonWire {
+            feature: "f".into(),
+            value: None,
+            contribution: 0.0,
+            sentence: "s".into(),
+        });
+        let reason_schema = schema("Reason");
+        assert_eq!(keys(&reason_schema["properties"]), keys(&reason), "Reason");
+        assert_eq!(required(&reason_schema), keys(&reason), "Reason required");
+
+        let ok = |method: &str, path: &str| {
+            operation(&doc, method, path)
+                .pointer("/responses/200/content/application~1json/example")
+                .unwrap_or_else(|| panic!("{method} {path} has no 200 example"))
+                .clone()
+        };
+        let single = ok("post", "/v1/decisions");
+        let batch = ok("post", "/v1/decisions/batch");
+        let results = batch["decisions"].as_array().expect("decisions");
+        let mut decisions = vec![single];
+        for result in results {
+            let status = result["status"].as_u64().expect("a status");
+            if status == 200 {
+                assert_eq!(
+                    keys(result),
+                    BTreeSet::from(["status".into(), "decision".into()])
+                );
+                decisions.push(result["decision"].clone());
+            } else {
+                assert_eq!(
+                    keys(result),
+                    BTreeSet::from(["status".into(), "problem".into()])
+                );
+                assert_eq!(result["problem"]["status"], json!(status));
+            }
+        }
+        for decision in decisions {
+            assert_eq!(keys(&decision), shown, "a decision example: {decision}");
+            let p = decision["probability"].as_f64().expect("probability");
+            let t = decision["threshold"].as_f64().expect("threshold");
+            // `Model::blocks`: rejected at or above the threshold.
+            let rejected = p >= t;
+            assert_eq!(
+                decision["decision"],
+                if rejected { "rejected" } else { "approved" }
+            );
+            if !rejected {
+                assert!(decision["max_approvable_amount"].is_null());
+            }
+            for reason in decision["reasons"].as_array().expect("reasons") {
+                assert_eq!(keys(reason), keys(&reason_schema["properties"]));
+            }
+            assert!(
+                decision["timings_us"].get("gateway").is_some(),
+                "the gateway adds its own timing"
+            );
         }
     }
 
@@ -394,6 +607,14 @@ mod tests {
                 "{batch}"
             );
         }
+        assert_eq!(
+            schema("DecisionBatch", "/properties/orders/maxItems"),
+            json!(MAX_BATCH_ORDERS)
+        );
+        assert_eq!(
+            schema("DecisionBatchResult", "/properties/decisions/maxItems"),
+            json!(MAX_BATCH_ORDERS)
+        );
         assert_eq!(schema("Id", "/maxLength"), json!(MAX_ID_CHARS));
         assert_eq!(
             schema("BureauReport", "/properties/score/maximum"),
