@@ -131,13 +131,20 @@ impl ReplyRouter {
         let blocking = consumer.clone();
         // Metadata and watermark calls block; keep them off the async workers.
         let assignment = tokio::task::spawn_blocking(move || {
-            let metadata = blocking.fetch_metadata(Some(&topic), METADATA_TIMEOUT)?;
-            let mut list = TopicPartitionList::new();
-            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-                let (_, high) =
-                    blocking.fetch_watermarks(&topic, partition.id(), METADATA_TIMEOUT)?;
-                list.add_partition_offset(&topic, partition.id(), Offset::Offset(high))?;
-            }
+            // A topic created a moment ago (`aval all` applies the topics just before) may not
+            // have its partition leaders yet: NotLeaderForPartition, LeaderNotAvailable.
+            // Retry until the deadline rather than fail the gateway's start.
+            let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+            let list = loop {
+                match end_offsets(&blocking, &topic) {
+                    Ok(list) => break list,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        tracing::debug!(error = %e, %topic, "replies topic not ready; retrying");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             blocking.assign(&list)?;
             Ok::<_, rdkafka::error::KafkaError>(list.count())
         })
@@ -164,6 +171,26 @@ impl ReplyRouter {
             timeout: self.timeout,
         }
     }
+}
+
+/// Every partition of `topic` at its current end offset.
+fn end_offsets(
+    consumer: &StreamConsumer,
+    topic: &str,
+) -> Result<TopicPartitionList, rdkafka::error::KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+    let mut list = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (_, high) = consumer.fetch_watermarks(topic, partition.id(), METADATA_TIMEOUT)?;
+        list.add_partition_offset(topic, partition.id(), Offset::Offset(high))?;
+    }
+    if list.count() == 0 {
+        // Not known to the broker yet: retried like a missing leader.
+        return Err(rdkafka::error::KafkaError::MetadataFetch(
+            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+        ));
+    }
+    Ok(list)
 }
 
 async fn dispatch(consumer: StreamConsumer, codec: AvroCodec, instance: String, waiting: Waiting) {

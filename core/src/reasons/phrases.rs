@@ -45,7 +45,12 @@ fn money(value: f64, language: Language) -> String {
 }
 
 fn percent(share: f64) -> String {
-    format!("{:.0}%", share * 100.0)
+    // "0%" for a small but real share would read as none.
+    if share > 0.0 && share < 0.005 {
+        "under 1%".replace("under", "<")
+    } else {
+        format!("{:.0}%", share * 100.0)
+    }
 }
 
 fn count(value: f64) -> (String, bool) {
