@@ -26,7 +26,8 @@ pub(super) async fn serve_gateway(
     let catalogue = catalogue(common);
     let codec = codec(common)?;
     register_schemas(&codec, &catalogue).await?;
-    let publisher = Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+    // No linger: decision requests are awaited by their HTTP callers (see `low_latency`).
+    let publisher = Publisher::low_latency(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
         .context("cannot create the Kafka producer")?;
     // Unique per process, so several gateways each receive only their own replies.
     let replies = Arc::new(ReplyRouter::new(

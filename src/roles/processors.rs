@@ -175,7 +175,8 @@ async fn run_score(common: &Common, stop: CancellationToken) -> anyhow::Result<E
     let catalogue = catalogue(common);
     let codec = codec(common)?;
     register_schemas(&codec, &catalogue).await?;
-    let publisher = Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+    // No linger: replies are awaited by requesters (see `low_latency`).
+    let publisher = Publisher::low_latency(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
         .context("cannot create the Kafka producer")?;
     let dead_letters = DeadLetters::new(
         publisher.clone(),

@@ -47,7 +47,7 @@ fn money(value: f64, language: Language) -> String {
 fn percent(share: f64) -> String {
     // "0%" for a small but real share would read as none.
     if share > 0.0 && share < 0.005 {
-        "under 1%".replace("under", "<")
+        "<1%".to_owned()
     } else {
         format!("{:.0}%", share * 100.0)
     }
