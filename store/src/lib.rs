@@ -8,6 +8,7 @@ mod error;
 pub mod facts;
 mod items;
 pub mod models;
+mod rows;
 pub mod training_data;
 
 pub use error::StoreError;
