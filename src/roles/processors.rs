@@ -63,71 +63,87 @@ pub async fn all(
     train
 }
 
-fn consumer(common: &Common, role: &str) -> ConsumerSettings {
-    ConsumerSettings {
-        bootstrap: common.kafka_bootstrap.clone(),
-        group_id: format!("{}{role}", common.group_prefix),
+/// What every processor starts with: the database (migrated), the catalogue, the codec with
+/// every schema registered, a producer, and its dead-letter writer.
+struct Wiring {
+    consumer: ConsumerSettings,
+    store: aval_store::Store,
+    catalogue: Arc<aval_topics::Catalogue>,
+    codec: aval_topics::AvroCodec,
+    publisher: Publisher,
+    dead_letters: DeadLetters,
+}
+
+impl Wiring {
+    /// `low_latency`: no producer linger, for records someone is waiting for.
+    async fn new(common: &Common, role: &'static str, low_latency: bool) -> anyhow::Result<Self> {
+        let store = connect_store(common).await?;
+        let catalogue = catalogue(common);
+        let codec = codec(common)?;
+        register_schemas(&codec, &catalogue).await?;
+        let publisher = if low_latency {
+            Publisher::low_latency(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+        } else {
+            Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+        }
+        .context("cannot create the Kafka producer")?;
+        let dead_letters = DeadLetters::new(
+            publisher.clone(),
+            catalogue.topic(TopicRole::DeadLetters).name.clone(),
+            role,
+        );
+        Ok(Self {
+            consumer: ConsumerSettings {
+                bootstrap: common.kafka_bootstrap.clone(),
+                group_id: format!("{}{role}", common.group_prefix),
+            },
+            store,
+            catalogue: Arc::new(catalogue),
+            codec,
+            publisher,
+            dead_letters,
+        })
+    }
+
+    /// Reports the processor's end, after flushing what it still had to produce.
+    fn finish(
+        &self,
+        ran: Result<(), aval_processors::ProcessorError>,
+        role: &str,
+    ) -> anyhow::Result<ExitCode> {
+        ran.with_context(|| format!("the {role} processor failed"))?;
+        self.publisher
+            .flush(KAFKA_TIMEOUT)
+            .context("cannot flush the Kafka producer")?;
+        Ok(ExitCode::SUCCESS)
     }
 }
 
 async fn run_audit(common: &Common, stop: CancellationToken) -> anyhow::Result<ExitCode> {
-    let store = connect_store(common).await?;
-    let catalogue = catalogue(common);
-    let codec = codec(common)?;
-    register_schemas(&codec, &catalogue).await?;
-    let publisher = Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
-        .context("cannot create the Kafka producer")?;
+    let w = Wiring::new(common, "audit", false).await?;
     let processor = AuditProcessor {
-        consumer: consumer(common, "audit"),
-        topic: catalogue.topic(TopicRole::Audit).name.clone(),
-        codec,
-        store,
-        dead_letters: DeadLetters::new(
-            publisher.clone(),
-            catalogue.topic(TopicRole::DeadLetters).name.clone(),
-            "audit",
-        ),
+        consumer: w.consumer.clone(),
+        topic: w.catalogue.topic(TopicRole::Audit).name.clone(),
+        codec: w.codec.clone(),
+        store: w.store.clone(),
+        dead_letters: w.dead_letters.clone(),
     };
-    processor
-        .run(stop.cancelled_owned())
-        .await
-        .context("the audit processor failed")?;
-    publisher
-        .flush(KAFKA_TIMEOUT)
-        .context("cannot flush the Kafka producer")?;
-    Ok(ExitCode::SUCCESS)
+    w.finish(processor.run(stop.cancelled_owned()).await, "audit")
 }
 
 async fn run_ingest(common: &Common, stop: CancellationToken) -> anyhow::Result<ExitCode> {
     let tokens = token_keys(common)?;
-    let store = connect_store(common).await?;
-    let catalogue = catalogue(common);
-    let codec = codec(common)?;
-    register_schemas(&codec, &catalogue).await?;
-    let publisher = Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
-        .context("cannot create the Kafka producer")?;
-    let dead_letters = DeadLetters::new(
-        publisher.clone(),
-        catalogue.topic(TopicRole::DeadLetters).name.clone(),
-        "ingest",
-    );
+    let w = Wiring::new(common, "ingest", false).await?;
     let processor = IngestProcessor {
-        consumer: consumer(common, "ingest"),
-        catalogue: Arc::new(catalogue),
-        codec,
-        store,
-        publisher: publisher.clone(),
-        dead_letters,
+        consumer: w.consumer.clone(),
+        catalogue: w.catalogue.clone(),
+        codec: w.codec.clone(),
+        store: w.store.clone(),
+        publisher: w.publisher.clone(),
+        dead_letters: w.dead_letters.clone(),
         tokens: Arc::new(tokens),
     };
-    processor
-        .run(stop.cancelled_owned())
-        .await
-        .context("the ingest processor failed")?;
-    publisher
-        .flush(KAFKA_TIMEOUT)
-        .context("cannot flush the Kafka producer")?;
-    Ok(ExitCode::SUCCESS)
+    w.finish(processor.run(stop.cancelled_owned()).await, "ingest")
 }
 
 async fn run_train(
@@ -135,70 +151,36 @@ async fn run_train(
     settings: &config::Train,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    let store = connect_store(common).await?;
-    let catalogue = catalogue(common);
-    let codec = codec(common)?;
-    register_schemas(&codec, &catalogue).await?;
-    let publisher = Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
-        .context("cannot create the Kafka producer")?;
-    let dead_letters = DeadLetters::new(
-        publisher.clone(),
-        catalogue.topic(TopicRole::DeadLetters).name.clone(),
-        "train",
-    );
+    let w = Wiring::new(common, "train", false).await?;
     let processor = TrainProcessor {
-        consumer: consumer(common, "train"),
-        catalogue: Arc::new(catalogue),
-        codec,
-        store,
-        publisher: publisher.clone(),
-        dead_letters,
+        consumer: w.consumer.clone(),
+        catalogue: w.catalogue.clone(),
+        codec: w.codec.clone(),
+        store: w.store.clone(),
+        publisher: w.publisher.clone(),
+        dead_letters: w.dead_letters.clone(),
         parallelism: settings.train_parallelism,
         options: TrainingOptions {
             seed: settings.train_seed,
             ..TrainingOptions::default()
         },
     };
-    processor
-        .run(stop.cancelled_owned())
-        .await
-        .context("the train processor failed")?;
-    publisher
-        .flush(KAFKA_TIMEOUT)
-        .context("cannot flush the Kafka producer")?;
-    Ok(ExitCode::SUCCESS)
+    w.finish(processor.run(stop.cancelled_owned()).await, "train")
 }
 
 async fn run_score(common: &Common, stop: CancellationToken) -> anyhow::Result<ExitCode> {
     let tokens = token_keys(common)?;
-    let store = connect_store(common).await?;
-    let catalogue = catalogue(common);
-    let codec = codec(common)?;
-    register_schemas(&codec, &catalogue).await?;
     // No linger: replies are awaited by requesters (see `low_latency`).
-    let publisher = Publisher::low_latency(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
-        .context("cannot create the Kafka producer")?;
-    let dead_letters = DeadLetters::new(
-        publisher.clone(),
-        catalogue.topic(TopicRole::DeadLetters).name.clone(),
-        "score",
-    );
+    let w = Wiring::new(common, "score", true).await?;
     let processor = ScoreProcessor {
-        consumer: consumer(common, "score"),
-        catalogue: Arc::new(catalogue),
-        codec,
-        store,
-        publisher: publisher.clone(),
-        dead_letters,
+        consumer: w.consumer.clone(),
+        catalogue: w.catalogue.clone(),
+        codec: w.codec.clone(),
+        store: w.store.clone(),
+        publisher: w.publisher.clone(),
+        dead_letters: w.dead_letters.clone(),
         tokens: Arc::new(tokens),
         cache_companies: DEFAULT_CACHE_COMPANIES,
     };
-    processor
-        .run(stop.cancelled_owned())
-        .await
-        .context("the score processor failed")?;
-    publisher
-        .flush(KAFKA_TIMEOUT)
-        .context("cannot flush the Kafka producer")?;
-    Ok(ExitCode::SUCCESS)
+    w.finish(processor.run(stop.cancelled_owned()).await, "score")
 }
