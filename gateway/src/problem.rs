@@ -209,6 +209,13 @@ impl Problem {
         problem
     }
 
+    /// A dependency failed while serving a request: logs the cause for operators and tells
+    /// the client what could not be done and that a retry may work.
+    pub fn dependency_failed(context: &str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "{context}");
+        Self::unavailable(format!("{context}; retry"))
+    }
+
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

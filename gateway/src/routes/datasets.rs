@@ -91,11 +91,6 @@ struct BatchReceipt {
     items: usize,
 }
 
-fn unavailable(context: &str, error: impl std::fmt::Display) -> Problem {
-    tracing::error!(%error, "{context}");
-    Problem::unavailable(format!("{context}; retry"))
-}
-
 /// Another company's dataset, a malformed id and a missing dataset all read the same: 404.
 fn not_found() -> Problem {
     Problem::not_found("no such dataset")
@@ -111,7 +106,7 @@ async fn owned_dataset(
         .store
         .dataset(auth.company.id, id)
         .await
-        .map_err(|e| unavailable("cannot read the dataset", e))?
+        .map_err(|e| Problem::dependency_failed("cannot read the dataset", e))?
         .ok_or_else(not_found)
 }
 
@@ -138,7 +133,7 @@ pub(crate) async fn create(
         .store
         .begin_dataset(auth.company.id, now)
         .await
-        .map_err(|e| unavailable("cannot create the dataset", e))?;
+        .map_err(|e| Problem::dependency_failed("cannot create the dataset", e))?;
     // Committed only once the audit log has the event: no dataset exists unaudited.
     let event = AuditEvent::new(
         auth.company.id,
@@ -156,11 +151,13 @@ pub(crate) async fn create(
             &[],
         )
         .await
-        .map_err(|e| unavailable("the audit log is unavailable; nothing was created", e))?;
+        .map_err(|e| {
+            Problem::dependency_failed("the audit log is unavailable; nothing was created", e)
+        })?;
     let dataset = pending
         .commit()
         .await
-        .map_err(|e| unavailable("cannot create the dataset", e))?;
+        .map_err(|e| Problem::dependency_failed("cannot create the dataset", e))?;
     let location = format!("/v1/datasets/{}", dataset.id);
     Ok((
         StatusCode::CREATED,
@@ -282,7 +279,7 @@ async fn produce(
         )
         .await
         .map(|_| ())
-        .map_err(|e| unavailable("cannot queue the batch", e))
+        .map_err(|e| Problem::dependency_failed("cannot queue the batch", e))
 }
 
 /// `POST /v1/datasets/{id}/complete`: the marker follows every batch on the company's
@@ -300,7 +297,7 @@ pub(crate) async fn complete(
         .store
         .begin_validation(auth.company.id, dataset.id)
         .await
-        .map_err(|e| unavailable("cannot complete the dataset", e))?;
+        .map_err(|e| Problem::dependency_failed("cannot complete the dataset", e))?;
     if !moved {
         return Err(Problem::conflict(
             "dataset",

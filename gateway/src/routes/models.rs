@@ -24,11 +24,6 @@ use uuid::Uuid;
 /// How many holdout examples, and each version's evaluation on them.
 type Compared = (usize, Vec<(i32, String, Evaluation)>);
 
-fn unavailable(context: &str, error: impl std::fmt::Display) -> Problem {
-    tracing::error!(%error, "{context}");
-    Problem::unavailable(format!("{context}; retry"))
-}
-
 fn parse_version(text: &str) -> Result<i32, Problem> {
     text.parse::<i32>()
         .ok()
@@ -41,7 +36,7 @@ async fn load(state: &AppState, company: Uuid, version: i32) -> Result<ModelVers
         .store
         .model(company, version)
         .await
-        .map_err(|e| unavailable("cannot read the model", e))?
+        .map_err(|e| Problem::dependency_failed("cannot read the model", e))?
         .ok_or_else(|| Problem::not_found(format!("no model version {version}")))
 }
 
@@ -65,7 +60,7 @@ pub(crate) async fn list(
         .store
         .models(auth.company.id)
         .await
-        .map_err(|e| unavailable("cannot list the models", e))?;
+        .map_err(|e| Problem::dependency_failed("cannot list the models", e))?;
     let active = models.iter().find(|m| m.active).map(|m| m.version);
     let summaries: Vec<Summary> = models
         .into_iter()
@@ -102,7 +97,7 @@ pub(crate) async fn show(
         .store
         .active_version(auth.company.id)
         .await
-        .map_err(|e| unavailable("cannot read the active model", e))?;
+        .map_err(|e| Problem::dependency_failed("cannot read the active model", e))?;
     let params = serde_json::from_slice::<Value>(&model.artifact)
         .map(|artifact| artifact["params"].clone())
         .unwrap_or(Value::Null);
@@ -135,7 +130,7 @@ pub(crate) async fn activate(
         Err(StoreError::NotFound) => {
             return Err(Problem::not_found(format!("no model version {version}")));
         }
-        Err(e) => return Err(unavailable("cannot activate the model", e)),
+        Err(e) => return Err(Problem::dependency_failed("cannot activate the model", e)),
     }
     // Stored first: a scorer that misses this record still finds the active version in the
     // database; the record makes every scorer switch now.
@@ -143,7 +138,9 @@ pub(crate) async fn activate(
         .publisher
         .announce_activation(&state.catalogue, company, version, &auth.actor(), at)
         .await
-        .map_err(|e| unavailable("the model is active but scorers were not told yet", e))?;
+        .map_err(|e| {
+            Problem::dependency_failed("the model is active but scorers were not told yet", e)
+        })?;
     Ok(Json(
         json!({"version": version, "active": true, "activated_at": at}),
     ))
@@ -201,7 +198,7 @@ pub(crate) async fn compare(
         .store
         .training_data(auth.company.id, &newest.dataset_ids)
         .await
-        .map_err(|e| unavailable("cannot read the training data", e))?;
+        .map_err(|e| Problem::dependency_failed("cannot read the training data", e))?;
     let comparison = tokio::task::spawn_blocking(move || -> Result<Compared, String> {
         let newest_model: TrainedModel =
             serde_json::from_slice(&newest.artifact).map_err(|e| e.to_string())?;
@@ -235,8 +232,8 @@ pub(crate) async fn compare(
         Ok((examples.len(), results))
     })
     .await
-    .map_err(|e| unavailable("the comparison failed", e))?
-    .map_err(|e| unavailable("a stored model cannot be read", e))?;
+    .map_err(|e| Problem::dependency_failed("the comparison failed", e))?
+    .map_err(|e| Problem::dependency_failed("a stored model cannot be read", e))?;
     let (examples, results) = comparison;
     Ok(Json(json!({
         "holdout_of_version": versions.iter().max(),
@@ -271,7 +268,7 @@ pub(crate) async fn retrain(
         .store
         .trainable_datasets(company)
         .await
-        .map_err(|e| unavailable("cannot read the datasets", e))?;
+        .map_err(|e| Problem::dependency_failed("cannot read the datasets", e))?;
     let requested = body.dataset_ids;
     let dataset_ids: Vec<Uuid> = match requested {
         None => trainable.clone(),
@@ -337,7 +334,7 @@ pub(crate) async fn retrain(
             &[],
         )
         .await
-        .map_err(|e| unavailable("cannot queue the training request", e))?;
+        .map_err(|e| Problem::dependency_failed("cannot queue the training request", e))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"request_id": request.request_id, "dataset_ids": dataset_ids})),
