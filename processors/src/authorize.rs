@@ -25,6 +25,19 @@ pub(crate) async fn authorize(
     tokens: &TokenKeys,
     store: &Store,
 ) -> Result<Authorization, aval_store::StoreError> {
+    let (company, jti) = match token_claims(message, tokens) {
+        Ok(claims) => claims,
+        Err(reason) => return Ok(Authorization::Refused(reason)),
+    };
+    Ok(judge(store.access(company, jti).await?))
+}
+
+/// The (company, token id) the record's token carries, when its signature, algorithm and
+/// expiry check out; else why it is refused. The database check follows ([`judge`]).
+pub(crate) fn token_claims(
+    message: &impl Message,
+    tokens: &TokenKeys,
+) -> Result<(Uuid, Uuid), String> {
     let header = message.headers().and_then(|headers| {
         headers
             .iter()
@@ -32,25 +45,26 @@ pub(crate) async fn authorize(
             .and_then(|h| h.value)
     });
     let Some(value) = header else {
-        return Ok(Authorization::Refused(
+        return Err(
             "no authorization header: send the company's token as `Bearer <token>`".to_owned(),
-        ));
+        );
     };
     let Ok(text) = std::str::from_utf8(value) else {
-        return Ok(Authorization::Refused(
-            "the authorization header is not text".to_owned(),
-        ));
+        return Err("the authorization header is not text".to_owned());
     };
     let token = text
         .strip_prefix("Bearer ")
         .or_else(|| text.strip_prefix("bearer "))
         .unwrap_or(text)
         .trim();
-    let (company, jti) = match tokens.verify(token) {
-        Ok(claims) => claims,
-        Err(e) => return Ok(Authorization::Refused(format!("token refused: {e}"))),
-    };
-    Ok(match store.access(company, jti).await? {
+    tokens
+        .verify(token)
+        .map_err(|e| format!("token refused: {e}"))
+}
+
+/// What the database says of a token with valid claims.
+pub(crate) fn judge(access: Access) -> Authorization {
+    match access {
         Access::Granted(company) => Authorization::Company(company.id),
         Access::UnknownCompany => {
             Authorization::Refused("token refused: its company does not exist".to_owned())
@@ -59,5 +73,5 @@ pub(crate) async fn authorize(
             Authorization::Refused("the company is deactivated".to_owned())
         }
         Access::TokenRevoked => Authorization::Refused("the token has been revoked".to_owned()),
-    })
+    }
 }

@@ -11,6 +11,7 @@
 //! backoff, never skipped.
 
 use crate::ProcessorError;
+use futures::FutureExt;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, OwnedMessage};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -65,6 +66,40 @@ pub(crate) trait Handler: Send + Sync + 'static {
         announcement: &Self::Announcement,
     ) -> impl Future<Output = Result<(), Transient>> + Send;
 }
+
+/// A processor that takes records a batch at a time: what is waiting, up to [`MAX_BATCH`],
+/// so database and broker round trips are paid per batch rather than per record when busy,
+/// while a lone record still goes through at once. Same guarantees as [`Handler`]: in order,
+/// at least once, offsets stored only after `announce`.
+pub(crate) trait BatchHandler: Send + Sync + 'static {
+    /// What `prepare` decided should be written for the batch.
+    type Work: Send + Sync + 'static;
+    /// What `apply` decided should be published once the writes are durable.
+    type Announcement: Send + Sync + 'static;
+
+    /// Must not fail for a bad record (that record is dead-lettered); `Err` retries the batch.
+    fn prepare(
+        &self,
+        messages: &[OwnedMessage],
+    ) -> impl Future<Output = Result<Self::Work, Transient>> + Send;
+
+    /// Must be safe to repeat, as [`Handler::apply`].
+    fn apply(
+        &self,
+        messages: &[OwnedMessage],
+        work: &Self::Work,
+    ) -> impl Future<Output = Result<Self::Announcement, Transient>> + Send;
+
+    /// Must be safe to repeat, as [`Handler::announce`].
+    fn announce(
+        &self,
+        announcement: &Self::Announcement,
+    ) -> impl Future<Output = Result<(), Transient>> + Send;
+}
+
+/// Most records one batch takes: enough to amortise round trips, few enough that a batch's
+/// decisions leave within milliseconds.
+pub(crate) const MAX_BATCH: usize = 1_000;
 
 /// Retries `attempt` with exponential backoff until it succeeds or `stop` is cancelled.
 pub(crate) async fn retry<T, F: Future<Output = Result<T, Transient>>>(
@@ -122,6 +157,34 @@ impl ConsumerSettings {
         handler: Arc<H>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ProcessorError> {
+        self.drive(name, topic, shutdown, async |consumer, stop| {
+            self.consume(name, consumer, handler, stop).await
+        })
+        .await
+    }
+
+    /// Like [`ConsumerSettings::run`], a batch of records at a time (see [`BatchHandler`]).
+    pub(crate) async fn run_batches<H: BatchHandler>(
+        &self,
+        name: &'static str,
+        topic: &str,
+        handler: Arc<H>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ProcessorError> {
+        self.drive(name, topic, shutdown, async |consumer, stop| {
+            consume_batches(name, consumer, handler, stop).await
+        })
+        .await
+    }
+
+    /// Subscribes, runs `consume` until `shutdown` resolves, then commits the stored offsets.
+    async fn drive(
+        &self,
+        name: &'static str,
+        topic: &str,
+        shutdown: impl Future<Output = ()>,
+        consume: impl AsyncFnOnce(&StreamConsumer, &CancellationToken) -> Result<(), ProcessorError>,
+    ) -> Result<(), ProcessorError> {
         let consumer = self.subscribe(topic)?;
         tracing::info!(processor = name, %topic, group = %self.group_id, "processor started");
         let stop = CancellationToken::new();
@@ -133,7 +196,7 @@ impl ConsumerSettings {
             tokio::pin!(cancel);
             tokio::select! {
                 () = &mut cancel => Ok(()),
-                result = self.consume(name, &consumer, handler, &stop) => result,
+                result = consume(&consumer, &stop) => result,
             }
         };
         if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
@@ -202,10 +265,86 @@ impl ConsumerSettings {
     }
 }
 
-/// Resolves when the phase in `slot` finishes; never, when the slot is empty.
-async fn finished<T>(
-    slot: &mut Option<InFlight<T>>,
-) -> Result<Option<(Position, T)>, tokio::task::JoinError> {
+/// Reads batches: each is prepared while the one before it is written (applied and announced),
+/// and batches are written one at a time, in order.
+async fn consume_batches<H: BatchHandler>(
+    name: &'static str,
+    consumer: &StreamConsumer,
+    handler: Arc<H>,
+    stop: &CancellationToken,
+) -> Result<(), ProcessorError> {
+    // The batch being written; resolves to the offsets to store, `None` when abandoned.
+    let mut writing: Option<JoinHandle<Option<Vec<Position>>>> = None;
+    loop {
+        let first = loop {
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                done = finished(&mut writing) => {
+                    writing = None;
+                    let Some(positions) = done.map_err(|e| ProcessorError::Apply(e.to_string()))? else {
+                        return Ok(());
+                    };
+                    store_offsets(consumer, &positions)?;
+                }
+                received = consumer.recv() => match received {
+                    Ok(message) => break message.detach(),
+                    Err(e) => tracing::warn!(processor = name, error = %e, "kafka consume error"),
+                },
+            }
+        };
+        // Whatever else has already arrived joins the batch; nothing waits for more.
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match consumer.recv().now_or_never() {
+                Some(Ok(message)) => batch.push(message.detach()),
+                Some(Err(e)) => {
+                    tracing::warn!(processor = name, error = %e, "kafka consume error");
+                    break;
+                }
+                None => break,
+            }
+        }
+        let Some(work) = retry(name, stop, || handler.prepare(&batch)).await else {
+            return Ok(());
+        };
+        if let Some(previous) = writing.take() {
+            let Some(positions) = previous
+                .await
+                .map_err(|e| ProcessorError::Apply(e.to_string()))?
+            else {
+                return Ok(());
+            };
+            store_offsets(consumer, &positions)?;
+        }
+        let (handler, stop) = (handler.clone(), stop.clone());
+        writing = Some(tokio::spawn(async move {
+            let announcement = retry(name, &stop, || handler.apply(&batch, &work)).await?;
+            retry(name, &stop, || handler.announce(&announcement)).await?;
+            Some(last_positions(&batch))
+        }));
+    }
+}
+
+/// The last offset of each partition in `batch`.
+fn last_positions(batch: &[OwnedMessage]) -> Vec<Position> {
+    let mut last: Vec<Position> = Vec::new();
+    for message in batch {
+        match last.iter_mut().find(|(topic, partition, _)| {
+            topic == message.topic() && *partition == message.partition()
+        }) {
+            Some(position) => position.2 = position.2.max(message.offset()),
+            None => last.push((
+                message.topic().to_owned(),
+                message.partition(),
+                message.offset(),
+            )),
+        }
+    }
+    last
+}
+
+/// Resolves when the task in `slot` finishes; never, when the slot is empty.
+async fn finished<T>(slot: &mut Option<JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
     match slot {
         Some(handle) => handle.await,
         None => std::future::pending().await,
@@ -220,9 +359,15 @@ fn joined<T>(
 
 /// Marks a record done: its offset is committed with the next automatic commit.
 fn store_offset(consumer: &StreamConsumer, done: (Position, ())) -> Result<(), ProcessorError> {
-    let ((topic, partition, offset), ()) = done;
+    store_offsets(consumer, &[done.0])
+}
+
+/// Marks records done up to and including each position.
+fn store_offsets(consumer: &StreamConsumer, done: &[Position]) -> Result<(), ProcessorError> {
     let mut list = TopicPartitionList::new();
-    list.add_partition_offset(&topic, partition, Offset::Offset(offset + 1))?;
+    for (topic, partition, offset) in done {
+        list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;
+    }
     consumer.store_offsets(&list)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! What the scorer reads: a customer's stored facts across all of a company's datasets, and
-//! the first decision per order (idempotency).
+//! What the scorer reads and writes, a batch of requests at a time: customers' stored facts
+//! across all of a company's datasets, and the first decision per order (idempotency). One
+//! round trip per kind for the whole batch, so a busy scorer pays per batch, not per request.
 
 use crate::rows::{self, CREDIT_LIMIT_COLUMNS, CUSTOMER_COLUMNS, ORDER_COLUMNS, REPORT_COLUMNS};
 use crate::{Store, StoreError};
@@ -8,9 +9,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// Whether `record_decision` stored the decision or found an earlier one.
+/// Whether a decision was stored or an earlier one found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
     First,
@@ -18,132 +20,233 @@ pub enum Recorded {
     Repeat(Value),
 }
 
+/// One decision to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDecision<'a> {
+    pub company_id: Uuid,
+    pub order_id: &'a str,
+    pub request_id: &'a str,
+    /// The decision record as produced.
+    pub decision: &'a Value,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Rows of one item kind for some customers of one company, oldest dataset first.
+fn select_for_customers(
+    columns: &str,
+    alias: &str,
+    table: &str,
+    key: &str,
+) -> AssertSqlSafe<String> {
+    let columns: Vec<String> = columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect();
+    AssertSqlSafe(format!(
+        "SELECT {} FROM {table} {alias} JOIN datasets d ON d.id = {alias}.dataset_id
+         WHERE {alias}.company_id = $1 AND {alias}.{key} = ANY($2) ORDER BY d.created_at",
+        columns.join(", ")
+    ))
+}
+
+/// Groups items by customer, each group merged across datasets by `key` (a later dataset's
+/// item replaces an earlier one with the same key).
+fn by_customer<T>(
+    items: impl IntoIterator<Item = T>,
+    customer_of: impl Fn(&T) -> &str,
+    key: impl Fn(&T) -> String + Copy,
+) -> HashMap<String, Vec<T>> {
+    let mut groups: HashMap<String, Vec<T>> = HashMap::new();
+    for item in items {
+        groups
+            .entry(customer_of(&item).to_owned())
+            .or_default()
+            .push(item);
+    }
+    groups
+        .into_iter()
+        .map(|(customer, items)| (customer, rows::merge(items, key)))
+        .collect()
+}
+
 impl Store {
-    /// Everything stored about one customer of `company_id`, from every dataset (a later
-    /// dataset's item replaces an earlier one with the same key). Feature assembly then picks
-    /// what was known at the order's time, as in training.
-    pub async fn customer_facts(
+    /// Everything stored about some customers of `company_id`, from every dataset, keyed by
+    /// customer id (a customer with nothing stored has empty facts). Feature assembly then
+    /// picks what was known at the order's time, as in training.
+    pub async fn customers_facts(
         &self,
         company_id: Uuid,
-        customer_id: &str,
-    ) -> Result<CustomerFacts, StoreError> {
-        // Four independent reads, run at once on the pool: a decision waits for the slowest,
+        customer_ids: &[String],
+    ) -> Result<HashMap<String, CustomerFacts>, StoreError> {
+        // Four independent reads, run at once on the pool: the batch waits for the slowest,
         // not for their sum.
-        let select = |columns: &str, alias: &str, table: &str, key: &str, order: &str| {
-            let columns: Vec<String> = columns
-                .split(", ")
-                .map(|c| format!("{alias}.{c}"))
-                .collect();
-            AssertSqlSafe(format!(
-                "SELECT {} FROM {table} {alias} JOIN datasets d ON d.id = {alias}.dataset_id
-                 WHERE {alias}.company_id = $1 AND {alias}.{key} = $2 ORDER BY d.created_at {order}",
-                columns.join(", ")
-            ))
-        };
-        let customers = sqlx::query_as::<_, rows::CustomerRow>(select(
+        let customers = sqlx::query_as::<_, rows::CustomerRow>(select_for_customers(
             CUSTOMER_COLUMNS,
             "c",
             "customers",
             "id",
-            "DESC LIMIT 1",
         ))
         .bind(company_id)
-        .bind(customer_id)
+        .bind(customer_ids)
         .fetch_all(&self.pool);
-        let limits = sqlx::query_as::<_, rows::CreditLimitRow>(select(
+        let limits = sqlx::query_as::<_, rows::CreditLimitRow>(select_for_customers(
             CREDIT_LIMIT_COLUMNS,
             "l",
             "credit_limits",
             "customer_id",
-            "",
         ))
         .bind(company_id)
-        .bind(customer_id)
+        .bind(customer_ids)
         .fetch_all(&self.pool);
-        let reports = sqlx::query_as::<_, rows::ReportRow>(select(
+        let reports = sqlx::query_as::<_, rows::ReportRow>(select_for_customers(
             REPORT_COLUMNS,
             "r",
             "bureau_reports",
             "customer_id",
-            "",
         ))
         .bind(company_id)
-        .bind(customer_id)
+        .bind(customer_ids)
         .fetch_all(&self.pool);
-        let orders = sqlx::query_as::<_, rows::OrderRow>(select(
+        let orders = sqlx::query_as::<_, rows::OrderRow>(select_for_customers(
             ORDER_COLUMNS,
             "o",
             "orders",
             "customer_id",
-            "",
         ))
         .bind(company_id)
-        .bind(customer_id)
+        .bind(customer_ids)
         .fetch_all(&self.pool);
         let (customers, limits, reports, orders) =
             futures::future::try_join4(customers, limits, reports, orders).await?;
-        Ok(CustomerFacts {
-            customer: customers.into_iter().next().map(rows::customer),
-            credit_limits: rows::merge(
-                limits.into_iter().map(rows::credit_limit),
-                rows::credit_limit_key,
-            ),
-            bureau_reports: rows::merge(
-                reports.into_iter().map(rows::bureau_report),
-                rows::bureau_report_key,
-            ),
-            orders: rows::merge(orders.into_iter().map(rows::order), |o| o.id.clone()),
-        })
+
+        let mut customers = by_customer(
+            customers.into_iter().map(rows::customer),
+            |c| &c.id,
+            |c| c.id.clone(),
+        );
+        let mut limits = by_customer(
+            limits.into_iter().map(rows::credit_limit),
+            |l| &l.customer_id,
+            rows::credit_limit_key,
+        );
+        let mut reports = by_customer(
+            reports.into_iter().map(rows::bureau_report),
+            |r| &r.customer_id,
+            rows::bureau_report_key,
+        );
+        let mut orders = by_customer(
+            orders.into_iter().map(rows::order),
+            |o| &o.customer_id,
+            |o| o.id.clone(),
+        );
+        Ok(customer_ids
+            .iter()
+            .map(|id| {
+                let facts = CustomerFacts {
+                    customer: customers.remove(id).and_then(|mut c| c.pop()),
+                    credit_limits: limits.remove(id).unwrap_or_default(),
+                    bureau_reports: reports.remove(id).unwrap_or_default(),
+                    orders: orders.remove(id).unwrap_or_default(),
+                };
+                (id.clone(), facts)
+            })
+            .collect())
     }
 
-    /// Stores the first decision for (company, order); when the order was decided before,
-    /// stores nothing and returns that first decision.
-    pub async fn record_decision(
+    /// The first decisions recorded for these (company, order id) pairs, where there are any:
+    /// lets the scorer answer a repeat without deciding again.
+    pub async fn first_decisions(
         &self,
-        company_id: Uuid,
-        order_id: &str,
-        request_id: &str,
-        decision: &Value,
-        at: DateTime<Utc>,
-    ) -> Result<Recorded, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (company_id, order_id) DO NOTHING",
-        )
-        .bind(company_id)
-        .bind(order_id)
-        .bind(request_id)
-        .bind(Json(decision))
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(Recorded::First);
+        orders: &[(Uuid, String)],
+    ) -> Result<HashMap<(Uuid, String), Value>, StoreError> {
+        if orders.is_empty() {
+            return Ok(HashMap::new());
         }
-        let (first,): (Json<Value>,) = sqlx::query_as(
-            "SELECT decision FROM decisions WHERE company_id = $1 AND order_id = $2",
+        let (companies, order_ids): (Vec<Uuid>, Vec<String>) = orders.iter().cloned().unzip();
+        let rows: Vec<(Uuid, String, Json<Value>)> = sqlx::query_as(
+            "SELECT d.company_id, d.order_id, d.decision
+             FROM UNNEST($1::uuid[], $2::text[]) AS k(company_id, order_id)
+             JOIN decisions d ON d.company_id = k.company_id AND d.order_id = k.order_id",
         )
-        .bind(company_id)
-        .bind(order_id)
-        .fetch_one(&self.pool)
+        .bind(&companies)
+        .bind(&order_ids)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(Recorded::Repeat(first.0))
+        Ok(rows
+            .into_iter()
+            .map(|(company, order, decision)| ((company, order), decision.0))
+            .collect())
     }
 
-    /// The first decision recorded for an order, if any: lets the scorer answer a repeat
-    /// without deciding again.
-    pub async fn decision(
+    /// Stores the first decision for each (company, order) in one statement; for an order
+    /// decided before (by an earlier batch or a concurrent scorer), stores nothing and returns
+    /// that first decision. Within `decisions`, the first of two for the same order wins.
+    pub async fn record_decisions(
         &self,
-        company_id: Uuid,
-        order_id: &str,
-    ) -> Result<Option<Value>, StoreError> {
-        let row: Option<(Json<Value>,)> = sqlx::query_as(
-            "SELECT decision FROM decisions WHERE company_id = $1 AND order_id = $2",
+        decisions: &[NewDecision<'_>],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        if decisions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut companies = Vec::with_capacity(decisions.len());
+        let mut orders = Vec::with_capacity(decisions.len());
+        let mut requests = Vec::with_capacity(decisions.len());
+        let mut bodies = Vec::with_capacity(decisions.len());
+        let mut times = Vec::with_capacity(decisions.len());
+        for d in decisions {
+            companies.push(d.company_id);
+            orders.push(d.order_id);
+            requests.push(d.request_id);
+            bodies.push(Json(d.decision));
+            times.push(d.decided_at);
+        }
+        let inserted: Vec<(Uuid, String)> = sqlx::query_as(
+            "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+             ON CONFLICT (company_id, order_id) DO NOTHING
+             RETURNING company_id, order_id",
         )
-        .bind(company_id)
-        .bind(order_id)
-        .fetch_optional(&self.pool)
+        .bind(&companies)
+        .bind(&orders)
+        .bind(&requests)
+        .bind(&bodies)
+        .bind(&times)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(row.map(|(j,)| j.0))
+        let mut fresh: HashSet<(Uuid, &str)> = inserted
+            .iter()
+            .map(|(company, order)| (*company, order.as_str()))
+            .collect();
+        // Each fresh key is "first" once: a second decision for it in this batch is a repeat.
+        let mut outcome: Vec<Option<Recorded>> = decisions
+            .iter()
+            .map(|d| {
+                fresh
+                    .remove(&(d.company_id, d.order_id))
+                    .then_some(Recorded::First)
+            })
+            .collect();
+        let missing: Vec<(Uuid, String)> = decisions
+            .iter()
+            .zip(&outcome)
+            .filter(|(_, o)| o.is_none())
+            .map(|(d, _)| (d.company_id, d.order_id.to_owned()))
+            .collect();
+        let firsts = self.first_decisions(&missing).await?;
+        for (d, o) in decisions.iter().zip(&mut outcome) {
+            if o.is_none() {
+                let first = firsts
+                    .get(&(d.company_id, d.order_id.to_owned()))
+                    .cloned()
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "order {} was neither recorded nor found",
+                            d.order_id
+                        ))
+                    })?;
+                *o = Some(Recorded::Repeat(first));
+            }
+        }
+        Ok(outcome.into_iter().flatten().collect())
     }
 }

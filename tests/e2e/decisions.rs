@@ -206,6 +206,133 @@ async fn the_scorer_decides_over_kafka_with_additive_reasons_idempotently_per_te
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_mixed_requests_gives_each_its_own_outcome() {
+    // Produced before the scorer starts, so it takes them in one or a few large batches:
+    // repeats, refusals and errors must not leak into their neighbours.
+    let pipeline = Decisions::without_scorer().await;
+    let (company, token) = pipeline.trained_company().await;
+    let (other, other_token) = pipeline.gateway().register().await;
+    let company_id: Uuid = company.parse().expect("uuid");
+    let revoked = common::keys()
+        .issue(company_id, chrono::Utc::now())
+        .expect("issue");
+    let (_, revoked_jti) = common::keys().verify(&revoked.token).expect("verify");
+    common::store()
+        .await
+        .revoke_token(company_id, revoked_jti, "test", chrono::Utc::now())
+        .await
+        .expect("revoke");
+
+    let duplicates: Vec<_> = (0..3)
+        .map(|_| request(&company, order("DUP-1", "C00004", 300_000), None))
+        .collect();
+    let invalid = request(&company, order("BAD-1", "C00004", -5), None);
+    let by_revoked = request(&company, order("REV-1", "C00004", 100_000), None);
+    let forged = request(&company, order("FORGED-1", "C00004", 100_000), None);
+    let distinct: Vec<_> = (0..40)
+        .map(|i| {
+            let customer = format!("C{:05}", i % 20);
+            request(
+                &company,
+                order(&format!("MANY-{i}"), &customer, 50_000 + i * 10_000),
+                None,
+            )
+        })
+        .collect();
+    let no_model = request(&other, order("DUP-1", "C00004", 300_000), None);
+    for sent in &duplicates {
+        pipeline.request_over_kafka(&token, sent).await;
+    }
+    pipeline.request_over_kafka(&token, &invalid).await;
+    pipeline.request_over_kafka(&revoked.token, &by_revoked).await;
+    pipeline.request_over_kafka(&other_token, &forged).await;
+    for sent in &distinct {
+        pipeline.request_over_kafka(&token, sent).await;
+    }
+    pipeline.request_over_kafka(&other_token, &no_model).await;
+    pipeline.start_scorer().await;
+
+    let mut expected: Vec<String> = duplicates.iter().map(|r| r.request_id.clone()).collect();
+    expected.extend(distinct.iter().map(|r| r.request_id.clone()));
+    expected.push(invalid.request_id.clone());
+    expected.push(no_model.request_id.clone());
+    let replies = pipeline.replies(&expected).await;
+
+    let first = replies[&duplicates[0].request_id]
+        .decision
+        .clone()
+        .expect("the first request for DUP-1 is decided");
+    assert!(!first.repeat);
+    assert_eq!(first.request_id, duplicates[0].request_id);
+    for later in &duplicates[1..] {
+        let repeat = replies[&later.request_id]
+            .decision
+            .clone()
+            .expect("a repeat carries the first decision");
+        assert!(repeat.repeat, "{repeat:?}");
+        assert_eq!(repeat.request_id, first.request_id);
+        assert_eq!(repeat.probability, first.probability);
+    }
+    for sent in &distinct {
+        let reply = &replies[&sent.request_id];
+        assert_eq!(reply.status, ReplyStatusWire::Decided, "{reply:?}");
+        let decision = reply.decision.as_ref().expect("decision");
+        assert_eq!(decision.order_id, sent.order.id);
+        assert!(!decision.repeat);
+        assert_eq!(decision.model_version, 1);
+        assert!(!decision.reasons.is_empty());
+    }
+    let spot = &distinct[7];
+    let decision = replies[&spot.request_id].decision.clone().expect("decision");
+    check_against_the_model(&company, 1, &spot.order, &decision).await;
+    assert_eq!(
+        replies[&invalid.request_id].status,
+        ReplyStatusWire::Invalid
+    );
+    assert_eq!(
+        replies[&no_model.request_id].status,
+        ReplyStatusWire::NoModel,
+        "another company's request never uses this company's model"
+    );
+    assert!(!replies.contains_key(&by_revoked.request_id));
+    assert!(!replies.contains_key(&forged.request_id));
+
+    let dead = common::consumer_from_start(
+        &pipeline
+            .pipeline
+            .catalogue
+            .topic(TopicRole::DeadLetters)
+            .name,
+    );
+    let mut reasons = Vec::new();
+    while reasons.len() < 2 {
+        let message = tokio::time::timeout(DEADLINE, dead.recv())
+            .await
+            .expect("two dead letters")
+            .expect("consume");
+        reasons.push(dead_reason(&message));
+    }
+    reasons.sort();
+    assert!(reasons[0].contains("not the token's company"), "{reasons:?}");
+    assert!(reasons[1].contains("revoked"), "{reasons:?}");
+
+    let recorded = common::store()
+        .await
+        .first_decisions(&[
+            (company_id, "DUP-1".to_owned()),
+            (company_id, "REV-1".to_owned()),
+            (company_id, "FORGED-1".to_owned()),
+        ])
+        .await
+        .expect("db");
+    assert_eq!(recorded.len(), 1, "only DUP-1 is recorded: {recorded:?}");
+    assert_eq!(
+        recorded[&(company_id, "DUP-1".to_owned())]["request_id"],
+        first.request_id.as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_decisions_match_kafka_with_repeats_problems_batches_and_two_gateways() {
     let pipeline = Decisions::start().await;
     let (company, token) = pipeline.trained_company().await;

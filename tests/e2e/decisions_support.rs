@@ -32,7 +32,21 @@ pub struct Decisions {
 
 impl Decisions {
     pub async fn start() -> Self {
-        let pipeline = Pipeline::start().await;
+        let decisions = Self::without_scorer().await;
+        decisions.start_scorer().await;
+        decisions
+    }
+
+    /// The pipeline with no scorer yet: requests produced now wait on the topic, and the
+    /// scorer started later takes them in large batches.
+    pub async fn without_scorer() -> Self {
+        Self {
+            pipeline: Pipeline::start().await,
+        }
+    }
+
+    pub async fn start_scorer(&self) {
+        let pipeline = &self.pipeline;
         let prefix = pipeline
             .catalogue
             .topic(TopicRole::Ingest)
@@ -68,7 +82,6 @@ impl Decisions {
             cache_companies: DEFAULT_CACHE_COMPANIES,
         };
         tokio::spawn(scorer.run(pipeline.stop.clone().cancelled_owned()));
-        Self { pipeline }
     }
 
     pub fn gateway(&self) -> &Gateway {
@@ -182,6 +195,30 @@ impl Decisions {
         }
     }
 
+    /// The replies to all of `request_ids`, read from the replies topic.
+    pub async fn replies(&self, request_ids: &[String]) -> HashMap<String, DecisionReplyRecord> {
+        let topic = &self
+            .pipeline
+            .catalogue
+            .topic(TopicRole::DecisionReplies)
+            .name;
+        let consumer = common::consumer_from_start(topic);
+        let codec = common::codec();
+        let mut found = HashMap::new();
+        while request_ids.iter().any(|id| !found.contains_key(id)) {
+            let message = tokio::time::timeout(DEADLINE, consumer.recv())
+                .await
+                .expect("every reply in time")
+                .expect("consume");
+            let reply: DecisionReplyRecord = codec
+                .decode(message.payload().expect("value"))
+                .await
+                .expect("decode");
+            found.insert(reply.request_id.clone(), reply);
+        }
+        found
+    }
+
     /// The decision for `request_id` on the decisions topic (the latest, for a repeat).
     pub async fn decision_on_topic(&self, request_id: &str, repeat: bool) -> DecisionRecord {
         let topic = &self.pipeline.catalogue.topic(TopicRole::Decisions).name;
@@ -264,9 +301,11 @@ pub async fn check_against_the_model(
         .expect("model");
     let model: TrainedModel = serde_json::from_slice(&stored.artifact).expect("artifact");
     let facts: CustomerFacts = store
-        .customer_facts(company, &order.customer_id)
+        .customers_facts(company, std::slice::from_ref(&order.customer_id))
         .await
-        .expect("facts");
+        .expect("facts")
+        .remove(&order.customer_id)
+        .expect("the customer's facts");
     assert!(
         facts.customer.is_some() && !facts.bureau_reports.is_empty(),
         "stored facts found"

@@ -63,7 +63,7 @@ impl ScoreProcessor {
         let work = {
             let (scorer, stop) = (scorer.clone(), stop.clone());
             async move {
-                let requests = settings.run(
+                let requests = settings.run_batches(
                     "score",
                     &topic,
                     scorer.clone(),

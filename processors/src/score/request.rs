@@ -1,16 +1,20 @@
-//! One decision request through the processor's three phases: `prepare` authenticates,
-//! validates and decides (reads only); `apply` records the first decision per order (or finds
-//! it); `announce` produces the reply and the decision record.
+//! A batch of decision requests through the processor's three phases. `prepare` checks each
+//! record (token claims, Avro, ids) and validates its order, asks the database for the whole
+//! batch at once (token access, earlier decisions, customers' stored facts: one round trip for
+//! all three), then decides on every core; `apply` records the first decision per order in one
+//! statement and dead-letters refused records; `announce` produces every reply and decision
+//! record and awaits their acknowledgements together.
 
 use super::Scorer;
-use super::cache::CacheError;
-use super::decide::decide;
+use super::cache::{CacheError, Chosen};
+use super::decide::{Verdict, decide};
 use super::validate::validate;
-use crate::authorize::{Authorization, authorize};
-use crate::consumer::{Handler, Transient};
+use crate::authorize::{Authorization, judge, token_claims};
+use crate::consumer::{BatchHandler, Transient};
 use aval_core::features::CustomerFacts;
+use aval_core::ingest::items::Order;
 use aval_core::reasons::Language;
-use aval_store::facts::Recorded;
+use aval_store::facts::{NewDecision, Recorded};
 use aval_topics::records::{
     DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, FieldErrorWire,
     REPLY_INSTANCE_HEADER, ReplyStatusWire,
@@ -18,11 +22,16 @@ use aval_topics::records::{
 use aval_topics::{Fault, TopicRole};
 use chrono::{DateTime, Utc};
 use rdkafka::Message;
-use rdkafka::message::{BorrowedMessage, Headers, OwnedMessage};
+use rdkafka::message::{Headers, OwnedMessage};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 
 const MAX_REQUEST_ID_CHARS: usize = 100;
+/// Below this many decisions a batch is decided on the consuming task: handing work to other
+/// threads costs more than it saves.
+const PARALLEL_FROM: usize = 16;
 
 #[derive(Debug)]
 pub(crate) enum ScoreWork {
@@ -31,7 +40,7 @@ pub(crate) enum ScoreWork {
 }
 
 /// What goes out for one request.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
     reply: DecisionReplyRecord,
     /// The gateway instance waiting for the reply, copied from the request.
@@ -43,27 +52,49 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    fn status(
-        request: &DecisionRequestRecord,
-        company: Uuid,
-        instance: Option<Vec<u8>>,
-        status: ReplyStatusWire,
-        message: String,
-    ) -> Self {
+    fn status(checked: &Checked, status: ReplyStatusWire, message: Option<String>) -> Self {
         Self {
             reply: DecisionReplyRecord {
-                request_id: request.request_id.clone(),
-                company_id: request.company_id.clone(),
+                request_id: checked.request.request_id.clone(),
+                company_id: checked.request.company_id.clone(),
                 status,
                 decision: None,
                 errors: Vec::new(),
-                message: Some(message),
+                message,
             },
-            instance,
-            company,
+            instance: checked.instance.clone(),
+            company: checked.company,
             record: false,
         }
     }
+
+    fn decided(checked: &Checked, decision: DecisionRecord, record: bool) -> Self {
+        let mut out = Self::status(checked, ReplyStatusWire::Decided, None);
+        out.reply.decision = Some(decision);
+        out.record = record;
+        out
+    }
+}
+
+/// A record whose token claims, Avro and ids check out, waiting for the batch's database
+/// answers (is the token still good? was the order decided before? what is stored?).
+#[derive(Debug)]
+struct Checked {
+    request: DecisionRequestRecord,
+    company: Uuid,
+    jti: Uuid,
+    instance: Option<Vec<u8>>,
+    /// The order and the facts given with it, or the field errors.
+    valid: Result<(Order, CustomerFacts), aval_core::FieldErrors>,
+}
+
+/// A request ready for the model.
+struct ToDecide {
+    slot: usize,
+    chosen: Chosen,
+    order: Order,
+    facts: Arc<CustomerFacts>,
+    language: Language,
 }
 
 fn reply_instance(message: &impl Message) -> Option<Vec<u8>> {
@@ -75,269 +106,423 @@ fn reply_instance(message: &impl Message) -> Option<Vec<u8>> {
     })
 }
 
-impl Scorer {
-    async fn decide_request(
-        &self,
-        request: &DecisionRequestRecord,
-        company: Uuid,
-        instance: Option<Vec<u8>>,
-        started: Instant,
-    ) -> Result<Outgoing, Transient> {
-        let now = Utc::now();
-        let (order, given) = match validate(request, now) {
-            Ok(valid) => valid,
-            Err(errors) => {
-                let mut out = Outgoing::status(
-                    request,
-                    company,
-                    instance,
-                    ReplyStatusWire::Invalid,
-                    "the order is invalid".to_owned(),
-                );
-                out.reply.errors = FieldErrorWire::all(&errors);
-                return Ok(out);
-            }
-        };
-        if request.model_version.is_none()
-            && let Some(first) = self.config.store.decision(company, &order.id).await?
-        {
-            return Ok(match serde_json::from_value::<DecisionRecord>(first) {
-                Ok(mut decision) => {
-                    decision.repeat = true;
-                    let mut out = Outgoing::status(
-                        request,
-                        company,
-                        instance,
-                        ReplyStatusWire::Decided,
-                        String::new(),
-                    );
-                    out.reply.message = None;
-                    out.reply.decision = Some(decision);
-                    out
-                }
-                Err(e) => Outgoing::status(
-                    request,
-                    company,
-                    instance,
-                    ReplyStatusWire::Failed,
-                    format!("the recorded decision cannot be read: {e}"),
-                ),
-            });
-        }
-        let chosen = match self.cache.model(company, request.model_version).await {
-            Ok(Some(chosen)) => chosen,
-            Ok(None) => {
-                let message = match request.model_version {
-                    Some(version) => format!("the company has no model version {version}"),
-                    None => "the company has no active model yet: upload a dataset and let it train, or activate a version".to_owned(),
-                };
-                return Ok(Outgoing::status(
-                    request,
-                    company,
-                    instance,
-                    ReplyStatusWire::NoModel,
-                    message,
-                ));
-            }
-            Err(CacheError::Store(e)) => return Err(e.into()),
-            Err(e @ CacheError::Artifact { .. }) => {
-                tracing::error!(%company, error = %e, "model unusable");
-                return Ok(Outgoing::status(
-                    request,
-                    company,
-                    instance,
-                    ReplyStatusWire::Failed,
-                    e.to_string(),
-                ));
-            }
-        };
-        let facts_started = Instant::now();
-        let stored = self
-            .config
-            .store
-            .customer_facts(company, &order.customer_id)
-            .await?;
-        let facts_us = i64::try_from(facts_started.elapsed().as_micros()).unwrap_or(i64::MAX);
-        // Facts given in the request replace the stored ones of their kind, for this decision.
-        let facts = CustomerFacts {
-            customer: given.customer.or(stored.customer),
-            credit_limits: if given.credit_limits.is_empty() {
-                stored.credit_limits
-            } else {
-                given.credit_limits
-            },
-            bureau_reports: if given.bureau_reports.is_empty() {
-                stored.bureau_reports
-            } else {
-                given.bureau_reports
-            },
-            orders: stored.orders,
-        };
-        let language = Language::from_tag(&request.language);
-        let verdict = decide(&chosen.model, &order, &facts, language);
-        let mut timings_us = verdict.timings_us;
-        timings_us.insert("stored_facts".to_owned(), facts_us);
-        timings_us.insert(
-            "scorer".to_owned(),
-            i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-        );
-        let decided_at = Utc::now().timestamp_millis();
-        timings_us.insert(
-            "since_request".to_owned(),
-            decided_at
-                .saturating_sub(request.requested_at)
-                .saturating_mul(1_000),
-        );
-        let decision = DecisionRecord {
-            request_id: request.request_id.clone(),
-            company_id: request.company_id.clone(),
-            order_id: order.id.clone(),
-            decision: verdict.decision,
-            probability: verdict.probability,
-            threshold: verdict.threshold,
-            model_version: chosen.version,
-            reasons: verdict.reasons,
-            max_approvable_amount_cents: verdict.max_approvable_amount_cents,
-            repeat: false,
-            decided_at,
-            timings_us,
-        };
-        let mut out = Outgoing::status(
-            request,
-            company,
-            instance,
-            ReplyStatusWire::Decided,
-            String::new(),
-        );
-        out.reply.message = None;
-        out.reply.decision = Some(decision);
-        out.record = request.model_version.is_none();
-        Ok(out)
-    }
+fn micros(since: Instant) -> i64 {
+    i64::try_from(since.elapsed().as_micros()).unwrap_or(i64::MAX)
 }
 
-impl Handler for Scorer {
-    type Work = ScoreWork;
-    type Announcement = Option<Outgoing>;
+/// Facts given in the request replace the stored ones of their kind, for this decision.
+fn with_given(stored: &Arc<CustomerFacts>, given: CustomerFacts) -> Arc<CustomerFacts> {
+    if given.customer.is_none() && given.credit_limits.is_empty() && given.bureau_reports.is_empty()
+    {
+        return stored.clone();
+    }
+    Arc::new(CustomerFacts {
+        customer: given.customer.or_else(|| stored.customer.clone()),
+        credit_limits: if given.credit_limits.is_empty() {
+            stored.credit_limits.clone()
+        } else {
+            given.credit_limits
+        },
+        bureau_reports: if given.bureau_reports.is_empty() {
+            stored.bureau_reports.clone()
+        } else {
+            given.bureau_reports
+        },
+        orders: stored.orders.clone(),
+    })
+}
 
-    async fn prepare(&self, message: &BorrowedMessage<'_>) -> Result<ScoreWork, Transient> {
-        let started = Instant::now();
-        let dead = |reason: &str| Ok(ScoreWork::DeadLetter(reason.to_owned()));
+/// Decides every request, on as many threads as there are cores when the batch is large.
+async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Verdict)>, Transient> {
+    let run = |items: Vec<ToDecide>| -> Vec<(ToDecide, Verdict)> {
+        items
+            .into_iter()
+            .map(|item| {
+                let verdict = decide(&item.chosen.model, &item.order, &item.facts, item.language);
+                (item, verdict)
+            })
+            .collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if items.len() < PARALLEL_FROM || cores < 2 {
+        return Ok(run(items));
+    }
+    let per_thread = items.len().div_ceil(cores);
+    let mut items = items.into_iter();
+    let mut handles = Vec::with_capacity(cores);
+    loop {
+        let chunk: Vec<ToDecide> = items.by_ref().take(per_thread).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        handles.push(tokio::task::spawn_blocking(move || run(chunk)));
+    }
+    let mut decided = Vec::new();
+    for handle in handles {
+        decided.extend(
+            handle
+                .await
+                .map_err(|e| Transient(format!("deciding failed: {e}")))?,
+        );
+    }
+    Ok(decided)
+}
+
+impl Scorer {
+    /// The record-level checks; `Ok(Err(reason))` dead-letters the record.
+    async fn check(&self, message: &OwnedMessage) -> Result<Result<Checked, String>, Transient> {
         let config = &self.config;
-        let company = match authorize(message, &config.tokens, &config.store).await? {
-            Authorization::Company(company) => company,
-            Authorization::Refused(reason) => return dead(&reason),
+        let (company, jti) = match token_claims(message, &config.tokens) {
+            Ok(claims) => claims,
+            Err(reason) => return Ok(Err(reason)),
         };
         let Some(payload) = message.payload() else {
-            return dead("the record has no value");
+            return Ok(Err("the record has no value".to_owned()));
         };
         let request = match config.codec.decode::<DecisionRequestRecord>(payload).await {
             Ok(request) => request,
-            Err(e) if e.fault() == Fault::Sender => return dead(&format!("undecodable: {e}")),
+            Err(e) if e.fault() == Fault::Sender => return Ok(Err(format!("undecodable: {e}"))),
             Err(e) => return Err(e.into()),
         };
         if request.company_id != company.to_string() {
-            return dead("company_id is not the token's company");
+            return Ok(Err("company_id is not the token's company".to_owned()));
         }
         if message.key() != Some(request.company_id.as_bytes()) {
-            return dead("the record key must be the company_id");
+            return Ok(Err("the record key must be the company_id".to_owned()));
         }
         if request.request_id.is_empty()
             || request.request_id.chars().count() > MAX_REQUEST_ID_CHARS
         {
-            return dead(&format!(
+            return Ok(Err(format!(
                 "request_id must be 1 to {MAX_REQUEST_ID_CHARS} characters"
-            ));
+            )));
         }
-        let out = self
-            .decide_request(&request, company, reply_instance(message), started)
-            .await?;
-        Ok(ScoreWork::Reply(Box::new(out)))
+        let valid = validate(&request, Utc::now());
+        Ok(Ok(Checked {
+            request,
+            company,
+            jti,
+            instance: reply_instance(message),
+            valid,
+        }))
+    }
+
+    /// Every valid request's customer's stored facts, per company in one round trip each
+    /// (all companies at once).
+    async fn stored_facts(
+        &self,
+        checked: &[(usize, Checked)],
+    ) -> Result<HashMap<(Uuid, String), Arc<CustomerFacts>>, Transient> {
+        let mut wanted: HashMap<Uuid, HashSet<&str>> = HashMap::new();
+        for (_, c) in checked {
+            if let Ok((order, _)) = &c.valid {
+                wanted
+                    .entry(c.company)
+                    .or_default()
+                    .insert(&order.customer_id);
+            }
+        }
+        let reads = wanted.into_iter().map(|(company, customers)| async move {
+            let customers: Vec<String> = customers.into_iter().map(str::to_owned).collect();
+            let facts = self
+                .config
+                .store
+                .customers_facts(company, &customers)
+                .await?;
+            Ok::<_, aval_store::StoreError>((company, facts))
+        });
+        let mut all = HashMap::new();
+        for (company, facts) in futures::future::try_join_all(reads).await? {
+            for (customer, facts) in facts {
+                all.insert((company, customer), Arc::new(facts));
+            }
+        }
+        Ok(all)
+    }
+
+    /// The reply for a request whose order was decided before: that first decision.
+    fn repeat(checked: &Checked, first: &serde_json::Value) -> Outgoing {
+        match serde_json::from_value::<DecisionRecord>(first.clone()) {
+            Ok(mut decision) => {
+                decision.repeat = true;
+                Outgoing::decided(checked, decision, false)
+            }
+            Err(e) => Outgoing::status(
+                checked,
+                ReplyStatusWire::Failed,
+                Some(format!("the recorded decision cannot be read: {e}")),
+            ),
+        }
+    }
+
+    /// The model for the request, or the reply that says why there is none.
+    async fn model_for(&self, checked: &Checked) -> Result<Result<Chosen, Outgoing>, Transient> {
+        let requested = checked.request.model_version;
+        match self.cache.model(checked.company, requested).await {
+            Ok(Some(chosen)) => Ok(Ok(chosen)),
+            Ok(None) => {
+                let message = match requested {
+                    Some(version) => format!("the company has no model version {version}"),
+                    None => "the company has no active model yet: upload a dataset and let it train, or activate a version".to_owned(),
+                };
+                Ok(Err(Outgoing::status(
+                    checked,
+                    ReplyStatusWire::NoModel,
+                    Some(message),
+                )))
+            }
+            Err(CacheError::Store(e)) => Err(e.into()),
+            Err(e @ CacheError::Artifact { .. }) => {
+                tracing::error!(company = %checked.company, error = %e, "model unusable");
+                Ok(Err(Outgoing::status(
+                    checked,
+                    ReplyStatusWire::Failed,
+                    Some(e.to_string()),
+                )))
+            }
+        }
+    }
+}
+
+impl BatchHandler for Scorer {
+    type Work = Vec<ScoreWork>;
+    type Announcement = Vec<Outgoing>;
+
+    async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<ScoreWork>, Transient> {
+        let started = Instant::now();
+        let store = &self.config.store;
+        let mut work: Vec<Option<ScoreWork>> = Vec::with_capacity(messages.len());
+        let mut checked: Vec<(usize, Checked)> = Vec::new();
+        for (slot, message) in messages.iter().enumerate() {
+            match self.check(message).await? {
+                Ok(c) => {
+                    checked.push((slot, c));
+                    work.push(None);
+                }
+                Err(reason) => work.push(Some(ScoreWork::DeadLetter(reason))),
+            }
+        }
+
+        // One round trip for the batch: whether each token still stands, which orders were
+        // decided before, and the stored facts. Facts are read before the token is known to
+        // stand, and dropped with the request when it does not.
+        let tokens: Vec<(Uuid, Uuid)> = checked
+            .iter()
+            .map(|(_, c)| (c.company, c.jti))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let decided_orders: Vec<(Uuid, String)> = checked
+            .iter()
+            .filter(|(_, c)| c.request.model_version.is_none())
+            .filter_map(|(_, c)| {
+                c.valid
+                    .as_ref()
+                    .ok()
+                    .map(|(o, _)| (c.company, o.id.clone()))
+            })
+            .collect();
+        let facts_started = Instant::now();
+        let (access, firsts, stored) = tokio::try_join!(
+            async { Ok::<_, Transient>(store.accesses(&tokens).await?) },
+            async { Ok::<_, Transient>(store.first_decisions(&decided_orders).await?) },
+            self.stored_facts(&checked),
+        )?;
+        let facts_us = micros(facts_started);
+
+        let mut to_decide = Vec::new();
+        let mut pending: HashMap<usize, Checked> = HashMap::new();
+        for (slot, c) in checked {
+            let access = access
+                .get(&(c.company, c.jti))
+                .cloned()
+                .unwrap_or(aval_store::companies::Access::UnknownCompany);
+            if let Authorization::Refused(reason) = judge(access) {
+                work[slot] = Some(ScoreWork::DeadLetter(reason));
+                continue;
+            }
+            let (order, given) = match &c.valid {
+                Ok((order, given)) => (order.clone(), given.clone()),
+                Err(errors) => {
+                    let mut out = Outgoing::status(
+                        &c,
+                        ReplyStatusWire::Invalid,
+                        Some("the order is invalid".to_owned()),
+                    );
+                    out.reply.errors = FieldErrorWire::all(errors);
+                    work[slot] = Some(ScoreWork::Reply(Box::new(out)));
+                    continue;
+                }
+            };
+            if c.request.model_version.is_none()
+                && let Some(first) = firsts.get(&(c.company, order.id.clone()))
+            {
+                work[slot] = Some(ScoreWork::Reply(Box::new(Self::repeat(&c, first))));
+                continue;
+            }
+            let chosen = match self.model_for(&c).await? {
+                Ok(chosen) => chosen,
+                Err(out) => {
+                    work[slot] = Some(ScoreWork::Reply(Box::new(out)));
+                    continue;
+                }
+            };
+            let stored = stored
+                .get(&(c.company, order.customer_id.clone()))
+                .cloned()
+                .unwrap_or_default();
+            to_decide.push(ToDecide {
+                slot,
+                chosen,
+                order,
+                facts: with_given(&stored, given),
+                language: Language::from_tag(&c.request.language),
+            });
+            pending.insert(slot, c);
+        }
+
+        for (item, verdict) in decide_all(to_decide).await? {
+            let Some(c) = pending.remove(&item.slot) else {
+                continue;
+            };
+            let mut timings_us = verdict.timings_us;
+            timings_us.insert("stored_facts".to_owned(), facts_us);
+            timings_us.insert("scorer".to_owned(), micros(started));
+            let decided_at = Utc::now().timestamp_millis();
+            timings_us.insert(
+                "since_request".to_owned(),
+                decided_at
+                    .saturating_sub(c.request.requested_at)
+                    .saturating_mul(1_000),
+            );
+            let decision = DecisionRecord {
+                request_id: c.request.request_id.clone(),
+                company_id: c.request.company_id.clone(),
+                order_id: item.order.id.clone(),
+                decision: verdict.decision,
+                probability: verdict.probability,
+                threshold: verdict.threshold,
+                model_version: item.chosen.version,
+                reasons: verdict.reasons,
+                max_approvable_amount_cents: verdict.max_approvable_amount_cents,
+                repeat: false,
+                decided_at,
+                timings_us,
+            };
+            let record = c.request.model_version.is_none();
+            work[item.slot] = Some(ScoreWork::Reply(Box::new(Outgoing::decided(
+                &c, decision, record,
+            ))));
+        }
+        work.into_iter()
+            .map(|w| w.ok_or_else(|| Transient("a request was left undecided".to_owned())))
+            .collect()
     }
 
     async fn apply(
         &self,
-        message: &OwnedMessage,
-        work: &ScoreWork,
-    ) -> Result<Option<Outgoing>, Transient> {
-        let out = match work {
-            ScoreWork::DeadLetter(reason) => {
-                self.config
-                    .dead_letters
-                    .send(message, reason)
+        messages: &[OwnedMessage],
+        work: &Vec<ScoreWork>,
+    ) -> Result<Vec<Outgoing>, Transient> {
+        let config = &self.config;
+        let dead_letters =
+            futures::future::try_join_all(work.iter().zip(messages).filter_map(|(w, message)| {
+                match w {
+                    ScoreWork::DeadLetter(reason) => {
+                        Some(config.dead_letters.send(message, reason))
+                    }
+                    ScoreWork::Reply(_) => None,
+                }
+            }));
+        let mut replies: Vec<Outgoing> = work
+            .iter()
+            .filter_map(|w| match w {
+                ScoreWork::Reply(out) => Some((**out).clone()),
+                ScoreWork::DeadLetter(_) => None,
+            })
+            .collect();
+        let to_record: Vec<(usize, serde_json::Value)> = replies
+            .iter()
+            .enumerate()
+            .filter(|(_, out)| out.record)
+            .filter_map(|(i, out)| out.reply.decision.as_ref().map(|d| (i, d)))
+            .map(|(i, d)| Ok((i, serde_json::to_value(d)?)))
+            .collect::<Result<_, serde_json::Error>>()?;
+        let new: Vec<NewDecision<'_>> = to_record
+            .iter()
+            .map(|(i, json)| {
+                let decision = replies[*i].reply.decision.as_ref();
+                NewDecision {
+                    company_id: replies[*i].company,
+                    order_id: decision.map_or("", |d| d.order_id.as_str()),
+                    request_id: decision.map_or("", |d| d.request_id.as_str()),
+                    decision: json,
+                    decided_at: decision
+                        .and_then(|d| DateTime::from_timestamp_millis(d.decided_at))
+                        .unwrap_or_else(Utc::now),
+                }
+            })
+            .collect();
+        let (_, recorded) = tokio::try_join!(
+            async {
+                dead_letters
                     .await
-                    .map_err(|e| Transient(format!("cannot dead-letter: {e}")))?;
-                return Ok(None);
-            }
-            ScoreWork::Reply(out) => out,
-        };
-        let mut reply = out.reply.clone();
-        if out.record
-            && let Some(decision) = &mut reply.decision
-        {
-            let json = serde_json::to_value(&*decision).map_err(|e| Transient(e.to_string()))?;
-            let at = DateTime::from_timestamp_millis(decision.decided_at).unwrap_or_else(Utc::now);
-            // A concurrent or earlier request for the same order got there first: its
-            // decision is the order's, returned as a repeat.
-            if let Recorded::Repeat(first) = self
-                .config
-                .store
-                .record_decision(
-                    out.company,
-                    &decision.order_id,
-                    &decision.request_id,
-                    &json,
-                    at,
-                )
-                .await?
-                && let Ok(mut first) = serde_json::from_value::<DecisionRecord>(first)
-            {
+                    .map_err(|e| Transient(format!("cannot dead-letter: {e}")))
+            },
+            async { Ok::<_, Transient>(config.store.record_decisions(&new).await?) },
+        )?;
+        // A concurrent or earlier request for the same order got there first: its decision is
+        // the order's, returned as a repeat.
+        let repeats: Vec<(usize, serde_json::Value)> = to_record
+            .iter()
+            .zip(recorded)
+            .filter_map(|((i, _), recorded)| match recorded {
+                Recorded::Repeat(first) => Some((*i, first)),
+                Recorded::First => None,
+            })
+            .collect();
+        for (i, first) in repeats {
+            if let Ok(mut first) = serde_json::from_value::<DecisionRecord>(first) {
                 first.repeat = true;
-                *decision = first;
+                replies[i].reply.decision = Some(first);
             }
         }
-        metrics::counter!("aval_decisions_total", "status" => format!("{:?}", reply.status))
-            .increment(1);
-        Ok(Some(Outgoing {
-            reply,
-            instance: out.instance.clone(),
-            company: out.company,
-            record: out.record,
-        }))
+        for out in &replies {
+            metrics::counter!("aval_decisions_total", "status" => format!("{:?}", out.reply.status))
+                .increment(1);
+        }
+        Ok(replies)
     }
 
-    async fn announce(&self, out: &Option<Outgoing>) -> Result<(), Transient> {
-        let Some(out) = out else { return Ok(()) };
+    async fn announce(&self, outs: &Vec<Outgoing>) -> Result<(), Transient> {
         let config = &self.config;
-        let headers: Vec<(&str, &[u8])> = out
-            .instance
-            .as_deref()
-            .map(|instance| vec![(REPLY_INSTANCE_HEADER, instance)])
-            .unwrap_or_default();
-        let reply = config.publisher.publish(
-            config.catalogue.topic(TopicRole::DecisionReplies),
-            &out.reply.request_id,
-            &out.reply,
-            &headers,
-        );
-        // The reply and the decision go out together: awaiting one acknowledgement after the
-        // other doubled the time each record holds the (one at a time) announce phase.
-        let company = out.company.to_string();
-        let decision = async {
-            if let Some(decision) = &out.reply.decision {
+        let replies_topic = config.catalogue.topic(TopicRole::DecisionReplies);
+        let decisions_topic = config.catalogue.topic(TopicRole::Decisions);
+        let mut sends = Vec::new();
+        for out in outs {
+            sends.push(futures::future::Either::Left(async move {
+                let headers: Vec<(&str, &[u8])> = out
+                    .instance
+                    .as_deref()
+                    .map(|instance| vec![(REPLY_INSTANCE_HEADER, instance)])
+                    .unwrap_or_default();
                 config
                     .publisher
-                    .publish(
-                        config.catalogue.topic(TopicRole::Decisions),
-                        &company,
-                        decision,
-                        &[],
-                    )
-                    .await?;
+                    .publish(replies_topic, &out.reply.request_id, &out.reply, &headers)
+                    .await
+            }));
+            if let Some(decision) = &out.reply.decision {
+                sends.push(futures::future::Either::Right(async move {
+                    config
+                        .publisher
+                        .publish(decisions_topic, &out.company.to_string(), decision, &[])
+                        .await
+                }));
             }
-            Ok::<_, aval_topics::TopicsError>(())
-        };
-        tokio::try_join!(reply, decision)?;
+        }
+        // Every record of the batch is in flight at once; the batch waits for the last
+        // acknowledgement, not for their sum.
+        futures::future::try_join_all(sends).await?;
         Ok(())
     }
 }
