@@ -107,6 +107,13 @@ pub struct Explanation {
     pub contributions: Vec<Contribution>,
 }
 
+impl Explanation {
+    /// Probability that the order is blocked: the same as [`TrainedModel::probability`].
+    pub fn probability(&self) -> f64 {
+        sigmoid(self.raw_score)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contribution {
     pub feature: String,

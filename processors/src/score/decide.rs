@@ -51,13 +51,14 @@ pub(crate) fn decide(
     let features = assemble(order, facts);
     timings_us.insert("features".to_owned(), micros(started));
 
+    // The explanation carries the raw score, so the row is encoded and scored once.
     let scored = Instant::now();
-    let probability = model.probability(&features);
+    let explanation = model.explain(&features);
+    let probability = explanation.probability();
     let rejected = model.blocks(probability);
     timings_us.insert("model".to_owned(), micros(scored));
 
     let explained = Instant::now();
-    let explanation = model.explain(&features);
     let reasons = explanation
         .contributions
         .iter()

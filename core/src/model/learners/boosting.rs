@@ -4,13 +4,14 @@
 //! trees directly, because decisions do one order at a time and every microsecond counts.
 
 use super::BoostingSettings;
-use super::treeshap::{buffer, tree_shap};
+use super::treeshap::Explainer;
 use crate::features::Direction;
 use crate::model::spec::Design;
 use forust_ml::constraints::{Constraint, ConstraintMap};
 use forust_ml::tree::Tree;
 use forust_ml::{GradientBooster, Matrix};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Boosted {
@@ -18,6 +19,9 @@ pub(crate) struct Boosted {
     booster: Box<GradientBooster>,
     /// The expected raw score over the training rows: where every explanation starts.
     base: f64,
+    /// Built from the trees on the first explanation (a stored model is read without it).
+    #[serde(skip)]
+    explainer: OnceLock<Explainer>,
 }
 
 impl std::fmt::Debug for Boosted {
@@ -66,6 +70,7 @@ impl Boosted {
         let mut model = Boosted {
             booster: Box::new(booster),
             base: 0.0,
+            explainer: OnceLock::new(),
         };
         model.base = model.booster.base_score
             + model
@@ -104,10 +109,9 @@ impl Boosted {
     /// Exact Shapley values per encoded column, and the base value they start from.
     pub(crate) fn contributions(&self, row: &[f64]) -> (f64, Vec<f64>) {
         let mut out = vec![0.0; row.len()];
-        let mut path = buffer();
-        for tree in self.trees() {
-            tree_shap(tree, row, self.booster.missing, &mut out, &mut path);
-        }
+        self.explainer
+            .get_or_init(|| Explainer::new(self.trees()))
+            .contributions(self.trees(), row, self.booster.missing, &mut out);
         (self.base, out)
     }
 

@@ -88,6 +88,11 @@ fn check_learner(learner: Learner) {
             .map(|c| c.contribution)
             .sum::<f64>();
     assert!((total - explanation.raw_score).abs() < 1e-6);
+    assert_eq!(
+        explanation.probability(),
+        p,
+        "{learner}: one score, two ways"
+    );
     let empty = model.probability(&RawFeatures::default());
     assert!(empty.is_finite(), "{learner}: {empty}");
 }
