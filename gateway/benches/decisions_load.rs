@@ -309,6 +309,9 @@ async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
     let counting = tokio::spawn(async move {
         let mut decided = 0usize;
         let mut reasons = None;
+        // Where the scorer's time goes: its own per-phase timings, averaged over a sample.
+        let mut phases: std::collections::BTreeMap<String, (i64, u64)> = Default::default();
+        let (mut sampled, mut rejected) = (0u64, 0u64);
         let mut last_report = Instant::now();
         while decided < count && started.elapsed() < timeout {
             let Ok(Ok(message)) =
@@ -317,11 +320,18 @@ async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
                 continue;
             };
             decided += 1;
-            if reasons.is_none()
+            if decided % 10 == 1
                 && let Some(payload) = message.payload()
                 && let Ok(decision) = codec.decode::<DecisionRecord>(payload).await
             {
-                reasons = Some(decision.reasons.len());
+                reasons.get_or_insert(decision.reasons.len());
+                sampled += 1;
+                rejected += u64::from(decision.max_approvable_amount_cents.is_some());
+                for (phase, us) in decision.timings_us {
+                    let entry = phases.entry(phase).or_default();
+                    entry.0 += us;
+                    entry.1 += 1;
+                }
             }
             if last_report.elapsed() >= Duration::from_secs(5) {
                 eprintln!(
@@ -331,6 +341,14 @@ async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
                 last_report = Instant::now();
             }
         }
+        let timings: Vec<String> = phases
+            .iter()
+            .map(|(phase, (sum, n))| format!("{phase}={:.0}", *sum as f64 / *n as f64))
+            .collect();
+        println!(
+            "TIMINGS kafka sampled={sampled} with_max_amount={rejected} mean_us {}",
+            timings.join(" ")
+        );
         (decided, started.elapsed(), reasons.unwrap_or(0))
     });
     let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {

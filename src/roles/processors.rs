@@ -10,7 +10,7 @@ use anyhow::Context;
 use aval_core::model::TrainingOptions;
 use aval_processors::audit::AuditProcessor;
 use aval_processors::ingest::IngestProcessor;
-use aval_processors::score::{DEFAULT_CACHE_COMPANIES, ScoreProcessor};
+use aval_processors::score::{DEFAULT_CACHE_COMPANIES, DEFAULT_CACHE_CUSTOMERS, ScoreProcessor};
 use aval_processors::train::TrainProcessor;
 use aval_processors::{ConsumerSettings, DeadLetters};
 use aval_topics::{Publisher, TopicRole};
@@ -181,6 +181,7 @@ async fn run_score(common: &Common, stop: CancellationToken) -> anyhow::Result<E
         dead_letters: w.dead_letters.clone(),
         tokens: Arc::new(tokens),
         cache_companies: DEFAULT_CACHE_COMPANIES,
+        cache_customers: DEFAULT_CACHE_CUSTOMERS,
     };
     w.finish(processor.run(stop.cancelled_owned()).await, "score")
 }

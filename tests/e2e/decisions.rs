@@ -5,6 +5,7 @@ use crate::common::{self, DEADLINE, Gateway};
 use crate::decisions_support::{
     Decisions, check_against_the_model, dead_reason, order, order_json, post_decision, request,
 };
+use crate::ingest_support::{Dataset, complete, create_dataset, upload_all};
 use crate::training::{post, wait_versions};
 use aval_topics::TopicRole;
 use aval_topics::records::{DecisionOutcomeWire, ReplyStatusWire};
@@ -244,7 +245,9 @@ async fn a_batch_of_mixed_requests_gives_each_its_own_outcome() {
         pipeline.request_over_kafka(&token, sent).await;
     }
     pipeline.request_over_kafka(&token, &invalid).await;
-    pipeline.request_over_kafka(&revoked.token, &by_revoked).await;
+    pipeline
+        .request_over_kafka(&revoked.token, &by_revoked)
+        .await;
     pipeline.request_over_kafka(&other_token, &forged).await;
     for sent in &distinct {
         pipeline.request_over_kafka(&token, sent).await;
@@ -283,7 +286,10 @@ async fn a_batch_of_mixed_requests_gives_each_its_own_outcome() {
         assert!(!decision.reasons.is_empty());
     }
     let spot = &distinct[7];
-    let decision = replies[&spot.request_id].decision.clone().expect("decision");
+    let decision = replies[&spot.request_id]
+        .decision
+        .clone()
+        .expect("decision");
     check_against_the_model(&company, 1, &spot.order, &decision).await;
     assert_eq!(
         replies[&invalid.request_id].status,
@@ -313,7 +319,10 @@ async fn a_batch_of_mixed_requests_gives_each_its_own_outcome() {
         reasons.push(dead_reason(&message));
     }
     reasons.sort();
-    assert!(reasons[0].contains("not the token's company"), "{reasons:?}");
+    assert!(
+        reasons[0].contains("not the token's company"),
+        "{reasons:?}"
+    );
     assert!(reasons[1].contains("revoked"), "{reasons:?}");
 
     let recorded = common::store()
@@ -330,6 +339,82 @@ async fn a_batch_of_mixed_requests_gives_each_its_own_outcome() {
         recorded[&(company_id, "DUP-1".to_owned())]["request_id"],
         first.request_id.as_str()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_replaces_the_facts_the_scorer_keeps_in_memory() {
+    let pipeline = Decisions::start().await;
+    let (company, token) = pipeline.trained_company().await;
+    // C00003 has no PEFIN records: its facts are read once and then kept by the scorer. All
+    // orders carry the same time, so the same facts give the same probability.
+    let issued_at = chrono::Utc::now().timestamp_millis() - 60_000;
+    let same_time = |id: &str| {
+        let mut o = order(id, "C00003", 400_000);
+        o.issued_at = issued_at;
+        o
+    };
+    let first = request(&company, same_time("CACHED-1"), None);
+    pipeline.request_over_kafka(&token, &first).await;
+    let before = pipeline
+        .reply(&first.request_id)
+        .await
+        .0
+        .decision
+        .expect("decided");
+    let again = request(&company, same_time("CACHED-2"), None);
+    pipeline.request_over_kafka(&token, &again).await;
+    let cached = pipeline
+        .reply(&again.request_id)
+        .await
+        .0
+        .decision
+        .expect("decided");
+    assert_eq!(cached.probability, before.probability);
+
+    // A new dataset: a fresh bureau report with many PEFIN records for C00003.
+    let mut upload = Dataset::new(4, 0);
+    upload.credit_limits.clear();
+    upload.bureau_reports.truncate(4);
+    let queried_at = (chrono::Utc::now() - chrono::Duration::minutes(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    upload.bureau_reports[3]["queried_at"] = json!(queried_at);
+    upload.bureau_reports[3]["negatives"] = json!({"pefin": {"count": 9, "total": "90000.00"}});
+    let dataset = create_dataset(pipeline.gateway(), &token).await;
+    upload_all(pipeline.gateway(), &token, &dataset, &upload, 500).await;
+    assert_eq!(
+        complete(pipeline.gateway(), &token, &dataset, &upload.counts())
+            .await
+            .0,
+        202
+    );
+
+    // The scorer hears of the stored batch and reads the customer again: within the deadline
+    // a decision of the same order uses the new report, as a recomputation from the database
+    // confirms.
+    let deadline = Instant::now() + DEADLINE;
+    let (sent, after) = loop {
+        let asked = request(
+            &company,
+            same_time(&format!("CACHED-{}", Uuid::new_v4())),
+            None,
+        );
+        pipeline.request_over_kafka(&token, &asked).await;
+        let decided = pipeline
+            .reply(&asked.request_id)
+            .await
+            .0
+            .decision
+            .expect("decided");
+        if decided.probability != before.probability {
+            break (asked, decided);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scorer kept the facts from before the upload"
+        );
+    };
+    check_against_the_model(&company, 1, &sent.order, &after).await;
+    assert!(after.probability > before.probability, "{after:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

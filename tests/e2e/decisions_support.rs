@@ -8,7 +8,7 @@ use crate::training::{Pipeline, learnable, wait_trained, wait_versions};
 use aval_core::features::{CustomerFacts, assemble};
 use aval_core::ingest::items::{Cents, Order};
 use aval_core::model::TrainedModel;
-use aval_processors::score::{DEFAULT_CACHE_COMPANIES, ScoreProcessor};
+use aval_processors::score::{DEFAULT_CACHE_COMPANIES, DEFAULT_CACHE_CUSTOMERS, ScoreProcessor};
 use aval_processors::{AUTHORIZATION_HEADER, ConsumerSettings, DeadLetters};
 use aval_topics::records::{
     DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, OrderWire,
@@ -80,6 +80,7 @@ impl Decisions {
             publisher,
             tokens: Arc::new(common::keys()),
             cache_companies: DEFAULT_CACHE_COMPANIES,
+            cache_customers: DEFAULT_CACHE_CUSTOMERS,
         };
         tokio::spawn(scorer.run(pipeline.stop.clone().cancelled_owned()));
     }

@@ -6,26 +6,40 @@
 
 mod cache;
 mod decide;
+mod facts_cache;
 mod request;
 mod validate;
 
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
+use aval_core::audit::AuditKind;
 use aval_core::token::TokenKeys;
 use aval_store::Store;
+use aval_topics::records::AuditEventRecord;
 use aval_topics::records::ModelActivationRecord;
 use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole};
 use cache::ModelCache;
+use facts_cache::FactsCache;
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const DEFAULT_GROUP: &str = "aval-score";
-/// Companies whose models stay in memory; a trained model is tens to hundreds of KiB.
+/// Companies whose models stay in memory. A model takes tens to hundreds of KiB, and a
+/// gradient-boosted one adds its explanation tables once it has explained an order (about
+/// 0.8 MiB for the default 300 trees of depth 3), so the default bounds the cache near 1 GiB.
 pub const DEFAULT_CACHE_COMPANIES: usize = 1_000;
+/// Customers whose stored facts stay in memory; a customer's facts (its history of orders,
+/// limits and reports) take a few KiB, so the default bounds the cache near 250 MiB.
+pub const DEFAULT_CACHE_CUSTOMERS: usize = 50_000;
+/// Cached facts older than this are read again, even if no upload was seen: a backstop for
+/// a scorer that could not follow the audit topic for a while.
+const FACTS_MAX_AGE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct ScoreProcessor {
@@ -37,13 +51,15 @@ pub struct ScoreProcessor {
     pub dead_letters: DeadLetters,
     pub tokens: Arc<TokenKeys>,
     pub cache_companies: usize,
+    pub cache_customers: usize,
 }
 
-/// The processor with its model cache: what handles each request.
+/// The processor with its caches: what handles each batch of requests.
 #[derive(Debug)]
 pub(crate) struct Scorer {
     config: ScoreProcessor,
     cache: ModelCache,
+    facts: FactsCache,
 }
 
 impl ScoreProcessor {
@@ -57,6 +73,7 @@ impl ScoreProcessor {
         let settings = self.consumer.clone();
         let scorer = Arc::new(Scorer {
             cache: ModelCache::new(self.store.clone(), self.cache_companies),
+            facts: FactsCache::new(self.cache_customers, FACTS_MAX_AGE),
             config: self,
         });
         let stop = CancellationToken::new();
@@ -70,8 +87,9 @@ impl ScoreProcessor {
                     stop.clone().cancelled_owned(),
                 );
                 let activations = follow_activations(&scorer, stop.clone());
-                let (requests, activations) = tokio::join!(requests, activations);
-                requests.and(activations)
+                let uploads = follow_uploads(&scorer, stop.clone());
+                let (requests, activations, uploads) = tokio::join!(requests, activations, uploads);
+                requests.and(activations).and(uploads)
             }
         };
         tokio::pin!(work, shutdown);
@@ -144,6 +162,56 @@ async fn follow_activations(
             },
             // Activations are produced by aval itself; a bad one is logged, not fatal.
             Err(e) => tracing::warn!(error = %e, "undecodable activation record"),
+        }
+    }
+}
+
+/// Reads the audit topic from its end, on every partition (each scorer instance keeps its own
+/// facts cache), and drops a company's cached facts whenever one of its batches was stored.
+async fn follow_uploads(scorer: &Scorer, stop: CancellationToken) -> Result<(), ProcessorError> {
+    let config = &scorer.config;
+    let topic = config.catalogue.topic(TopicRole::Audit).name.clone();
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.consumer.bootstrap)
+        .set(
+            "group.id",
+            format!("{}-uploads-{}", config.consumer.group_id, Uuid::new_v4()),
+        )
+        .set("enable.auto.commit", "false")
+        // A stored batch should reach the cache within milliseconds of its announcement.
+        .set("fetch.wait.max.ms", "50")
+        .create()?;
+    // Assigned, not subscribed: no group to join, so reading starts at once.
+    let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+    let mut partitions = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        partitions.add_partition_offset(&topic, partition.id(), Offset::End)?;
+    }
+    consumer.assign(&partitions)?;
+    let stored = AuditKind::BatchAccepted.as_str();
+    loop {
+        let message = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            received = consumer.recv() => match received {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit consume error");
+                    continue;
+                }
+            },
+        };
+        let Some(payload) = message.payload() else {
+            continue;
+        };
+        match config.codec.decode::<AuditEventRecord>(payload).await {
+            Ok(event) if event.kind == stored => match Uuid::parse_str(&event.company_id) {
+                Ok(company) => scorer.facts.invalidate(company),
+                Err(_) => {
+                    tracing::warn!(company = %event.company_id, "audit event for a malformed company id")
+                }
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "undecodable audit event"),
         }
     }
 }

@@ -207,34 +207,49 @@ impl Scorer {
         }))
     }
 
-    /// Every valid request's customer's stored facts, per company in one round trip each
-    /// (all companies at once).
+    /// Every valid request's customer's stored facts: from the cache, else read per company
+    /// in one round trip (all companies at once) and cached.
     async fn stored_facts(
         &self,
         checked: &[(usize, Checked)],
     ) -> Result<HashMap<(Uuid, String), Arc<CustomerFacts>>, Transient> {
+        let mut all = HashMap::new();
         let mut wanted: HashMap<Uuid, HashSet<&str>> = HashMap::new();
         for (_, c) in checked {
             if let Ok((order, _)) = &c.valid {
-                wanted
-                    .entry(c.company)
-                    .or_default()
-                    .insert(&order.customer_id);
+                let key = (c.company, order.customer_id.clone());
+                if all.contains_key(&key) {
+                    continue;
+                }
+                match self.facts.get(c.company, &order.customer_id) {
+                    Some(facts) => {
+                        all.insert(key, facts);
+                    }
+                    None => {
+                        wanted
+                            .entry(c.company)
+                            .or_default()
+                            .insert(&order.customer_id);
+                    }
+                }
             }
         }
         let reads = wanted.into_iter().map(|(company, customers)| async move {
+            let generation = self.facts.generation(company);
             let customers: Vec<String> = customers.into_iter().map(str::to_owned).collect();
             let facts = self
                 .config
                 .store
                 .customers_facts(company, &customers)
                 .await?;
-            Ok::<_, aval_store::StoreError>((company, facts))
+            Ok::<_, aval_store::StoreError>((company, generation, facts))
         });
-        let mut all = HashMap::new();
-        for (company, facts) in futures::future::try_join_all(reads).await? {
+        for (company, generation, facts) in futures::future::try_join_all(reads).await? {
             for (customer, facts) in facts {
-                all.insert((company, customer), Arc::new(facts));
+                let facts = Arc::new(facts);
+                self.facts
+                    .put(company, customer.clone(), facts.clone(), generation);
+                all.insert((company, customer), facts);
             }
         }
         Ok(all)
