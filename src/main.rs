@@ -11,6 +11,9 @@ mod upload;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "aval", version, about = "Kafka-native credit decisions")]
 struct Cli {
