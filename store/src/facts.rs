@@ -204,14 +204,13 @@ impl Store {
         // disk, most of a decision's latency). A database crash can lose the last fraction
         // of a second of these rows: those orders' next requests are decided afresh instead
         // of answered as repeats. The decisions themselves are on the decisions topic, which
-        // is as durable as Kafka is configured to be.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
+        // is as durable as Kafka is configured to be. `set_config(.., true)` holds for this
+        // statement's own transaction, so one round trip does it.
         let inserted: Vec<(Uuid, String)> = sqlx::query_as(
             "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at)
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+             SELECT k.* FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+                  AS k(company_id, order_id, request_id, decision, decided_at)
+             CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous
              ON CONFLICT (company_id, order_id) DO NOTHING
              RETURNING company_id, order_id",
         )
@@ -220,9 +219,8 @@ impl Store {
         .bind(&requests)
         .bind(&bodies)
         .bind(&times)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
         let mut fresh: HashSet<(Uuid, &str)> = inserted
             .iter()
             .map(|(company, order)| (*company, order.as_str()))
