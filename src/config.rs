@@ -134,6 +134,16 @@ pub struct Train {
     pub train_seed: u64,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct Score {
+    /// Companies whose models the scorer keeps in memory (least recently used go first).
+    #[arg(long, env = "AVAL_SCORE_CACHE_COMPANIES", default_value_t = aval_processors::score::DEFAULT_CACHE_COMPANIES)]
+    pub score_cache_companies: usize,
+    /// Customers whose stored facts the scorer keeps in memory (0: read them per decision).
+    #[arg(long, env = "AVAL_SCORE_CACHE_CUSTOMERS", default_value_t = aval_processors::score::DEFAULT_CACHE_CUSTOMERS)]
+    pub score_cache_customers: usize,
+}
+
 /// The signing secret to use, or why the process must not start.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SecretChoice<'a> {

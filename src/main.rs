@@ -34,13 +34,15 @@ enum Command {
     /// Train a new model version for each training request.
     Train(config::Train),
     /// Decide orders with each company's active model, held in memory.
-    Score,
+    Score(config::Score),
     /// Every role in one process, after `topics apply`: for a one-machine deployment.
     All {
         #[command(flatten)]
         gateway: config::Gateway,
         #[command(flatten)]
         train: config::Train,
+        #[command(flatten)]
+        score: config::Score,
     },
     /// Manage the Kafka topics of the catalogue.
     #[command(subcommand)]
@@ -100,8 +102,12 @@ fn main() -> std::process::ExitCode {
             Command::Audit => roles::audit(&cli.common).await,
             Command::Ingest => roles::ingest(&cli.common).await,
             Command::Train(train) => roles::train(&cli.common, &train).await,
-            Command::Score => roles::score(&cli.common).await,
-            Command::All { gateway, train } => roles::all(&cli.common, &gateway, &train).await,
+            Command::Score(score) => roles::score(&cli.common, &score).await,
+            Command::All {
+                gateway,
+                train,
+                score,
+            } => roles::all(&cli.common, &gateway, &train, &score).await,
             Command::Topics(TopicsCommand::Apply { fix_configs }) => {
                 roles::topics_apply(&cli.common, fix_configs).await
             }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use aval_core::model::TrainingOptions;
 use aval_processors::audit::AuditProcessor;
 use aval_processors::ingest::IngestProcessor;
-use aval_processors::score::{DEFAULT_CACHE_COMPANIES, DEFAULT_CACHE_CUSTOMERS, ScoreProcessor};
+use aval_processors::score::ScoreProcessor;
 use aval_processors::train::TrainProcessor;
 use aval_processors::{ConsumerSettings, DeadLetters};
 use aval_topics::{Publisher, TopicRole};
@@ -26,8 +26,8 @@ pub async fn ingest(common: &Common) -> anyhow::Result<ExitCode> {
     run_ingest(common, stop_on_signal()).await
 }
 
-pub async fn score(common: &Common) -> anyhow::Result<ExitCode> {
-    run_score(common, stop_on_signal()).await
+pub async fn score(common: &Common, settings: &config::Score) -> anyhow::Result<ExitCode> {
+    run_score(common, settings, stop_on_signal()).await
 }
 
 pub async fn train(common: &Common, settings: &config::Train) -> anyhow::Result<ExitCode> {
@@ -39,6 +39,7 @@ pub async fn all(
     common: &Common,
     settings: &config::Gateway,
     training: &config::Train,
+    scoring: &config::Score,
 ) -> anyhow::Result<ExitCode> {
     let applied = super::topics_apply(common, false).await?;
     if applied != ExitCode::SUCCESS {
@@ -54,7 +55,7 @@ pub async fn all(
         async { guard(run_audit(common, stop.clone()).await, &stop) },
         async { guard(run_ingest(common, stop.clone()).await, &stop) },
         async { guard(run_train(common, training, stop.clone()).await, &stop) },
-        async { guard(run_score(common, stop.clone()).await, &stop) },
+        async { guard(run_score(common, scoring, stop.clone()).await, &stop) },
     );
     gateway?;
     audit?;
@@ -168,7 +169,11 @@ async fn run_train(
     w.finish(processor.run(stop.cancelled_owned()).await, "train")
 }
 
-async fn run_score(common: &Common, stop: CancellationToken) -> anyhow::Result<ExitCode> {
+async fn run_score(
+    common: &Common,
+    settings: &config::Score,
+    stop: CancellationToken,
+) -> anyhow::Result<ExitCode> {
     let tokens = token_keys(common)?;
     // No linger: replies are awaited by requesters (see `low_latency`).
     let w = Wiring::new(common, "score", true).await?;
@@ -180,8 +185,8 @@ async fn run_score(common: &Common, stop: CancellationToken) -> anyhow::Result<E
         publisher: w.publisher.clone(),
         dead_letters: w.dead_letters.clone(),
         tokens: Arc::new(tokens),
-        cache_companies: DEFAULT_CACHE_COMPANIES,
-        cache_customers: DEFAULT_CACHE_CUSTOMERS,
+        cache_companies: settings.score_cache_companies,
+        cache_customers: settings.score_cache_customers,
     };
     w.finish(processor.run(stop.cancelled_owned()).await, "score")
 }
