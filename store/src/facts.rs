@@ -26,8 +26,8 @@ pub struct NewDecision<'a> {
     pub company_id: Uuid,
     pub order_id: &'a str,
     pub request_id: &'a str,
-    /// The decision record as produced.
-    pub decision: &'a Value,
+    /// The decision record as produced, as JSON text.
+    pub decision: &'a str,
     pub decided_at: DateTime<Utc>,
 }
 
@@ -197,7 +197,7 @@ impl Store {
             companies.push(d.company_id);
             orders.push(d.order_id);
             requests.push(d.request_id);
-            bodies.push(Json(d.decision));
+            bodies.push(d.decision);
             times.push(d.decided_at);
         }
         // Committed without waiting for the WAL flush (a few ms per batch on this kind of
@@ -208,7 +208,8 @@ impl Store {
         // statement's own transaction, so one round trip does it.
         let inserted: Vec<(Uuid, String)> = sqlx::query_as(
             "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at)
-             SELECT k.* FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
+             SELECT k.company_id, k.order_id, k.request_id, k.decision::jsonb, k.decided_at
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
                   AS k(company_id, order_id, request_id, decision, decided_at)
              CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous
              ON CONFLICT (company_id, order_id) DO NOTHING

@@ -456,12 +456,12 @@ impl BatchHandler for Scorer {
                 ScoreWork::DeadLetter(_) => None,
             })
             .collect();
-        let to_record: Vec<(usize, serde_json::Value)> = replies
+        let to_record: Vec<(usize, String)> = replies
             .iter()
             .enumerate()
             .filter(|(_, out)| out.record)
             .filter_map(|(i, out)| out.reply.decision.as_ref().map(|d| (i, d)))
-            .map(|(i, d)| Ok((i, serde_json::to_value(d)?)))
+            .map(|(i, d)| Ok((i, serde_json::to_string(d)?)))
             .collect::<Result<_, serde_json::Error>>()?;
         let new: Vec<NewDecision<'_>> = to_record
             .iter()
