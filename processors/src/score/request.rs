@@ -1,9 +1,10 @@
 //! A batch of decision requests through the processor's three phases. `prepare` checks each
 //! record (token claims, Avro, ids) and validates its order, asks the database for the whole
-//! batch at once (token access, earlier decisions, customers' stored facts: one round trip for
-//! all three), then decides on every core; `apply` records the first decision per order in one
-//! statement and dead-letters refused records; `announce` produces every reply and decision
-//! record and awaits their acknowledgements together.
+//! batch at once (token access; customers' stored facts, when not in memory), then decides on
+//! every core; `apply` records the decisions in one statement — where an order was decided
+//! before, that first decision is the answer, marked as a repeat — and dead-letters refused
+//! records; `announce` produces every reply and decision record and awaits their
+//! acknowledgements together.
 
 use super::Scorer;
 use super::cache::{CacheError, Chosen};
@@ -318,35 +319,27 @@ impl BatchHandler for Scorer {
             }
         }
 
-        // One round trip for the batch: whether each token still stands, which orders were
-        // decided before, and the stored facts. Facts are read before the token is known to
-        // stand, and dropped with the request when it does not.
+        // One round trip for the batch: whether each token still stands, and the stored
+        // facts (from memory, mostly). Facts are read before the token is known to stand,
+        // and dropped with the request when it does not. Orders decided before are found
+        // when the batch is recorded (the first decision wins there), not asked for here:
+        // repeats are rare, and this saves a statement per batch.
         let tokens: Vec<(Uuid, Uuid)> = checked
             .iter()
             .map(|(_, c)| (c.company, c.jti))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let decided_orders: Vec<(Uuid, String)> = checked
-            .iter()
-            .filter(|(_, c)| c.request.model_version.is_none())
-            .filter_map(|(_, c)| {
-                c.valid
-                    .as_ref()
-                    .ok()
-                    .map(|(o, _)| (c.company, o.id.clone()))
-            })
-            .collect();
         let facts_started = Instant::now();
-        let (access, firsts, stored) = tokio::try_join!(
+        let (access, stored) = tokio::try_join!(
             async { Ok::<_, Transient>(store.accesses(&tokens).await?) },
-            async { Ok::<_, Transient>(store.first_decisions(&decided_orders).await?) },
             self.stored_facts(&checked),
         )?;
         let facts_us = micros(facts_started);
 
         let mut to_decide = Vec::new();
         let mut pending: HashMap<usize, Checked> = HashMap::new();
+        let mut without_model: Vec<(usize, Checked, Outgoing)> = Vec::new();
         for (slot, c) in checked {
             let access = access
                 .get(&(c.company, c.jti))
@@ -369,14 +362,12 @@ impl BatchHandler for Scorer {
                     continue;
                 }
             };
-            if c.request.model_version.is_none()
-                && let Some(first) = firsts.get(&(c.company, order.id.clone()))
-            {
-                work[slot] = Some(ScoreWork::Reply(Box::new(Self::repeat(&c, first))));
-                continue;
-            }
             let chosen = match self.model_for(&c).await? {
                 Ok(chosen) => chosen,
+                Err(out) if c.request.model_version.is_none() => {
+                    without_model.push((slot, c, out));
+                    continue;
+                }
                 Err(out) => {
                     work[slot] = Some(ScoreWork::Reply(Box::new(out)));
                     continue;
@@ -394,6 +385,33 @@ impl BatchHandler for Scorer {
                 language: Language::from_tag(&c.request.language),
             });
             pending.insert(slot, c);
+        }
+
+        // An order decided before is answered with its first decision even when the company
+        // has no active model now.
+        if !without_model.is_empty() {
+            let orders: Vec<(Uuid, String)> = without_model
+                .iter()
+                .filter_map(|(_, c, _)| {
+                    c.valid
+                        .as_ref()
+                        .ok()
+                        .map(|(o, _)| (c.company, o.id.clone()))
+                })
+                .collect();
+            let firsts = store.first_decisions(&orders).await?;
+            for (slot, c, out) in without_model {
+                let first = c
+                    .valid
+                    .as_ref()
+                    .ok()
+                    .and_then(|(o, _)| firsts.get(&(c.company, o.id.clone())));
+                let reply = match first {
+                    Some(first) => Self::repeat(&c, first),
+                    None => out,
+                };
+                work[slot] = Some(ScoreWork::Reply(Box::new(reply)));
+            }
         }
 
         for (item, verdict) in decide_all(to_decide).await? {
