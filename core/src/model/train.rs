@@ -34,6 +34,16 @@ pub struct TrainingOptions {
     pub boosting: BoostingSettings,
     pub logistic: LogisticSettings,
     pub forest: ForestSettings,
+    /// With more training rows than this, the learners are cross-validated on a sample of this
+    /// many (each outcome in proportion, spread over time, same folds) and only the winner is
+    /// refitted on the whole training part: ranking learners does not need a million rows,
+    /// and fitting every one on all of them five times took most of the training time.
+    #[serde(default = "default_selection_rows")]
+    pub selection_rows: usize,
+}
+
+fn default_selection_rows() -> usize {
+    TrainingOptions::default().selection_rows
 }
 
 impl Default for TrainingOptions {
@@ -47,6 +57,7 @@ impl Default for TrainingOptions {
             boosting: BoostingSettings::default(),
             logistic: LogisticSettings::default(),
             forest: ForestSettings::default(),
+            selection_rows: 20_000,
         }
     }
 }
