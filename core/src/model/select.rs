@@ -2,7 +2,7 @@
 //! all of it and scored on the holdout (shown, never used to choose); the best by validation
 //! AUC is kept, with its threshold from its out-of-fold scores.
 
-use super::learners::{FitSettings, Fitted, sigmoid};
+use super::learners::{BoostingSettings, FitSettings, Fitted, sigmoid};
 use super::metrics::{self, cost_threshold, ks_threshold, roc_auc};
 use super::spec::{Design, FeatureSpec};
 use super::split::{spread_sample, stratified_folds};
@@ -293,6 +293,15 @@ fn out_of_fold(
     settings: &FitSettings<'_>,
 ) -> Result<OutOfFold, String> {
     let folds: Vec<usize> = (0..cv.folds).collect();
+    // The folds already keep the cores busy; boosting's own threads would only contend.
+    let serial = BoostingSettings {
+        parallel: false,
+        ..settings.boosting.clone()
+    };
+    let settings = &FitSettings {
+        boosting: &serial,
+        ..*settings
+    };
     let fitted = side_by_side(&folds, |fold| {
         let (inside, outside): (Vec<usize>, Vec<usize>) =
             (0..design.rows).partition(|&i| cv.fold_of[i] != fold);
