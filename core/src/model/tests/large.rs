@@ -1,9 +1,11 @@
 //! The paths only large datasets take (a selection sample, capped logistic fits), forced on a
 //! small one with small thresholds.
 
-use super::synthetic;
+use super::{synthetic, synthetic_dataset};
+use crate::model::examples::{for_each_example_in_parts, part_of};
 use crate::model::split::spread_sample;
 use crate::model::{CandidateScore, Learner, TrainingOptions, train};
+use crate::model::{TrainingExample, examples};
 
 #[test]
 fn a_spread_sample_keeps_each_outcome_in_proportion_and_spans_the_rows() {
@@ -111,4 +113,27 @@ fn stored_metrics_and_options_from_before_the_row_counts_still_load() {
         .remove("max_rows");
     let back: TrainingOptions = serde_json::from_value(options).expect("older options load");
     assert_eq!(back, TrainingOptions::default());
+}
+
+#[test]
+fn examples_shared_among_threads_are_the_same_examples_each_once() {
+    let (customers, limits, reports, orders) = synthetic_dataset(300, 37);
+    let mut parts: Vec<Vec<(usize, TrainingExample)>> = vec![Vec::new(); 3];
+    let mut visitors: Vec<_> = parts
+        .iter_mut()
+        .map(|part| move |i: usize, example: TrainingExample| part.push((i, example)))
+        .collect();
+    for_each_example_in_parts(&customers, &limits, &reports, &orders, &mut visitors);
+    drop(visitors);
+    for (k, part) in parts.iter().enumerate() {
+        assert!(!part.is_empty());
+        assert!(
+            part.iter()
+                .all(|(i, _)| part_of(&orders[*i].customer_id, 3) == k)
+        );
+    }
+    let mut all: Vec<(usize, TrainingExample)> = parts.into_iter().flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    let all: Vec<TrainingExample> = all.into_iter().map(|(_, e)| e).collect();
+    assert_eq!(all, examples(&customers, &limits, &reports, &orders));
 }
