@@ -6,7 +6,7 @@ use super::learners::{BoostingSettings, FitSettings, Fitted, sigmoid};
 use super::metrics::{self, cost_threshold, ks_threshold, roc_auc};
 use super::spec::{Design, FeatureSpec};
 use super::split::{spread_sample, stratified_folds};
-use super::train::{TrainingError, TrainingOptions};
+use super::train::{MIN_EXAMPLES, TrainingError, TrainingOptions};
 use super::{CandidateScore, Learner, ModelMetrics, Split, TrainedModel, monotone};
 use std::time::Instant;
 
@@ -52,13 +52,15 @@ pub(super) fn fit_and_judge(
         boosting: &options.boosting,
         logistic_penalty: options.logistic.penalties.first().copied().unwrap_or(0.2),
         logistic_iterations: options.logistic.max_iterations,
-        logistic_max_rows: options.logistic.max_rows,
+        // A sample too small to fold is a setting mistake, not a reason to fail training.
+        logistic_max_rows: options.logistic.max_rows.max(MIN_EXAMPLES),
         forest: &options.forest,
         directions: &directions,
         seed: options.seed,
     };
     // The rows the learners are ranked on: all of the training part, or a sample of a large one.
-    let sample = spread_sample(&blocked, options.selection_rows).map(|rows| Sample {
+    let sample_rows = options.selection_rows.max(MIN_EXAMPLES);
+    let sample = spread_sample(&blocked, sample_rows).map(|rows| Sample {
         design: design.select(&rows),
         blocked: rows.iter().map(|&i| blocked[i]).collect(),
         fold_of: rows.iter().map(|&i| fold_of[i]).collect(),
