@@ -76,8 +76,8 @@ pub struct CandidateScore {
     pub learner: Learner,
     pub validation_auc: f64,
     pub holdout_auc: f64,
-    /// Wall time of its cross-validation and refit (candidates run side by side, so these
-    /// overlap).
+    /// Seconds spent fitting it: its cross-validation and its refit. The folds of all
+    /// candidates share the cores, so this is the sum of their fits, not the wall time.
     pub seconds: f64,
     /// Training rows its out-of-fold validation AUC is over (0: not recorded, older models).
     #[serde(default)]

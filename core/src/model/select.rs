@@ -8,6 +8,8 @@ use super::spec::{Design, FeatureSpec};
 use super::split::{spread_sample, stratified_folds};
 use super::train::{MIN_EXAMPLES, TrainingError, TrainingOptions};
 use super::{CandidateScore, Learner, ModelMetrics, Split, TrainedModel, monotone};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 /// Rows of the training part used to rank features by their contributions.
@@ -69,13 +71,35 @@ pub(super) fn fit_and_judge(
         Some(s) => (&s.design, s.blocked.as_slice(), s.fold_of.as_slice()),
         None => (&design, blocked.as_slice(), fold_of.as_slice()),
     };
+    let permits = Permits::new(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let unused = AtomicU64::new(0);
     let cv = Folds {
         fold_of: rank_fold_of,
         folds,
+        permits: &permits,
+        busy: &unused,
     };
 
-    let mut validated = side_by_side(&options.candidates, |learner| {
-        validate(learner, rank_design, rank_blocked, &cv, &settings, options)
+    // Seconds each candidate's fits held a core, in nanoseconds.
+    let busy: Vec<AtomicU64> = options
+        .candidates
+        .iter()
+        .map(|_| AtomicU64::new(0))
+        .collect();
+    let indices: Vec<usize> = (0..options.candidates.len()).collect();
+    let mut validated = side_by_side(&indices, |i| {
+        let cv = Folds {
+            busy: &busy[i],
+            ..cv
+        };
+        validate(
+            options.candidates[i],
+            rank_design,
+            rank_blocked,
+            &cv,
+            &settings,
+            options,
+        )
     });
     // Best validation AUC first; the sort is stable, so the first listed wins a tie and the
     // order of `candidates` is the order of preference.
@@ -136,7 +160,7 @@ pub(super) fn fit_and_judge(
     let mut hold_of_chosen = Vec::new();
     let mut scores = Vec::with_capacity(options.candidates.len());
     for (i, &learner) in options.candidates.iter().enumerate() {
-        let seconds = validated[i].1 + fits[i].1;
+        let seconds = busy[i].load(Ordering::Relaxed) as f64 / 1e9 + fits[i].1;
         let outcome = validated[i].0.as_ref().map_err(Clone::clone).and_then(|v| {
             let (model, rows) = fits[i].0.as_ref().map_err(Clone::clone)?;
             Ok((v, model, *rows))
@@ -280,9 +304,53 @@ struct Sample {
     fold_of: Vec<usize>,
 }
 
+#[derive(Clone, Copy)]
 struct Folds<'a> {
     fold_of: &'a [usize],
     folds: usize,
+    permits: &'a Permits,
+    /// Where the fits add the time they took (nanoseconds).
+    busy: &'a AtomicU64,
+}
+
+/// At most as many fits at once as there are cores: the folds of every candidate wait their
+/// turn, as more threads than cores only took turns evicting each other's caches.
+struct Permits {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Permits {
+    fn new(count: usize) -> Self {
+        Permits {
+            free: Mutex::new(count.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn hold<T>(&self, work: impl FnOnce() -> T) -> T {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .freed
+                .wait(free)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *free -= 1;
+        drop(free);
+        // Given back even when `work` panics, so the other fits still run.
+        let _permit = Release(self);
+        work()
+    }
+}
+
+struct Release<'a>(&'a Permits);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// Out-of-fold probabilities of one learner over the training part, and the model of the first
@@ -308,8 +376,17 @@ fn out_of_fold(
         let (inside, outside): (Vec<usize>, Vec<usize>) =
             (0..design.rows).partition(|&i| cv.fold_of[i] != fold);
         let labels: Vec<bool> = inside.iter().map(|&i| blocked[i]).collect();
-        let model = Fitted::fit(learner, &design.select(&inside), &labels, settings)?;
-        let held = model.raw_scores(&design.select(&outside));
+        let (model, held) = cv.permits.hold(|| {
+            let clock = Instant::now();
+            let model = Fitted::fit(learner, &design.select(&inside), &labels, settings);
+            let held = model.map(|m| {
+                let held = m.raw_scores(&design.select(&outside));
+                (m, held)
+            });
+            let nanos = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            cv.busy.fetch_add(nanos, Ordering::Relaxed);
+            held
+        })?;
         let rows = Fitted::rows_used(learner, &labels, settings);
         Ok((model, rows, outside, held))
     });
@@ -404,7 +481,7 @@ fn validate(
                 let fold_of: Vec<usize> = rows.iter().map(|&i| cv.fold_of[i]).collect();
                 let sample_cv = Folds {
                     fold_of: &fold_of,
-                    folds: cv.folds,
+                    ..*cv
                 };
                 let sample = design.select(&rows);
                 let (penalty, _) = best_penalty(&sample, &labels, &sample_cv, settings, penalties)?;
