@@ -6,6 +6,7 @@ mod examples;
 mod learners;
 mod metrics;
 mod monotone;
+mod parallel;
 mod select;
 mod spec;
 mod split;
