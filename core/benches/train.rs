@@ -59,10 +59,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("holdout AUC:       {:.4}", m.holdout.roc_auc);
     for c in &m.candidates {
         println!(
-            "  {:<20} validation AUC {:.4}  holdout AUC {:.4}  {:7.2} s{}",
+            "  {:<20} validation AUC {:.4} ({} rows)  holdout AUC {:.4} (fitted on {} rows)  {:7.2} s{}",
             c.learner.as_str(),
             c.validation_auc,
+            c.validation_rows,
             c.holdout_auc,
+            c.fitted_rows,
             c.seconds,
             c.failure
                 .as_deref()
@@ -79,7 +81,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         .iter()
         .map(|c| {
             json!({"learner": c.learner.as_str(), "validation_auc": c.validation_auc,
-                   "holdout_auc": c.holdout_auc, "seconds": c.seconds, "failure": c.failure})
+                   "holdout_auc": c.holdout_auc, "seconds": c.seconds, "failure": c.failure,
+                   "validation_rows": c.validation_rows, "fitted_rows": c.fitted_rows})
         })
         .collect();
     println!(

@@ -53,18 +53,79 @@ pub fn for_each_example(
     credit_limits: &[CreditLimit],
     bureau_reports: &[BureauReport],
     orders: &[Order],
+    visit: impl FnMut(usize, TrainingExample),
+) {
+    visit_part(
+        customers,
+        credit_limits,
+        bureau_reports,
+        orders,
+        None,
+        visit,
+    );
+}
+
+/// The same examples as [`for_each_example`], shared among threads, one per visitor: each
+/// customer's examples go to visitor [`part_of`]`(customer id, visitors.len())`. Assembling
+/// is most of the work and customers are independent of each other.
+pub(crate) fn for_each_example_in_parts<V: FnMut(usize, TrainingExample) + Send>(
+    customers: &[Customer],
+    credit_limits: &[CreditLimit],
+    bureau_reports: &[BureauReport],
+    orders: &[Order],
+    visitors: &mut [V],
+) {
+    let parts = visitors.len();
+    std::thread::scope(|scope| {
+        for (part, visit) in visitors.iter_mut().enumerate() {
+            scope.spawn(move || {
+                let only = Some((part, parts));
+                visit_part(
+                    customers,
+                    credit_limits,
+                    bureau_reports,
+                    orders,
+                    only,
+                    visit,
+                );
+            });
+        }
+    });
+}
+
+/// Which of `parts` a customer's examples go to: any fixed spread will do (FNV-1a).
+pub(crate) fn part_of(customer_id: &str, parts: usize) -> usize {
+    let hash = customer_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % parts.max(1) as u64) as usize
+}
+
+/// The examples of the customers in `only` (part, of parts), or of all.
+fn visit_part(
+    customers: &[Customer],
+    credit_limits: &[CreditLimit],
+    bureau_reports: &[BureauReport],
+    orders: &[Order],
+    only: Option<(usize, usize)>,
     mut visit: impl FnMut(usize, TrainingExample),
 ) {
-    let by_id: HashMap<&str, &Customer> = customers.iter().map(|c| (c.id.as_str(), c)).collect();
+    let mine =
+        |customer_id: &str| only.is_none_or(|(part, parts)| part_of(customer_id, parts) == part);
+    let by_id: HashMap<&str, &Customer> = customers
+        .iter()
+        .filter(|c| mine(&c.id))
+        .map(|c| (c.id.as_str(), c))
+        .collect();
     let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
-    for limit in credit_limits {
+    for limit in credit_limits.iter().filter(|l| mine(&l.customer_id)) {
         groups
             .entry(&limit.customer_id)
             .or_default()
             .limits
             .push(limit);
     }
-    for report in bureau_reports {
+    for report in bureau_reports.iter().filter(|r| mine(&r.customer_id)) {
         groups
             .entry(&report.customer_id)
             .or_default()
@@ -72,6 +133,9 @@ pub fn for_each_example(
             .push(report);
     }
     for (i, order) in orders.iter().enumerate() {
+        if !mine(&order.customer_id) {
+            continue;
+        }
         groups
             .entry(&order.customer_id)
             .or_default()

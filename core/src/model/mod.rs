@@ -6,6 +6,7 @@ mod examples;
 mod learners;
 mod metrics;
 mod monotone;
+mod parallel;
 mod select;
 mod spec;
 mod split;
@@ -68,14 +69,23 @@ pub enum Split {
 }
 
 /// One candidate learner: its validation AUC (out-of-fold, training part only: this is what
-/// chose) and its AUC on the holdout once refitted on the whole training part (shown only).
+/// chose) and its AUC on the holdout once refitted (shown only). On large training parts the
+/// candidates are validated on a sample and only the chosen one is refitted on all of it; the
+/// row counts say which.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateScore {
     pub learner: Learner,
     pub validation_auc: f64,
     pub holdout_auc: f64,
-    /// Wall time of its cross-validation and refit.
+    /// Seconds spent fitting it: its cross-validation and its refit. The folds of all
+    /// candidates share the cores, so this is the sum of their fits, not the wall time.
     pub seconds: f64,
+    /// Training rows its out-of-fold validation AUC is over (0: not recorded, older models).
+    #[serde(default)]
+    pub validation_rows: usize,
+    /// Rows the model scored on the holdout learnt from (0: not recorded, older models).
+    #[serde(default)]
+    pub fitted_rows: usize,
     /// Why it could not be fitted, when it could not (its AUCs are then 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,

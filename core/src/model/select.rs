@@ -2,12 +2,14 @@
 //! all of it and scored on the holdout (shown, never used to choose); the best by validation
 //! AUC is kept, with its threshold from its out-of-fold scores.
 
-use super::learners::{FitSettings, Fitted, sigmoid};
+use super::learners::{BoostingSettings, FitSettings, Fitted, sigmoid};
 use super::metrics::{self, cost_threshold, ks_threshold, roc_auc};
+use super::parallel::{Permits, side_by_side};
 use super::spec::{Design, FeatureSpec};
-use super::split::stratified_folds;
-use super::train::{TrainingError, TrainingOptions};
+use super::split::{spread_sample, stratified_folds};
+use super::train::{MIN_EXAMPLES, TrainingError, TrainingOptions};
 use super::{CandidateScore, Learner, ModelMetrics, Split, TrainedModel, monotone};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Rows of the training part used to rank features by their contributions.
@@ -52,65 +54,151 @@ pub(super) fn fit_and_judge(
         boosting: &options.boosting,
         logistic_penalty: options.logistic.penalties.first().copied().unwrap_or(0.2),
         logistic_iterations: options.logistic.max_iterations,
+        // A sample too small to fold is a setting mistake, not a reason to fail training.
+        logistic_max_rows: options.logistic.max_rows.max(MIN_EXAMPLES),
         forest: &options.forest,
         directions: &directions,
         seed: options.seed,
     };
+    // The rows the learners are ranked on: all of the training part, or a sample of a large one.
+    let sample_rows = options.selection_rows.max(MIN_EXAMPLES);
+    let sample = spread_sample(&blocked, sample_rows).map(|rows| Sample {
+        design: design.select(&rows),
+        blocked: rows.iter().map(|&i| blocked[i]).collect(),
+        fold_of: rows.iter().map(|&i| fold_of[i]).collect(),
+    });
+    let (rank_design, rank_blocked, rank_fold_of) = match &sample {
+        Some(s) => (&s.design, s.blocked.as_slice(), s.fold_of.as_slice()),
+        None => (&design, blocked.as_slice(), fold_of.as_slice()),
+    };
+    let permits = Permits::new(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let unused = AtomicU64::new(0);
     let cv = Folds {
-        fold_of: &fold_of,
+        fold_of: rank_fold_of,
         folds,
+        permits: &permits,
+        busy: &unused,
     };
 
-    let mut candidates = Vec::new();
-    for &learner in &options.candidates {
-        let clock = Instant::now();
-        let attempt = candidate(learner, &design, &blocked, &cv, &settings, options);
-        candidates.push(match attempt {
-            Ok(fitted) => {
-                let hold: Vec<f64> = fitted
-                    .model
+    // Seconds each candidate's fits held a core, in nanoseconds.
+    let busy: Vec<AtomicU64> = options
+        .candidates
+        .iter()
+        .map(|_| AtomicU64::new(0))
+        .collect();
+    let indices: Vec<usize> = (0..options.candidates.len()).collect();
+    let mut validated = side_by_side(&indices, |i| {
+        let cv = Folds {
+            busy: &busy[i],
+            ..cv
+        };
+        validate(
+            options.candidates[i],
+            rank_design,
+            rank_blocked,
+            &cv,
+            &settings,
+            options,
+        )
+    });
+    // Best validation AUC first; the sort is stable, so the first listed wins a tie and the
+    // order of `candidates` is the order of preference.
+    let mut ranking: Vec<usize> = (0..validated.len())
+        .filter(|&i| validated[i].0.is_ok())
+        .collect();
+    let auc_of = |i: usize| validated[i].0.as_ref().map_or(0.0, |v| v.auc);
+    ranking.sort_by(|&a, &b| auc_of(b).total_cmp(&auc_of(a)));
+    let winner = ranking.first().copied();
+
+    // Only the winner learns from the whole training part. With a sample, the others are shown
+    // on the holdout with their first fold's model; without one, each is refitted on all of it.
+    let on_all = |i: usize| Some(i) == winner || sample.is_none();
+    // Per candidate: its holdout model and the rows that learnt from, and the seconds that took.
+    let mut fits: Vec<(Result<HoldoutModel, String>, f64)> = validated
+        .iter_mut()
+        .map(|(validation, _)| {
+            let first_fold = match validation {
+                Ok(v) => v.first_fold.take().ok_or_else(|| "not fitted".to_owned()),
+                Err(reason) => Err(reason.clone()),
+            };
+            (first_fold, 0.0)
+        })
+        .collect();
+    let refit = |i: usize| {
+        let fitted = fit_one_on_all(
+            options.candidates[i],
+            &validated[i].0,
+            &design,
+            &blocked,
+            &settings,
+        );
+        let rows = validated[i].0.as_ref().map_or(0, |v| {
+            Fitted::rows_used(options.candidates[i], &blocked, &v.settings(&settings))
+        });
+        fitted.map(|model| (model, rows))
+    };
+    let refitted: Vec<usize> = (0..validated.len()).filter(|&i| on_all(i)).collect();
+    let refits = side_by_side(&refitted, refit);
+    for (&i, fit) in refitted.iter().zip(refits) {
+        fits[i] = fit;
+    }
+
+    // When the winner cannot be fitted on everything, the next best is refitted in its place.
+    let mut chosen = None;
+    for &i in &ranking {
+        if !on_all(i) {
+            let clock = Instant::now();
+            fits[i].0 = refit(i);
+            fits[i].1 += clock.elapsed().as_secs_f64();
+        }
+        if fits[i].0.is_ok() {
+            chosen = Some(i);
+            break;
+        }
+    }
+
+    let mut hold_of_chosen = Vec::new();
+    let mut scores = Vec::with_capacity(options.candidates.len());
+    for (i, &learner) in options.candidates.iter().enumerate() {
+        let seconds = busy[i].load(Ordering::Relaxed) as f64 / 1e9 + fits[i].1;
+        let outcome = validated[i].0.as_ref().map_err(Clone::clone).and_then(|v| {
+            let (model, rows) = fits[i].0.as_ref().map_err(Clone::clone)?;
+            Ok((v, model, *rows))
+        });
+        scores.push(match outcome {
+            Ok((validation, model, fitted_rows)) => {
+                let hold: Vec<f64> = model
                     .raw_scores(&hold_design)
                     .into_iter()
                     .map(sigmoid)
                     .collect();
                 let score = CandidateScore {
                     learner,
-                    validation_auc: roc_auc(&fitted.oof, &blocked),
+                    validation_auc: validation.auc,
                     holdout_auc: roc_auc(&hold, &hold_blocked),
-                    seconds: clock.elapsed().as_secs_f64(),
+                    seconds,
+                    validation_rows: rank_blocked.len(),
+                    fitted_rows,
                     failure: None,
                 };
-                Candidate {
-                    score,
-                    fitted: Some(fitted),
+                if Some(i) == chosen {
+                    hold_of_chosen = hold;
                 }
+                score
             }
-            Err(reason) => Candidate {
-                score: CandidateScore {
-                    learner,
-                    validation_auc: 0.0,
-                    holdout_auc: 0.0,
-                    seconds: clock.elapsed().as_secs_f64(),
-                    failure: Some(reason),
-                },
-                fitted: None,
+            Err(reason) => CandidateScore {
+                learner,
+                validation_auc: 0.0,
+                holdout_auc: 0.0,
+                seconds,
+                validation_rows: rank_blocked.len(),
+                fitted_rows: 0,
+                failure: Some(reason),
             },
         });
     }
 
-    // The first listed wins a tie, so the order of `candidates` is the order of preference.
-    let best = candidates
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.fitted.is_some())
-        .fold(None::<(usize, f64)>, |best, (i, c)| match best {
-            Some((_, auc)) if auc >= c.score.validation_auc => best,
-            _ => Some((i, c.score.validation_auc)),
-        })
-        .map(|(i, _)| i);
-    let scores: Vec<CandidateScore> = candidates.iter().map(|c| c.score.clone()).collect();
-    let Some((best, chosen)) = best.and_then(|i| candidates.swap_remove(i).fitted.map(|f| (i, f)))
-    else {
+    let Some(best) = chosen else {
         let reasons: Vec<String> = scores.iter().filter_map(|s| s.failure.clone()).collect();
         let reasons = if reasons.is_empty() {
             "no candidate learner was given".to_owned()
@@ -119,22 +207,20 @@ pub(super) fn fit_and_judge(
         };
         return Err(TrainingError::NoLearner { reasons });
     };
-    let learner = scores[best].learner;
-    let Fit {
-        model: fitted,
-        oof,
-        params,
-    } = chosen;
-
-    let threshold = match options.cost_ratio {
-        Some(ratio) if ratio > 0.0 => cost_threshold(&oof, &blocked, ratio),
-        _ => ks_threshold(&oof, &blocked),
+    let learner = options.candidates[best];
+    let Ok(validation) = validated.swap_remove(best).0 else {
+        unreachable!("only validated candidates are ranked");
     };
-    let hold_probabilities: Vec<f64> = fitted
-        .raw_scores(&hold_design)
-        .into_iter()
-        .map(sigmoid)
-        .collect();
+    let Ok((fitted, _)) = fits.swap_remove(best).0 else {
+        unreachable!("the chosen candidate was fitted");
+    };
+    let params = validation.params(learner, scores[best].fitted_rows, options);
+
+    let oof = &validation.oof;
+    let threshold = match options.cost_ratio {
+        Some(ratio) if ratio > 0.0 => cost_threshold(oof, rank_blocked, ratio),
+        _ => ks_threshold(oof, rank_blocked),
+    };
 
     let mut model = TrainedModel {
         learner,
@@ -142,7 +228,7 @@ pub(super) fn fit_and_judge(
         spec,
         threshold,
         metrics: ModelMetrics {
-            holdout: metrics::evaluate(&hold_probabilities, &hold_blocked, threshold),
+            holdout: metrics::evaluate(&hold_of_chosen, &hold_blocked, threshold),
             threshold,
             chosen: learner,
             candidates: scores,
@@ -167,55 +253,151 @@ pub(super) fn fit_and_judge(
     Ok(model)
 }
 
+fn fit_one_on_all(
+    learner: Learner,
+    validation: &Result<Validation, String>,
+    design: &Design,
+    blocked: &[bool],
+    settings: &FitSettings<'_>,
+) -> Result<Fitted, String> {
+    let validation = validation.as_ref().map_err(Clone::clone)?;
+    Fitted::fit(learner, design, blocked, &validation.settings(settings))
+}
+
+/// A model to score the holdout with, and how many rows it learnt from.
+type HoldoutModel = (Fitted, usize);
+
+/// The training rows the learners are ranked on, when that is a sample.
+struct Sample {
+    design: Design,
+    blocked: Vec<bool>,
+    fold_of: Vec<usize>,
+}
+
+#[derive(Clone, Copy)]
 struct Folds<'a> {
     fold_of: &'a [usize],
     folds: usize,
+    permits: &'a Permits,
+    /// Where the fits add the time they took (nanoseconds).
+    busy: &'a AtomicU64,
 }
 
-/// Out-of-fold probabilities of one learner over the training part.
+/// Out-of-fold probabilities of one learner over the training part, and the model of the first
+/// fold with the rows it learnt from. The folds are fitted side by side.
 fn out_of_fold(
     learner: Learner,
     design: &Design,
     blocked: &[bool],
     cv: &Folds<'_>,
     settings: &FitSettings<'_>,
-) -> Result<Vec<f64>, String> {
-    let mut scores = vec![0.0; design.rows];
-    for fold in 0..cv.folds {
+) -> Result<OutOfFold, String> {
+    let folds: Vec<usize> = (0..cv.folds).collect();
+    // The folds already keep the cores busy; boosting's own threads would only contend.
+    let serial = BoostingSettings {
+        parallel: false,
+        ..settings.boosting.clone()
+    };
+    let settings = &FitSettings {
+        boosting: &serial,
+        ..*settings
+    };
+    let fitted = side_by_side(&folds, |fold| {
         let (inside, outside): (Vec<usize>, Vec<usize>) =
             (0..design.rows).partition(|&i| cv.fold_of[i] != fold);
         let labels: Vec<bool> = inside.iter().map(|&i| blocked[i]).collect();
-        let model = Fitted::fit(learner, &design.select(&inside), &labels, settings)?;
-        let held = model.raw_scores(&design.select(&outside));
+        let (model, held) = cv.permits.hold(|| {
+            let clock = Instant::now();
+            let model = Fitted::fit(learner, &design.select(&inside), &labels, settings);
+            let held = model.map(|m| {
+                let held = m.raw_scores(&design.select(&outside));
+                (m, held)
+            });
+            let nanos = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            cv.busy.fetch_add(nanos, Ordering::Relaxed);
+            held
+        })?;
+        let rows = Fitted::rows_used(learner, &labels, settings);
+        Ok((model, rows, outside, held))
+    });
+    let mut scores = vec![0.0; design.rows];
+    let mut first = None;
+    for (result, _) in fitted {
+        let (model, rows, outside, held) = result?;
         for (i, raw) in outside.into_iter().zip(held) {
             scores[i] = sigmoid(raw);
         }
+        first.get_or_insert((model, rows));
     }
-    Ok(scores)
+    let (first, first_rows) = first.ok_or("no folds to validate on")?;
+    Ok(OutOfFold {
+        scores,
+        first,
+        first_rows,
+    })
 }
 
-/// A learner refitted on the whole training part, with its out-of-fold probabilities.
-struct Fit {
-    model: Fitted,
+struct OutOfFold {
+    scores: Vec<f64>,
+    first: Fitted,
+    first_rows: usize,
+}
+
+/// A learner's cross-validation: its out-of-fold probabilities and their AUC, and the
+/// logistic penalty it chose (the only setting chosen by validation).
+struct Validation {
     oof: Vec<f64>,
-    params: serde_json::Value,
+    auc: f64,
+    penalty: Option<f64>,
+    /// The first fold's model and the rows it learnt from: a runner-up's holdout model when
+    /// the candidates were validated on a sample, so it is not fitted once more just to be shown.
+    first_fold: Option<(Fitted, usize)>,
 }
 
-struct Candidate {
-    score: CandidateScore,
-    fitted: Option<Fit>,
+impl Validation {
+    fn settings<'a>(&self, settings: &FitSettings<'a>) -> FitSettings<'a> {
+        FitSettings {
+            logistic_penalty: self.penalty.unwrap_or(settings.logistic_penalty),
+            ..*settings
+        }
+    }
+
+    /// The learner's settings, as stored with the model.
+    fn params(
+        &self,
+        learner: Learner,
+        fitted_rows: usize,
+        options: &TrainingOptions,
+    ) -> serde_json::Value {
+        let json = |value: serde_json::Result<serde_json::Value>| value.unwrap_or_default();
+        match learner {
+            Learner::LogisticRegression => {
+                let penalty = self.penalty.unwrap_or_default();
+                serde_json::json!({
+                    "penalty_per_row": penalty,
+                    "alpha": penalty * fitted_rows as f64,
+                    "penalties_tried": options.logistic.penalties,
+                    "max_iterations": options.logistic.max_iterations,
+                    "max_rows": options.logistic.max_rows,
+                    "standardised": true,
+                    "missing": "training mean plus a was-missing indicator",
+                })
+            }
+            Learner::GradientBoosting => json(serde_json::to_value(&options.boosting)),
+            Learner::RandomForest => json(serde_json::to_value(&options.forest)),
+        }
+    }
 }
 
-fn candidate(
+fn validate(
     learner: Learner,
     design: &Design,
     blocked: &[bool],
     cv: &Folds<'_>,
     settings: &FitSettings<'_>,
     options: &TrainingOptions,
-) -> Result<Fit, String> {
-    let json = |value: serde_json::Result<serde_json::Value>| value.unwrap_or_default();
-    let (oof, settings, params) = match learner {
+) -> Result<Validation, String> {
+    let (oof, penalty) = match learner {
         // Its penalty is part of the learner: tried on the same folds, the best one kept.
         Learner::LogisticRegression => {
             let penalties = &options.logistic.penalties;
@@ -229,7 +411,7 @@ fn candidate(
                 let fold_of: Vec<usize> = rows.iter().map(|&i| cv.fold_of[i]).collect();
                 let sample_cv = Folds {
                     fold_of: &fold_of,
-                    folds: cv.folds,
+                    ..*cv
                 };
                 let sample = design.select(&rows);
                 let (penalty, _) = best_penalty(&sample, &labels, &sample_cv, settings, penalties)?;
@@ -241,38 +423,19 @@ fn candidate(
             } else {
                 best_penalty(design, blocked, cv, settings, penalties)?
             };
-            let params = serde_json::json!({
-                "penalty_per_row": penalty,
-                "alpha": penalty * design.rows as f64,
-                "penalties_tried": penalties,
-                "max_iterations": options.logistic.max_iterations,
-                "standardised": true,
-                "missing": "training mean plus a was-missing indicator",
-            });
-            (
-                oof,
-                FitSettings {
-                    logistic_penalty: penalty,
-                    ..*settings
-                },
-                params,
-            )
+            (oof, Some(penalty))
         }
-        Learner::GradientBoosting => {
-            let oof = out_of_fold(learner, design, blocked, cv, settings)?;
-            (
-                oof,
-                *settings,
-                json(serde_json::to_value(&options.boosting)),
-            )
-        }
-        Learner::RandomForest => {
-            let oof = out_of_fold(learner, design, blocked, cv, settings)?;
-            (oof, *settings, json(serde_json::to_value(&options.forest)))
+        Learner::GradientBoosting | Learner::RandomForest => {
+            (out_of_fold(learner, design, blocked, cv, settings)?, None)
         }
     };
-    let model = Fitted::fit(learner, design, blocked, &settings)?;
-    Ok(Fit { model, oof, params })
+    let auc = roc_auc(&oof.scores, blocked);
+    Ok(Validation {
+        oof: oof.scores,
+        auc,
+        penalty,
+        first_fold: Some((oof.first, oof.first_rows)),
+    })
 }
 
 /// The logistic penalty with the best out-of-fold AUC, and those out-of-fold scores.
@@ -282,15 +445,15 @@ fn best_penalty(
     cv: &Folds<'_>,
     settings: &FitSettings<'_>,
     penalties: &[f64],
-) -> Result<(f64, Vec<f64>), String> {
-    let mut best: Option<(f64, f64, Vec<f64>)> = None;
+) -> Result<(f64, OutOfFold), String> {
+    let mut best: Option<(f64, f64, OutOfFold)> = None;
     for &penalty in penalties {
         let trial = FitSettings {
             logistic_penalty: penalty,
             ..*settings
         };
         let oof = out_of_fold(Learner::LogisticRegression, design, blocked, cv, &trial)?;
-        let auc = roc_auc(&oof, blocked);
+        let auc = roc_auc(&oof.scores, blocked);
         if best.as_ref().is_none_or(|(top, _, _)| auc > *top) {
             best = Some((auc, penalty, oof));
         }

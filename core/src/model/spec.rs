@@ -107,6 +107,17 @@ impl SpecBuilder {
         }
     }
 
+    /// Adds what another builder counted, as if this one had seen its rows too.
+    pub(crate) fn absorb(&mut self, other: SpecBuilder) {
+        for (name, seen) in other.seen {
+            let mine = self.seen.entry(name).or_default();
+            mine.numbers += seen.numbers;
+            for (level, n) in seen.levels {
+                *mine.levels.entry(level).or_default() += n;
+            }
+        }
+    }
+
     /// Every feature that was ever present; numeric when numbers are at least as common as
     /// text. Features that are always missing teach nothing and are left out.
     pub(crate) fn finish(self) -> FeatureSpec {

@@ -1,7 +1,7 @@
 //! Training entry points: check there is enough to learn from, split off the holdout, encode.
 //! Choosing and fitting the learner is in `select`.
 
-use super::examples::for_each_example;
+use super::examples::{for_each_example_in_parts, part_of};
 use super::select::{Prepared, fit_and_judge};
 use super::spec::{Design, FeatureSpec, SpecBuilder};
 use super::split::split;
@@ -34,6 +34,16 @@ pub struct TrainingOptions {
     pub boosting: BoostingSettings,
     pub logistic: LogisticSettings,
     pub forest: ForestSettings,
+    /// With more training rows than this, the learners are cross-validated on a sample of this
+    /// many (each outcome in proportion, spread over time, same folds) and only the winner is
+    /// refitted on the whole training part: ranking learners does not need a million rows,
+    /// and fitting every one on all of them five times took most of the training time.
+    #[serde(default = "default_selection_rows")]
+    pub selection_rows: usize,
+}
+
+fn default_selection_rows() -> usize {
+    TrainingOptions::default().selection_rows
 }
 
 impl Default for TrainingOptions {
@@ -47,6 +57,7 @@ impl Default for TrainingOptions {
             boosting: BoostingSettings::default(),
             logistic: LogisticSettings::default(),
             forest: ForestSettings::default(),
+            selection_rows: 20_000,
         }
     }
 }
@@ -168,7 +179,8 @@ pub fn train(
 
 /// [`train`] on [`examples`] of the dataset, without holding every example at once: features
 /// are assembled twice (once to learn the spec, once to encode), so memory stays near the
-/// encoded rows rather than a few KB per order. Same model as `train(&examples(..), options)`.
+/// encoded rows rather than a few KB per order. Both passes share the customers among one
+/// thread per core. Same model as `train(&examples(..), options)`.
 pub fn train_dataset(
     customers: &[Customer],
     credit_limits: &[CreditLimit],
@@ -198,12 +210,25 @@ pub fn train_dataset(
         }
     }
     let facts = (customers, credit_limits, bureau_reports, orders);
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builders: Vec<SpecBuilder> = (0..parts).map(|_| SpecBuilder::default()).collect();
+    let mut observers: Vec<_> = builders
+        .iter_mut()
+        .map(|builder| {
+            let place = &place;
+            move |i: usize, example: TrainingExample| {
+                if place[i].is_some_and(|(holdout, _)| !holdout) {
+                    builder.observe(&example.features);
+                }
+            }
+        })
+        .collect();
+    for_each_example_in_parts(facts.0, facts.1, facts.2, facts.3, &mut observers);
+    drop(observers);
     let mut builder = SpecBuilder::default();
-    for_each_example(facts.0, facts.1, facts.2, facts.3, |i, example| {
-        if place[i].is_some_and(|(holdout, _)| !holdout) {
-            builder.observe(&example.features);
-        }
-    });
+    for part in builders {
+        builder.absorb(part);
+    }
     let spec = builder.finish();
     let width = spec.width();
     let mut design = Design {
@@ -216,17 +241,37 @@ pub fn train_dataset(
         cols: width,
         data: vec![0.0; hold_rows.len() * width],
     };
-    for_each_example(facts.0, facts.1, facts.2, facts.3, |i, example| {
-        if let Some((holdout, row)) = place[i] {
-            let target = if holdout {
-                &mut hold_design
-            } else {
-                &mut design
-            };
-            target.data[row * width..(row + 1) * width]
-                .copy_from_slice(&spec.encode(&example.features));
+    if width > 0 {
+        // Each part's threads write the rows of its own customers' orders: (order, its row).
+        let mut rows: Vec<Option<&mut [f64]>> = design
+            .data
+            .chunks_mut(width)
+            .chain(hold_design.data.chunks_mut(width))
+            .map(Some)
+            .collect();
+        let mut slots: Vec<Vec<(usize, &mut [f64])>> = (0..parts).map(|_| Vec::new()).collect();
+        for (i, order) in orders.iter().enumerate() {
+            if let Some((holdout, row)) = place[i] {
+                let at = if holdout { train_rows.len() + row } else { row };
+                if let Some(slot) = rows[at].take() {
+                    slots[part_of(&order.customer_id, parts)].push((i, slot));
+                }
+            }
         }
-    });
+        let spec = &spec;
+        let mut encoders: Vec<_> = slots
+            .into_iter()
+            .map(|mut slots| {
+                move |i: usize, example: TrainingExample| {
+                    // Pushed in order of `i`, so sorted by it.
+                    if let Ok(k) = slots.binary_search_by_key(&i, |(j, _)| *j) {
+                        slots[k].1.copy_from_slice(&spec.encode(&example.features));
+                    }
+                }
+            })
+            .collect();
+        for_each_example_in_parts(facts.0, facts.1, facts.2, facts.3, &mut encoders);
+    }
     let prepared = prepare(
         &meta,
         &train_rows,

@@ -1,6 +1,7 @@
 //! Model tests on a synthetic portfolio with a known rule, and on real public credit data.
 
 mod german;
+mod large;
 mod learners;
 mod rules;
 
