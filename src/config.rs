@@ -126,7 +126,7 @@ pub struct Gateway {
 
 #[derive(Debug, Clone, Args)]
 pub struct Train {
-    /// How many trainings run at once; each keeps a core busy while it runs.
+    /// How many trainings run at once; one training already fits on every core.
     #[arg(long, env = "AVAL_TRAIN_PARALLELISM", default_value_t = 2)]
     pub train_parallelism: usize,
     /// Seed of the training's random choices (folds, forests): same data, same model.
