@@ -354,21 +354,9 @@ async fn an_upload_replaces_the_facts_the_scorer_keeps_in_memory() {
         o
     };
     let first = request(&company, same_time("CACHED-1"), None);
-    pipeline.request_over_kafka(&token, &first).await;
-    let before = pipeline
-        .reply(&first.request_id)
-        .await
-        .0
-        .decision
-        .expect("decided");
+    let before = pipeline.decide(&token, &first).await;
     let again = request(&company, same_time("CACHED-2"), None);
-    pipeline.request_over_kafka(&token, &again).await;
-    let cached = pipeline
-        .reply(&again.request_id)
-        .await
-        .0
-        .decision
-        .expect("decided");
+    let cached = pipeline.decide(&token, &again).await;
     assert_eq!(cached.probability, before.probability);
 
     // A new dataset: a fresh bureau report with many PEFIN records for C00003.
@@ -398,13 +386,7 @@ async fn an_upload_replaces_the_facts_the_scorer_keeps_in_memory() {
             same_time(&format!("CACHED-{}", Uuid::new_v4())),
             None,
         );
-        pipeline.request_over_kafka(&token, &asked).await;
-        let decided = pipeline
-            .reply(&asked.request_id)
-            .await
-            .0
-            .decision
-            .expect("decided");
+        let decided = pipeline.decide(&token, &asked).await;
         if decided.probability != before.probability {
             break (asked, decided);
         }

@@ -22,7 +22,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// A training pipeline plus a scorer on the same topics.
@@ -166,38 +166,34 @@ impl Decisions {
 
     /// The reply to `request_id`, read from the replies topic (with its instance header).
     pub async fn reply(&self, request_id: &str) -> (DecisionReplyRecord, Option<Vec<u8>>) {
-        let topic = &self
-            .pipeline
-            .catalogue
-            .topic(TopicRole::DecisionReplies)
-            .name;
-        let consumer = common::consumer_from_start(topic);
-        let codec = common::codec();
-        let started = Instant::now();
-        loop {
-            let message = tokio::time::timeout(DEADLINE, consumer.recv())
-                .await
-                .expect("a reply in time")
-                .expect("consume");
-            let reply: DecisionReplyRecord = codec
-                .decode(message.payload().expect("value"))
-                .await
-                .expect("decode");
-            if reply.request_id == request_id {
-                use rdkafka::message::Headers;
-                let instance = message.headers().and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == REPLY_INSTANCE_HEADER)
-                        .and_then(|h| h.value.map(<[u8]>::to_vec))
-                });
-                return (reply, instance);
-            }
-            assert!(started.elapsed() < DEADLINE, "no reply to {request_id}");
-        }
+        let mut found = self.replies_with_instance(&[request_id.to_owned()]).await;
+        found.remove(request_id).expect("the reply")
     }
 
     /// The replies to all of `request_ids`, read from the replies topic.
     pub async fn replies(&self, request_ids: &[String]) -> HashMap<String, DecisionReplyRecord> {
+        self.replies_with_instance(request_ids)
+            .await
+            .into_iter()
+            .map(|(id, (reply, _))| (id, reply))
+            .collect()
+    }
+
+    /// Sends `request` over Kafka and returns the decision of its reply.
+    pub async fn decide(&self, token: &str, request: &DecisionRequestRecord) -> DecisionRecord {
+        self.request_over_kafka(token, request).await;
+        self.reply(&request.request_id)
+            .await
+            .0
+            .decision
+            .expect("decided")
+    }
+
+    async fn replies_with_instance(
+        &self,
+        request_ids: &[String],
+    ) -> HashMap<String, (DecisionReplyRecord, Option<Vec<u8>>)> {
+        use rdkafka::message::Headers;
         let topic = &self
             .pipeline
             .catalogue
@@ -215,7 +211,12 @@ impl Decisions {
                 .decode(message.payload().expect("value"))
                 .await
                 .expect("decode");
-            found.insert(reply.request_id.clone(), reply);
+            let instance = message.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == REPLY_INSTANCE_HEADER)
+                    .and_then(|h| h.value.map(<[u8]>::to_vec))
+            });
+            found.insert(reply.request_id.clone(), (reply, instance));
         }
         found
     }

@@ -16,7 +16,7 @@ use aval_core::token::TokenKeys;
 use aval_store::Store;
 use aval_topics::records::AuditEventRecord;
 use aval_topics::records::ModelActivationRecord;
-use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole};
+use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole, WireRecord};
 use cache::ModelCache;
 use facts_cache::FactsCache;
 use rdkafka::ClientConfig;
@@ -106,112 +106,112 @@ impl ScoreProcessor {
     }
 }
 
-/// Reads every activation from the start of the compacted topic in a group of its own (each
-/// scorer instance must see all of them, whatever partitions its requests come from), and
-/// points the cache at the new version. Reading from the start only replays version numbers;
-/// models load lazily.
+/// A consumer in a group of its own: each scorer instance must read every record of these
+/// topics, whatever partitions its requests come from.
+fn own_consumer(config: &ScoreProcessor, purpose: &str) -> Result<StreamConsumer, ProcessorError> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", &config.consumer.bootstrap)
+        .set(
+            "group.id",
+            format!("{}-{purpose}-{}", config.consumer.group_id, Uuid::new_v4()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        // What these records change should reach the scorer within milliseconds.
+        .set("fetch.wait.max.ms", "50")
+        .create()?)
+}
+
+/// Hands each record of `consumer`, decoded as `R`, to `act` until `stop`. These topics are
+/// written by aval itself: a record that cannot be read is logged and skipped, never fatal.
+async fn follow<R: WireRecord>(
+    consumer: &StreamConsumer,
+    codec: &AvroCodec,
+    what: &str,
+    stop: CancellationToken,
+    mut act: impl FnMut(R),
+) -> Result<(), ProcessorError> {
+    loop {
+        let message = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            received = consumer.recv() => match received {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::warn!(error = %e, what, "consume error");
+                    continue;
+                }
+            },
+        };
+        let Some(payload) = message.payload() else {
+            continue;
+        };
+        match codec.decode::<R>(payload).await {
+            Ok(record) => act(record),
+            Err(e) => tracing::warn!(error = %e, what, "undecodable record"),
+        }
+    }
+}
+
+/// The company a record of aval's names, when it is a valid id.
+fn company_of(id: &str, what: &str) -> Option<Uuid> {
+    let company = Uuid::parse_str(id).ok();
+    if company.is_none() {
+        tracing::warn!(company = %id, what, "record for a malformed company id");
+    }
+    company
+}
+
+/// Reads every activation from the start of the compacted topic and points the cache at the
+/// new version. Reading from the start only replays version numbers; models load lazily.
 async fn follow_activations(
     scorer: &Scorer,
     stop: CancellationToken,
 ) -> Result<(), ProcessorError> {
     let config = &scorer.config;
-    let topic = config
-        .catalogue
-        .topic(TopicRole::ModelActivations)
-        .name
-        .clone();
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.consumer.bootstrap)
-        .set(
-            "group.id",
-            format!(
-                "{}-activations-{}",
-                config.consumer.group_id,
-                Uuid::new_v4()
-            ),
-        )
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        // An activation should reach the scorer within milliseconds of its production.
-        .set("fetch.wait.max.ms", "50")
-        .create()?;
-    consumer.subscribe(&[&topic])?;
-    loop {
-        let message = tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            received = consumer.recv() => match received {
-                Ok(message) => message,
-                Err(e) => {
-                    tracing::warn!(error = %e, "activation consume error");
-                    continue;
-                }
-            },
-        };
-        let Some(payload) = message.payload() else {
-            continue;
-        };
-        match config.codec.decode::<ModelActivationRecord>(payload).await {
-            Ok(activation) => match Uuid::parse_str(&activation.company_id) {
-                Ok(company) => {
-                    tracing::info!(%company, version = activation.model_version, "model activated");
-                    scorer.cache.activate(company, activation.model_version);
-                }
-                Err(_) => {
-                    tracing::warn!(company = %activation.company_id, "activation for a malformed company id")
-                }
-            },
-            // Activations are produced by aval itself; a bad one is logged, not fatal.
-            Err(e) => tracing::warn!(error = %e, "undecodable activation record"),
-        }
-    }
+    let topic = &config.catalogue.topic(TopicRole::ModelActivations).name;
+    let consumer = own_consumer(config, "activations")?;
+    consumer.subscribe(&[topic])?;
+    follow(
+        &consumer,
+        &config.codec,
+        "activation",
+        stop,
+        |activation: ModelActivationRecord| {
+            if let Some(company) = company_of(&activation.company_id, "activation") {
+                tracing::info!(%company, version = activation.model_version, "model activated");
+                scorer.cache.activate(company, activation.model_version);
+            }
+        },
+    )
+    .await
 }
 
-/// Reads the audit topic from its end, on every partition (each scorer instance keeps its own
-/// facts cache), and drops a company's cached facts whenever one of its batches was stored.
+/// Reads the audit topic from its end and drops a company's cached facts whenever one of its
+/// batches was stored.
 async fn follow_uploads(scorer: &Scorer, stop: CancellationToken) -> Result<(), ProcessorError> {
     let config = &scorer.config;
-    let topic = config.catalogue.topic(TopicRole::Audit).name.clone();
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.consumer.bootstrap)
-        .set(
-            "group.id",
-            format!("{}-uploads-{}", config.consumer.group_id, Uuid::new_v4()),
-        )
-        .set("enable.auto.commit", "false")
-        // A stored batch should reach the cache within milliseconds of its announcement.
-        .set("fetch.wait.max.ms", "50")
-        .create()?;
+    let topic = &config.catalogue.topic(TopicRole::Audit).name;
+    let consumer = own_consumer(config, "uploads")?;
     // Assigned, not subscribed: no group to join, so reading starts at once.
-    let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut partitions = TopicPartitionList::new();
     for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        partitions.add_partition_offset(&topic, partition.id(), Offset::End)?;
+        partitions.add_partition_offset(topic, partition.id(), Offset::End)?;
     }
     consumer.assign(&partitions)?;
     let stored = AuditKind::BatchAccepted.as_str();
-    loop {
-        let message = tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            received = consumer.recv() => match received {
-                Ok(message) => message,
-                Err(e) => {
-                    tracing::warn!(error = %e, "audit consume error");
-                    continue;
-                }
-            },
-        };
-        let Some(payload) = message.payload() else {
-            continue;
-        };
-        match config.codec.decode::<AuditEventRecord>(payload).await {
-            Ok(event) if event.kind == stored => match Uuid::parse_str(&event.company_id) {
-                Ok(company) => scorer.facts.invalidate(company),
-                Err(_) => {
-                    tracing::warn!(company = %event.company_id, "audit event for a malformed company id")
-                }
-            },
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "undecodable audit event"),
-        }
-    }
+    follow(
+        &consumer,
+        &config.codec,
+        "audit event",
+        stop,
+        |event: AuditEventRecord| {
+            if event.kind == stored
+                && let Some(company) = company_of(&event.company_id, "audit event")
+            {
+                scorer.facts.invalidate(company);
+            }
+        },
+    )
+    .await
 }
