@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub struct BoostingSettings {
     pub iterations: usize,
     pub learning_rate: f32,
+    /// Explanations keep a table of d·2^d values per leaf for the d features on its path, so
+    /// this stays small (3 by default: at most 24 per leaf; 8 would mean 2,048).
     pub max_depth: usize,
     pub l2: f32,
     /// Least hessian per leaf (each row adds p(1−p) ≤ ¼): keeps leaves from fitting a few rows.
