@@ -1,13 +1,10 @@
 //! `aval gateway`: the HTTP API.
 
-use super::{
-    KAFKA_TIMEOUT, catalogue, codec, connect_store, register_schemas, stop_on_signal, token_keys,
-};
+use super::{Connections, KAFKA_TIMEOUT, stop_on_signal, token_keys};
 use crate::config::{self, Common};
 use anyhow::Context;
 use aval_gateway::AppState;
 use aval_gateway::replies::ReplyRouter;
-use aval_topics::Publisher;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -22,13 +19,13 @@ pub(super) async fn serve_gateway(
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     let tokens = token_keys(common)?;
-    let store = connect_store(common).await?;
-    let catalogue = catalogue(common);
-    let codec = codec(common)?;
-    register_schemas(&codec, &catalogue).await?;
     // No linger: decision requests are awaited by their HTTP callers (see `low_latency`).
-    let publisher = Publisher::low_latency(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
-        .context("cannot create the Kafka producer")?;
+    let Connections {
+        store,
+        catalogue,
+        codec,
+        publisher,
+    } = Connections::open(common, true).await?;
     // Unique per process, so several gateways each receive only their own replies.
     let replies = Arc::new(ReplyRouter::new(
         &common.kafka_bootstrap,
@@ -48,7 +45,7 @@ pub(super) async fn serve_gateway(
     let state = AppState {
         store,
         publisher: publisher.clone(),
-        catalogue: Arc::new(catalogue),
+        catalogue,
         tokens: Arc::new(tokens),
         metrics: aval_gateway::telemetry::prometheus(),
         http: reqwest::Client::new(),

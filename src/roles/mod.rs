@@ -13,7 +13,8 @@ use crate::config::{self, Common, LogFormat, SecretChoice};
 use anyhow::Context;
 use aval_core::token::TokenKeys;
 use aval_store::Store;
-use aval_topics::{AvroCodec, Catalogue};
+use aval_topics::{AvroCodec, Catalogue, Publisher};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -50,6 +51,37 @@ fn codec(common: &Common) -> anyhow::Result<AvroCodec> {
 
 fn catalogue(common: &Common) -> Catalogue {
     Catalogue::new(&common.topic_prefix, common.replication_factor)
+}
+
+/// What every role that touches company data starts with: the database (migrated), the
+/// catalogue, the codec with every schema registered, and a producer.
+struct Connections {
+    store: Store,
+    catalogue: Arc<Catalogue>,
+    codec: AvroCodec,
+    publisher: Publisher,
+}
+
+impl Connections {
+    /// `low_latency`: no producer linger, for records someone is waiting for.
+    async fn open(common: &Common, low_latency: bool) -> anyhow::Result<Self> {
+        let store = connect_store(common).await?;
+        let catalogue = catalogue(common);
+        let codec = codec(common)?;
+        register_schemas(&codec, &catalogue).await?;
+        let publisher = if low_latency {
+            Publisher::low_latency(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+        } else {
+            Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+        }
+        .context("cannot create the Kafka producer")?;
+        Ok(Self {
+            store,
+            catalogue: Arc::new(catalogue),
+            codec,
+            publisher,
+        })
+    }
 }
 
 /// Registers every value schema so producers never race to register, and so a registry that is

@@ -2,9 +2,7 @@
 //! (`aval all`).
 
 use super::gateway::serve_gateway;
-use super::{
-    KAFKA_TIMEOUT, catalogue, codec, connect_store, register_schemas, stop_on_signal, token_keys,
-};
+use super::{Connections, KAFKA_TIMEOUT, stop_on_signal, token_keys};
 use crate::config::{self, Common};
 use anyhow::Context;
 use aval_core::model::TrainingOptions;
@@ -64,8 +62,8 @@ pub async fn all(
     train
 }
 
-/// What every processor starts with: the database (migrated), the catalogue, the codec with
-/// every schema registered, a producer, and its dead-letter writer.
+/// What every processor starts with: the shared connections, its consumer group and its
+/// dead-letter writer.
 struct Wiring {
     consumer: ConsumerSettings,
     store: aval_store::Store,
@@ -78,16 +76,12 @@ struct Wiring {
 impl Wiring {
     /// `low_latency`: no producer linger, for records someone is waiting for.
     async fn new(common: &Common, role: &'static str, low_latency: bool) -> anyhow::Result<Self> {
-        let store = connect_store(common).await?;
-        let catalogue = catalogue(common);
-        let codec = codec(common)?;
-        register_schemas(&codec, &catalogue).await?;
-        let publisher = if low_latency {
-            Publisher::low_latency(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
-        } else {
-            Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
-        }
-        .context("cannot create the Kafka producer")?;
+        let Connections {
+            store,
+            catalogue,
+            codec,
+            publisher,
+        } = Connections::open(common, low_latency).await?;
         let dead_letters = DeadLetters::new(
             publisher.clone(),
             catalogue.topic(TopicRole::DeadLetters).name.clone(),
@@ -99,7 +93,7 @@ impl Wiring {
                 group_id: format!("{}{role}", common.group_prefix),
             },
             store,
-            catalogue: Arc::new(catalogue),
+            catalogue,
             codec,
             publisher,
             dead_letters,
