@@ -239,7 +239,7 @@ impl ConsumerSettings {
                 done = finished(&mut announcing) => {
                     announcing = None;
                     let Some(done) = joined(done)? else { return Ok(()) };
-                    store_offset(consumer, done)?;
+                    store_offset(consumer, done);
                 }
                 done = finished(&mut applying), if announcing.is_none() => {
                     applying = None;
@@ -284,7 +284,7 @@ async fn consume_batches<H: BatchHandler>(
                     let Some(positions) = done.map_err(|e| ProcessorError::Apply(e.to_string()))? else {
                         return Ok(());
                     };
-                    store_offsets(consumer, &positions)?;
+                    store_offsets(consumer, &positions);
                 }
                 received = consumer.recv() => match received {
                     Ok(message) => break message.detach(),
@@ -314,7 +314,7 @@ async fn consume_batches<H: BatchHandler>(
             else {
                 return Ok(());
             };
-            store_offsets(consumer, &positions)?;
+            store_offsets(consumer, &positions);
         }
         let (handler, stop) = (handler.clone(), stop.clone());
         writing = Some(tokio::spawn(async move {
@@ -358,16 +358,21 @@ fn joined<T>(
 }
 
 /// Marks a record done: its offset is committed with the next automatic commit.
-fn store_offset(consumer: &StreamConsumer, done: (Position, ())) -> Result<(), ProcessorError> {
-    store_offsets(consumer, &[done.0])
+fn store_offset(consumer: &StreamConsumer, done: (Position, ())) {
+    store_offsets(consumer, &[done.0]);
 }
 
-/// Marks records done up to and including each position.
-fn store_offsets(consumer: &StreamConsumer, done: &[Position]) -> Result<(), ProcessorError> {
+/// Marks records done up to and including each position. A partition taken away by a
+/// rebalance while its records were in flight refuses the offset: its new owner gets those
+/// records again, which every phase is safe to repeat, so that is logged, not fatal.
+fn store_offsets(consumer: &StreamConsumer, done: &[Position]) {
     let mut list = TopicPartitionList::new();
     for (topic, partition, offset) in done {
-        list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))?;
+        if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
+            tracing::warn!(%topic, partition, error = %e, "offset not stored");
+        }
     }
-    consumer.store_offsets(&list)?;
-    Ok(())
+    if let Err(e) = consumer.store_offsets(&list) {
+        tracing::warn!(error = %e, "offsets not stored; their records will be read again");
+    }
 }
