@@ -34,16 +34,7 @@ pub use assemble::assemble;
 
 pub(crate) use assemble::{History, build, latest_limit, latest_report};
 
-/// The kinds of negative record a bureau report lists, in the names features use.
-pub const NEGATIVE_KINDS: [&str; 7] = [
-    "pefin",
-    "refin",
-    "overdue_debts",
-    "bankruptcy",
-    "bounced_cheques",
-    "represented_cheques",
-    "bankruptcy_participation",
-];
+pub use crate::ingest::items::NEGATIVE_KINDS;
 
 /// One fact about an order. On the wire: a number, a string, or `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

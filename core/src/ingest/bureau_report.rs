@@ -2,7 +2,9 @@
 
 use super::dates::timestamp;
 use super::fields::{self, Fields};
-use super::items::{BureauReport, NegativeRecord, Negatives, PaymentHabits, SupplierRelationships};
+use super::items::{
+    BureauReport, NEGATIVE_KINDS, NegativeRecord, Negatives, PaymentHabits, SupplierRelationships,
+};
 use super::money::parse_money;
 use crate::FieldErrors;
 use chrono::{DateTime, Utc};
@@ -27,15 +29,6 @@ const HABITS: &[&str] = &[
 ];
 const RELATIONSHIPS: &[&str] = &[
     "m0_6", "m6_12", "y1_3", "y3_5", "y5_10", "y10_plus", "inactive",
-];
-const NEGATIVES: &[&str] = &[
-    "pefin",
-    "refin",
-    "overdue_debts",
-    "bankruptcy",
-    "bounced_cheques",
-    "represented_cheques",
-    "bankruptcy_participation",
 ];
 const RECORD: &[&str] = &["count", "total"];
 
@@ -137,7 +130,7 @@ fn relationships(
 }
 
 fn negatives(value: &Value, path: &str, errors: &mut FieldErrors) -> Option<Negatives> {
-    let f = Fields::open(value, path, NEGATIVES, errors)?;
+    let f = Fields::open(value, path, &NEGATIVE_KINDS, errors)?;
     let record = |key: &str, errors: &mut FieldErrors| f.nested(key, errors, negative_record);
     Some(Negatives {
         pefin: record("pefin", errors),

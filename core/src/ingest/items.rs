@@ -73,6 +73,18 @@ pub struct NegativeRecord {
     pub total: Option<Cents>,
 }
 
+/// The kinds of negative record a bureau report lists: the fields of [`Negatives`], as they
+/// are named on the wire and in features.
+pub const NEGATIVE_KINDS: [&str; 7] = [
+    "pefin",
+    "refin",
+    "overdue_debts",
+    "bankruptcy",
+    "bounced_cheques",
+    "represented_cheques",
+    "bankruptcy_participation",
+];
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Negatives {
     pub pefin: Option<NegativeRecord>,
