@@ -28,6 +28,15 @@ impl Authenticated {
     }
 }
 
+/// The caller's `Authorization` header as sent, for records the gateway produces: processors
+/// check the token again, so Kafka is no back door around it.
+pub(crate) fn forwarded_authorization(headers: &axum::http::HeaderMap) -> &[u8] {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default()
+}
+
 impl<S> FromRequestParts<S> for Authenticated
 where
     AppState: FromRef<S>,

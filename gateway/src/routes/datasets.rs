@@ -2,7 +2,7 @@
 //! A valid batch becomes an ingest record on Kafka (the ingest processor stores it); the
 //! gateway keeps nothing but the dataset row it creates.
 
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, forwarded_authorization};
 use crate::json::JsonBody;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -265,10 +265,7 @@ async fn produce(
     company: &str,
     record: &IngestRecord,
 ) -> Result<(), Problem> {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
+    let authorization = forwarded_authorization(headers);
     state
         .publisher
         .publish(

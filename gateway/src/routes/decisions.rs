@@ -2,7 +2,7 @@
 //! fresh correlation id and this instance's id, and wait (with a deadline) for the scorer's
 //! reply routed back to this instance.
 
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, forwarded_authorization};
 use crate::json::JsonBody;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -205,10 +205,7 @@ async fn ask(
     };
     // Registered before producing: the reply may come back before `publish` returns.
     let pending = state.replies.expect(&request.request_id);
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
+    let authorization = forwarded_authorization(headers);
     state
         .publisher
         .publish(
