@@ -124,7 +124,7 @@ pub(crate) async fn retry<T, F: Future<Output = Result<T, Transient>>>(
 }
 
 /// Where a record sits, to store its offset once it is done.
-type Position = (String, i32, i64);
+pub(crate) type Position = (String, i32, i64);
 /// A phase in flight for one record; `None` when abandoned at shutdown (it will be replayed).
 type InFlight<T> = JoinHandle<Option<(Position, T)>>;
 
@@ -365,7 +365,7 @@ fn store_offset(consumer: &StreamConsumer, done: (Position, ())) {
 /// Marks records done up to and including each position. A partition taken away by a
 /// rebalance while its records were in flight refuses the offset: its new owner gets those
 /// records again, which every phase is safe to repeat, so that is logged, not fatal.
-fn store_offsets(consumer: &StreamConsumer, done: &[Position]) {
+pub(crate) fn store_offsets(consumer: &StreamConsumer, done: &[Position]) {
     let mut list = TopicPartitionList::new();
     for (topic, partition, offset) in done {
         if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {

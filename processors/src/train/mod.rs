@@ -7,7 +7,7 @@
 mod offsets;
 mod run;
 
-use crate::consumer::{Transient, retry};
+use crate::consumer::{Transient, retry, store_offsets};
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::model::TrainingOptions;
 use aval_store::Store;
@@ -61,9 +61,8 @@ impl TrainProcessor {
                         continue;
                     };
                     if let Some(next) = offsets.finish(partition, offset) {
-                        let mut list = rdkafka::TopicPartitionList::new();
-                        list.add_partition_offset(&topic, partition, rdkafka::Offset::Offset(next))?;
-                        consumer.store_offsets(&list)?;
+                        // Everything before `next` is done.
+                        store_offsets(&consumer, &[(topic.clone(), partition, next - 1)]);
                     }
                 }
                 received = consumer.recv(), if permits.available_permits() > 0 => {
