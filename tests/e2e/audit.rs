@@ -5,9 +5,9 @@
 use crate::common::{self, DEADLINE, Gateway};
 use aval_core::audit::{AuditEvent, GENESIS};
 use aval_processors::audit::AuditProcessor;
-use aval_processors::{ConsumerSettings, DeadLetters, dead_letters};
+use aval_processors::dead_letters;
+use aval_topics::TopicRole;
 use aval_topics::records::AuditEventRecord;
-use aval_topics::{Publisher, TopicRole};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use serde_json::Value;
@@ -17,26 +17,18 @@ use tokio_util::sync::CancellationToken;
 
 async fn start_processor() -> CancellationToken {
     let catalogue = common::catalogue().await;
-    let codec = common::codec();
-    let publisher = Publisher::new(
-        &common::stack().kafka_bootstrap,
-        codec.clone(),
-        Duration::from_secs(10),
+    let w = common::wiring(
+        &catalogue,
+        &format!("e2e-audit-{}", uuid::Uuid::new_v4()),
+        "audit",
     )
-    .expect("producer");
+    .await;
     let processor = AuditProcessor {
-        consumer: ConsumerSettings {
-            bootstrap: common::stack().kafka_bootstrap,
-            group_id: format!("e2e-audit-{}", uuid::Uuid::new_v4()),
-        },
+        consumer: w.consumer,
         topic: catalogue.topic(TopicRole::Audit).name.clone(),
-        codec,
-        store: common::store().await,
-        dead_letters: DeadLetters::new(
-            publisher,
-            catalogue.topic(TopicRole::DeadLetters).name.clone(),
-            "audit",
-        ),
+        codec: w.codec,
+        store: w.store,
+        dead_letters: w.dead_letters,
     };
     let stop = CancellationToken::new();
     tokio::spawn(processor.run(stop.clone().cancelled_owned()));
@@ -101,12 +93,7 @@ async fn events_are_chained_per_company_without_duplicates_and_isolated() {
 
     let catalogue = common::catalogue().await;
     let audit = catalogue.topic(TopicRole::Audit);
-    let publisher = Publisher::new(
-        &common::stack().kafka_bootstrap,
-        common::codec(),
-        Duration::from_secs(10),
-    )
-    .expect("producer");
+    let publisher = common::publisher();
     let created = event_for(&company_a, "dataset.created");
     let ready = event_for(&company_a, "dataset.ready");
     for record in [&created, &created, &ready] {
@@ -182,12 +169,7 @@ async fn bad_records_go_to_dead_letters_with_the_reason_and_without_credentials(
     let stop = start_processor().await;
     let catalogue = common::catalogue().await;
     let audit = catalogue.topic(TopicRole::Audit);
-    let publisher = Publisher::new(
-        &common::stack().kafka_bootstrap,
-        common::codec(),
-        Duration::from_secs(10),
-    )
-    .expect("producer");
+    let publisher = common::publisher();
     let dead_letters = common::consumer_from_start(&catalogue.topic(TopicRole::DeadLetters).name);
 
     let company = uuid::Uuid::new_v4().to_string();

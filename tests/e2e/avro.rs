@@ -2,23 +2,18 @@
 //! compared field by field.
 
 use crate::common::{self, DEADLINE};
+use aval_topics::TopicRole;
 use aval_topics::records::AuditEventRecord;
-use aval_topics::{Publisher, TopicRole};
 use rdkafka::Message;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[tokio::test]
 async fn an_audit_event_round_trips_through_registry_and_broker() {
     let catalogue = common::catalogue().await;
     let topic = catalogue.topic(TopicRole::Audit);
     let codec = common::codec();
-    let publisher = Publisher::new(
-        &common::stack().kafka_bootstrap,
-        codec.clone(),
-        Duration::from_secs(10),
-    )
-    .expect("producer");
+    let publisher = common::publisher();
     let company_id = uuid::Uuid::new_v4().to_string();
     let sent = AuditEventRecord {
         event_id: uuid::Uuid::now_v7().to_string(),

@@ -2,9 +2,10 @@
 
 use aval_gateway::AppState;
 use aval_gateway::auth::TokenKeys;
+use aval_processors::{ConsumerSettings, DeadLetters};
 use aval_store::Store;
 use aval_topics::admin::TopicAdmin;
-use aval_topics::{AvroCodec, Catalogue, Publisher};
+use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use std::collections::HashMap;
@@ -49,6 +50,39 @@ pub fn stack() -> StackEnv {
 
 pub fn codec() -> AvroCodec {
     AvroCodec::new(&stack().schema_registry_url, Duration::from_secs(5)).expect("codec")
+}
+
+/// A producer as aval's processors use it.
+pub fn publisher() -> Publisher {
+    Publisher::new(&stack().kafka_bootstrap, codec(), Duration::from_secs(10)).expect("producer")
+}
+
+/// What every processor under test starts with, as `aval`'s own wiring gives it: a consumer
+/// group, the codec, the database, a producer and the dead-letter writer for `role`.
+pub struct Wiring {
+    pub consumer: ConsumerSettings,
+    pub codec: AvroCodec,
+    pub store: Store,
+    pub publisher: Publisher,
+    pub dead_letters: DeadLetters,
+}
+
+pub async fn wiring(catalogue: &Catalogue, group: &str, role: &'static str) -> Wiring {
+    let publisher = publisher();
+    Wiring {
+        consumer: ConsumerSettings {
+            bootstrap: stack().kafka_bootstrap,
+            group_id: group.to_owned(),
+        },
+        codec: codec(),
+        store: store().await,
+        dead_letters: DeadLetters::new(
+            publisher.clone(),
+            catalogue.topic(TopicRole::DeadLetters).name.clone(),
+            role,
+        ),
+        publisher,
+    }
 }
 
 pub async fn store() -> Store {
@@ -96,6 +130,7 @@ pub async fn app_state(registry_url: &str) -> AppState {
     ));
     AppState {
         store: store().await,
+        // The given registry, not the stack's: tests point it at one that is down.
         publisher: Publisher::new(&stack().kafka_bootstrap, codec, Duration::from_secs(10))
             .expect("producer"),
         catalogue: catalogue().await,

@@ -8,13 +8,13 @@ use crate::training::{Pipeline, learnable, wait_trained, wait_versions};
 use aval_core::features::{CustomerFacts, assemble};
 use aval_core::ingest::items::{Cents, Order};
 use aval_core::model::TrainedModel;
+use aval_processors::AUTHORIZATION_HEADER;
 use aval_processors::score::{DEFAULT_CACHE_COMPANIES, DEFAULT_CACHE_CUSTOMERS, ScoreProcessor};
-use aval_processors::{AUTHORIZATION_HEADER, ConsumerSettings, DeadLetters};
+use aval_topics::TopicRole;
 use aval_topics::records::{
     DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, OrderWire,
     REPLY_INSTANCE_HEADER,
 };
-use aval_topics::{Publisher, TopicRole};
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -53,31 +53,14 @@ impl Decisions {
             .name
             .trim_end_matches("ingest")
             .to_owned();
-        let codec = common::codec();
-        let publisher = Publisher::new(
-            &common::stack().kafka_bootstrap,
-            codec.clone(),
-            Duration::from_secs(10),
-        )
-        .expect("producer");
+        let w = common::wiring(&pipeline.catalogue, &format!("{prefix}score"), "score").await;
         let scorer = ScoreProcessor {
-            consumer: ConsumerSettings {
-                bootstrap: common::stack().kafka_bootstrap,
-                group_id: format!("{prefix}score"),
-            },
+            consumer: w.consumer,
             catalogue: pipeline.catalogue.clone(),
-            codec,
-            store: common::store().await,
-            dead_letters: DeadLetters::new(
-                publisher.clone(),
-                pipeline
-                    .catalogue
-                    .topic(TopicRole::DeadLetters)
-                    .name
-                    .clone(),
-                "score",
-            ),
-            publisher,
+            codec: w.codec,
+            store: w.store,
+            dead_letters: w.dead_letters,
+            publisher: w.publisher,
             tokens: Arc::new(common::keys()),
             cache_companies: DEFAULT_CACHE_COMPANIES,
             cache_customers: DEFAULT_CACHE_CUSTOMERS,

@@ -3,8 +3,7 @@
 use crate::common::{self, DEADLINE, Gateway};
 use aval_core::ingest::cnpj_with_check_digits;
 use aval_processors::ingest::IngestProcessor;
-use aval_processors::{ConsumerSettings, DeadLetters};
-use aval_topics::{Catalogue, Publisher, TopicRole};
+use aval_topics::Catalogue;
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -37,27 +36,14 @@ pub fn ensure_ingest_processor() {
 }
 
 pub async fn ingest_processor(catalogue: Arc<Catalogue>, group: &str) -> IngestProcessor {
-    let codec = common::codec();
-    let publisher = Publisher::new(
-        &common::stack().kafka_bootstrap,
-        codec.clone(),
-        Duration::from_secs(10),
-    )
-    .expect("producer");
+    let w = common::wiring(&catalogue, group, "ingest").await;
     IngestProcessor {
-        consumer: ConsumerSettings {
-            bootstrap: common::stack().kafka_bootstrap,
-            group_id: group.to_owned(),
-        },
-        dead_letters: DeadLetters::new(
-            publisher.clone(),
-            catalogue.topic(TopicRole::DeadLetters).name.clone(),
-            "ingest",
-        ),
+        consumer: w.consumer,
+        dead_letters: w.dead_letters,
         catalogue,
-        codec,
-        store: common::store().await,
-        publisher,
+        codec: w.codec,
+        store: w.store,
+        publisher: w.publisher,
         tokens: Arc::new(common::keys()),
     }
 }

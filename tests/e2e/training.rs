@@ -7,11 +7,10 @@ use crate::ingest_support::{
 };
 use aval_core::model::TrainingOptions;
 use aval_processors::train::TrainProcessor;
-use aval_processors::{ConsumerSettings, DeadLetters};
 use aval_topics::Catalogue;
+use aval_topics::TopicRole;
 use aval_topics::admin::TopicAdmin;
 use aval_topics::records::ModelActivationRecord;
-use aval_topics::{Publisher, TopicRole};
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -47,27 +46,14 @@ impl Pipeline {
         let stop = CancellationToken::new();
         let ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
         tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
-        let codec = common::codec();
-        let publisher = Publisher::new(
-            &common::stack().kafka_bootstrap,
-            codec.clone(),
-            Duration::from_secs(10),
-        )
-        .expect("producer");
+        let w = common::wiring(&catalogue, &format!("{prefix}train"), "train").await;
         let train = TrainProcessor {
-            consumer: ConsumerSettings {
-                bootstrap: common::stack().kafka_bootstrap,
-                group_id: format!("{prefix}train"),
-            },
-            dead_letters: DeadLetters::new(
-                publisher.clone(),
-                catalogue.topic(TopicRole::DeadLetters).name.clone(),
-                "train",
-            ),
+            consumer: w.consumer,
+            dead_letters: w.dead_letters,
             catalogue: catalogue.clone(),
-            codec,
-            store: common::store().await,
-            publisher,
+            codec: w.codec,
+            store: w.store,
+            publisher: w.publisher,
             parallelism: 2,
             options: TrainingOptions::default(),
         };
