@@ -22,6 +22,20 @@ pub fn assemble(order: &Order, facts: &CustomerFacts) -> RawFeatures {
     build(order, customer, limit, report, &history)
 }
 
+/// Sets the features that depend on the order's amount (the only ones), as if the order were
+/// for `amount`: what the largest approvable amount is searched over, without assembling the
+/// rest again. `limit.total` must already be in `features`.
+pub fn reprice(features: &mut RawFeatures, amount: Cents) {
+    let amount = brl(amount);
+    let ratio = features
+        .get("limit.total")
+        .as_number()
+        .filter(|total| *total > 0.0)
+        .map(|total| amount / total);
+    features.insert("terms.amount", FeatureValue::number(amount));
+    features.insert("terms.amount_to_limit", opt_number(ratio));
+}
+
 /// The credit limit in force on the order's date; of two from the same day, the later listed.
 pub(crate) fn latest_limit<'a>(
     order: &Order,
@@ -143,14 +157,8 @@ pub(crate) fn build(
         .map(|founded| (day - founded).num_days() as f64 / 365.25);
     f.insert("profile.age_years", opt_number(age));
 
-    let limit_total = limit.map(|l| brl(l.limit));
-    f.insert("limit.total", opt_number(limit_total));
-    let amount = brl(order.amount);
-    f.insert("terms.amount", FeatureValue::number(amount));
-    let ratio = limit_total
-        .filter(|total| *total > 0.0)
-        .map(|total| amount / total);
-    f.insert("terms.amount_to_limit", opt_number(ratio));
+    f.insert("limit.total", opt_number(limit.map(|l| brl(l.limit))));
+    reprice(&mut f, order.amount);
     f.insert(
         "terms.payment_term_days",
         opt_number(order.payment_term_days),

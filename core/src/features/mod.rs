@@ -30,7 +30,7 @@ use crate::ingest::items::{BureauReport, CreditLimit, Customer, Order};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use assemble::assemble;
+pub use assemble::{assemble, reprice};
 
 pub(crate) use assemble::{History, build, latest_limit, latest_report};
 

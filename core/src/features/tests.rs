@@ -182,6 +182,26 @@ fn facts_known_at_the_order_and_only_those() {
 }
 
 #[test]
+fn repricing_is_assembling_at_another_amount() {
+    let with_limit = CustomerFacts {
+        customer: Some(customer()),
+        credit_limits: vec![limit(1, 50_000)],
+        bureau_reports: vec![report(at(2, 9), 1, 650)],
+        orders: vec![order("O1", at(3, 9), 1_000, Some(Outcome::Blocked))],
+    };
+    for facts in [with_limit, CustomerFacts::default()] {
+        let asked = order("O2", at(10, 12), 15_000, None);
+        let mut repriced = assemble(&asked, &facts);
+        for cents in [1, 123_456, 9_000_000_00] {
+            reprice(&mut repriced, Cents(cents));
+            let mut cheaper = asked.clone();
+            cheaper.amount = Cents(cents);
+            assert_eq!(repriced, assemble(&cheaper, &facts), "{cents} cents");
+        }
+    }
+}
+
+#[test]
 fn nothing_known_gives_missing_not_zero() {
     let lone = order("O1", at(10, 12), 100, None);
     let f = assemble(&lone, &CustomerFacts::default());

@@ -3,7 +3,7 @@
 //! that would have passed. No I/O, so it is the same whether the request came over HTTP or
 //! straight over Kafka.
 
-use aval_core::features::{CustomerFacts, FeatureValue, assemble};
+use aval_core::features::{CustomerFacts, FeatureValue, RawFeatures, assemble, reprice};
 use aval_core::ingest::items::{Cents, Order};
 use aval_core::model::TrainedModel;
 use aval_core::reasons::{Language, sentence};
@@ -74,7 +74,7 @@ pub(crate) fn decide(
 
     let max_approvable_amount_cents = if rejected {
         let searched = Instant::now();
-        let amount = max_approvable(model, order, facts);
+        let amount = max_approvable(model, order, &features);
         timings_us.insert("max_amount".to_owned(), micros(searched));
         amount.map(|c| c.0)
     } else {
@@ -96,18 +96,18 @@ pub(crate) fn decide(
 }
 
 /// The largest amount below the order's that the model approves with every other fact equal,
-/// by bisection on the amount (about 40 model evaluations). It assumes risk grows with the
-/// amount, as the monotone constraints of training make it; `None` when even the smallest
-/// amount is rejected.
+/// by bisection on the amount (about 40 model evaluations, each on the order's `features`
+/// repriced). It assumes risk grows with the amount, as the monotone constraints of training
+/// make it; `None` when even the smallest amount is rejected.
 pub(crate) fn max_approvable(
     model: &TrainedModel,
     order: &Order,
-    facts: &CustomerFacts,
+    features: &RawFeatures,
 ) -> Option<Cents> {
-    let approves = |amount: Cents| {
-        let mut candidate = order.clone();
-        candidate.amount = amount;
-        !model.blocks(model.probability(&assemble(&candidate, facts)))
+    let mut candidate = features.clone();
+    let mut approves = |amount: Cents| {
+        reprice(&mut candidate, amount);
+        !model.blocks(model.probability(&candidate))
     };
     if order.amount <= SMALLEST_AMOUNT || !approves(SMALLEST_AMOUNT) {
         return None;
