@@ -92,10 +92,10 @@ struct Checked {
 /// A request ready for the model.
 struct ToDecide {
     slot: usize,
+    checked: Checked,
     chosen: Chosen,
     order: Order,
     facts: Arc<CustomerFacts>,
-    language: Language,
 }
 
 fn reply_instance(message: &impl Message) -> Option<Vec<u8>> {
@@ -139,7 +139,8 @@ async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Verdict)>, Tr
         items
             .into_iter()
             .map(|item| {
-                let verdict = decide(&item.chosen.model, &item.order, &item.facts, item.language);
+                let language = Language::from_tag(&item.checked.request.language);
+                let verdict = decide(&item.chosen.model, &item.order, &item.facts, language);
                 (item, verdict)
             })
             .collect()
@@ -338,7 +339,6 @@ impl BatchHandler for Scorer {
         let facts_us = micros(facts_started);
 
         let mut to_decide = Vec::new();
-        let mut pending: HashMap<usize, Checked> = HashMap::new();
         let mut without_model: Vec<(usize, Checked, Outgoing)> = Vec::new();
         for (slot, c) in checked {
             let access = access
@@ -379,12 +379,11 @@ impl BatchHandler for Scorer {
                 .unwrap_or_default();
             to_decide.push(ToDecide {
                 slot,
+                checked: c,
                 chosen,
                 order,
                 facts: with_given(&stored, given),
-                language: Language::from_tag(&c.request.language),
             });
-            pending.insert(slot, c);
         }
 
         // An order decided before is answered with its first decision even when the company
@@ -415,9 +414,7 @@ impl BatchHandler for Scorer {
         }
 
         for (item, verdict) in decide_all(to_decide).await? {
-            let Some(c) = pending.remove(&item.slot) else {
-                continue;
-            };
+            let c = &item.checked;
             let mut timings_us = verdict.timings_us;
             timings_us.insert("stored_facts".to_owned(), facts_us);
             timings_us.insert("scorer".to_owned(), micros(started));
@@ -444,7 +441,7 @@ impl BatchHandler for Scorer {
             };
             let record = c.request.model_version.is_none();
             work[item.slot] = Some(ScoreWork::Reply(Box::new(Outgoing::decided(
-                &c, decision, record,
+                c, decision, record,
             ))));
         }
         work.into_iter()
