@@ -96,7 +96,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
+    // The role runs as a task on the runtime's workers rather than on this thread: a worker
+    // both waits on the sockets and polls the task, so each network event wakes one thread,
+    // not a worker that then wakes this one. Context switches are most of the decision
+    // path's CPU on this kind of machine (see the README).
+    let role = runtime.spawn(async move {
         match cli.command {
             Command::Gateway(gateway) => roles::gateway(&cli.common, &gateway).await,
             Command::Audit => roles::audit(&cli.common).await,
@@ -124,6 +128,9 @@ fn main() -> std::process::ExitCode {
             Command::Upload(args) => upload::run(&args).await,
         }
     });
+    let result = runtime
+        .block_on(role)
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the role's task failed: {e}")));
     match result {
         Ok(code) => code,
         Err(e) => {

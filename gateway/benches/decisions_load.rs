@@ -23,6 +23,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -204,25 +205,45 @@ async fn http(options: &HashMap<String, String>) -> Result<(), Error> {
             .header("content-type", "application/json")
             .body(body);
         tasks.push(tokio::spawn(async move {
-            let ok = match request.send().await {
+            let (ok, body) = match request.send().await {
                 Ok(response) => {
                     let ok = response.status() == reqwest::StatusCode::OK;
                     // The whole body, as a client would read it.
-                    response.bytes().await.is_ok() && ok
+                    match response.bytes().await {
+                        Ok(body) => (ok, Some(body)),
+                        Err(_) => (false, None),
+                    }
                 }
-                Err(_) => false,
+                Err(_) => (false, None),
             };
-            (ok, due.elapsed().as_micros() as u64)
+            (ok, due.elapsed().as_micros() as u64, body)
         }));
     }
+    // AVAL_LOAD_TRACE=FILE: one line per request (scheduled offset ms, latency µs, the
+    // decision's timings), to see where and when the slow ones spend their time.
+    let mut trace = match std::env::var_os("AVAL_LOAD_TRACE") {
+        Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => None,
+    };
     let mut latencies = Vec::with_capacity(tasks.len());
     let mut errors = 0u64;
-    for task in tasks {
-        let (ok, micros) = task.await?;
+    for (i, task) in tasks.into_iter().enumerate() {
+        let (ok, micros, body) = task.await?;
         if !ok {
             errors += 1;
         }
         latencies.push(micros);
+        if let Some(trace) = trace.as_mut() {
+            let timings = body
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v.get("timings_us").cloned())
+                .unwrap_or_default();
+            let offset_ms = interval.as_secs_f64() * 1000.0 * i as f64;
+            writeln!(trace, "{offset_ms:.1} {micros} {ok} {timings}")?;
+        }
+    }
+    if let Some(mut trace) = trace {
+        trace.flush()?;
     }
     latencies.sort_unstable();
     println!(

@@ -39,6 +39,16 @@ impl<T> Pending<T> {
     }
 }
 
+/// The pool settings every store shares. A connection is not pinged before each use (sqlx's
+/// default): that doubled the round trips of every statement on the decision path, and a
+/// connection that broke meanwhile fails its statement, which the caller retries like any
+/// other transient database error.
+fn options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
@@ -48,9 +58,8 @@ impl Store {
     /// Connects lazily-checked: fails now if the database is unreachable, so a misconfigured
     /// process stops at start instead of at its first request.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
+        let pool = options()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
         Ok(Self { pool })
@@ -59,9 +68,7 @@ impl Store {
     /// A pool that connects on first use: for code (and tests) that may never reach the
     /// database.
     pub fn connect_lazy(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(url)?;
+        let pool = options().connect_lazy(url)?;
         Ok(Self { pool })
     }
 
