@@ -1,6 +1,7 @@
 //! The authentication extractor: every route but registration and health takes
 //! [`Authenticated`], which verifies the bearer token (see [`aval_core::token`]) and asks the
-//! database whether the company is still active and the token not withdrawn.
+//! store whether the company is still active and the token not withdrawn (the store remembers
+//! granted tokens while it hears of every withdrawal, so most requests skip the database).
 
 use crate::problem::Problem;
 use crate::state::AppState;

@@ -56,7 +56,7 @@ impl Store {
         .await?)
     }
 
-    /// One round trip answering "may this token act for this company now?".
+    /// May this token act for this company now? At most one round trip.
     pub async fn access(&self, company_id: Uuid, jti: Uuid) -> Result<Access, StoreError> {
         let mut answers = self.accesses(&[(company_id, jti)]).await?;
         Ok(answers
@@ -64,10 +64,49 @@ impl Store {
             .unwrap_or(Access::UnknownCompany))
     }
 
-    /// [`Store::access`] for many (company, token id) pairs in one round trip: the scorer
-    /// checks a whole batch of requests at once, exactly as of now (no cache to outlive a
-    /// revocation).
+    /// [`Store::access`] for many (company, token id) pairs: the scorer checks a whole batch
+    /// of requests at once. Granted access is remembered while this process hears of every
+    /// deactivation and revocation (see `access.rs`); the rest is read in one round trip.
     pub async fn accesses(
+        &self,
+        pairs: &[(Uuid, Uuid)],
+    ) -> Result<HashMap<(Uuid, Uuid), Access>, StoreError> {
+        self.access.start(&self.pool);
+        let mut answers = HashMap::with_capacity(pairs.len());
+        let mut unknown = Vec::new();
+        for &(company, jti) in pairs {
+            match self.access.granted(company, jti) {
+                Some(known) => {
+                    answers.insert((company, jti), Access::Granted(known));
+                }
+                None => unknown.push((company, jti, self.access.begin_read(company))),
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(answers);
+        }
+        let read: Vec<(Uuid, Uuid)> = unknown.iter().map(|&(c, j, _)| (c, j)).collect();
+        let mut read = self.read_accesses(&read).await?;
+        for (company, jti, generation) in unknown {
+            let access = read
+                .remove(&(company, jti))
+                .unwrap_or(Access::UnknownCompany);
+            if let (Access::Granted(known), Some(generation)) = (&access, generation) {
+                self.access.remember(known.clone(), jti, generation);
+            }
+            answers.insert((company, jti), access);
+        }
+        Ok(answers)
+    }
+
+    /// Whether the next check of this token would be answered from memory, without the
+    /// database: for tests and diagnostics.
+    pub fn remembers_access(&self, company_id: Uuid, jti: Uuid) -> bool {
+        self.access.granted(company_id, jti).is_some()
+    }
+
+    /// What the database says of each pair now, in one round trip.
+    async fn read_accesses(
         &self,
         pairs: &[(Uuid, Uuid)],
     ) -> Result<HashMap<(Uuid, Uuid), Access>, StoreError> {

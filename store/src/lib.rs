@@ -1,6 +1,7 @@
 //! PostgreSQL, aval's system of record: the connection pool, the migration runner (the
 //! versioned files of `sql/postgres`, embedded at build time) and one module per aggregate.
 
+mod access;
 pub mod audit;
 pub mod companies;
 pub mod datasets;
@@ -9,12 +10,15 @@ pub mod facts;
 mod items;
 pub mod models;
 mod rows;
+mod tenant_cache;
 pub mod training_data;
 
 pub use error::StoreError;
+pub use tenant_cache::{Generation, TenantCache};
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../sql/postgres");
@@ -52,6 +56,7 @@ fn options() -> PgPoolOptions {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    access: Arc<access::AccessMemory>,
 }
 
 impl Store {
@@ -62,14 +67,21 @@ impl Store {
             .max_connections(max_connections)
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::with_pool(pool))
     }
 
     /// A pool that connects on first use: for code (and tests) that may never reach the
     /// database.
     pub fn connect_lazy(url: &str) -> Result<Self, StoreError> {
         let pool = options().connect_lazy(url)?;
-        Ok(Self { pool })
+        Ok(Self::with_pool(pool))
+    }
+
+    fn with_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            access: Arc::new(access::AccessMemory::new()),
+        }
     }
 
     /// Applies every migration not yet applied. Safe to run from several processes at once:

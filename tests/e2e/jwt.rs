@@ -123,26 +123,79 @@ async fn the_token_matrix() {
     assert_eq!(status, 200, "the valid token itself");
 }
 
+/// The status `token` gets once it settles on `expected`, or the last one after 3 s. A
+/// withdrawal takes effect when the database's notification reaches the gateway, which
+/// remembers granted tokens for up to a minute otherwise: 3 s fails a gateway that did not
+/// hear it.
+async fn status_soon(gateway: &Gateway, token: &str, expected: u16) -> u16 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let (status, _) = status_with(gateway, Some(&format!("Bearer {token}"))).await;
+        if status == expected || std::time::Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Through the operator command, as an operator would.
+fn admin(args: &[&str]) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
+        .arg("admin")
+        .args(args)
+        .env("DATABASE_URL", common::stack().database_url)
+        .output()
+        .expect("run aval");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The gateway answers `token` from memory (it listens for withdrawals by then), after as
+/// many requests as that takes.
+async fn remembered(gateway: &Gateway, store: &aval_store::Store, token: &str) {
+    let (company, jti) = common::keys().verify(token).expect("verify");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !store.remembers_access(company, jti) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway never remembered the token"
+        );
+        assert_eq!(
+            status_with(gateway, Some(&format!("Bearer {token}")))
+                .await
+                .0,
+            200
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_revoked_token_is_forbidden_and_the_company_s_other_tokens_still_work() {
-    let gateway = Gateway::start().await;
+    let state = common::app_state(&common::stack().schema_registry_url).await;
+    let store = state.store.clone();
+    let gateway = Gateway::start_with(state).await;
     let (company_id, token) = gateway.register().await;
     let company: uuid::Uuid = company_id.parse().expect("uuid");
     let second = common::keys()
         .issue(company, chrono::Utc::now())
         .expect("issue");
     let (_, jti) = common::keys().verify(&token).expect("verify");
-    common::store()
-        .await
-        .revoke_token(company, jti, "leaked", chrono::Utc::now())
-        .await
-        .expect("revoke");
-    assert_eq!(
-        status_with(&gateway, Some(&format!("Bearer {token}")))
-            .await
-            .0,
-        403
-    );
+    // Both tokens in the gateway's memory when one is revoked.
+    remembered(&gateway, &store, &token).await;
+    remembered(&gateway, &store, &second.token).await;
+    admin(&[
+        "revoke-token",
+        &company_id,
+        &jti.to_string(),
+        "--reason",
+        "leaked",
+    ]);
+    assert_eq!(status_soon(&gateway, &token, 403).await, 403);
+    assert!(!store.remembers_access(company, jti));
     assert_eq!(
         status_with(&gateway, Some(&format!("Bearer {}", second.token)))
             .await
@@ -152,30 +205,35 @@ async fn a_revoked_token_is_forbidden_and_the_company_s_other_tokens_still_work(
 }
 
 #[tokio::test]
-async fn a_deactivated_company_is_forbidden() {
+async fn a_token_revoked_before_its_first_use_is_forbidden_at_once() {
     let gateway = Gateway::start().await;
     let (company_id, token) = gateway.register().await;
-    assert_eq!(
-        status_with(&gateway, Some(&format!("Bearer {token}")))
-            .await
-            .0,
-        200
-    );
-    // Through the operator command, as an operator would.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
-        .args(["admin", "deactivate-company", &company_id])
-        .env("DATABASE_URL", common::stack().database_url)
-        .output()
-        .expect("run aval");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (_, jti) = common::keys().verify(&token).expect("verify");
+    common::store()
+        .await
+        .revoke_token(
+            company_id.parse().expect("uuid"),
+            jti,
+            "leaked",
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("revoke");
     assert_eq!(
         status_with(&gateway, Some(&format!("Bearer {token}")))
             .await
             .0,
         403
     );
+}
+
+#[tokio::test]
+async fn a_deactivated_company_is_forbidden() {
+    let state = common::app_state(&common::stack().schema_registry_url).await;
+    let store = state.store.clone();
+    let gateway = Gateway::start_with(state).await;
+    let (company_id, token) = gateway.register().await;
+    remembered(&gateway, &store, &token).await;
+    admin(&["deactivate-company", &company_id]);
+    assert_eq!(status_soon(&gateway, &token, 403).await, 403);
 }

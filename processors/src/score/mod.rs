@@ -6,19 +6,18 @@
 
 mod cache;
 mod decide;
-mod facts_cache;
 mod request;
 mod validate;
 
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::audit::AuditKind;
+use aval_core::features::CustomerFacts;
 use aval_core::token::TokenKeys;
-use aval_store::Store;
+use aval_store::{Store, TenantCache};
 use aval_topics::records::AuditEventRecord;
 use aval_topics::records::ModelActivationRecord;
 use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole, WireRecord};
 use cache::ModelCache;
-use facts_cache::FactsCache;
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -59,7 +58,11 @@ pub struct ScoreProcessor {
 pub(crate) struct Scorer {
     config: ScoreProcessor,
     cache: ModelCache,
-    facts: FactsCache,
+    /// Customers' stored facts (reading and decoding a customer's history is most of a
+    /// decision's database cost). They change only when the company uploads: every stored
+    /// batch is announced as a `batch.accepted` audit event after its commit, and
+    /// `follow_uploads` invalidates the company when it reads one.
+    facts: TenantCache<String, Arc<CustomerFacts>>,
 }
 
 impl ScoreProcessor {
@@ -73,7 +76,7 @@ impl ScoreProcessor {
         let settings = self.consumer.clone();
         let scorer = Arc::new(Scorer {
             cache: ModelCache::new(self.store.clone(), self.cache_companies),
-            facts: FactsCache::new(self.cache_customers, FACTS_MAX_AGE),
+            facts: TenantCache::new(self.cache_customers, FACTS_MAX_AGE),
             config: self,
         });
         let stop = CancellationToken::new();
