@@ -8,6 +8,8 @@
 //!   server or generator shows up as latency instead of silently lowering the rate
 //!   (no coordinated omission). Errors: any non-200 status, a transport error or a timeout.
 //!   `RESULT http <rate> <sent> <ok> <errors> <p50_ms> <p95_ms> <p99_ms> <max_ms> <send_lag_max_ms>`
+//!   With `AVAL_LOAD_TRACE=FILE`, also one line per request in FILE: its scheduled offset (ms),
+//!   latency (µs), whether it succeeded, and the decision's `timings_us`.
 //!
 //! `kafka --bootstrap B --registry URL --prefix P --company ID --token JWT
 //!  --customers customers.jsonl --count N [--timeout-secs S]`
@@ -221,7 +223,7 @@ async fn http(options: &HashMap<String, String>) -> Result<(), Error> {
     }
     // AVAL_LOAD_TRACE=FILE: one line per request (scheduled offset ms, latency µs, the
     // decision's timings), to see where and when the slow ones spend their time.
-    let mut trace = match std::env::var_os("AVAL_LOAD_TRACE") {
+    let mut trace = match std::env::var_os("AVAL_LOAD_TRACE").filter(|p| !p.is_empty()) {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
         None => None,
     };
