@@ -68,6 +68,13 @@ enum TopicsCommand {
         #[arg(long)]
         fix_configs: bool,
     },
+    /// Delete every topic of the catalogue under this prefix, records included: the teardown
+    /// of a test or benchmark deployment. Refused in production, and without --yes.
+    Delete {
+        /// Yes, delete the topics and every record in them.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +121,9 @@ fn main() -> std::process::ExitCode {
             } => roles::all(&cli.common, &gateway, &train, &score).await,
             Command::Topics(TopicsCommand::Apply { fix_configs }) => {
                 roles::topics_apply(&cli.common, fix_configs).await
+            }
+            Command::Topics(TopicsCommand::Delete { yes }) => {
+                roles::topics_delete(&cli.common, yes).await
             }
             Command::Migrate => roles::migrate(&cli.common).await,
             Command::Admin(AdminCommand::DeactivateCompany { company_id }) => {

@@ -1,7 +1,7 @@
 //! Operator commands: topics, migrations, companies and tokens.
 
 use super::{KAFKA_TIMEOUT, catalogue, codec, connect_store};
-use crate::config::Common;
+use crate::config::{Common, Environment};
 use anyhow::Context;
 use aval_topics::admin::TopicAdmin;
 use std::process::ExitCode;
@@ -12,6 +12,28 @@ const EXIT_DRIFT: u8 = 3;
 pub async fn migrate(common: &Common) -> anyhow::Result<ExitCode> {
     connect_store(common).await?;
     tracing::info!("database migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn topics_delete(common: &Common, yes: bool) -> anyhow::Result<ExitCode> {
+    if common.environment == Environment::Production {
+        anyhow::bail!("AVAL_ENV=production: refusing to delete topics");
+    }
+    if !yes {
+        anyhow::bail!(
+            "this deletes every topic under the prefix {:?} and all their records: add --yes",
+            common.topic_prefix
+        );
+    }
+    let admin = TopicAdmin::new(&common.kafka_bootstrap, KAFKA_TIMEOUT)
+        .context("invalid KAFKA_BOOTSTRAP")?;
+    for topic in admin
+        .delete(&catalogue(common))
+        .await
+        .context("cannot delete the catalogue's topics")?
+    {
+        println!("deleted   {topic}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,7 +5,7 @@ mod admin;
 mod gateway;
 mod processors;
 
-pub use admin::{deactivate_company, migrate, revoke_token, topics_apply};
+pub use admin::{deactivate_company, migrate, revoke_token, topics_apply, topics_delete};
 pub use gateway::gateway;
 pub use processors::{all, audit, ingest, score, train};
 

@@ -163,3 +163,68 @@ async fn the_cli_exits_3_on_drift() {
     let names: Vec<&str> = catalogue.topics().iter().map(|t| t.name.as_str()).collect();
     raw.delete_topics(&names, &options).await.expect("clean up");
 }
+
+#[tokio::test]
+async fn the_cli_deletes_its_prefix_s_topics_only_when_told_yes() {
+    let prefix = format!("teardown-{}.", uuid::Uuid::new_v4().simple());
+    let other = format!("kept-{}.", uuid::Uuid::new_v4().simple());
+    let aval = |prefix: &str, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
+            .args(args)
+            .env("KAFKA_BOOTSTRAP", common::stack().kafka_bootstrap)
+            .env("SCHEMA_REGISTRY_URL", common::stack().schema_registry_url)
+            .env("AVAL_TOPIC_PREFIX", prefix)
+            .output()
+            .expect("run aval")
+    };
+    for p in [&prefix, &other] {
+        assert!(aval(p, &["topics", "apply"]).status.success());
+    }
+    let names = |prefix: &str| -> Vec<String> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", common::stack().kafka_bootstrap)
+            .create()
+            .expect("admin");
+        let metadata = admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(10))
+            .expect("metadata");
+        metadata
+            .topics()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .filter(|name| name.starts_with(prefix))
+            .collect()
+    };
+    assert_eq!(names(&prefix).len(), 8);
+
+    let refused = aval(&prefix, &["topics", "delete"]);
+    assert!(!refused.status.success(), "deleted without --yes");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
+    assert_eq!(names(&prefix).len(), 8);
+
+    let deleted = aval(&prefix, &["topics", "delete", "--yes"]);
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&deleted.stdout)
+            .matches("deleted")
+            .count(),
+        8
+    );
+    // The broker removes deleted topics from its metadata asynchronously.
+    let started = std::time::Instant::now();
+    while !names(&prefix).is_empty() && started.elapsed() < common::DEADLINE {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(names(&prefix).is_empty(), "{:?}", names(&prefix));
+    assert_eq!(names(&other).len(), 8, "another prefix's topics stay");
+    assert!(
+        aval(&other, &["topics", "delete", "--yes"])
+            .status
+            .success()
+    );
+}

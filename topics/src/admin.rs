@@ -198,6 +198,33 @@ impl TopicAdmin {
         Ok(())
     }
 
+    /// Deletes every topic of the catalogue that exists, records included: the teardown of a
+    /// test or benchmark deployment, whose topics would otherwise stay on the broker for good.
+    /// Returns the topics deleted.
+    pub async fn delete(&self, catalogue: &Catalogue) -> Result<Vec<String>, TopicsError> {
+        let existing = self.partition_counts()?;
+        let names: Vec<&str> = catalogue
+            .topics()
+            .iter()
+            .map(|t| t.name.as_str())
+            .filter(|name| existing.contains_key(*name))
+            .collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        let mut deleted = Vec::new();
+        for result in self.admin.delete_topics(&names, &options).await? {
+            match result {
+                Ok(topic) => deleted.push(topic),
+                // Deleted meanwhile by someone else: the outcome wanted.
+                Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((topic, code)) => return Err(TopicsError::Admin { topic, code }),
+            }
+        }
+        Ok(deleted)
+    }
+
     fn partition_counts(&self) -> Result<HashMap<String, i32>, TopicsError> {
         let metadata = self.admin.inner().fetch_metadata(None, self.timeout)?;
         Ok(metadata
