@@ -11,7 +11,7 @@ mod support;
 
 use aval_core::features::{CustomerFacts, RawFeatures, assemble};
 use aval_core::ingest::items::Order;
-use aval_core::model::{TrainingOptions, train_dataset};
+use aval_core::model::TrainingOptions;
 use std::collections::{HashMap, HashSet};
 use std::error::Error;
 use std::hint::black_box;
@@ -39,13 +39,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let dir = support::dir_argument("decide")?;
     let data = Data::load_all(&dir)?;
     let clock = Instant::now();
-    let model = train_dataset(
-        &data.customers,
-        &data.credit_limits,
-        &data.bureau_reports,
-        &data.orders,
-        &TrainingOptions::default(),
-    )?;
+    let model = data.train(&TrainingOptions::default())?;
     println!(
         "trained {} on {} orders in {:.1} s (holdout AUC {:.4})",
         model.learner,

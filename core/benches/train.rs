@@ -8,7 +8,7 @@
 
 mod support;
 
-use aval_core::model::{TrainingOptions, train_dataset};
+use aval_core::model::TrainingOptions;
 use serde_json::{Value, json};
 use std::error::Error;
 use std::time::Instant;
@@ -31,13 +31,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let options = TrainingOptions::default();
     let cpu_before = cpu_seconds();
     let clock = Instant::now();
-    let model = train_dataset(
-        &data.customers,
-        &data.credit_limits,
-        &data.bureau_reports,
-        &data.orders,
-        &options,
-    )?;
+    let model = data.train(&options)?;
     let train_seconds = clock.elapsed().as_secs_f64();
     let train_cpu_seconds = cpu_seconds() - cpu_before;
     let peak_mb = status_mb("VmHWM:");

@@ -5,6 +5,7 @@
 
 use aval_core::ingest::items::{Batch, BureauReport, CreditLimit, Customer, ItemKind, Order};
 use aval_core::ingest::validate_batch;
+use aval_core::model::{TrainedModel, TrainingOptions, train_dataset};
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 use std::error::Error;
@@ -23,6 +24,20 @@ pub(crate) struct Data {
 }
 
 impl Data {
+    /// `train_dataset` on everything loaded.
+    pub(crate) fn train(
+        &self,
+        options: &TrainingOptions,
+    ) -> Result<TrainedModel, aval_core::model::TrainingError> {
+        train_dataset(
+            &self.customers,
+            &self.credit_limits,
+            &self.bureau_reports,
+            &self.orders,
+            options,
+        )
+    }
+
     fn add(&mut self, batch: Batch) {
         match batch {
             Batch::Customers(items) => self.customers.extend(items),

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use examples::{TrainingExample, examples, for_each_example};
 pub use learners::{BoostingSettings, ForestSettings, LogisticSettings};
 pub use metrics::{Confusion, Evaluation};
+pub use parallel::cores;
 pub use spec::{Encoding, FeatureColumn, FeatureSpec, OTHER};
 pub use train::{
     MIN_EXAMPLES, MIN_PER_OUTCOME, TrainingError, TrainingOptions, train, train_dataset,

@@ -71,7 +71,7 @@ pub(super) fn fit_and_judge(
         Some(s) => (&s.design, s.blocked.as_slice(), s.fold_of.as_slice()),
         None => (&design, blocked.as_slice(), fold_of.as_slice()),
     };
-    let permits = Permits::new(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let permits = Permits::new(super::cores());
     let unused = AtomicU64::new(0);
     let cv = Folds {
         fold_of: rank_fold_of,

@@ -210,7 +210,7 @@ pub fn train_dataset(
         }
     }
     let facts = (customers, credit_limits, bureau_reports, orders);
-    let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = super::cores();
     let mut builders: Vec<SpecBuilder> = (0..parts).map(|_| SpecBuilder::default()).collect();
     let mut observers: Vec<_> = builders
         .iter_mut()

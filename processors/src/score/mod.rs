@@ -36,8 +36,8 @@ pub const DEFAULT_CACHE_COMPANIES: usize = 1_000;
 /// Customers whose stored facts stay in memory; a customer's facts (its history of orders,
 /// limits and reports) take a few KiB, so the default bounds the cache near 250 MiB.
 pub const DEFAULT_CACHE_CUSTOMERS: usize = 50_000;
-/// Cached facts older than this are read again, even if no upload was seen: a backstop for
-/// a scorer that could not follow the audit topic for a while.
+/// Cached facts are read again after half to all of this (spread), even if no upload was
+/// seen: a backstop for a scorer that could not follow the audit topic for a while.
 const FACTS_MAX_AGE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]

@@ -133,13 +133,6 @@ fn with_given(stored: &Arc<CustomerFacts>, given: CustomerFacts) -> Arc<Customer
     })
 }
 
-/// The cores this process may use, asked once: the standard library reads the cgroup's CPU
-/// quota from files on every call, which cost 7 % of the scorer's CPU when asked per batch.
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
-}
-
 /// Decides every request, on as many threads as there are cores when the batch is large.
 async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Verdict)>, Transient> {
     let run = |items: Vec<ToDecide>| -> Vec<(ToDecide, Verdict)> {
@@ -152,7 +145,7 @@ async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Verdict)>, Tr
             })
             .collect()
     };
-    let cores = cores();
+    let cores = aval_core::model::cores();
     if items.len() < PARALLEL_FROM || cores < 2 {
         return Ok(run(items));
     }
