@@ -477,10 +477,28 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if reasons.is_empty() {
+            self.refresh_item_statistics().await;
+        }
         Ok(if reasons.is_empty() {
             Completion::Ready
         } else {
             Completion::Rejected(reasons)
         })
+    }
+
+    /// A dataset just added its items in bulk, and the planner still has the statistics from
+    /// before: it then reads a customer's facts for the scorer by scanning all of the
+    /// company's orders (8 ms instead of 0.2 ms for one customer, measured right after the
+    /// demo's upload), until autovacuum analyzes the tables a minute or more later. ANALYZE
+    /// samples a bounded number of rows (0.4 s here for 120,000 items). Best effort: stale
+    /// statistics make reads slower, not wrong.
+    async fn refresh_item_statistics(&self) {
+        if let Err(e) = sqlx::query("ANALYZE customers, credit_limits, bureau_reports, orders")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot refresh the item tables' planner statistics");
+        }
     }
 }
