@@ -51,11 +51,20 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // HTTP mode: one thread sends and receives (the schedule has a thread of its own), so the
+    // generator takes as little as it can of the two cores the services under test share.
+    // Kafka mode produces and consumes at full speed: two workers.
+    let runtime = if mode == "http" {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("decisions_load: {e}");
@@ -194,13 +203,29 @@ async fn http(options: &HashMap<String, String>) -> Result<(), Error> {
         .collect();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let send_lag_max = Arc::new(AtomicU64::new(0));
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
-    let mut tasks = Vec::with_capacity(bodies.len());
-    for (i, body) in bodies.into_iter().enumerate() {
-        let due = start + interval * u32::try_from(i).unwrap_or(u32::MAX);
-        tokio::time::sleep_until(due).await;
-        let lag = due.elapsed().as_micros() as u64;
-        send_lag_max.fetch_max(lag, Ordering::Relaxed);
+    let start = Instant::now() + Duration::from_millis(50);
+    // The schedule keeps its own thread: the runtime's timer ticks in whole milliseconds, so
+    // waking there would send each request up to a millisecond late and count that as the
+    // server's latency. A thread's sleep wakes within tens of microseconds of the due time.
+    let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel();
+    let schedule = {
+        let send_lag_max = send_lag_max.clone();
+        std::thread::spawn(move || {
+            for (i, body) in bodies.into_iter().enumerate() {
+                let due = start + interval * u32::try_from(i).unwrap_or(u32::MAX);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let lag = due.elapsed().as_micros() as u64;
+                send_lag_max.fetch_max(lag, Ordering::Relaxed);
+                if due_tx.send((due, body)).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    while let Some((due, body)) = due_rx.recv().await {
         let request = client
             .post(&url)
             .header("authorization", &authorization)
@@ -221,6 +246,9 @@ async fn http(options: &HashMap<String, String>) -> Result<(), Error> {
             (ok, due.elapsed().as_micros() as u64, body)
         }));
     }
+    schedule
+        .join()
+        .map_err(|_| "the request schedule's thread panicked")?;
     // AVAL_LOAD_TRACE=FILE: one line per request (scheduled offset ms, latency µs, the
     // decision's timings), to see where and when the slow ones spend their time.
     let mut trace = match std::env::var_os("AVAL_LOAD_TRACE").filter(|p| !p.is_empty()) {
