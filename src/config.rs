@@ -58,11 +58,13 @@ pub struct Common {
         global = true
     )]
     pub database_url: String,
-    /// Largest number of database connections this process opens.
+    /// Largest number of database connections this process opens (at least 2: the scorer
+    /// keeps one for recording decisions).
     #[arg(
         long,
         env = "AVAL_DB_MAX_CONNECTIONS",
         default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(2..),
         global = true
     )]
     pub db_max_connections: u32,

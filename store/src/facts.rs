@@ -206,7 +206,7 @@ impl Store {
         // of answered as repeats. The decisions themselves are on the decisions topic, which
         // is as durable as Kafka is configured to be. `set_config(.., true)` holds for this
         // statement's own transaction, so one round trip does it.
-        let inserted: Vec<(Uuid, String)> = sqlx::query_as(
+        let inserted = sqlx::query_as(
             "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at)
              SELECT k.company_id, k.order_id, k.request_id, k.decision::jsonb, k.decided_at
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
@@ -219,9 +219,19 @@ impl Store {
         .bind(&orders)
         .bind(&requests)
         .bind(&bodies)
-        .bind(&times)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(&times);
+        let inserted: Vec<(Uuid, String)> = {
+            let mut writer = self.decision_writer.lock().await;
+            let connection = match writer.as_mut() {
+                Some(connection) => connection,
+                None => writer.insert(self.pool.acquire().await?),
+            };
+            let result = inserted.fetch_all(&mut **connection).await;
+            if result.is_err() {
+                writer.take();
+            }
+            result?
+        };
         let mut fresh: HashSet<(Uuid, &str)> = inserted
             .iter()
             .map(|(company, order)| (*company, order.as_str()))
