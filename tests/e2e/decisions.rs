@@ -623,3 +623,62 @@ async fn without_a_scorer_the_gateway_answers_504_with_a_clear_body() {
         "{problem}"
     );
 }
+
+/// The scorer records decisions on a connection it keeps out of the pool. When the database
+/// drops that connection, the statement that finds it dead gives it up (the scorer retries a
+/// failed batch), and the next one records on a fresh connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_are_recorded_again_after_the_database_drops_the_writer_s_connection() {
+    let name = format!("e2e-writer-{}", Uuid::new_v4().simple());
+    let url = common::stack().database_url.clone();
+    let url = format!(
+        "{url}{}application_name={name}",
+        if url.contains('?') { '&' } else { '?' }
+    );
+    let writer = aval_store::Store::connect(&url, 2)
+        .await
+        .expect("database reachable");
+    let company = Uuid::new_v4();
+    let decided_at = chrono::Utc::now();
+    let decision = |order_id: &'static str| aval_store::facts::NewDecision {
+        company_id: company,
+        order_id,
+        request_id: order_id,
+        decision: r#"{"decision": "approved"}"#,
+        decided_at,
+    };
+    writer
+        .record_decisions(&[decision("W-1")])
+        .await
+        .expect("the first decision is recorded");
+
+    let observer = common::store().await;
+    let dropped: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(&name)
+    .fetch_all(observer.pool())
+    .await
+    .expect("terminate the writer's connections");
+    assert!(
+        dropped.contains(&true),
+        "the writer held no connection: {dropped:?}"
+    );
+
+    let second = [decision("W-2")];
+    if let Err(e) = writer.record_decisions(&second).await {
+        eprintln!("the statement on the dropped connection failed, as it may: {e}");
+        writer
+            .record_decisions(&second)
+            .await
+            .expect("recorded on a fresh connection");
+    }
+    let recorded: Vec<String> = sqlx::query_scalar(
+        "SELECT order_id FROM decisions WHERE company_id = $1 ORDER BY order_id",
+    )
+    .bind(company)
+    .fetch_all(observer.pool())
+    .await
+    .expect("read the decisions");
+    assert_eq!(recorded, ["W-1", "W-2"]);
+}
