@@ -205,8 +205,20 @@ impl FeatureSpec {
     }
 
     pub(crate) fn encode_into(&self, row: &RawFeatures, out: &mut Vec<f64>) {
+        // A fitted spec lists its features in name order, as the row's map keeps them: walk
+        // both together instead of searching the map for each feature (a fifth of an
+        // explanation's time). A feature the walk has passed is looked up, so any order works.
+        let mut entries = row.0.iter().peekable();
         for f in &self.features {
-            let value = row.get(&f.name);
+            let value = loop {
+                match entries.peek() {
+                    Some((name, _)) if name.as_str() < f.name.as_str() => {
+                        entries.next();
+                    }
+                    Some((name, value)) if name.as_str() == f.name.as_str() => break *value,
+                    _ => break row.get(&f.name),
+                }
+            };
             match &f.encoding {
                 Encoding::Number => out.push(value.as_number().unwrap_or(f64::NAN)),
                 Encoding::Category { levels } => {
@@ -243,7 +255,7 @@ impl FeatureSpec {
 }
 
 impl FeatureColumn {
-    fn width(&self) -> usize {
+    pub(crate) fn width(&self) -> usize {
         match &self.encoding {
             Encoding::Number => 1,
             Encoding::Category { levels } => levels.len() + 1,

@@ -1,5 +1,6 @@
 use super::{synthetic, synthetic_dataset};
 use crate::model::metrics::{cost_threshold, evaluate, ks_threshold, roc_auc};
+use crate::model::spec::{Encoding, FeatureSpec};
 use crate::model::{
     Learner, Split, TrainingError, TrainingOptions, examples, train, train_dataset,
 };
@@ -157,4 +158,57 @@ fn training_straight_from_the_dataset_gives_the_same_model() {
             from_examples.probability(&e.features)
         );
     }
+}
+
+#[test]
+fn a_spec_encodes_the_same_whatever_the_order_of_its_features() {
+    let data = synthetic(200, 11);
+    let spec = FeatureSpec::fit(data.iter().map(|e| &e.features));
+    assert!(
+        spec.features.windows(2).all(|w| w[0].name < w[1].name),
+        "a fitted spec lists its features in name order"
+    );
+    let mut reversed = spec.clone();
+    reversed.features.reverse();
+    let mut sparse = data[0].features.clone();
+    sparse.0.retain(|name, _| name.len() % 2 == 0);
+    for row in data.iter().take(20).map(|e| &e.features).chain([&sparse]) {
+        let forward = spec.encode(row);
+        let backward = reversed.encode(row);
+        // The reversed spec's columns are the forward ones, feature by feature, reversed.
+        let mut regrouped = Vec::new();
+        let mut at = forward.len();
+        for f in &reversed.features {
+            at -= f.width();
+            regrouped.extend_from_slice(&forward[at..at + f.width()]);
+        }
+        assert_eq!(backward.len(), regrouped.len());
+        for (a, b) in backward.iter().zip(&regrouped) {
+            assert!(a == b || (a.is_nan() && b.is_nan()), "{a} vs {b}");
+        }
+        // And each number is the row's own value.
+        for (f, value) in spec.features.iter().zip(spec_numbers(&spec, &forward)) {
+            if let Some(value) = value {
+                let expected = row.get(&f.name).as_number().unwrap_or(f64::NAN);
+                assert!(
+                    value == expected || (value.is_nan() && expected.is_nan()),
+                    "{}",
+                    f.name
+                );
+            }
+        }
+    }
+}
+
+/// Each feature's encoded number, for the features encoded as one.
+fn spec_numbers(spec: &FeatureSpec, row: &[f64]) -> Vec<Option<f64>> {
+    let mut at = 0;
+    spec.features
+        .iter()
+        .map(|f| {
+            let value = matches!(f.encoding, Encoding::Number).then(|| row[at]);
+            at += f.width();
+            value
+        })
+        .collect()
 }
