@@ -167,12 +167,12 @@ impl TrainedModel {
     /// Exact additive contributions per feature (see each learner for the method).
     pub fn explain(&self, features: &RawFeatures) -> Explanation {
         let row = self.spec.encode(features);
-        let (base, per_column) = self.fitted.contributions(&row);
+        let explained = self.fitted.explain_row(&row);
         let mut per_feature = vec![0.0; self.spec.features.len()];
-        for (owner, c) in self.spec.owners().into_iter().zip(per_column) {
+        for (owner, c) in self.spec.owners().into_iter().zip(explained.per_column) {
             per_feature[owner] += c;
         }
-        let raw_score = self.fitted.raw_score(&row);
+        let (base, raw_score) = (explained.base, explained.raw_score);
         let mut contributions: Vec<Contribution> = self
             .spec
             .features

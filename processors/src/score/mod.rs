@@ -31,7 +31,7 @@ use uuid::Uuid;
 pub const DEFAULT_GROUP: &str = "aval-score";
 /// Companies whose models stay in memory. A model takes tens to hundreds of KiB, and a
 /// gradient-boosted one adds its explanation tables once it has explained an order (about
-/// 0.8 MiB for the default 300 trees of depth 3), so the default bounds the cache near 1 GiB.
+/// 1.5 MiB for the default 300 trees of depth 3), so the default bounds the cache near 2 GiB.
 pub const DEFAULT_CACHE_COMPANIES: usize = 1_000;
 /// Customers whose stored facts stay in memory; a customer's facts (its history of orders,
 /// limits and reports) take a few KiB, so the default bounds the cache near 250 MiB.

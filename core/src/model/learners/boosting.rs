@@ -4,6 +4,7 @@
 //! trees directly, because decisions do one order at a time and every microsecond counts.
 
 use super::BoostingSettings;
+use super::RowExplanation;
 use super::treeshap::Explainer;
 use crate::features::Direction;
 use crate::model::spec::Design;
@@ -108,11 +109,53 @@ impl Boosted {
 
     /// Exact Shapley values per encoded column, and the base value they start from.
     pub(crate) fn contributions(&self, row: &[f64]) -> (f64, Vec<f64>) {
-        let mut out = vec![0.0; row.len()];
-        self.explainer
+        let explained = self.explain_row(row);
+        (explained.base, explained.per_column)
+    }
+
+    /// The Shapley values and the raw score, from one pass over the trees: the explainer's
+    /// tables know which leaf each pattern reaches.
+    pub(crate) fn explain_row(&self, row: &[f64]) -> RowExplanation {
+        let mut per_column = vec![0.0; row.len()];
+        let raw_score = self
+            .explainer
             .get_or_init(|| Explainer::new(self.trees()))
-            .contributions(self.trees(), row, self.booster.missing, &mut out);
-        (self.base, out)
+            .contributions(
+                self.trees(),
+                row,
+                self.booster.missing,
+                self.booster.base_score,
+                &mut per_column,
+            );
+        RowExplanation {
+            base: self.base,
+            per_column,
+            raw_score,
+        }
+    }
+
+    /// The same values from every tree's leaf tables, none from whole-tree tables: to check
+    /// the whole-tree tables against.
+    #[cfg(test)]
+    pub(crate) fn contributions_leaf_by_leaf(&self, row: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; row.len()];
+        Explainer::build(self.trees(), 0).contributions(
+            self.trees(),
+            row,
+            self.booster.missing,
+            self.booster.base_score,
+            &mut out,
+        );
+        out
+    }
+
+    /// How many trees (of how many) the explainer reads from whole-tree tables.
+    #[cfg(test)]
+    pub(crate) fn whole_tree_tables(&self) -> (usize, usize) {
+        (
+            Explainer::new(self.trees()).whole_trees(),
+            self.trees().len(),
+        )
     }
 
     /// forust's own (f32) Shapley values, to check ours against.

@@ -197,6 +197,28 @@ impl Fitted {
             Fitted::RandomForest(m) => m.contributions(row),
         }
     }
+
+    /// The contributions and the raw score they add up to (one pass for boosted trees).
+    pub(crate) fn explain_row(&self, row: &[f64]) -> RowExplanation {
+        if let Fitted::GradientBoosting(m) = self {
+            return m.explain_row(row);
+        }
+        let (base, per_column) = self.contributions(row);
+        RowExplanation {
+            base,
+            per_column,
+            raw_score: self.raw_score(row),
+        }
+    }
+}
+
+/// One encoded row's explanation on the raw (log-odds) scale.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RowExplanation {
+    pub(crate) base: f64,
+    /// One contribution per encoded column; with `base`, they add up to `raw_score`.
+    pub(crate) per_column: Vec<f64>,
+    pub(crate) raw_score: f64,
 }
 
 pub(crate) fn sigmoid(raw: f64) -> f64 {

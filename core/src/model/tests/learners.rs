@@ -121,6 +121,44 @@ fn our_tree_shap_matches_forust() {
 }
 
 #[test]
+fn whole_tree_tables_give_the_leaf_tables_values() {
+    let data = synthetic(300, 21);
+    let model = trained(Learner::GradientBoosting, &data);
+    let crate::model::learners::Fitted::GradientBoosting(boosted) = &model.fitted else {
+        panic!("a gradient boosting model");
+    };
+    let (whole, trees) = boosted.whole_tree_tables();
+    assert!(whole > 0, "no tree of {trees} has a whole-tree table");
+    let mut rows: Vec<Vec<f64>> = data
+        .iter()
+        .take(80)
+        .map(|e| model.spec.encode(&e.features))
+        .collect();
+    // Rows the training never saw: every value missing, and every other one missing.
+    let width = rows[0].len();
+    rows.push(vec![f64::NAN; width]);
+    rows.push(
+        rows[0]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 2 == 0 { f64::NAN } else { v })
+            .collect(),
+    );
+    let mut differing = 0;
+    for row in &rows {
+        let (_, whole) = boosted.contributions(row);
+        let by_leaf = boosted.contributions_leaf_by_leaf(row);
+        assert_eq!(whole.len(), by_leaf.len());
+        for (a, b) in whole.iter().zip(&by_leaf) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+            differing += usize::from(a != b);
+        }
+    }
+    // Same sums, added in another order: equal to rounding, not necessarily to the bit.
+    eprintln!("{whole} of {trees} trees whole; {differing} contributions differ in the last bits");
+}
+
+#[test]
 fn logistic_regression_is_additive_stable_and_tolerant() {
     check_learner(Learner::LogisticRegression);
 }
