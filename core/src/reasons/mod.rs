@@ -157,7 +157,15 @@ mod tests {
                 0.1,
                 Language::English
             ),
-            "The customer's segment \"retail\" raised the risk"
+            "The customer's segment = \"retail\" raised the risk"
+        );
+        assert_eq!(
+            sentence("customer.has_guarantee", &n(1.0), -0.2, Language::English),
+            "The customer's has_guarantee = 1 lowered the risk"
+        );
+        assert_eq!(
+            sentence("order.channel_score", &n(2.5), 0.2, Language::Portuguese),
+            "O atributo channel_score do pedido igual a 2,50 aumentou o risco"
         );
         let fallback = sentence("something.new", &n(2.0), -0.1, Language::Portuguese);
         assert!(fallback.ends_with("reduziu o risco"), "{fallback}");

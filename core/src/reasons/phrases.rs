@@ -358,7 +358,7 @@ pub(super) fn subject(feature: &str, value: &FeatureValue, language: Language) -
             ("being a final consumer", "ser consumidor final"),
             ("not being a final consumer", "não ser consumidor final"),
         ),
-        _ => attribute_subject(feature, &format_number(number), l),
+        _ => attribute_subject(feature, &format_number(number, l), l),
     }
 }
 
@@ -367,11 +367,16 @@ fn flag_subject(value: f64, language: Language, yes: (&str, &str), no: (&str, &s
     said(pick(language, en.to_owned(), pt.to_owned()), false)
 }
 
-fn format_number(value: f64) -> String {
+/// A number as written in `language`: "2.50" in English, "2,50" in Portuguese.
+fn format_number(value: f64, language: Language) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
         format!("{}", value as i64)
     } else {
-        format!("{value:.2}")
+        let text = format!("{value:.2}");
+        match language {
+            Language::English => text,
+            Language::Portuguese => text.replace('.', ","),
+        }
     }
 }
 
@@ -406,14 +411,16 @@ fn category_subject(feature: &str, category: &str, language: Language) -> Subjec
 }
 
 /// The company's own attributes keep their names: only the company knows what they mean.
+/// "=" because the value may be anything, a yes/no attribute's 1 or 0 too ("the customer's
+/// has_guarantee 1" read as a typo).
 fn attribute_subject(feature: &str, shown: &str, language: Language) -> Subject {
     let (owner, name) = feature.split_once('.').unwrap_or(("", feature));
     let text = match (owner, language) {
-        ("customer", Language::English) => format!("the customer's {name} {shown}"),
+        ("customer", Language::English) => format!("the customer's {name} = {shown}"),
         ("customer", Language::Portuguese) => {
             format!("o atributo {name} do cliente igual a {shown}")
         }
-        ("order", Language::English) => format!("the order's {name} {shown}"),
+        ("order", Language::English) => format!("the order's {name} = {shown}"),
         ("order", Language::Portuguese) => format!("o atributo {name} do pedido igual a {shown}"),
         (_, Language::English) => format!("{feature} of {shown}"),
         (_, Language::Portuguese) => format!("{feature} igual a {shown}"),
