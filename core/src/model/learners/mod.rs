@@ -212,6 +212,17 @@ impl Fitted {
     }
 }
 
+#[cfg(test)]
+impl Fitted {
+    /// The boosted trees, for tests that look inside them.
+    pub(crate) fn boosted(&self) -> &boosting::Boosted {
+        match self {
+            Fitted::GradientBoosting(boosted) => boosted,
+            _ => panic!("a gradient boosting model"),
+        }
+    }
+}
+
 /// One encoded row's explanation on the raw (log-odds) scale.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RowExplanation {

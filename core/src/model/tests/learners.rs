@@ -106,9 +106,7 @@ fn gradient_boosting_is_additive_stable_and_tolerant() {
 fn our_tree_shap_matches_forust() {
     let data = synthetic(300, 13);
     let model = trained(Learner::GradientBoosting, &data);
-    let crate::model::learners::Fitted::GradientBoosting(boosted) = &model.fitted else {
-        panic!("a gradient boosting model");
-    };
+    let boosted = model.fitted.boosted();
     for example in data.iter().take(60) {
         let row = model.spec.encode(&example.features);
         let (base, ours) = boosted.contributions(&row);
@@ -124,9 +122,7 @@ fn our_tree_shap_matches_forust() {
 fn whole_tree_tables_give_the_leaf_tables_values() {
     let data = synthetic(300, 21);
     let model = trained(Learner::GradientBoosting, &data);
-    let crate::model::learners::Fitted::GradientBoosting(boosted) = &model.fitted else {
-        panic!("a gradient boosting model");
-    };
+    let boosted = model.fitted.boosted();
     let (whole, trees) = boosted.whole_tree_tables();
     assert!(whole > 0, "no tree of {trees} has a whole-tree table");
     let mut rows: Vec<Vec<f64>> = data
