@@ -36,7 +36,11 @@ struct Entry<V> {
 
 #[derive(Debug)]
 struct Inner<K, V> {
-    entries: HashMap<(Uuid, K), Entry<V>>,
+    /// Each company's entries by key: a lookup borrows the key (no owned copy per request),
+    /// and invalidating a company drops its map instead of scanning every entry.
+    entries: HashMap<Uuid, HashMap<K, Entry<V>>>,
+    /// Entries over all companies.
+    len: usize,
     generations: HashMap<Uuid, u64>,
     epoch: u64,
     tick: u64,
@@ -58,12 +62,13 @@ pub struct TenantCache<K, V> {
     max_age: Duration,
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> TenantCache<K, V> {
+impl<K: Eq + Hash, V: Clone> TenantCache<K, V> {
     /// At most `capacity` entries (0 keeps nothing), each used for at most `max_age`.
     pub fn new(capacity: usize, max_age: Duration) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
+                len: 0,
                 generations: HashMap::new(),
                 epoch: 0,
                 tick: 0,
@@ -87,7 +92,7 @@ impl<K: Eq + Hash + Clone, V: Clone> TenantCache<K, V> {
         let generation = inner.generation(company);
         inner.tick += 1;
         let tick = inner.tick;
-        let entry = inner.entries.get_mut(&(company, key.clone()))?;
+        let entry = inner.entries.get_mut(&company)?.get_mut(key)?;
         if entry.generation != generation || Instant::now() >= entry.expires_at {
             return None;
         }
@@ -108,16 +113,22 @@ impl<K: Eq + Hash + Clone, V: Clone> TenantCache<K, V> {
         inner.tick += 1;
         let last_used = inner.tick;
         let lifetime = self.max_age.mul_f64(0.5 + 0.5 * spread(last_used));
-        inner.entries.insert(
-            (company, key),
-            Entry {
-                value,
-                generation,
-                expires_at: Instant::now() + lifetime,
-                last_used,
-            },
-        );
-        if inner.entries.len() > self.capacity {
+        let entry = Entry {
+            value,
+            generation,
+            expires_at: Instant::now() + lifetime,
+            last_used,
+        };
+        if inner
+            .entries
+            .entry(company)
+            .or_default()
+            .insert(key, entry)
+            .is_none()
+        {
+            inner.len += 1;
+        }
+        if inner.len > self.capacity {
             evict(&mut inner, self.capacity);
         }
     }
@@ -126,7 +137,9 @@ impl<K: Eq + Hash + Clone, V: Clone> TenantCache<K, V> {
     pub fn invalidate(&self, company: Uuid) {
         let mut inner = self.lock();
         *inner.generations.entry(company).or_default() += 1;
-        inner.entries.retain(|(owner, _), _| *owner != company);
+        if let Some(dropped) = inner.entries.remove(&company) {
+            inner.len -= dropped.len();
+        }
     }
 
     /// Any company's rows may have changed unseen: nothing kept may be used again.
@@ -134,11 +147,12 @@ impl<K: Eq + Hash + Clone, V: Clone> TenantCache<K, V> {
         let mut inner = self.lock();
         inner.epoch += 1;
         inner.entries.clear();
+        inner.len = 0;
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().len
     }
 }
 
@@ -156,10 +170,18 @@ fn spread(n: u64) -> f64 {
 /// many inserts.
 fn evict<K, V>(inner: &mut Inner<K, V>, capacity: usize) {
     let keep = capacity - capacity / 10;
-    let mut ages: Vec<u64> = inner.entries.values().map(|e| e.last_used).collect();
+    let mut ages: Vec<u64> = inner
+        .entries
+        .values()
+        .flat_map(|company| company.values().map(|e| e.last_used))
+        .collect();
     let drop = ages.len().saturating_sub(keep).max(1);
     let (_, &mut cutoff, _) = ages.select_nth_unstable(drop - 1);
-    inner.entries.retain(|_, e| e.last_used > cutoff);
+    inner.entries.retain(|_, company| {
+        company.retain(|_, e| e.last_used > cutoff);
+        !company.is_empty()
+    });
+    inner.len = inner.entries.values().map(HashMap::len).sum();
 }
 
 #[cfg(test)]
@@ -224,6 +246,21 @@ mod tests {
         assert!(spreads.iter().all(|s| (0.0..1.0).contains(s)));
         let low = spreads.iter().filter(|&&s| s < 0.5).count();
         assert!((400..600).contains(&low), "{low} of 1000 below one half");
+    }
+
+    #[test]
+    fn memory_is_bounded_across_companies() {
+        let cache = cache(20, Duration::from_secs(60));
+        let companies: Vec<Uuid> = (0..7).map(|_| Uuid::new_v4()).collect();
+        for i in 0..100u32 {
+            let company = companies[i as usize % companies.len()];
+            cache.put(company, format!("C{i}"), i, cache.generation(company));
+            assert!(cache.len() <= 20);
+        }
+        assert_eq!(cache.get(companies[99 % 7], &"C99".into()), Some(99));
+        cache.invalidate(companies[99 % 7]);
+        assert!(cache.len() < 20, "the company's entries left the count");
+        assert_eq!(cache.get(companies[99 % 7], &"C99".into()), None);
     }
 
     #[test]
