@@ -477,14 +477,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        if reasons.is_empty() {
-            self.refresh_item_statistics().await;
+        if !reasons.is_empty() {
+            return Ok(Completion::Rejected(reasons));
         }
-        Ok(if reasons.is_empty() {
-            Completion::Ready
-        } else {
-            Completion::Rejected(reasons)
-        })
+        self.refresh_item_statistics().await;
+        Ok(Completion::Ready)
     }
 
     /// A dataset just added its items in bulk, and the planner still has the statistics from
