@@ -173,11 +173,16 @@ async fn remembered(gateway: &Gateway, store: &aval_store::Store, token: &str) {
     }
 }
 
-#[tokio::test]
-async fn a_revoked_token_is_forbidden_and_the_company_s_other_tokens_still_work() {
+/// A gateway, and its own store: to see what that gateway's process remembers.
+async fn gateway_and_its_store() -> (Gateway, aval_store::Store) {
     let state = common::app_state(&common::stack().schema_registry_url).await;
     let store = state.store.clone();
-    let gateway = Gateway::start_with(state).await;
+    (Gateway::start_with(state).await, store)
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_forbidden_and_the_company_s_other_tokens_still_work() {
+    let (gateway, store) = gateway_and_its_store().await;
     let (company_id, token) = gateway.register().await;
     let company: uuid::Uuid = company_id.parse().expect("uuid");
     let second = common::keys()
@@ -229,9 +234,7 @@ async fn a_token_revoked_before_its_first_use_is_forbidden_at_once() {
 
 #[tokio::test]
 async fn a_deactivated_company_is_forbidden() {
-    let state = common::app_state(&common::stack().schema_registry_url).await;
-    let store = state.store.clone();
-    let gateway = Gateway::start_with(state).await;
+    let (gateway, store) = gateway_and_its_store().await;
     let (company_id, token) = gateway.register().await;
     remembered(&gateway, &store, &token).await;
     admin(&["deactivate-company", &company_id]);

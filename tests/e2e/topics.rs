@@ -107,38 +107,35 @@ async fn apply_is_idempotent_and_reports_drift() {
     raw.delete_topics(&names, &options).await.expect("clean up");
 }
 
+/// `aval ARGS` against the test stack, with the catalogue under `prefix`.
+fn aval(prefix: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
+        .args(args)
+        .env("KAFKA_BOOTSTRAP", common::stack().kafka_bootstrap)
+        .env("SCHEMA_REGISTRY_URL", common::stack().schema_registry_url)
+        .env("AVAL_TOPIC_PREFIX", prefix)
+        .output()
+        .expect("run aval")
+}
+
+/// How often a run that must have succeeded printed `word` (one line per topic).
+fn reported(output: &std::process::Output, word: &str) -> usize {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .matches(word)
+        .count()
+}
+
 #[tokio::test]
 async fn the_cli_exits_3_on_drift() {
     let prefix = format!("cli-{}.", uuid::Uuid::new_v4().simple());
-    let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
-            .args(["topics", "apply"])
-            .env("KAFKA_BOOTSTRAP", common::stack().kafka_bootstrap)
-            .env("SCHEMA_REGISTRY_URL", common::stack().schema_registry_url)
-            .env("AVAL_TOPIC_PREFIX", &prefix)
-            .output()
-            .expect("run aval")
-    };
-    let first = run();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&first.stdout)
-            .matches("created")
-            .count(),
-        8
-    );
-    let second = run();
-    assert!(second.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&second.stdout)
-            .matches("unchanged")
-            .count(),
-        8
-    );
+    let run = || aval(&prefix, &["topics", "apply"]);
+    assert_eq!(reported(&run(), "created"), 8);
+    assert_eq!(reported(&run(), "unchanged"), 8);
 
     let raw: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", common::stack().kafka_bootstrap)
@@ -168,15 +165,6 @@ async fn the_cli_exits_3_on_drift() {
 async fn the_cli_deletes_its_prefix_s_topics_only_when_told_yes() {
     let prefix = format!("teardown-{}.", uuid::Uuid::new_v4().simple());
     let other = format!("kept-{}.", uuid::Uuid::new_v4().simple());
-    let aval = |prefix: &str, args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
-            .args(args)
-            .env("KAFKA_BOOTSTRAP", common::stack().kafka_bootstrap)
-            .env("SCHEMA_REGISTRY_URL", common::stack().schema_registry_url)
-            .env("AVAL_TOPIC_PREFIX", prefix)
-            .output()
-            .expect("run aval")
-    };
     for p in [&prefix, &other] {
         assert!(aval(p, &["topics", "apply"]).status.success());
     }
@@ -204,17 +192,7 @@ async fn the_cli_deletes_its_prefix_s_topics_only_when_told_yes() {
     assert_eq!(names(&prefix).len(), 8);
 
     let deleted = aval(&prefix, &["topics", "delete", "--yes"]);
-    assert!(
-        deleted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&deleted.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&deleted.stdout)
-            .matches("deleted")
-            .count(),
-        8
-    );
+    assert_eq!(reported(&deleted, "deleted"), 8);
     // The broker removes deleted topics from its metadata asynchronously.
     let started = std::time::Instant::now();
     while !names(&prefix).is_empty() && started.elapsed() < common::DEADLINE {
