@@ -114,6 +114,17 @@ pub struct Common {
         global = true
     )]
     pub token_ttl_days: i64,
+    /// This process's stable name in the processors' consumer groups (static membership):
+    /// a restarted process with the same name takes its partitions back at once instead of
+    /// after a rebalance. Must differ between live processes (two with the same name fence
+    /// each other); unset: no static membership.
+    #[arg(long, env = "AVAL_INSTANCE_ID", global = true)]
+    pub instance_id: Option<String>,
+    /// Address where a processor role (`aval ingest`, `train`, `score`, `audit`) serves
+    /// `/healthz`, `/readyz` (503 naming each dependency it finds down) and `/metrics`. Unset:
+    /// not served. `aval all` and `aval gateway` answer these on the HTTP API instead.
+    #[arg(long, env = "AVAL_HEALTH_ADDR", global = true)]
+    pub health_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]

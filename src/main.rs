@@ -90,6 +90,9 @@ enum AdminCommand {
     },
 }
 
+/// How long a stopping process waits for blocking work (a training) before it exits anyway.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     roles::init_logging(cli.common.log_format);
@@ -141,6 +144,10 @@ fn main() -> std::process::ExitCode {
     let result = runtime
         .block_on(role)
         .unwrap_or_else(|e| Err(anyhow::anyhow!("the role's task failed: {e}")));
+    // A training still running on the blocking pool cannot be interrupted; waiting for it
+    // would make a stop take minutes. Its request's offset was not stored, so it is
+    // delivered again and trained from the start.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -34,6 +34,10 @@ pub enum AuditKind {
     /// A new version that did not beat the active one on the same holdout.
     #[serde(rename = "model.kept_as_candidate")]
     ModelKeptAsCandidate,
+    /// A record sent straight to Kafka with the company's token that no processor could
+    /// accept; it went to the dead-letter topic, and this says where and why.
+    #[serde(rename = "record.dead_lettered")]
+    RecordDeadLettered,
 }
 
 impl AuditKind {
@@ -50,6 +54,7 @@ impl AuditKind {
             AuditKind::TrainingFailed => "training.failed",
             AuditKind::ModelActivated => "model.activated",
             AuditKind::ModelKeptAsCandidate => "model.kept_as_candidate",
+            AuditKind::RecordDeadLettered => "record.dead_lettered",
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod company;
+pub mod fault;
 pub mod features;
 pub mod ingest;
 pub mod model;
@@ -11,4 +12,5 @@ pub mod reasons;
 pub mod token;
 pub mod validation;
 
+pub use fault::{Dependency, Fault, Outages};
 pub use validation::{FieldError, FieldErrors};

@@ -9,6 +9,7 @@ mod routes;
 pub mod state;
 pub mod telemetry;
 
+pub use routes::health::readiness;
 pub use state::AppState;
 
 use axum::Router;

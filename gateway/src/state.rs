@@ -1,5 +1,6 @@
 use crate::auth::TokenKeys;
 use crate::replies::ReplyRouter;
+use aval_core::Outages;
 use aval_store::Store;
 use aval_topics::{Catalogue, Publisher};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -18,4 +19,6 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// This instance's decision replies.
     pub replies: Arc<ReplyRouter>,
+    /// Dependencies the processors of this process find down (`aval all`), for readiness.
+    pub outages: Outages,
 }

@@ -2,9 +2,11 @@
 //! the gateway forwards the caller's. Every processor that takes company data checks it the
 //! same way, so Kafka is no back door around authentication.
 
+use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::token::TokenKeys;
 use aval_store::Store;
 use aval_store::companies::Access;
+use chrono::{DateTime, Utc};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use uuid::Uuid;
@@ -74,4 +76,46 @@ pub(crate) fn judge(access: Access) -> Authorization {
         }
         Access::TokenRevoked => Authorization::Refused("the token has been revoked".to_owned()),
     }
+}
+
+/// Names the ids of dead-letter events, fixed by where the record sits, so a repeat of the
+/// dead-lettering repeats the same event.
+const DEAD_LETTER_NAMESPACE: Uuid = Uuid::from_u128(0x6176_616c_2d64_6561_642d_6c65_7474_6572);
+
+/// The audit event telling a record's company that `processor` dead-lettered the record, when
+/// the record's token names the company (a record without a valid token belongs to nobody we
+/// can tell).
+pub(crate) fn dead_letter_event(
+    message: &impl Message,
+    tokens: &TokenKeys,
+    processor: &str,
+    reason: &str,
+) -> Option<AuditEvent> {
+    let (company, _) = token_claims(message, tokens).ok()?;
+    let at = message
+        .timestamp()
+        .to_millis()
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or_else(Utc::now);
+    let mut event = AuditEvent::new(
+        company,
+        AuditKind::RecordDeadLettered,
+        format!("system:{processor}"),
+        at,
+    )
+    .with_detail("topic", message.topic())
+    .with_detail("partition", message.partition().to_string())
+    .with_detail("offset", message.offset().to_string())
+    .with_detail("reason", reason);
+    event.event_id = Uuid::new_v5(
+        &DEAD_LETTER_NAMESPACE,
+        format!(
+            "{}\u{1f}{}\u{1f}{}",
+            message.topic(),
+            message.partition(),
+            message.offset()
+        )
+        .as_bytes(),
+    );
+    Some(event)
 }

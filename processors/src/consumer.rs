@@ -1,21 +1,30 @@
-//! How every processor consumes: at least once, in partition order, the offset stored by hand
-//! only after the record's effect is durable.
+//! The one consume loop every processor runs on: at least once, in partition order, the offset
+//! stored by hand only after the records' effects are durable.
 //!
-//! Each record goes through three phases. `prepare` reads it and calls the domain (decode,
-//! authenticate, validate); `apply` writes the result (database, dead letters); `announce`
-//! publishes what others must hear of it (audit events, training requests). They form a
-//! pipeline — record n+1 is prepared while record n is applied and record n-1 announced — so
-//! CPU work, database and broker round trips overlap, yet each phase handles records one at a
-//! time, in order, and an offset is stored only once its record is announced. A phase that
-//! fails for a reason outside the record (database, registry or Kafka down) is retried with
-//! backoff, never skipped.
+//! Records are taken a batch at a time (whatever has arrived, up to the processor's maximum),
+//! and each batch goes through three phases: `prepare` reads it and calls the domain, `apply`
+//! writes the result (database, dead letters), `announce` publishes what others must hear
+//! (replies, audit events, training requests). Batch n+1 is prepared while batch n is written,
+//! so CPU work and round trips overlap; batches are written one at a time, in order.
+//!
+//! A phase fails in one of three ways ([`Failure`]):
+//! - a dependency is down: the phase is retried with capped, jittered backoff for as long as it
+//!   takes, and the outage is reported (readiness, `aval_processor_outages_total`);
+//! - our own defect: logged loudly with where the records sit, retried a few times;
+//! - a bad record, or a defect that did not go away: a batch of several records is taken again
+//!   one record at a time, so the one at fault is found, and that record goes to the
+//!   dead-letter topic with the reason while the partition moves on.
 
-use crate::ProcessorError;
+use crate::failure::Failure;
+use crate::{DeadLetters, ProcessorError};
+use aval_core::Outages;
 use futures::FutureExt;
+use rand::Rng;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, OwnedMessage};
+use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -23,170 +32,102 @@ use tokio_util::sync::CancellationToken;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Attempts at a phase that fails with a defect before its records are dead-lettered: enough
+/// to ride out a race, few enough that a bug never holds a partition for long.
+const DEFECT_ATTEMPTS: u32 = 3;
+/// How long a member may go silent before the group gives its partitions to another
+/// instance. A killed processor's partitions wait this long (plus a rebalance) when another
+/// instance runs; librdkafka's default of 45 s left a restarted `aval all` idle for 44 s.
+/// 6 s is the broker's smallest allowed (`group.min.session.timeout.ms`).
+const SESSION_TIMEOUT_MS: &str = "6000";
+const HEARTBEAT_INTERVAL_MS: &str = "1500";
+
+/// Most records one batch takes by default: enough to amortise round trips, few enough that a
+/// batch's decisions leave within milliseconds.
+pub(crate) const MAX_BATCH: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
     pub bootstrap: String,
     /// The consumer group: instances sharing it split the partitions between them.
     pub group_id: String,
+    /// This process's stable name in the group (static membership), when it has one: a
+    /// restarted instance with the same name takes its partitions back at once, without a
+    /// rebalance. Two live processes must never share it.
+    pub instance_id: Option<String>,
+    /// Where the loop reports dependencies it finds down, for readiness.
+    pub outages: Outages,
 }
 
-/// A failure worth retrying the same record for: an external system is down or busy.
-#[derive(Debug)]
-pub(crate) struct Transient(pub(crate) String);
-
-impl<E: std::fmt::Display> From<E> for Transient {
-    fn from(e: E) -> Self {
-        Transient(e.to_string())
-    }
-}
-
-pub(crate) trait Handler: Send + Sync + 'static {
-    /// What `prepare` decided should be written for one record.
-    type Work: Send + Sync + 'static;
-    /// What `apply` decided should be published once the write is durable.
-    type Announcement: Send + Sync + 'static;
-
-    fn prepare(
-        &self,
-        message: &BorrowedMessage<'_>,
-    ) -> impl Future<Output = Result<Self::Work, Transient>>;
-
-    /// Must be safe to repeat: it is retried after a transient failure, and a crash before
-    /// the offset is stored replays it.
-    fn apply(
-        &self,
-        message: &OwnedMessage,
-        work: &Self::Work,
-    ) -> impl Future<Output = Result<Self::Announcement, Transient>> + Send;
-
-    /// Must be safe to repeat, like `apply` (follow-up records carry fixed ids).
-    fn announce(
-        &self,
-        announcement: &Self::Announcement,
-    ) -> impl Future<Output = Result<(), Transient>> + Send;
-}
-
-/// A processor that takes records a batch at a time: what is waiting, up to [`MAX_BATCH`],
-/// so database and broker round trips are paid per batch rather than per record when busy,
-/// while a lone record still goes through at once. Same guarantees as [`Handler`]: in order,
-/// at least once, offsets stored only after `announce`.
-pub(crate) trait BatchHandler: Send + Sync + 'static {
+/// A processor: what the loop calls for each batch. Every phase must be safe to repeat: a
+/// failed phase is retried, and a crash before the offset is stored replays the batch.
+pub(crate) trait Processor: Send + Sync + 'static {
+    /// Names the processor in logs, metrics and dead letters.
+    const NAME: &'static str;
+    /// How long one batch may take before the group thinks the member is stuck.
+    const MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
     /// What `prepare` decided should be written for the batch.
     type Work: Send + Sync + 'static;
     /// What `apply` decided should be published once the writes are durable.
     type Announcement: Send + Sync + 'static;
 
-    /// Must not fail for a bad record (that record is dead-lettered); `Err` retries the batch.
+    /// Most records one batch takes.
+    fn max_batch(&self) -> usize {
+        MAX_BATCH
+    }
+
+    fn dead_letters(&self) -> &DeadLetters;
+
     fn prepare(
         &self,
         messages: &[OwnedMessage],
-    ) -> impl Future<Output = Result<Self::Work, Transient>> + Send;
+    ) -> impl Future<Output = Result<Self::Work, Failure>> + Send;
 
-    /// Must be safe to repeat, as [`Handler::apply`].
     fn apply(
         &self,
         messages: &[OwnedMessage],
         work: &Self::Work,
-    ) -> impl Future<Output = Result<Self::Announcement, Transient>> + Send;
+    ) -> impl Future<Output = Result<Self::Announcement, Failure>> + Send;
 
-    /// Must be safe to repeat, as [`Handler::announce`].
     fn announce(
         &self,
         announcement: &Self::Announcement,
-    ) -> impl Future<Output = Result<(), Transient>> + Send;
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
+
+    /// Called once a record went to the dead letters for `reason`, so that its company, when
+    /// it can be known, hears of it in its audit log. Must be safe to repeat.
+    fn dead_lettered(
+        &self,
+        _message: &OwnedMessage,
+        _reason: &str,
+    ) -> impl Future<Output = Result<(), Failure>> + Send {
+        async { Ok(()) }
+    }
 }
 
-/// Most records one batch takes: enough to amortise round trips, few enough that a batch's
-/// decisions leave within milliseconds.
-pub(crate) const MAX_BATCH: usize = 1_000;
-
-/// Retries `attempt` with exponential backoff until it succeeds or `stop` is cancelled.
-pub(crate) async fn retry<T, F: Future<Output = Result<T, Transient>>>(
-    name: &str,
-    stop: &CancellationToken,
-    mut attempt: impl FnMut() -> F,
-) -> Option<T> {
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        match attempt().await {
-            Ok(value) => return Some(value),
-            Err(Transient(reason)) => {
-                tracing::warn!(processor = name, %reason, retry_in = ?backoff, "record not processed yet");
-                tokio::select! {
-                    () = stop.cancelled() => return None,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
+/// Where a processor's records come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// The topic's partitions shared with the group's other instances; progress is committed.
+    Group(&'a str),
+    /// Every partition of the topic, for this instance alone, from `from`; nothing committed.
+    Follow { topic: &'a str, from: Offset },
 }
 
 /// Where a record sits, to store its offset once it is done.
 pub(crate) type Position = (String, i32, i64);
-/// A phase in flight for one record; `None` when abandoned at shutdown (it will be replayed).
-type InFlight<T> = JoinHandle<Option<(Position, T)>>;
 
 impl ConsumerSettings {
-    /// Offsets are committed in the background, but only those the loop stored explicitly
-    /// (`enable.auto.offset.store=false`), i.e. of records whose effect is durable.
-    pub(crate) fn subscribe(
+    /// Reads `source` with `processor` until `shutdown` resolves, then commits the offsets of
+    /// the records done.
+    pub(crate) async fn run<P: Processor>(
         &self,
-        topic: &str,
-    ) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", &self.group_id)
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("partition.assignment.strategy", "cooperative-sticky")
-            .create()?;
-        consumer.subscribe(&[topic])?;
-        Ok(consumer)
-    }
-
-    /// Reads `topic` until `shutdown` resolves, then finishes the apply in flight and commits
-    /// the stored offsets.
-    pub(crate) async fn run<H: Handler>(
-        &self,
-        name: &'static str,
-        topic: &str,
-        handler: Arc<H>,
+        processor: Arc<P>,
+        source: Source<'_>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ProcessorError> {
-        self.drive(name, topic, shutdown, async |consumer, stop| {
-            self.consume(name, consumer, handler, stop).await
-        })
-        .await
-    }
-
-    /// Like [`ConsumerSettings::run`], a batch of records at a time (see [`BatchHandler`]).
-    pub(crate) async fn run_batches<H: BatchHandler>(
-        &self,
-        name: &'static str,
-        topic: &str,
-        handler: Arc<H>,
-        shutdown: impl Future<Output = ()>,
-    ) -> Result<(), ProcessorError> {
-        self.drive(name, topic, shutdown, async |consumer, stop| {
-            consume_batches(name, consumer, handler, stop).await
-        })
-        .await
-    }
-
-    /// Subscribes, runs `consume` until `shutdown` resolves, then commits the stored offsets.
-    async fn drive(
-        &self,
-        name: &'static str,
-        topic: &str,
-        shutdown: impl Future<Output = ()>,
-        consume: impl AsyncFnOnce(&StreamConsumer, &CancellationToken) -> Result<(), ProcessorError>,
-    ) -> Result<(), ProcessorError> {
-        let consumer = self.subscribe(topic)?;
-        tracing::info!(processor = name, %topic, group = %self.group_id, "processor started");
+        let consumer = self.consumer(P::NAME, source, P::MAX_POLL_INTERVAL)?;
+        tracing::info!(processor = P::NAME, ?source, group = %self.group_id, "processor started");
         let stop = CancellationToken::new();
         let result = {
             let cancel = async {
@@ -194,135 +135,334 @@ impl ConsumerSettings {
                 stop.cancel();
             };
             tokio::pin!(cancel);
+            let run = Run {
+                processor,
+                outages: self.outages.clone(),
+                stop: stop.clone(),
+                commits: matches!(source, Source::Group(_)),
+            };
             tokio::select! {
                 () = &mut cancel => Ok(()),
-                result = consume(&consumer, &stop) => result,
+                result = run.consume(&consumer) => result,
             }
         };
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        if matches!(source, Source::Group(_))
+            && let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+        {
             // Nothing stored since the last automatic commit is fine too.
-            tracing::debug!(processor = name, error = %e, "final offset commit");
+            tracing::debug!(processor = P::NAME, error = %e, "final offset commit");
         }
-        tracing::info!(processor = name, "processor stopped");
+        tracing::info!(processor = P::NAME, "processor stopped");
         result
     }
 
-    async fn consume<H: Handler>(
+    fn consumer(
         &self,
-        name: &'static str,
-        consumer: &StreamConsumer,
-        handler: Arc<H>,
-        stop: &CancellationToken,
-    ) -> Result<(), ProcessorError> {
-        // One record per phase at most: prepared and waiting, being applied, being announced.
-        let mut prepared: Option<(OwnedMessage, H::Work)> = None;
-        let mut applying: Option<InFlight<H::Announcement>> = None;
-        let mut announcing: Option<InFlight<()>> = None;
-        loop {
-            if applying.is_none()
-                && let Some((message, work)) = prepared.take()
-            {
-                let (handler, stop) = (handler.clone(), stop.clone());
-                applying = Some(tokio::spawn(async move {
-                    let position = (
-                        message.topic().to_owned(),
-                        message.partition(),
-                        message.offset(),
-                    );
-                    retry(name, &stop, || handler.apply(&message, &work))
-                        .await
-                        .map(|announcement| (position, announcement))
-                }));
+        name: &str,
+        source: Source<'_>,
+        max_poll_interval: Duration,
+    ) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", SESSION_TIMEOUT_MS)
+            .set("heartbeat.interval.ms", HEARTBEAT_INTERVAL_MS)
+            .set(
+                "max.poll.interval.ms",
+                max_poll_interval.as_millis().to_string(),
+            );
+        match source {
+            Source::Group(topic) => {
+                // Offsets are committed in the background, but only those the loop stored
+                // explicitly, i.e. of records whose effect is durable.
+                config
+                    .set("group.id", &self.group_id)
+                    .set("enable.auto.commit", "true")
+                    .set("auto.commit.interval.ms", "1000")
+                    .set("enable.auto.offset.store", "false")
+                    .set("partition.assignment.strategy", "cooperative-sticky");
+                if let Some(instance) = &self.instance_id {
+                    config.set("group.instance.id", format!("{instance}-{name}"));
+                }
+                let consumer: StreamConsumer = config.create()?;
+                consumer.subscribe(&[topic])?;
+                Ok(consumer)
             }
-            tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                done = finished(&mut announcing) => {
-                    announcing = None;
-                    let Some(done) = joined(done)? else { return Ok(()) };
-                    store_offset(consumer, done);
+            Source::Follow { topic, from } => {
+                // A group of its own, only because librdkafka wants one; assigned, not
+                // subscribed, so reading starts at once, and nothing is committed.
+                config
+                    .set(
+                        "group.id",
+                        format!("{}-{name}-{}", self.group_id, uuid::Uuid::new_v4()),
+                    )
+                    .set("enable.auto.commit", "false")
+                    // What these records change should reach the processor within milliseconds.
+                    .set("fetch.wait.max.ms", "50");
+                let consumer: StreamConsumer = config.create()?;
+                let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+                let mut partitions = TopicPartitionList::new();
+                for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                    partitions.add_partition_offset(topic, partition.id(), from)?;
                 }
-                done = finished(&mut applying), if announcing.is_none() => {
-                    applying = None;
-                    let Some((position, announcement)) = joined(done)? else { return Ok(()) };
-                    let (handler, stop) = (handler.clone(), stop.clone());
-                    announcing = Some(tokio::spawn(async move {
-                        retry(name, &stop, || handler.announce(&announcement))
-                            .await
-                            .map(|()| (position, ()))
-                    }));
-                }
-                received = consumer.recv(), if prepared.is_none() => match received {
-                    Ok(message) => {
-                        let Some(work) = retry(name, stop, || handler.prepare(&message)).await else {
-                            return Ok(());
-                        };
-                        prepared = Some((message.detach(), work));
-                    }
-                    Err(e) => tracing::warn!(processor = name, error = %e, "kafka consume error"),
-                },
+                consumer.assign(&partitions)?;
+                Ok(consumer)
             }
         }
     }
 }
 
-/// Reads batches: each is prepared while the one before it is written (applied and announced),
-/// and batches are written one at a time, in order.
-async fn consume_batches<H: BatchHandler>(
-    name: &'static str,
-    consumer: &StreamConsumer,
-    handler: Arc<H>,
-    stop: &CancellationToken,
-) -> Result<(), ProcessorError> {
-    // The batch being written; resolves to the offsets to store, `None` when abandoned.
-    let mut writing: Option<JoinHandle<Option<Vec<Position>>>> = None;
-    loop {
-        let first = loop {
-            tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                done = finished(&mut writing) => {
-                    writing = None;
-                    let Some(positions) = done.map_err(|e| ProcessorError::Apply(e.to_string()))? else {
-                        return Ok(());
-                    };
-                    store_offsets(consumer, &positions);
-                }
-                received = consumer.recv() => match received {
-                    Ok(message) => break message.detach(),
-                    Err(e) => tracing::warn!(processor = name, error = %e, "kafka consume error"),
-                },
-            }
-        };
-        // Whatever else has already arrived joins the batch; nothing waits for more.
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match consumer.recv().now_or_never() {
-                Some(Ok(message)) => batch.push(message.detach()),
-                Some(Err(e)) => {
-                    tracing::warn!(processor = name, error = %e, "kafka consume error");
-                    break;
-                }
-                None => break,
-            }
+/// One processor's loop and what it reports to.
+struct Run<P> {
+    processor: Arc<P>,
+    outages: Outages,
+    stop: CancellationToken,
+    /// Whether progress is committed (a group's consumer), so offsets are stored.
+    commits: bool,
+}
+
+impl<P> Clone for Run<P> {
+    fn clone(&self) -> Self {
+        Self {
+            processor: self.processor.clone(),
+            outages: self.outages.clone(),
+            stop: self.stop.clone(),
+            commits: self.commits,
         }
-        let Some(work) = retry(name, stop, || handler.prepare(&batch)).await else {
-            return Ok(());
-        };
-        if let Some(previous) = writing.take() {
-            let Some(positions) = previous
+    }
+}
+
+/// A batch's prepared work, or the failure that stopped its preparation.
+type Prepared<W> = Result<W, Failure>;
+
+impl<P: Processor> Run<P> {
+    /// Reads batches: each is prepared while the one before it is written, and batches are
+    /// written one at a time, in order.
+    async fn consume(&self, consumer: &StreamConsumer) -> Result<(), ProcessorError> {
+        // The batch being written; resolves to the offsets to store, `None` when abandoned.
+        let mut writing: Option<JoinHandle<Option<Vec<Position>>>> = None;
+        loop {
+            let first = loop {
+                tokio::select! {
+                    () = self.stop.cancelled() => return Ok(()),
+                    done = finished(&mut writing) => {
+                        writing = None;
+                        let Some(positions) = done.map_err(|e| ProcessorError::Apply(e.to_string()))? else {
+                            return Ok(());
+                        };
+                        self.done(consumer, &positions);
+                    }
+                    received = consumer.recv() => match received {
+                        Ok(message) => break message.detach(),
+                        Err(e) => self.consume_error(&e),
+                    },
+                }
+            };
+            // Whatever else has already arrived joins the batch; nothing waits for more.
+            let mut batch = vec![first];
+            while batch.len() < self.processor.max_batch() {
+                match consumer.recv().now_or_never() {
+                    Some(Ok(message)) => batch.push(message.detach()),
+                    Some(Err(e)) => {
+                        self.consume_error(&e);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let Some(prepared) = self
+                .attempt(&batch, "prepare", || self.processor.prepare(&batch))
                 .await
-                .map_err(|e| ProcessorError::Apply(e.to_string()))?
             else {
                 return Ok(());
             };
-            store_offsets(consumer, &positions);
+            if let Some(previous) = writing.take() {
+                let Some(positions) = previous
+                    .await
+                    .map_err(|e| ProcessorError::Apply(e.to_string()))?
+                else {
+                    return Ok(());
+                };
+                self.done(consumer, &positions);
+            }
+            let run = self.clone();
+            writing = Some(tokio::spawn(async move {
+                run.write(&batch, prepared).await?;
+                Some(last_positions(&batch))
+            }));
         }
-        let (handler, stop) = (handler.clone(), stop.clone());
-        writing = Some(tokio::spawn(async move {
-            let announcement = retry(name, &stop, || handler.apply(&batch, &work)).await?;
-            retry(name, &stop, || handler.announce(&announcement)).await?;
-            Some(last_positions(&batch))
-        }));
     }
+
+    fn done(&self, consumer: &StreamConsumer, positions: &[Position]) {
+        if self.commits {
+            store_offsets(consumer, positions);
+        }
+    }
+
+    fn consume_error(&self, e: &rdkafka::error::KafkaError) {
+        tracing::warn!(processor = P::NAME, error = %e, "kafka consume error");
+    }
+
+    /// Applies and announces a prepared batch, or settles it record by record; `None` when
+    /// stopped first.
+    async fn write(&self, batch: &[OwnedMessage], prepared: Prepared<P::Work>) -> Option<()> {
+        let failure = match prepared {
+            Ok(work) => {
+                let applied = self
+                    .attempt(batch, "apply", || self.processor.apply(batch, &work))
+                    .await?;
+                match applied {
+                    Ok(announcement) => {
+                        let announced = self
+                            .attempt(batch, "announce", || self.processor.announce(&announcement))
+                            .await?;
+                        match announced {
+                            Ok(()) => return Some(()),
+                            Err(failure) => failure,
+                        }
+                    }
+                    Err(failure) => failure,
+                }
+            }
+            Err(failure) => failure,
+        };
+        self.settle(batch, failure).await
+    }
+
+    /// A batch that failed for good: several records are taken again one at a time, so only
+    /// the one at fault is dead-lettered; a single record is dead-lettered with the reason.
+    fn settle<'a>(
+        &'a self,
+        batch: &'a [OwnedMessage],
+        failure: Failure,
+    ) -> Pin<Box<dyn Future<Output = Option<()>> + Send + 'a>> {
+        Box::pin(async move {
+            if let [message] = batch {
+                return self.dead_letter(message, &failure.to_string()).await;
+            }
+            tracing::warn!(processor = P::NAME, records = batch.len(), %failure, "batch failed; taking its records one at a time");
+            for message in batch {
+                let one = std::slice::from_ref(message);
+                let prepared = self
+                    .attempt(one, "prepare", || self.processor.prepare(one))
+                    .await?;
+                self.write(one, prepared).await?;
+            }
+            Some(())
+        })
+    }
+
+    async fn dead_letter(&self, message: &OwnedMessage, reason: &str) -> Option<()> {
+        let dead_letters = self.processor.dead_letters();
+        let one = std::slice::from_ref(message);
+        let sent = self
+            .attempt(one, "dead-letter", || async {
+                dead_letters.send(message, reason).await?;
+                self.processor.dead_lettered(message, reason).await
+            })
+            .await?;
+        if let Err(failure) = sent {
+            // Neither processed nor dead-lettered: stalling here is the only way not to lose
+            // the record, and the loop says so at every attempt.
+            tracing::error!(processor = P::NAME, %failure, "cannot dead-letter a record; retrying until it can");
+            return self.retry_forever(message, reason).await;
+        }
+        Some(())
+    }
+
+    async fn retry_forever(&self, message: &OwnedMessage, reason: &str) -> Option<()> {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            self.pause(&mut backoff).await?;
+            let sent = self.processor.dead_letters().send(message, reason).await;
+            if sent.is_ok() && self.processor.dead_lettered(message, reason).await.is_ok() {
+                return Some(());
+            }
+        }
+    }
+
+    /// Runs a phase until it succeeds, fails for good, or the loop stops (`None`). Outages are
+    /// retried for as long as they last; defects a few times.
+    async fn attempt<T, F: Future<Output = Result<T, Failure>>>(
+        &self,
+        batch: &[OwnedMessage],
+        phase: &'static str,
+        mut run: impl FnMut() -> F,
+    ) -> Option<Result<T, Failure>> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut defects = 0;
+        let mut outage = None;
+        loop {
+            let result = run().await;
+            if !matches!(result, Err(Failure::Outage(..)))
+                && let Some(dependency) = outage.take()
+            {
+                self.outages.recovered(dependency);
+                tracing::info!(processor = P::NAME, %dependency, "dependency answers again");
+            }
+            let failure = match result {
+                Ok(value) => return Some(Ok(value)),
+                Err(failure) => failure,
+            };
+            match &failure {
+                Failure::BadRecord(_) => return Some(Err(failure)),
+                Failure::Outage(dependency, reason) => {
+                    outage = Some(*dependency);
+                    self.outages.report(*dependency, reason.clone());
+                    metrics::counter!("aval_processor_outages_total", "processor" => P::NAME, "dependency" => dependency.as_str()).increment(1);
+                    tracing::warn!(processor = P::NAME, phase, %dependency, %reason, retry_in = ?backoff, "dependency unavailable");
+                }
+                Failure::Defect(reason) => {
+                    defects += 1;
+                    metrics::counter!("aval_processor_defects_total", "processor" => P::NAME)
+                        .increment(1);
+                    let (topic, partition, first, last) = span(batch);
+                    tracing::error!(
+                        processor = P::NAME,
+                        phase,
+                        topic,
+                        partition,
+                        first_offset = first,
+                        last_offset = last,
+                        attempt = defects,
+                        %reason,
+                        "DEFECT: processing failed on our side"
+                    );
+                    if defects >= DEFECT_ATTEMPTS {
+                        return Some(Err(failure));
+                    }
+                }
+            }
+            self.pause(&mut backoff).await?;
+        }
+    }
+
+    /// Sleeps between a half and all of `backoff`, then doubles it up to the cap; `None` when
+    /// the loop stops meanwhile. The jitter keeps instances that failed together from retrying
+    /// together.
+    async fn pause(&self, backoff: &mut Duration) -> Option<()> {
+        let wait = backoff.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+        tokio::select! {
+            () = self.stop.cancelled() => return None,
+            () = tokio::time::sleep(wait) => {}
+        }
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        Some(())
+    }
+}
+
+/// Where a batch sits, for a log line: its first record's topic and partition and the offsets
+/// it spans there.
+fn span(batch: &[OwnedMessage]) -> (&str, i32, i64, i64) {
+    let Some(first) = batch.first() else {
+        return ("", -1, -1, -1);
+    };
+    let same = batch
+        .iter()
+        .filter(|m| m.topic() == first.topic() && m.partition() == first.partition());
+    let last = same.map(Message::offset).max().unwrap_or(first.offset());
+    (first.topic(), first.partition(), first.offset(), last)
 }
 
 /// The last offset of each partition in `batch`.
@@ -351,21 +491,11 @@ async fn finished<T>(slot: &mut Option<JoinHandle<T>>) -> Result<T, tokio::task:
     }
 }
 
-fn joined<T>(
-    result: Result<Option<(Position, T)>, tokio::task::JoinError>,
-) -> Result<Option<(Position, T)>, ProcessorError> {
-    result.map_err(|e| ProcessorError::Apply(e.to_string()))
-}
-
-/// Marks a record done: its offset is committed with the next automatic commit.
-fn store_offset(consumer: &StreamConsumer, done: (Position, ())) {
-    store_offsets(consumer, &[done.0]);
-}
-
-/// Marks records done up to and including each position. A partition taken away by a
-/// rebalance while its records were in flight refuses the offset: its new owner gets those
-/// records again, which every phase is safe to repeat, so that is logged, not fatal.
-pub(crate) fn store_offsets(consumer: &StreamConsumer, done: &[Position]) {
+/// Marks records done up to and including each position: committed with the next automatic
+/// commit. A partition taken away by a rebalance while its records were in flight refuses the
+/// offset: its new owner gets those records again, which every phase is safe to repeat, so
+/// that is logged, not fatal.
+fn store_offsets(consumer: &StreamConsumer, done: &[Position]) {
     let mut list = TopicPartitionList::new();
     for (topic, partition, offset) in done {
         if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {

@@ -10,6 +10,8 @@ pub const SOURCE_TOPIC: &str = "aval.dlq.topic";
 pub const SOURCE_PARTITION: &str = "aval.dlq.partition";
 pub const SOURCE_OFFSET: &str = "aval.dlq.offset";
 pub const PROCESSOR: &str = "aval.dlq.processor";
+/// Reasons travel in a header; a batch with thousands of errors is summarised.
+const MAX_REASON_CHARS: usize = 4_000;
 /// Credentials never travel on: dead letters are read by operators, not by the company.
 const WITHHELD_HEADERS: [&str; 1] = ["authorization"];
 
@@ -30,6 +32,8 @@ impl DeadLetters {
     }
 
     pub async fn send(&self, message: &impl Message, reason: &str) -> Result<(), TopicsError> {
+        let reason = shortened(reason);
+        let reason = reason.as_str();
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let mut headers: Vec<(&str, &[u8])> = vec![
@@ -67,5 +71,12 @@ impl DeadLetters {
             )
             .await
             .map(|_| ())
+    }
+}
+
+fn shortened(reason: &str) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        Some((cut, _)) => format!("{} …", &reason[..cut]),
+        None => reason.to_owned(),
     }
 }

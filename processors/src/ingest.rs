@@ -3,8 +3,9 @@
 //! id), and at the marker decides ready or rejected. The offset is stored only once the
 //! database has committed and the follow-up records are on Kafka.
 
-use crate::authorize::{Authorization, authorize};
-use crate::consumer::{Handler, Transient};
+use crate::authorize::{Authorization, authorize, dead_letter_event};
+use crate::consumer::{Processor, Source};
+use crate::failure::Failure;
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::FieldErrors;
 use aval_core::audit::{AuditEvent, AuditKind};
@@ -17,15 +18,13 @@ use aval_topics::records::{AuditEventRecord, IngestRecord, TrainingRequestRecord
 use aval_topics::{AvroCodec, Catalogue, Fault, Publisher, TopicRole};
 use chrono::Utc;
 use rdkafka::Message;
-use rdkafka::message::{BorrowedMessage, OwnedMessage};
+use rdkafka::message::OwnedMessage;
 use std::future::Future;
 use std::sync::Arc;
 use uuid::Uuid;
 
 pub const DEFAULT_GROUP: &str = "aval-ingest";
 const MAX_BATCH_ID_CHARS: usize = 100;
-/// Dead-letter reasons travel in a header; a batch with thousands of errors is summarised.
-const MAX_REASON_CHARS: usize = 4_000;
 /// Names the UUIDv5 ids of events derived from a batch, so a redelivery re-sends the same ids.
 const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6176_616c_2d69_6e67_6573_742d_6576_7473);
 
@@ -82,7 +81,7 @@ impl IngestProcessor {
         let topic = self.catalogue.topic(TopicRole::Ingest).name.clone();
         let consumer = self.consumer.clone();
         consumer
-            .run("ingest", &topic, Arc::new(self), shutdown)
+            .run(Arc::new(self), Source::Group(&topic), shutdown)
             .await
     }
 
@@ -91,7 +90,7 @@ impl IngestProcessor {
         message: &OwnedMessage,
         target: &Target,
         batch: &Batch,
-    ) -> Result<Vec<FollowUp>, Transient> {
+    ) -> Result<Vec<FollowUp>, Failure> {
         let accepted = |details: &[(&str, String)]| {
             vec![FollowUp::Audit(batch_event(
                 target,
@@ -100,7 +99,19 @@ impl IngestProcessor {
                 details,
             ))]
         };
-        match self.store.sink_batch(&origin(target), batch).await? {
+        let sunk = match self.store.sink_batch(&origin(target), batch).await {
+            Ok(sunk) => sunk,
+            // The database refuses the content itself (SQLSTATE 22 or 23): the batch is
+            // refused like an invalid one, so its dataset says why and the partition moves on.
+            Err(e) if e.fault() == Fault::Sender => {
+                let reason = format!("the database refused the batch: {e}");
+                return self
+                    .refuse_batch(message, target, batch.kind(), batch.len(), &reason)
+                    .await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match sunk {
             Sunk::Stored {
                 inserted,
                 conflicts,
@@ -142,21 +153,17 @@ impl IngestProcessor {
         target: &Target,
         kind: ItemKind,
         items: usize,
-        errors: &FieldErrors,
-    ) -> Result<Vec<FollowUp>, Transient> {
-        let reason = format!("invalid batch: {errors}");
+        reason: &str,
+    ) -> Result<Vec<FollowUp>, Failure> {
         let recorded = self
             .store
-            .record_refused_batch(&origin(target), kind, items, &reason)
+            .record_refused_batch(&origin(target), kind, items, reason)
             .await?;
-        self.dead_letter(message, &reason).await?;
+        self.dead_letter(message, reason).await?;
         if !recorded {
             return Ok(Vec::new());
         }
-        let details = [
-            ("items", items.to_string()),
-            ("errors", errors.len().to_string()),
-        ];
+        let details = [("items", items.to_string()), ("reason", reason.to_owned())];
         Ok(vec![FollowUp::Audit(batch_event(
             target,
             kind,
@@ -170,7 +177,7 @@ impl IngestProcessor {
         message: &OwnedMessage,
         target: &Target,
         announced: &Counts,
-    ) -> Result<Vec<FollowUp>, Transient> {
+    ) -> Result<Vec<FollowUp>, Failure> {
         let (company, dataset) = (target.company, target.dataset);
         let outcome = self
             .store
@@ -205,26 +212,12 @@ impl IngestProcessor {
         Ok(completion_follow_ups(company, dataset, announced, &reasons))
     }
 
-    async fn dead_letter(&self, message: &OwnedMessage, reason: &str) -> Result<(), Transient> {
-        let reason: String = if reason.chars().count() > MAX_REASON_CHARS {
-            let cut: String = reason.chars().take(MAX_REASON_CHARS).collect();
-            format!("{cut} …")
-        } else {
-            reason.to_owned()
-        };
-        self.dead_letters
-            .send(message, &reason)
-            .await
-            .map_err(|e| Transient(format!("cannot dead-letter: {e}")))
+    async fn dead_letter(&self, message: &OwnedMessage, reason: &str) -> Result<(), Failure> {
+        Ok(self.dead_letters.send(message, reason).await?)
     }
-}
 
-impl Handler for IngestProcessor {
-    type Work = IngestWork;
-    type Announcement = Vec<FollowUp>;
-
-    /// Authenticates, decodes and validates: everything that needs no write.
-    async fn prepare(&self, message: &BorrowedMessage<'_>) -> Result<IngestWork, Transient> {
+    /// Authenticates, decodes and validates one record: everything that needs no write.
+    async fn prepare_one(&self, message: &OwnedMessage) -> Result<IngestWork, Failure> {
         let dead = |reason: &str| Ok(IngestWork::DeadLetter(reason.to_owned()));
         let company = match authorize(message, &self.tokens, &self.store).await? {
             Authorization::Company(company) => company,
@@ -267,11 +260,11 @@ impl Handler for IngestProcessor {
         })
     }
 
-    async fn apply(
+    async fn apply_one(
         &self,
         message: &OwnedMessage,
         work: &IngestWork,
-    ) -> Result<Vec<FollowUp>, Transient> {
+    ) -> Result<Vec<FollowUp>, Failure> {
         match work {
             IngestWork::Store { target, batch } => self.store_batch(message, target, batch).await,
             IngestWork::Refuse {
@@ -280,7 +273,8 @@ impl Handler for IngestProcessor {
                 items,
                 errors,
             } => {
-                self.refuse_batch(message, target, *kind, *items, errors)
+                let reason = format!("invalid batch: {errors}");
+                self.refuse_batch(message, target, *kind, *items, &reason)
                     .await
             }
             IngestWork::Complete { target, announced } => {
@@ -293,33 +287,77 @@ impl Handler for IngestProcessor {
         }
     }
 
-    /// Publishes in order; each record has a fixed id, so a retry repeats nothing new.
-    async fn announce(&self, follow_ups: &Vec<FollowUp>) -> Result<(), Transient> {
-        for follow_up in follow_ups {
-            match follow_up {
-                FollowUp::Audit(event) => {
-                    self.publisher
-                        .publish(
-                            self.catalogue.topic(TopicRole::Audit),
-                            &event.company_id.to_string(),
-                            &AuditEventRecord::from(event),
-                            &[],
-                        )
-                        .await?;
-                }
-                FollowUp::Training(request) => {
-                    self.publisher
-                        .publish(
-                            self.catalogue.topic(TopicRole::TrainingRequests),
-                            &request.company_id,
-                            request,
-                            &[],
-                        )
-                        .await?;
-                }
+    async fn publish(&self, follow_up: &FollowUp) -> Result<(), Failure> {
+        match follow_up {
+            FollowUp::Audit(event) => {
+                self.publisher
+                    .publish(
+                        self.catalogue.topic(TopicRole::Audit),
+                        &event.company_id.to_string(),
+                        &AuditEventRecord::from(event),
+                        &[],
+                    )
+                    .await?;
+            }
+            FollowUp::Training(request) => {
+                self.publisher
+                    .publish(
+                        self.catalogue.topic(TopicRole::TrainingRequests),
+                        &request.company_id,
+                        request,
+                        &[],
+                    )
+                    .await?;
             }
         }
         Ok(())
+    }
+}
+
+/// Records are taken in order, one at a time within the batch: a dataset's batches and its
+/// completion marker must meet the database in the order they were sent.
+impl Processor for IngestProcessor {
+    const NAME: &'static str = "ingest";
+    type Work = Vec<IngestWork>;
+    type Announcement = Vec<FollowUp>;
+
+    fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
+    }
+
+    async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<IngestWork>, Failure> {
+        let mut work = Vec::with_capacity(messages.len());
+        for message in messages {
+            work.push(self.prepare_one(message).await?);
+        }
+        Ok(work)
+    }
+
+    async fn apply(
+        &self,
+        messages: &[OwnedMessage],
+        work: &Vec<IngestWork>,
+    ) -> Result<Vec<FollowUp>, Failure> {
+        let mut follow_ups = Vec::new();
+        for (message, work) in messages.iter().zip(work) {
+            follow_ups.extend(self.apply_one(message, work).await?);
+        }
+        Ok(follow_ups)
+    }
+
+    /// Publishes in order; each record has a fixed id, so a retry repeats nothing new.
+    async fn announce(&self, follow_ups: &Vec<FollowUp>) -> Result<(), Failure> {
+        for follow_up in follow_ups {
+            self.publish(follow_up).await?;
+        }
+        Ok(())
+    }
+
+    async fn dead_lettered(&self, message: &OwnedMessage, reason: &str) -> Result<(), Failure> {
+        match dead_letter_event(message, &self.tokens, Self::NAME, reason) {
+            Some(event) => self.publish(&FollowUp::Audit(event)).await,
+            None => Ok(()),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod audit;
 mod authorize;
 mod consumer;
 pub mod dead_letters;
+mod failure;
 pub mod ingest;
 pub mod score;
 pub mod train;

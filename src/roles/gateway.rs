@@ -3,6 +3,7 @@
 use super::{Connections, KAFKA_TIMEOUT, stop_on_signal, token_keys};
 use crate::config::{self, Common};
 use anyhow::Context;
+use aval_core::Outages;
 use aval_gateway::AppState;
 use aval_gateway::replies::ReplyRouter;
 use std::process::ExitCode;
@@ -10,12 +11,14 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub async fn gateway(common: &Common, settings: &config::Gateway) -> anyhow::Result<ExitCode> {
-    serve_gateway(common, settings, stop_on_signal()).await
+    serve_gateway(common, settings, Outages::default(), stop_on_signal()).await
 }
 
+/// `outages`: what the processors of this process report, so readiness shows it too.
 pub(super) async fn serve_gateway(
     common: &Common,
     settings: &config::Gateway,
+    outages: Outages,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     let tokens = token_keys(common)?;
@@ -50,6 +53,7 @@ pub(super) async fn serve_gateway(
         metrics: aval_gateway::telemetry::prometheus(),
         http: reqwest::Client::new(),
         replies,
+        outages,
     };
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await

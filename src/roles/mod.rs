@@ -3,6 +3,7 @@
 
 mod admin;
 mod gateway;
+mod health;
 mod processors;
 
 pub use admin::{deactivate_company, migrate, revoke_token, topics_apply, topics_delete};

@@ -2,9 +2,11 @@
 //! (`aval all`).
 
 use super::gateway::serve_gateway;
+use super::health;
 use super::{Connections, KAFKA_TIMEOUT, stop_on_signal, token_keys};
 use crate::config::{self, Common};
 use anyhow::Context;
+use aval_core::Outages;
 use aval_core::model::TrainingOptions;
 use aval_processors::audit::AuditProcessor;
 use aval_processors::ingest::IngestProcessor;
@@ -17,19 +19,50 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub async fn audit(common: &Common) -> anyhow::Result<ExitCode> {
-    run_audit(common, stop_on_signal()).await
+    alone(common, async |outages, stop| {
+        run_audit(common, outages, stop).await
+    })
+    .await
 }
 
 pub async fn ingest(common: &Common) -> anyhow::Result<ExitCode> {
-    run_ingest(common, stop_on_signal()).await
+    alone(common, async |outages, stop| {
+        run_ingest(common, outages, stop).await
+    })
+    .await
 }
 
 pub async fn score(common: &Common, settings: &config::Score) -> anyhow::Result<ExitCode> {
-    run_score(common, settings, stop_on_signal()).await
+    alone(common, async |outages, stop| {
+        run_score(common, settings, outages, stop).await
+    })
+    .await
 }
 
 pub async fn train(common: &Common, settings: &config::Train) -> anyhow::Result<ExitCode> {
-    run_train(common, settings, stop_on_signal()).await
+    alone(common, async |outages, stop| {
+        run_train(common, settings, outages, stop).await
+    })
+    .await
+}
+
+/// One processor role in its own process, with its health endpoints when configured.
+async fn alone(
+    common: &Common,
+    role: impl AsyncFnOnce(Outages, CancellationToken) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    let stop = stop_on_signal();
+    let outages = Outages::default();
+    let (ran, served) = tokio::join!(
+        async {
+            let ran = role(outages.clone(), stop.clone()).await;
+            stop.cancel();
+            ran
+        },
+        health::serve(common.health_addr, outages.clone(), stop.clone()),
+    );
+    served?;
+    ran
 }
 
 /// Every role in one process, after `topics apply`; the first to fail stops the others.
@@ -44,16 +77,36 @@ pub async fn all(
         anyhow::bail!("the topics differ from the catalogue; see the drift above");
     }
     let stop = stop_on_signal();
+    let outages = Outages::default();
     let guard = |result: anyhow::Result<ExitCode>, stop: &CancellationToken| {
         stop.cancel();
         result
     };
     let (gateway, audit, ingest, train, score) = tokio::join!(
-        async { guard(serve_gateway(common, settings, stop.clone()).await, &stop) },
-        async { guard(run_audit(common, stop.clone()).await, &stop) },
-        async { guard(run_ingest(common, stop.clone()).await, &stop) },
-        async { guard(run_train(common, training, stop.clone()).await, &stop) },
-        async { guard(run_score(common, scoring, stop.clone()).await, &stop) },
+        async {
+            let served = serve_gateway(common, settings, outages.clone(), stop.clone()).await;
+            guard(served, &stop)
+        },
+        async {
+            guard(
+                run_audit(common, outages.clone(), stop.clone()).await,
+                &stop,
+            )
+        },
+        async {
+            guard(
+                run_ingest(common, outages.clone(), stop.clone()).await,
+                &stop,
+            )
+        },
+        async {
+            let ran = run_train(common, training, outages.clone(), stop.clone()).await;
+            guard(ran, &stop)
+        },
+        async {
+            let ran = run_score(common, scoring, outages.clone(), stop.clone()).await;
+            guard(ran, &stop)
+        },
     );
     gateway?;
     audit?;
@@ -75,7 +128,12 @@ struct Wiring {
 
 impl Wiring {
     /// `low_latency`: no producer linger, for records someone is waiting for.
-    async fn new(common: &Common, role: &'static str, low_latency: bool) -> anyhow::Result<Self> {
+    async fn new(
+        common: &Common,
+        role: &'static str,
+        low_latency: bool,
+        outages: Outages,
+    ) -> anyhow::Result<Self> {
         let Connections {
             store,
             catalogue,
@@ -91,6 +149,8 @@ impl Wiring {
             consumer: ConsumerSettings {
                 bootstrap: common.kafka_bootstrap.clone(),
                 group_id: format!("{}{role}", common.group_prefix),
+                instance_id: common.instance_id.clone(),
+                outages,
             },
             store,
             catalogue,
@@ -114,8 +174,12 @@ impl Wiring {
     }
 }
 
-async fn run_audit(common: &Common, stop: CancellationToken) -> anyhow::Result<ExitCode> {
-    let w = Wiring::new(common, "audit", false).await?;
+async fn run_audit(
+    common: &Common,
+    outages: Outages,
+    stop: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let w = Wiring::new(common, "audit", false, outages).await?;
     let processor = AuditProcessor {
         consumer: w.consumer.clone(),
         topic: w.catalogue.topic(TopicRole::Audit).name.clone(),
@@ -126,9 +190,13 @@ async fn run_audit(common: &Common, stop: CancellationToken) -> anyhow::Result<E
     w.finish(processor.run(stop.cancelled_owned()).await, "audit")
 }
 
-async fn run_ingest(common: &Common, stop: CancellationToken) -> anyhow::Result<ExitCode> {
+async fn run_ingest(
+    common: &Common,
+    outages: Outages,
+    stop: CancellationToken,
+) -> anyhow::Result<ExitCode> {
     let tokens = token_keys(common)?;
-    let w = Wiring::new(common, "ingest", false).await?;
+    let w = Wiring::new(common, "ingest", false, outages).await?;
     let processor = IngestProcessor {
         consumer: w.consumer.clone(),
         catalogue: w.catalogue.clone(),
@@ -144,9 +212,10 @@ async fn run_ingest(common: &Common, stop: CancellationToken) -> anyhow::Result<
 async fn run_train(
     common: &Common,
     settings: &config::Train,
+    outages: Outages,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    let w = Wiring::new(common, "train", false).await?;
+    let w = Wiring::new(common, "train", false, outages).await?;
     let processor = TrainProcessor {
         consumer: w.consumer.clone(),
         catalogue: w.catalogue.clone(),
@@ -166,11 +235,12 @@ async fn run_train(
 async fn run_score(
     common: &Common,
     settings: &config::Score,
+    outages: Outages,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
     let tokens = token_keys(common)?;
     // No linger: replies are awaited by requesters (see `low_latency`).
-    let w = Wiring::new(common, "score", true).await?;
+    let w = Wiring::new(common, "score", true, outages).await?;
     let processor = ScoreProcessor {
         consumer: w.consumer.clone(),
         catalogue: w.catalogue.clone(),

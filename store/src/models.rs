@@ -225,6 +225,19 @@ impl Store {
         .await?)
     }
 
+    /// The company's active version and when it was activated.
+    pub async fn activation(
+        &self,
+        company_id: Uuid,
+    ) -> Result<Option<(i32, DateTime<Utc>)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT version, activated_at FROM active_models WHERE company_id = $1")
+                .bind(company_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn active_version(&self, company_id: Uuid) -> Result<Option<i32>, StoreError> {
         let row: Option<(i32,)> =
             sqlx::query_as("SELECT version FROM active_models WHERE company_id = $1")

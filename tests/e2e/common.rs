@@ -73,6 +73,8 @@ pub async fn wiring(catalogue: &Catalogue, group: &str, role: &'static str) -> W
         consumer: ConsumerSettings {
             bootstrap: stack().kafka_bootstrap,
             group_id: group.to_owned(),
+            instance_id: None,
+            outages: aval_core::Outages::default(),
         },
         codec: codec(),
         store: store().await,
@@ -138,6 +140,7 @@ pub async fn app_state(registry_url: &str) -> AppState {
         metrics: aval_gateway::telemetry::prometheus(),
         http: reqwest::Client::new(),
         replies,
+        outages: aval_core::Outages::default(),
     }
 }
 

@@ -1,10 +1,12 @@
 //! The one Avro codec: Confluent framing (magic byte 0, 4-byte schema id, Avro binary) through
 //! `schema_registry_converter`, which caches schema ids per subject and schemas per id, so the
-//! registry is asked once per schema and process.
+//! registry is asked once per schema and process. The crate also caches every failed lookup
+//! it deems final, which includes a registry answering 500: after any failure that is not the
+//! record's own (an unknown schema id), the codec clears those, so the next record asks again.
 
 use crate::schemas::RecordSchema;
 use crate::{TopicSpec, TopicsError};
-use schema_registry_converter::async_impl::easy_avro::{EasyAvroDecoder, EasyAvroEncoder};
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{
@@ -24,8 +26,8 @@ pub trait WireRecord: Serialize + DeserializeOwned + Send + Sync {
 #[derive(Clone, Debug)]
 pub struct AvroCodec {
     registry_url: String,
-    encoder: EasyAvroEncoder,
-    decoder: EasyAvroDecoder,
+    encoder: Arc<AvroEncoder>,
+    decoder: Arc<AvroDecoder>,
     /// Per writer schema id: whether it is the reader schema itself, so decoding can skip
     /// schema resolution (which is most of the decode time: 18 µs of 23 per bureau report).
     same_as_reader: Arc<Mutex<HashMap<u32, bool>>>,
@@ -39,8 +41,8 @@ impl AvroCodec {
             .map_err(registry_error)?;
         Ok(Self {
             registry_url: registry_url.to_owned(),
-            encoder: EasyAvroEncoder::new(settings.clone()),
-            decoder: EasyAvroDecoder::new(settings),
+            encoder: Arc::new(AvroEncoder::new(settings.clone())),
+            decoder: Arc::new(AvroDecoder::new(settings)),
             same_as_reader: Arc::default(),
         })
     }
@@ -58,7 +60,7 @@ impl AvroCodec {
             .encoder
             .get_schema_and_id(&topic.value_subject(), strategy(topic, schema)?)
             .await
-            .map_err(registry_error)?;
+            .map_err(|e| self.encode_failure(e, schema.name))?;
         Ok(registered.id)
     }
 
@@ -80,16 +82,7 @@ impl AvroCodec {
         self.encoder
             .encode_struct(record, &strategy(topic, R::SCHEMA)?)
             .await
-            .map_err(|e| {
-                if e.retriable {
-                    registry_error(e)
-                } else {
-                    TopicsError::Encode {
-                        record: R::SCHEMA.name,
-                        message: e.to_string(),
-                    }
-                }
-            })
+            .map_err(|e| self.encode_failure(e, R::SCHEMA.name))
     }
 
     /// Decodes a framed record written with any registered version of `R`'s schema, resolving
@@ -99,13 +92,7 @@ impl AvroCodec {
             .decoder
             .decode_with_schema(Some(bytes))
             .await
-            .map_err(|e| {
-                if e.retriable {
-                    registry_error(e)
-                } else {
-                    TopicsError::Decode(e.to_string())
-                }
-            })?
+            .map_err(|e| self.decode_failure(e))?
             .ok_or_else(|| TopicsError::Decode("the record has no value".to_owned()))?;
         let actual = decoded
             .name
@@ -127,6 +114,38 @@ impl AvroCodec {
                 .map_err(|e| TopicsError::Decode(e.to_string()))?
         };
         apache_avro::from_value::<R>(&value).map_err(|e| TopicsError::Decode(e.to_string()))
+    }
+
+    /// A decoding failure is the record's own when the registry answered (it does not know the
+    /// schema id) or never had to (the bytes are not a framed record of that schema); any other
+    /// registry answer means the registry is failing, and must not stay cached.
+    fn decode_failure(&self, e: SRCError) -> TopicsError {
+        match RegistryAnswer::of(&e) {
+            RegistryAnswer::Failing => {
+                self.decoder.remove_errors_from_cache();
+                registry_error(e)
+            }
+            RegistryAnswer::NotFound | RegistryAnswer::Refused | RegistryAnswer::None => {
+                TopicsError::Decode(e.to_string())
+            }
+        }
+    }
+
+    /// An encoding failure is ours (a schema the registry refuses, a record that does not fit
+    /// its schema), unless the registry is failing.
+    fn encode_failure(&self, e: SRCError, record: &'static str) -> TopicsError {
+        match RegistryAnswer::of(&e) {
+            RegistryAnswer::Failing => {
+                self.encoder.remove_errors_from_cache();
+                registry_error(e)
+            }
+            RegistryAnswer::NotFound | RegistryAnswer::Refused | RegistryAnswer::None => {
+                TopicsError::Encode {
+                    record,
+                    message: e.to_string(),
+                }
+            }
+        }
     }
 
     /// Same canonical form = same binary layout, so the writer's value is already the
@@ -162,7 +181,69 @@ fn strategy(topic: &TopicSpec, schema: &RecordSchema) -> Result<SubjectNameStrat
 
 fn registry_error(e: SRCError) -> TopicsError {
     TopicsError::Registry {
-        retryable: e.retriable,
+        retryable: true,
         message: e.to_string(),
+    }
+}
+
+/// What the registry said, read from the crate's error (it keeps only the status line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RegistryAnswer {
+    /// Unreachable, timed out, or any answer but the ones below (5xx, 429, 401, 403 ...).
+    Failing,
+    /// 404: no such schema id or subject.
+    NotFound,
+    /// 409 or 422: the schema itself is refused (incompatible or invalid).
+    Refused,
+    /// The registry was not asked, or answered fine: the bytes or the record are the problem.
+    None,
+}
+
+impl RegistryAnswer {
+    fn of(e: &SRCError) -> Self {
+        const STATUS: &str = "failed with status ";
+        if e.retriable {
+            return RegistryAnswer::Failing;
+        }
+        let Some(at) = e.error.find(STATUS) else {
+            return RegistryAnswer::None;
+        };
+        match e.error[at + STATUS.len()..].get(..3) {
+            Some("404") => RegistryAnswer::NotFound,
+            Some("409" | "422") => RegistryAnswer::Refused,
+            _ => RegistryAnswer::Failing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(error: &str, retriable: bool) -> RegistryAnswer {
+        RegistryAnswer::of(&SRCError::new(error, None, retriable))
+    }
+
+    #[test]
+    fn a_registry_that_fails_is_not_the_records_fault() {
+        let status = |code: &str| {
+            answer(
+                &format!("HTTP request to schema registry failed with status {code}"),
+                false,
+            )
+        };
+        assert_eq!(status("500 Internal Server Error"), RegistryAnswer::Failing);
+        assert_eq!(status("429 Too Many Requests"), RegistryAnswer::Failing);
+        assert_eq!(status("401 Unauthorized"), RegistryAnswer::Failing);
+        assert_eq!(status("404 Not Found"), RegistryAnswer::NotFound);
+        assert_eq!(status("409 Conflict"), RegistryAnswer::Refused);
+        assert_eq!(
+            answer("http call to schema registry failed", true),
+            RegistryAnswer::Failing
+        );
+        assert_eq!(
+            answer("Could not transform bytes using schema", false),
+            RegistryAnswer::None
+        );
     }
 }

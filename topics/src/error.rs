@@ -1,16 +1,5 @@
+use aval_core::{Dependency, Fault};
 use thiserror::Error;
-
-/// Whose fault a failure is, so a processor knows whether to dead-letter the record (the
-/// sender's), back off and retry (an external system's), or alert (ours).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The record or request is bad; retrying it cannot help.
-    Sender,
-    /// Kafka or the registry is unreachable or failing; retry later.
-    External,
-    /// A bug or misconfiguration of aval itself.
-    Internal,
-}
 
 #[derive(Debug, Error)]
 pub enum TopicsError {
@@ -48,9 +37,8 @@ impl TopicsError {
             TopicsError::Registry {
                 retryable: false, ..
             } => Fault::Sender,
-            TopicsError::Registry { .. } | TopicsError::Kafka(_) | TopicsError::Admin { .. } => {
-                Fault::External
-            }
+            TopicsError::Registry { .. } => Fault::External(Dependency::SchemaRegistry),
+            TopicsError::Kafka(_) | TopicsError::Admin { .. } => Fault::External(Dependency::Kafka),
             TopicsError::Encode { .. }
             | TopicsError::Unframed { .. }
             | TopicsError::Schema { .. } => Fault::Internal,

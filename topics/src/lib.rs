@@ -10,7 +10,8 @@ pub mod publisher;
 pub mod records;
 pub mod schemas;
 
+pub use aval_core::Fault;
 pub use catalogue::{Catalogue, TopicRole, TopicSpec};
 pub use codec::{AvroCodec, WireRecord};
-pub use error::{Fault, TopicsError};
+pub use error::TopicsError;
 pub use publisher::Publisher;

@@ -7,6 +7,10 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use std::time::Duration;
 
+/// Names the ids of activation audit events.
+const ACTIVATION_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6176_616c_2d61_6374_6976_6174_696f_6e73);
+
 #[derive(Clone)]
 pub struct Publisher {
     producer: FutureProducer,
@@ -144,7 +148,8 @@ impl Publisher {
 
 impl Publisher {
     /// Tells everyone a company's active model changed: the compacted activation record (what
-    /// scorers follow) and the audit event. The caller has stored the activation first.
+    /// scorers follow) and the audit event. The caller has stored the activation first. Safe
+    /// to repeat.
     pub async fn announce_activation(
         &self,
         catalogue: &crate::Catalogue,
@@ -170,8 +175,14 @@ impl Publisher {
             &[],
         )
         .await?;
-        let event = AuditEvent::new(company_id, AuditKind::ModelActivated, by, at)
+        let mut event = AuditEvent::new(company_id, AuditKind::ModelActivated, by, at)
             .with_detail("model_version", version.to_string());
+        // Fixed by what was activated when, so announcing the same activation again (a
+        // retry, a redelivered training request) repeats the event instead of adding one.
+        event.event_id = uuid::Uuid::new_v5(
+            &ACTIVATION_NAMESPACE,
+            format!("{company_id}\u{1f}{version}\u{1f}{}", at.timestamp_millis()).as_bytes(),
+        );
         self.publish(
             catalogue.topic(TopicRole::Audit),
             &key,

@@ -1,11 +1,13 @@
 //! Liveness (the process answers) and readiness (every dependency answers).
 
 use crate::state::AppState;
+use aval_core::Dependency;
+use aval_core::fault::Outage;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -14,8 +16,8 @@ pub(crate) async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 when Kafka, the schema registry and the database all answer within the timeout; else
-/// 503 naming each one that did not.
+/// 200 when Kafka, the schema registry and the database all answer within the timeout and no
+/// processor of this process finds one failing; else 503 naming each one down.
 pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let kafka = {
         let publisher = state.publisher.clone();
@@ -42,24 +44,43 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         )
     };
     let (kafka, registry, database) = tokio::join!(kafka, registry, database);
-    let down: Vec<&str> = [
-        ("kafka", kafka),
-        ("schema_registry", registry),
-        ("database", database),
+    let unanswered: Vec<Dependency> = [
+        (Dependency::Kafka, kafka),
+        (Dependency::SchemaRegistry, registry),
+        (Dependency::Database, database),
     ]
     .into_iter()
     .filter(|(_, up)| !up)
-    .map(|(name, _)| name)
+    .map(|(dependency, _)| dependency)
     .collect();
+    readiness(&unanswered, &state.outages.current()).into_response()
+}
+
+/// The readiness answer: ready, or 503 with every dependency down, whether it did not answer
+/// a probe (`unanswered`) or a processor finds it failing (`outages`, with its last error).
+pub fn readiness(unanswered: &[Dependency], outages: &[Outage]) -> (StatusCode, Json<Value>) {
+    let mut down: Vec<Dependency> = unanswered.to_vec();
+    down.extend(outages.iter().map(|o| o.dependency));
+    down.sort();
+    down.dedup();
     if down.is_empty() {
-        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "down": down})),
-        )
-            .into_response()
+        return (StatusCode::OK, Json(json!({"status": "ready"})));
     }
+    let failing: Vec<Value> = outages
+        .iter()
+        .map(|o| {
+            json!({
+                "dependency": o.dependency.as_str(),
+                "error": o.error,
+                "for_seconds": o.for_how_long.as_secs(),
+            })
+        })
+        .collect();
+    let down: Vec<&str> = down.iter().map(|d| d.as_str()).collect();
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "unavailable", "down": down, "failing": failing})),
+    )
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

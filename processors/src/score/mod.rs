@@ -9,6 +9,8 @@ mod decide;
 mod request;
 mod validate;
 
+use crate::consumer::{Processor, Source};
+use crate::failure::Failure;
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::audit::AuditKind;
 use aval_core::features::CustomerFacts;
@@ -18,10 +20,9 @@ use aval_topics::records::AuditEventRecord;
 use aval_topics::records::ModelActivationRecord;
 use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole, WireRecord};
 use cache::ModelCache;
-use rdkafka::ClientConfig;
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::Offset;
+use rdkafka::message::OwnedMessage;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,14 +87,28 @@ impl ScoreProcessor {
         let work = {
             let (scorer, stop) = (scorer.clone(), stop.clone());
             async move {
-                let requests = settings.run_batches(
-                    "score",
-                    &topic,
+                let catalogue = &scorer.config.catalogue;
+                let requests = settings.run(
                     scorer.clone(),
+                    Source::Group(&topic),
                     stop.clone().cancelled_owned(),
                 );
-                let activations = follow_activations(&scorer, stop.clone());
-                let uploads = follow_uploads(&scorer, stop.clone());
+                let activations = settings.run(
+                    Arc::new(Activations(scorer.clone())),
+                    Source::Follow {
+                        topic: &catalogue.topic(TopicRole::ModelActivations).name,
+                        from: Offset::Beginning,
+                    },
+                    stop.clone().cancelled_owned(),
+                );
+                let uploads = settings.run(
+                    Arc::new(Uploads(scorer.clone())),
+                    Source::Follow {
+                        topic: &catalogue.topic(TopicRole::Audit).name,
+                        from: Offset::End,
+                    },
+                    stop.clone().cancelled_owned(),
+                );
                 let (requests, activations, uploads) = tokio::join!(requests, activations, uploads);
                 requests.and(activations).and(uploads)
             }
@@ -112,112 +127,90 @@ impl ScoreProcessor {
     }
 }
 
-/// A consumer in a group of its own: each scorer instance must read every record of these
-/// topics, whatever partitions its requests come from.
-fn own_consumer(config: &ScoreProcessor, purpose: &str) -> Result<StreamConsumer, ProcessorError> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", &config.consumer.bootstrap)
-        .set(
-            "group.id",
-            format!("{}-{purpose}-{}", config.consumer.group_id, Uuid::new_v4()),
-        )
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        // What these records change should reach the scorer within milliseconds.
-        .set("fetch.wait.max.ms", "50")
-        .create()?)
-}
+/// Points the model cache at each newly activated version. Reads the compacted activation
+/// topic from its start, for this instance alone: every scorer must hear every activation,
+/// whatever partitions its requests come from. Reading from the start only replays version
+/// numbers; models load lazily.
+#[derive(Debug)]
+struct Activations(Arc<Scorer>);
 
-/// Hands each record of `consumer`, decoded as `R`, to `act` until `stop`. These topics are
-/// written by aval itself: a record that cannot be read is logged and skipped, never fatal.
-async fn follow<R: WireRecord>(
-    consumer: &StreamConsumer,
-    codec: &AvroCodec,
-    what: &str,
-    stop: CancellationToken,
-    mut act: impl FnMut(R),
-) -> Result<(), ProcessorError> {
-    loop {
-        let message = tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            received = consumer.recv() => match received {
-                Ok(message) => message,
-                Err(e) => {
-                    tracing::warn!(error = %e, what, "consume error");
-                    continue;
-                }
-            },
-        };
-        let Some(payload) = message.payload() else {
-            continue;
-        };
-        match codec.decode::<R>(payload).await {
-            Ok(record) => act(record),
-            Err(e) => tracing::warn!(error = %e, what, "undecodable record"),
+impl Processor for Activations {
+    const NAME: &'static str = "score-activations";
+    type Work = Vec<(Uuid, i32)>;
+    type Announcement = ();
+
+    fn dead_letters(&self) -> &DeadLetters {
+        &self.0.config.dead_letters
+    }
+
+    async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<(Uuid, i32)>, Failure> {
+        let mut activations = Vec::with_capacity(messages.len());
+        for message in messages {
+            let record: ModelActivationRecord = decode(&self.0.config.codec, message).await?;
+            activations.push((company_of(&record.company_id)?, record.model_version));
         }
+        Ok(activations)
+    }
+
+    async fn apply(&self, _: &[OwnedMessage], work: &Vec<(Uuid, i32)>) -> Result<(), Failure> {
+        for &(company, version) in work {
+            tracing::info!(%company, version, "model activated");
+            self.0.cache.activate(company, version);
+        }
+        Ok(())
+    }
+
+    async fn announce(&self, (): &()) -> Result<(), Failure> {
+        Ok(())
     }
 }
 
-/// The company a record of aval's names, when it is a valid id.
-fn company_of(id: &str, what: &str) -> Option<Uuid> {
-    let company = Uuid::parse_str(id).ok();
-    if company.is_none() {
-        tracing::warn!(company = %id, what, "record for a malformed company id");
-    }
-    company
-}
+/// Drops a company's cached facts whenever one of its batches was stored: reads the audit
+/// topic from its end, for this instance alone.
+#[derive(Debug)]
+struct Uploads(Arc<Scorer>);
 
-/// Reads every activation from the start of the compacted topic and points the cache at the
-/// new version. Reading from the start only replays version numbers; models load lazily.
-async fn follow_activations(
-    scorer: &Scorer,
-    stop: CancellationToken,
-) -> Result<(), ProcessorError> {
-    let config = &scorer.config;
-    let topic = &config.catalogue.topic(TopicRole::ModelActivations).name;
-    let consumer = own_consumer(config, "activations")?;
-    consumer.subscribe(&[topic])?;
-    follow(
-        &consumer,
-        &config.codec,
-        "activation",
-        stop,
-        |activation: ModelActivationRecord| {
-            if let Some(company) = company_of(&activation.company_id, "activation") {
-                tracing::info!(%company, version = activation.model_version, "model activated");
-                scorer.cache.activate(company, activation.model_version);
+impl Processor for Uploads {
+    const NAME: &'static str = "score-uploads";
+    type Work = Vec<Uuid>;
+    type Announcement = ();
+
+    fn dead_letters(&self) -> &DeadLetters {
+        &self.0.config.dead_letters
+    }
+
+    async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<Uuid>, Failure> {
+        let stored = AuditKind::BatchAccepted.as_str();
+        let mut companies = Vec::new();
+        for message in messages {
+            let event: AuditEventRecord = decode(&self.0.config.codec, message).await?;
+            if event.kind == stored {
+                companies.push(company_of(&event.company_id)?);
             }
-        },
-    )
-    .await
+        }
+        Ok(companies)
+    }
+
+    async fn apply(&self, _: &[OwnedMessage], companies: &Vec<Uuid>) -> Result<(), Failure> {
+        for &company in companies {
+            self.0.facts.invalidate(company);
+        }
+        Ok(())
+    }
+
+    async fn announce(&self, (): &()) -> Result<(), Failure> {
+        Ok(())
+    }
 }
 
-/// Reads the audit topic from its end and drops a company's cached facts whenever one of its
-/// batches was stored.
-async fn follow_uploads(scorer: &Scorer, stop: CancellationToken) -> Result<(), ProcessorError> {
-    let config = &scorer.config;
-    let topic = &config.catalogue.topic(TopicRole::Audit).name;
-    let consumer = own_consumer(config, "uploads")?;
-    // Assigned, not subscribed: no group to join, so reading starts at once.
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let mut partitions = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        partitions.add_partition_offset(topic, partition.id(), Offset::End)?;
-    }
-    consumer.assign(&partitions)?;
-    let stored = AuditKind::BatchAccepted.as_str();
-    follow(
-        &consumer,
-        &config.codec,
-        "audit event",
-        stop,
-        |event: AuditEventRecord| {
-            if event.kind == stored
-                && let Some(company) = company_of(&event.company_id, "audit event")
-            {
-                scorer.facts.invalidate(company);
-            }
-        },
-    )
-    .await
+async fn decode<R: WireRecord>(codec: &AvroCodec, message: &OwnedMessage) -> Result<R, Failure> {
+    let payload = message
+        .payload()
+        .ok_or_else(|| Failure::BadRecord("the record has no value".to_owned()))?;
+    Ok(codec.decode::<R>(payload).await?)
+}
+
+/// The company a record of aval's names.
+fn company_of(id: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(id).map_err(|_| Failure::BadRecord(format!("{id:?} is not a company id")))
 }

@@ -10,14 +10,16 @@ use super::Scorer;
 use super::cache::{CacheError, Chosen};
 use super::decide::{Verdict, decide};
 use super::validate::validate;
-use crate::authorize::{Authorization, judge, token_claims};
-use crate::consumer::{BatchHandler, Transient};
+use crate::DeadLetters;
+use crate::authorize::{Authorization, dead_letter_event, judge, token_claims};
+use crate::consumer::Processor;
+use crate::failure::Failure;
 use aval_core::features::CustomerFacts;
 use aval_core::ingest::items::Order;
 use aval_core::reasons::Language;
 use aval_store::facts::{NewDecision, Recorded};
 use aval_topics::records::{
-    DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, FieldErrorWire,
+    AuditEventRecord, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, FieldErrorWire,
     REPLY_INSTANCE_HEADER, ReplyStatusWire,
 };
 use aval_topics::{Fault, TopicRole};
@@ -134,7 +136,7 @@ fn with_given(stored: &Arc<CustomerFacts>, given: CustomerFacts) -> Arc<Customer
 }
 
 /// Decides every request, on as many threads as there are cores when the batch is large.
-async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Verdict)>, Transient> {
+async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Verdict)>, Failure> {
     let run = |items: Vec<ToDecide>| -> Vec<(ToDecide, Verdict)> {
         items
             .into_iter()
@@ -161,18 +163,14 @@ async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Verdict)>, Tr
     }
     let mut decided = Vec::new();
     for handle in handles {
-        decided.extend(
-            handle
-                .await
-                .map_err(|e| Transient(format!("deciding failed: {e}")))?,
-        );
+        decided.extend(handle.await?);
     }
     Ok(decided)
 }
 
 impl Scorer {
     /// The record-level checks; `Ok(Err(reason))` dead-letters the record.
-    async fn check(&self, message: &OwnedMessage) -> Result<Result<Checked, String>, Transient> {
+    async fn check(&self, message: &OwnedMessage) -> Result<Result<Checked, String>, Failure> {
         let config = &self.config;
         let (company, jti) = match token_claims(message, &config.tokens) {
             Ok(claims) => claims,
@@ -214,7 +212,7 @@ impl Scorer {
     async fn stored_facts(
         &self,
         checked: &[(usize, Checked)],
-    ) -> Result<HashMap<(Uuid, String), Arc<CustomerFacts>>, Transient> {
+    ) -> Result<HashMap<(Uuid, String), Arc<CustomerFacts>>, Failure> {
         let mut all = HashMap::new();
         let mut wanted: HashMap<Uuid, HashSet<&str>> = HashMap::new();
         for (_, c) in checked {
@@ -273,7 +271,7 @@ impl Scorer {
     }
 
     /// The model for the request, or the reply that says why there is none.
-    async fn model_for(&self, checked: &Checked) -> Result<Result<Chosen, Outgoing>, Transient> {
+    async fn model_for(&self, checked: &Checked) -> Result<Result<Chosen, Outgoing>, Failure> {
         let requested = checked.request.model_version;
         match self.cache.model(checked.company, requested).await {
             Ok(Some(chosen)) => Ok(Ok(chosen)),
@@ -301,11 +299,24 @@ impl Scorer {
     }
 }
 
-impl BatchHandler for Scorer {
+impl Scorer {
+    /// Dead-letters a refused request and tells its company, when its token names one.
+    async fn refuse(&self, message: &OwnedMessage, reason: &str) -> Result<(), Failure> {
+        self.config.dead_letters.send(message, reason).await?;
+        self.dead_lettered(message, reason).await
+    }
+}
+
+impl Processor for Scorer {
+    const NAME: &'static str = "score";
     type Work = Vec<ScoreWork>;
     type Announcement = Vec<Outgoing>;
 
-    async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<ScoreWork>, Transient> {
+    fn dead_letters(&self) -> &DeadLetters {
+        &self.config.dead_letters
+    }
+
+    async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<ScoreWork>, Failure> {
         let started = Instant::now();
         let store = &self.config.store;
         let mut work: Vec<Option<ScoreWork>> = Vec::with_capacity(messages.len());
@@ -333,7 +344,7 @@ impl BatchHandler for Scorer {
             .collect();
         let facts_started = Instant::now();
         let (access, stored) = tokio::try_join!(
-            async { Ok::<_, Transient>(store.accesses(&tokens).await?) },
+            async { Ok::<_, Failure>(store.accesses(&tokens).await?) },
             self.stored_facts(&checked),
         )?;
         let facts_us = micros(facts_started);
@@ -445,7 +456,7 @@ impl BatchHandler for Scorer {
             ))));
         }
         work.into_iter()
-            .map(|w| w.ok_or_else(|| Transient("a request was left undecided".to_owned())))
+            .map(|w| w.ok_or_else(|| Failure::Defect("a request was left undecided".to_owned())))
             .collect()
     }
 
@@ -453,14 +464,12 @@ impl BatchHandler for Scorer {
         &self,
         messages: &[OwnedMessage],
         work: &Vec<ScoreWork>,
-    ) -> Result<Vec<Outgoing>, Transient> {
+    ) -> Result<Vec<Outgoing>, Failure> {
         let config = &self.config;
         let dead_letters =
             futures::future::try_join_all(work.iter().zip(messages).filter_map(|(w, message)| {
                 match w {
-                    ScoreWork::DeadLetter(reason) => {
-                        Some(config.dead_letters.send(message, reason))
-                    }
+                    ScoreWork::DeadLetter(reason) => Some(self.refuse(message, reason)),
                     ScoreWork::Reply(_) => None,
                 }
             }));
@@ -493,14 +502,9 @@ impl BatchHandler for Scorer {
                 }
             })
             .collect();
-        let (_, recorded) = tokio::try_join!(
-            async {
-                dead_letters
-                    .await
-                    .map_err(|e| Transient(format!("cannot dead-letter: {e}")))
-            },
-            async { Ok::<_, Transient>(config.store.record_decisions(&new).await?) },
-        )?;
+        let (_, recorded) = tokio::try_join!(dead_letters, async {
+            Ok::<_, Failure>(config.store.record_decisions(&new).await?)
+        },)?;
         // A concurrent or earlier request for the same order got there first: its decision is
         // the order's, returned as a repeat.
         let repeats: Vec<(usize, serde_json::Value)> = to_record
@@ -524,7 +528,23 @@ impl BatchHandler for Scorer {
         Ok(replies)
     }
 
-    async fn announce(&self, outs: &Vec<Outgoing>) -> Result<(), Transient> {
+    async fn dead_lettered(&self, message: &OwnedMessage, reason: &str) -> Result<(), Failure> {
+        let config = &self.config;
+        if let Some(event) = dead_letter_event(message, &config.tokens, Self::NAME, reason) {
+            config
+                .publisher
+                .publish(
+                    config.catalogue.topic(TopicRole::Audit),
+                    &event.company_id.to_string(),
+                    &AuditEventRecord::from(&event),
+                    &[],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn announce(&self, outs: &Vec<Outgoing>) -> Result<(), Failure> {
         let config = &self.config;
         let replies_topic = config.catalogue.topic(TopicRole::DecisionReplies);
         let decisions_topic = config.catalogue.topic(TopicRole::Decisions);

@@ -1,25 +1,23 @@
 //! `aval train`: turns each training request into a new model version. Training is CPU-bound
-//! and slow, so it runs on the blocking pool, several requests at once up to the configured
-//! parallelism, while the consumer keeps polling (and so heartbeating). A request's offset is
-//! stored once it and every earlier request of its partition are finished; a crash mid-training
-//! leaves the request to be delivered again, and a request already trained is recognised.
+//! and slow, so it runs on the blocking pool; a batch takes up to the configured parallelism
+//! of requests and trains them at once. A crash mid-training leaves the request to be
+//! delivered again; a request already trained is recognised, and what follows a stored
+//! version (the audit events, the activation) is carried out again, so a crash between any
+//! two steps ends where a run without it would.
 
-mod offsets;
 mod run;
 
-use crate::consumer::{Transient, retry, store_offsets};
+use crate::consumer::{Processor, Source};
+use crate::failure::Failure;
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::model::TrainingOptions;
 use aval_store::Store;
 use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole};
-use offsets::OffsetTracker;
-use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::message::OwnedMessage;
+use run::Request;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
+use std::time::Duration;
 
 pub const DEFAULT_GROUP: &str = "aval-train";
 
@@ -45,69 +43,46 @@ impl TrainProcessor {
             .topic(TopicRole::TrainingRequests)
             .name
             .clone();
-        let consumer = self.consumer.subscribe(&topic)?;
-        tracing::info!(%topic, group = %self.consumer.group_id, parallelism = self.parallelism, "train processor started");
-        let processor = Arc::new(self);
-        let permits = Arc::new(Semaphore::new(processor.parallelism.max(1)));
-        let stop = CancellationToken::new();
-        let mut running: JoinSet<Option<(i32, i64)>> = JoinSet::new();
-        let mut offsets = OffsetTracker::default();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                Some(done) = running.join_next(), if !running.is_empty() => {
-                    let Some((partition, offset)) = done.map_err(|e| ProcessorError::Apply(e.to_string()))? else {
-                        continue;
-                    };
-                    if let Some(next) = offsets.finish(partition, offset) {
-                        // Everything before `next` is done.
-                        store_offsets(&consumer, &[(topic.clone(), partition, next - 1)]);
-                    }
-                }
-                received = consumer.recv(), if permits.available_permits() > 0 => {
-                    let message = match received {
-                        Ok(message) => message.detach(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "kafka consume error");
-                            continue;
-                        }
-                    };
-                    // Only this loop takes permits, so one is free and this returns at once.
-                    let permit = permits
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| ProcessorError::Apply(e.to_string()))?;
-                    let (partition, offset) = (message.partition(), message.offset());
-                    offsets.start(partition, offset);
-                    let (processor, stop) = (processor.clone(), stop.clone());
-                    running.spawn(async move {
-                        let _permit = permit;
-                        retry("train", &stop, || processor.handle(&message))
-                            .await
-                            .map(|()| (partition, offset))
-                    });
-                }
-            }
-        }
-        stop.cancel();
-        running.shutdown().await;
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(error = %e, "final offset commit");
-        }
-        tracing::info!("train processor stopped");
-        Ok(())
+        let consumer = self.consumer.clone();
+        consumer
+            .run(Arc::new(self), Source::Group(&topic), shutdown)
+            .await
+    }
+}
+
+impl Processor for TrainProcessor {
+    const NAME: &'static str = "train";
+    /// A large company's training takes minutes: the group must not take its partition away
+    /// meanwhile.
+    const MAX_POLL_INTERVAL: Duration = Duration::from_secs(3_600);
+    type Work = Vec<Request>;
+    type Announcement = ();
+
+    fn max_batch(&self) -> usize {
+        self.parallelism.max(1)
     }
 
-    async fn dead_letter(
-        &self,
-        message: &rdkafka::message::OwnedMessage,
-        reason: &str,
-    ) -> Result<(), Transient> {
-        self.dead_letters
-            .send(message, reason)
-            .await
-            .map_err(|e| Transient(format!("cannot dead-letter: {e}")))
+    fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
+    }
+
+    async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<Request>, Failure> {
+        let mut requests = Vec::with_capacity(messages.len());
+        for message in messages {
+            requests.push(self.decode(message).await?);
+        }
+        Ok(requests)
+    }
+
+    /// Trains the batch's requests at once, each to its end (a failure of one does not cut
+    /// the others short); each is idempotent, so the batch may be retried whole.
+    async fn apply(&self, _: &[OwnedMessage], requests: &Vec<Request>) -> Result<(), Failure> {
+        let handled =
+            futures::future::join_all(requests.iter().map(|request| self.handle(request))).await;
+        handled.into_iter().collect()
+    }
+
+    async fn announce(&self, (): &()) -> Result<(), Failure> {
+        Ok(())
     }
 }

@@ -1,14 +1,16 @@
 //! One training request, start to finish: load the datasets, train off the async runtime,
 //! store the version, decide whether it becomes active, and tell the audit log each step.
+//! Every step after the version is stored is carried out again when the request is delivered
+//! again, and each is idempotent (fixed event ids, an activation repeated as it was).
 
 use super::TrainProcessor;
-use crate::consumer::Transient;
+use crate::failure::Failure;
 use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::model::{self, TrainedModel, TrainingExample};
 use aval_store::models::{NewModel, TrainingRun};
 use aval_store::training_data::TrainingData;
+use aval_topics::TopicRole;
 use aval_topics::records::{AuditEventRecord, TrainingRequestRecord};
-use aval_topics::{Fault, TopicRole};
 use chrono::Utc;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
@@ -17,46 +19,28 @@ use uuid::Uuid;
 
 /// Ids of derived audit events, fixed per request so a replay repeats them exactly.
 const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6176_616c_2d74_7261_696e_2d65_7674_7331);
+const ACTOR: &str = "system:train";
 
-struct Request {
+#[derive(Debug)]
+pub(crate) struct Request {
     id: String,
     company: Uuid,
     datasets: Vec<Uuid>,
 }
 
 impl TrainProcessor {
-    pub(super) async fn handle(&self, message: &OwnedMessage) -> Result<(), Transient> {
-        let request = match self.decode(message).await? {
-            Ok(request) => request,
-            Err(reason) => return self.dead_letter(message, &reason).await,
-        };
-        let now = Utc::now();
-        match self
-            .store
-            .begin_training(&request.id, request.company, &request.datasets, now)
-            .await?
-        {
-            TrainingRun::Started | TrainingRun::Interrupted => self.train(&request).await,
-            // Done before this delivery: nothing to repeat.
-            TrainingRun::Trained { .. } | TrainingRun::Failed { .. } => Ok(()),
-        }
-    }
-
-    /// The request, or why it must be dead-lettered.
-    async fn decode(&self, message: &OwnedMessage) -> Result<Result<Request, String>, Transient> {
+    /// The request a record carries; anything else is a bad record.
+    pub(super) async fn decode(&self, message: &OwnedMessage) -> Result<Request, Failure> {
+        let bad = |reason: &str| Err(Failure::BadRecord(reason.to_owned()));
         let Some(payload) = message.payload() else {
-            return Ok(Err("the record has no value".to_owned()));
+            return bad("the record has no value");
         };
-        let record = match self.codec.decode::<TrainingRequestRecord>(payload).await {
-            Ok(record) => record,
-            Err(e) if e.fault() == Fault::Sender => return Ok(Err(format!("undecodable: {e}"))),
-            Err(e) => return Err(e.into()),
-        };
+        let record = self.codec.decode::<TrainingRequestRecord>(payload).await?;
         let Ok(company) = Uuid::parse_str(&record.company_id) else {
-            return Ok(Err("company_id is not a company id".to_owned()));
+            return bad("company_id is not a company id");
         };
         if message.key() != Some(record.company_id.as_bytes()) {
-            return Ok(Err("the record key must be the company_id".to_owned()));
+            return bad("the record key must be the company_id");
         }
         let datasets: Result<Vec<Uuid>, _> = record
             .dataset_ids
@@ -64,25 +48,34 @@ impl TrainProcessor {
             .map(|d| Uuid::parse_str(d))
             .collect();
         let Ok(datasets) = datasets else {
-            return Ok(Err("dataset_ids must be dataset ids (UUIDs)".to_owned()));
+            return bad("dataset_ids must be dataset ids (UUIDs)");
         };
         if datasets.is_empty() || record.request_id.is_empty() {
-            return Ok(Err(
-                "a training request names a request_id and at least one dataset".to_owned(),
-            ));
+            return bad("a training request names a request_id and at least one dataset");
         }
-        Ok(Ok(Request {
+        Ok(Request {
             id: record.request_id,
             company,
             datasets,
-        }))
+        })
     }
 
-    async fn train(&self, request: &Request) -> Result<(), Transient> {
-        let data = self
+    pub(super) async fn handle(&self, request: &Request) -> Result<(), Failure> {
+        let now = Utc::now();
+        match self
             .store
-            .training_data(request.company, &request.datasets)
-            .await?;
+            .begin_training(&request.id, request.company, &request.datasets, now)
+            .await?
+        {
+            TrainingRun::Started | TrainingRun::Interrupted => self.train(request).await,
+            // Trained before this delivery, but what followed may not have happened.
+            TrainingRun::Trained { version } => self.follow_stored(request, version).await,
+            TrainingRun::Failed { reason } => self.tell_failed(request, reason).await,
+        }
+    }
+
+    async fn train(&self, request: &Request) -> Result<(), Failure> {
+        let data = self.data(request).await?;
         self.audit(
             request,
             AuditKind::TrainingStarted,
@@ -101,8 +94,7 @@ impl TrainProcessor {
             );
             (data, trained)
         })
-        .await
-        .map_err(|e| Transient(format!("training panicked: {e}")))?;
+        .await?;
         let model = match trained {
             Ok(model) => model,
             Err(error) => {
@@ -117,12 +109,46 @@ impl TrainProcessor {
                     )
                     .await?;
                 tracing::info!(company = %request.company, %reason, "training failed");
-                return self
-                    .audit(request, AuditKind::TrainingFailed, &[("reason", reason)])
-                    .await;
+                return self.tell_failed(request, reason).await;
             }
         };
         let version = self.store_version(request, &model).await?;
+        self.follow_up(request, version, model, data).await
+    }
+
+    /// Carries out again what follows a version stored by an earlier delivery.
+    async fn follow_stored(&self, request: &Request, version: i32) -> Result<(), Failure> {
+        let Some(stored) = self.store.model(request.company, version).await? else {
+            return Err(Failure::Defect(format!(
+                "training request {} names version {version}, which is not stored",
+                request.id
+            )));
+        };
+        let model: TrainedModel = serde_json::from_slice(&stored.artifact)?;
+        let data = self.data(request).await?;
+        self.follow_up(request, version, model, data).await
+    }
+
+    async fn data(&self, request: &Request) -> Result<TrainingData, Failure> {
+        Ok(self
+            .store
+            .training_data(request.company, &request.datasets)
+            .await?)
+    }
+
+    async fn tell_failed(&self, request: &Request, reason: String) -> Result<(), Failure> {
+        self.audit(request, AuditKind::TrainingFailed, &[("reason", reason)])
+            .await
+    }
+
+    /// Everything after a version is stored: its audit event, then the activation decision.
+    async fn follow_up(
+        &self,
+        request: &Request,
+        version: i32,
+        model: TrainedModel,
+        data: TrainingData,
+    ) -> Result<(), Failure> {
         self.audit(
             request,
             AuditKind::TrainingFinished,
@@ -144,11 +170,7 @@ impl TrainProcessor {
         self.maybe_activate(request, version, model, data).await
     }
 
-    async fn store_version(
-        &self,
-        request: &Request,
-        model: &TrainedModel,
-    ) -> Result<i32, Transient> {
+    async fn store_version(&self, request: &Request, model: &TrainedModel) -> Result<i32, Failure> {
         let artifact = serde_json::to_vec(model)?;
         let metrics = serde_json::to_value(&model.metrics)?;
         Ok(self
@@ -168,62 +190,85 @@ impl TrainProcessor {
 
     /// A new version becomes active when none is, or when it does at least as well as the
     /// active one on the new version's holdout; otherwise it stays a candidate, and the audit
-    /// log says why.
+    /// log says why. A version already active is announced again as it was; a version older
+    /// than the active one (a late redelivery) is never activated over it.
     async fn maybe_activate(
         &self,
         request: &Request,
         version: i32,
         model: TrainedModel,
         data: TrainingData,
-    ) -> Result<(), Transient> {
+    ) -> Result<(), Failure> {
         let company = request.company;
-        let new_auc = model.metrics.holdout.roc_auc;
-        if let Some(active) = self.store.active_version(company).await?
-            && active != version
-            && let Some(stored) = self.store.model(company, active).await?
-        {
-            let active_model: TrainedModel = serde_json::from_slice(&stored.artifact)?;
-            let active_auc = tokio::task::spawn_blocking(move || {
-                let holdout: HashSet<&str> =
-                    model.holdout_ids().iter().map(String::as_str).collect();
-                let mut same_holdout: Vec<TrainingExample> = Vec::with_capacity(holdout.len());
-                model::for_each_example(
-                    &data.customers,
-                    &data.credit_limits,
-                    &data.bureau_reports,
-                    &data.orders,
-                    |_, example| {
-                        if holdout.contains(example.order_id.as_str()) {
-                            same_holdout.push(example);
-                        }
-                    },
-                );
-                active_model.evaluate(&same_holdout).roc_auc
-            })
-            .await
-            .map_err(|e| Transient(format!("evaluation panicked: {e}")))?;
-            if new_auc < active_auc {
-                let reason = format!(
-                    "version {version} scored holdout AUC {new_auc:.4}, below active version {active}'s {active_auc:.4} on the same holdout"
-                );
-                return self
-                    .audit(
-                        request,
-                        AuditKind::ModelKeptAsCandidate,
-                        &[("model_version", version.to_string()), ("reason", reason)],
-                    )
-                    .await;
+        let active = self.store.activation(company).await?;
+        if let Some((active, at)) = active {
+            if active == version {
+                self.publisher
+                    .announce_activation(&self.catalogue, company, version, ACTOR, at)
+                    .await?;
+                return Ok(());
+            }
+            let kept = |reason: String| {
+                (
+                    AuditKind::ModelKeptAsCandidate,
+                    [("model_version", version.to_string()), ("reason", reason)],
+                )
+            };
+            if active > version {
+                let (kind, details) = kept(format!(
+                    "version {active}, newer than version {version}, was already active"
+                ));
+                return self.audit(request, kind, &details).await;
+            }
+            if let Some(active_auc) = self.active_auc(company, active, &model, data).await? {
+                let new_auc = model.metrics.holdout.roc_auc;
+                if new_auc < active_auc {
+                    let (kind, details) = kept(format!(
+                        "version {version} scored holdout AUC {new_auc:.4}, below active version {active}'s {active_auc:.4} on the same holdout"
+                    ));
+                    return self.audit(request, kind, &details).await;
+                }
             }
         }
         let at = Utc::now();
-        self.store
-            .activate(company, version, "system:train", at)
-            .await?;
+        self.store.activate(company, version, ACTOR, at).await?;
         self.publisher
-            .announce_activation(&self.catalogue, company, version, "system:train", at)
+            .announce_activation(&self.catalogue, company, version, ACTOR, at)
             .await?;
         tracing::info!(%company, version, "model activated");
         Ok(())
+    }
+
+    /// The active version's AUC on the new version's holdout, when it is stored.
+    async fn active_auc(
+        &self,
+        company: Uuid,
+        active: i32,
+        model: &TrainedModel,
+        data: TrainingData,
+    ) -> Result<Option<f64>, Failure> {
+        let Some(stored) = self.store.model(company, active).await? else {
+            return Ok(None);
+        };
+        let active_model: TrainedModel = serde_json::from_slice(&stored.artifact)?;
+        let holdout: HashSet<String> = model.holdout_ids().iter().cloned().collect();
+        let auc = tokio::task::spawn_blocking(move || {
+            let mut same_holdout: Vec<TrainingExample> = Vec::with_capacity(holdout.len());
+            model::for_each_example(
+                &data.customers,
+                &data.credit_limits,
+                &data.bureau_reports,
+                &data.orders,
+                |_, example| {
+                    if holdout.contains(example.order_id.as_str()) {
+                        same_holdout.push(example);
+                    }
+                },
+            );
+            active_model.evaluate(&same_holdout).roc_auc
+        })
+        .await?;
+        Ok(Some(auc))
     }
 
     async fn audit(
@@ -231,17 +276,16 @@ impl TrainProcessor {
         request: &Request,
         kind: AuditKind,
         details: &[(&str, String)],
-    ) -> Result<(), Transient> {
-        let mut event = AuditEvent::new(request.company, kind, "system:train", Utc::now())
-            .with_detail(
-                "datasets",
-                request
-                    .datasets
-                    .iter()
-                    .map(Uuid::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
+    ) -> Result<(), Failure> {
+        let mut event = AuditEvent::new(request.company, kind, ACTOR, Utc::now()).with_detail(
+            "datasets",
+            request
+                .datasets
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         event = event.with_detail("request_id", request.id.clone());
         for (key, value) in details {
             event = event.with_detail(key, value.clone());
