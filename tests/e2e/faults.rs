@@ -158,7 +158,7 @@ async fn scorer_killed_under_load_then_restarted() {
 
 /// A pipeline's topics and an in-process gateway, with the ingest processor started by the
 /// test when it chooses.
-async fn ingest_pipeline() -> (Gateway, Arc<Catalogue>) {
+pub async fn ingest_pipeline() -> (Gateway, Arc<Catalogue>) {
     let prefix = format!("faults-{}.", uuid::Uuid::new_v4().simple());
     let catalogue = Arc::new(Catalogue::new(&prefix, 1));
     TopicAdmin::new(&common::stack().kafka_bootstrap, Duration::from_secs(10))

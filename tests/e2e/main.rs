@@ -15,6 +15,7 @@ mod ingest_crash;
 mod ingest_inputs;
 mod ingest_support;
 mod jwt;
+mod poison;
 mod registration;
 mod service;
 mod topics;

@@ -1,0 +1,106 @@
+//! A poison pill: a batch that passes validation but that PostgreSQL refuses (here a trigger
+//! raises a data exception for one order id, as a NUL byte once did). It must end in the
+//! dead-letter topic with its reason, its dataset must say the batch was refused, and the
+//! next clean batch on the same partition must be stored within seconds.
+
+use crate::common::{self, DEADLINE};
+use crate::decisions_support::dead_reason;
+use crate::faults::ingest_pipeline;
+use crate::ingest_support::{
+    Dataset, create_dataset, get_dataset, ingest_processor, post_batch, stored_rows,
+};
+use aval_topics::TopicRole;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn a_batch_the_database_refuses_is_dead_lettered_and_the_partition_moves_on() {
+    let (gateway, catalogue) = ingest_pipeline().await;
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let data = Dataset::new(20, 2);
+    let poison_id = format!("POISON-{}", uuid::Uuid::new_v4().simple());
+    let mut poisoned = data.orders[..10].to_vec();
+    poisoned[3]["id"] = poison_id.clone().into();
+    let clean = &data.orders[10..];
+
+    let pool = sqlx::PgPool::connect(&common::stack().database_url)
+        .await
+        .expect("db");
+    let name = format!("e2e_poison_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.id = '{poison_id}' THEN
+             RAISE EXCEPTION 'poisoned order' USING ERRCODE = '22023';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER {name} BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION {name}();"
+    )))
+    .execute(&pool)
+    .await
+    .expect("poison trigger");
+
+    let stop = CancellationToken::new();
+    let prefix = catalogue
+        .topic(TopicRole::Ingest)
+        .name
+        .replace("ingest", "");
+    let ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
+    tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
+
+    let (status, body) = post_batch(
+        &gateway,
+        &token,
+        &dataset,
+        "orders",
+        &poisoned,
+        Some("poison"),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) =
+        post_batch(&gateway, &token, &dataset, "orders", clean, Some("clean")).await;
+    assert_eq!(status, 202, "{body}");
+    let started = Instant::now();
+    while stored_rows(&dataset).await[1] < clean.len() as i64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the clean batch after the poisoned one was not stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "poison pill: the clean batch was stored {:.2} s after it was sent",
+        started.elapsed().as_secs_f64()
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP TRIGGER {name} ON orders; DROP FUNCTION {name}();"
+    )))
+    .execute(&pool)
+    .await
+    .expect("drop the trigger");
+    assert_eq!(
+        stored_rows(&dataset).await[1],
+        clean.len() as i64,
+        "only the clean batch"
+    );
+
+    let consumer = common::consumer_from_start(&catalogue.topic(TopicRole::DeadLetters).name);
+    let message = tokio::time::timeout(DEADLINE, consumer.recv())
+        .await
+        .expect("a dead letter")
+        .expect("consume");
+    let reason = dead_reason(&message);
+    assert!(
+        reason.contains("the database refused the batch") && reason.contains("poisoned order"),
+        "{reason}"
+    );
+    let (_, view) = get_dataset(&gateway, &token, &dataset).await;
+    assert!(
+        view.to_string().contains("\"rejected_batches\":1"),
+        "the dataset counts the refused batch: {view}"
+    );
+    stop.cancel();
+}
