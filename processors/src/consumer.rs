@@ -183,7 +183,11 @@ impl ConsumerSettings {
                     .set("enable.auto.offset.store", "false")
                     .set("partition.assignment.strategy", "cooperative-sticky");
                 if let Some(instance) = &self.instance_id {
-                    config.set("group.instance.id", format!("{instance}-{name}"));
+                    // Also the client id, so the group's members are told apart by name.
+                    let member = format!("{instance}-{name}");
+                    config
+                        .set("group.instance.id", &member)
+                        .set("client.id", &member);
                 }
                 let consumer: StreamConsumer = config.create()?;
                 consumer.subscribe(&[topic])?;

@@ -28,8 +28,9 @@ fn stack(args: &[&str]) {
     assert!(status.success(), "scripts/stack {args:?} failed");
 }
 
-/// `aval ROLE` as its own process on the pipeline's topics and consumer groups.
-fn start_role(role: &str, catalogue: &Catalogue) -> Child {
+/// `aval ROLE` as its own process on the pipeline's topics and consumer groups; `instance`
+/// names it in the group (static membership).
+fn start_role(role: &str, catalogue: &Catalogue, instance: &str) -> Child {
     let stack = common::stack();
     let prefix = catalogue
         .topic(TopicRole::Ingest)
@@ -43,7 +44,7 @@ fn start_role(role: &str, catalogue: &Catalogue) -> Child {
         .env("DATABASE_URL", &stack.database_url)
         .env("AVAL_TOPIC_PREFIX", &prefix)
         .env("AVAL_GROUP_PREFIX", &prefix)
-        .env("AVAL_INSTANCE_ID", format!("faults-{role}"))
+        .env("AVAL_INSTANCE_ID", format!("faults-{instance}"))
         .env(
             "AVAL_JWT_SECRET",
             std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
@@ -52,6 +53,74 @@ fn start_role(role: &str, catalogue: &Catalogue) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start aval")
+}
+
+/// The client id of the scorer that owns the partition the requests went to (the only one
+/// with records), read from the group's member assignments.
+async fn owner_of_requests(catalogue: &Catalogue) -> String {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let topic = &catalogue.topic(TopicRole::DecisionRequests).name;
+    let group = format!(
+        "{}score",
+        catalogue
+            .topic(TopicRole::Ingest)
+            .name
+            .trim_end_matches("ingest")
+    );
+    let client: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+        .create()
+        .expect("client");
+    let timeout = Duration::from_secs(5);
+    let partitions = client
+        .fetch_metadata(Some(topic), timeout)
+        .expect("metadata")
+        .topics()[0]
+        .partitions()
+        .len();
+    let busy: Vec<i32> = (0..i32::try_from(partitions).expect("fits"))
+        .filter(|&p| {
+            client
+                .fetch_watermarks(topic, p, timeout)
+                .expect("watermarks")
+                .1
+                > 0
+        })
+        .collect();
+    assert_eq!(busy.len(), 1, "one company's requests share one partition");
+    let groups = client
+        .fetch_group_list(Some(&group), timeout)
+        .expect("group");
+    for member in groups.groups().iter().flat_map(|g| g.members()) {
+        if assigned(member.assignment().unwrap_or_default())
+            .iter()
+            .any(|(t, ps)| t == topic && ps.contains(&busy[0]))
+        {
+            return member.client_id().to_owned();
+        }
+    }
+    panic!("nobody owns partition {} of {topic}", busy[0]);
+}
+
+/// A consumer-protocol assignment: version, then (topic, partitions) pairs.
+fn assigned(bytes: &[u8]) -> Vec<(String, Vec<i32>)> {
+    let mut at = 2; // the version
+    let mut take = |n: usize| {
+        let slice = &bytes[at..at + n];
+        at += n;
+        slice
+    };
+    let int = |b: &[u8]| i32::from_be_bytes(b.try_into().expect("4 bytes"));
+    let topics = int(take(4));
+    (0..topics)
+        .map(|_| {
+            let len = i16::from_be_bytes(take(2).try_into().expect("2 bytes"));
+            let name = String::from_utf8(take(len as usize).to_vec()).expect("utf8");
+            let count = int(take(4));
+            let partitions = (0..count).map(|_| int(take(4))).collect();
+            (name, partitions)
+        })
+        .collect()
 }
 
 fn kill(child: &mut Child, signal: &str) {
@@ -81,10 +150,31 @@ async fn decisions_recorded(company: &str) -> (i64, i64) {
 /// those gives one decision; every order is recorded exactly once.
 #[tokio::test]
 async fn scorer_killed_under_load_then_restarted() {
+    scorer_killed_under_load(Recovery::Restart).await;
+}
+
+/// The same with a second scorer running and none restarted: the survivor takes the dead
+/// one's partitions once the group notices (the consumer session timeout).
+#[tokio::test]
+async fn scorer_killed_while_another_serves() {
+    scorer_killed_under_load(Recovery::Survivor).await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    /// The killed scorer is started again a second later.
+    Restart,
+    /// Another scorer runs from the start; the killed one stays dead.
+    Survivor,
+}
+
+async fn scorer_killed_under_load(recovery: Recovery) {
     let decisions = Decisions::without_scorer().await;
     let catalogue = decisions.pipeline.catalogue.clone();
     let (company, token) = decisions.trained_company().await;
-    let mut scorer = start_role("score", &catalogue);
+    let mut scorer = start_role("score", &catalogue, "a");
+    let mut survivor =
+        (recovery == Recovery::Survivor).then(|| start_role("score", &catalogue, "b"));
     let gateway = decisions.gateway().clone();
 
     const ORDERS: usize = 120;
@@ -119,15 +209,27 @@ async fn scorer_killed_under_load_then_restarted() {
             assert!(started.elapsed() < DEADLINE, "no decisions before the kill");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // The company's requests share one partition: kill the scorer that owns it.
+        if let Some(other) = survivor.as_mut()
+            && owner_of_requests(&catalogue).await == "faults-b-score"
+        {
+            std::mem::swap(&mut scorer, other);
+        }
         kill(&mut scorer, "-KILL");
-        let killed_at = answered.load(std::sync::atomic::Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        (killed_at, Instant::now(), start_role("score", &catalogue))
+        let killed = (
+            answered.load(std::sync::atomic::Ordering::SeqCst),
+            Instant::now(),
+        );
+        if recovery == Recovery::Restart {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            scorer = start_role("score", &catalogue, "a");
+        }
+        killed
     };
-    let (answers, (killed_at, restarted, mut scorer)) = tokio::join!(load, fault);
+    let (answers, (killed_at, kill_time)) = tokio::join!(load, fault);
     eprintln!(
-        "scorer SIGKILL: {killed_at} of {ORDERS} answered at the kill; all answered {:.1} s after the restart",
-        restarted.elapsed().as_secs_f64()
+        "scorer SIGKILL ({recovery:?}): {killed_at} of {ORDERS} answered at the kill; all answered {:.1} s after the kill",
+        kill_time.elapsed().as_secs_f64()
     );
 
     let mut statuses: HashMap<u16, usize> = HashMap::new();
@@ -145,14 +247,17 @@ async fn scorer_killed_under_load_then_restarted() {
             other => panic!("unexpected {other} for {}: {body}", order.id),
         }
     }
-    eprintln!("scorer SIGKILL: statuses {statuses:?}, {retried} retried");
+    eprintln!("scorer SIGKILL ({recovery:?}): statuses {statuses:?}, {retried} retried");
     assert!(
         retried <= 4,
         "only requests waiting at the kill may time out: {statuses:?}"
     );
     let (rows, distinct) = decisions_recorded(&company).await;
     assert_eq!((rows, distinct), (ORDERS as i64, ORDERS as i64));
-    kill(&mut scorer, "-TERM");
+    match survivor.as_mut() {
+        Some(survivor) => kill(survivor, "-TERM"),
+        None => kill(&mut scorer, "-TERM"),
+    }
     decisions.pipeline.stop().await;
 }
 
