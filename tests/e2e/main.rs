@@ -16,6 +16,7 @@ mod ingest_inputs;
 mod ingest_support;
 mod jwt;
 mod poison;
+mod redrive;
 mod registration;
 mod service;
 mod topics;
