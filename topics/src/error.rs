@@ -1,4 +1,5 @@
 use aval_core::{Dependency, Fault};
+use rdkafka::types::RDKafkaErrorCode;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -38,6 +39,20 @@ impl TopicsError {
                 retryable: false, ..
             } => Fault::Sender,
             TopicsError::Registry { .. } => Fault::External(Dependency::SchemaRegistry),
+            // A record the broker can never take is our bug (a topic's limits), not an outage
+            // to wait out.
+            TopicsError::Kafka(e)
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(
+                        RDKafkaErrorCode::MessageSizeTooLarge
+                            | RDKafkaErrorCode::InvalidRecord
+                            | RDKafkaErrorCode::MessageBatchTooLarge
+                    )
+                ) =>
+            {
+                Fault::Internal
+            }
             TopicsError::Kafka(_) | TopicsError::Admin { .. } => Fault::External(Dependency::Kafka),
             TopicsError::Encode { .. }
             | TopicsError::Unframed { .. }
