@@ -6,7 +6,8 @@
 use crate::common::{self, DEADLINE, Gateway};
 use crate::decisions_support::{Decisions, order, order_json, post_decision};
 use crate::ingest_support::{
-    Dataset, complete, create_dataset, ingest_processor, stored_rows, upload_all, wait_settled,
+    Dataset, complete, create_dataset, ingest_processor, post_batch, stored_rows, upload_all,
+    wait_settled,
 };
 use aval_topics::admin::TopicAdmin;
 use aval_topics::{Catalogue, TopicRole};
@@ -263,7 +264,7 @@ async fn scorer_killed_under_load(recovery: Recovery) {
 
 /// A pipeline's topics and an in-process gateway, with the ingest processor started by the
 /// test when it chooses.
-pub async fn ingest_pipeline() -> (Gateway, Arc<Catalogue>) {
+pub async fn ingest_pipeline() -> (Gateway, Arc<Catalogue>, aval_core::Outages) {
     let prefix = format!("faults-{}.", uuid::Uuid::new_v4().simple());
     let catalogue = Arc::new(Catalogue::new(&prefix, 1));
     TopicAdmin::new(&common::stack().kafka_bootstrap, Duration::from_secs(10))
@@ -273,7 +274,8 @@ pub async fn ingest_pipeline() -> (Gateway, Arc<Catalogue>) {
         .expect("topics");
     let mut state = common::app_state(&common::stack().schema_registry_url).await;
     state.catalogue = catalogue.clone();
-    (Gateway::start_with(state).await, catalogue)
+    let outages = state.outages.clone();
+    (Gateway::start_with(state).await, catalogue, outages)
 }
 
 async fn delete_topics(catalogue: &Catalogue) {
@@ -311,7 +313,7 @@ fn outages_counted(processor: &str, dependency: &str) -> bool {
 /// stored twice, nothing dead-lettered, and the dataset is ready.
 #[tokio::test]
 async fn database_restarted_mid_upload() {
-    let (gateway, catalogue) = ingest_pipeline().await;
+    let (gateway, catalogue, _) = ingest_pipeline().await;
     let (_, token) = gateway.register().await;
     let dataset = create_dataset(&gateway, &token).await;
     let data = Dataset::new(3_000, 10);
@@ -360,7 +362,7 @@ async fn database_restarted_mid_upload() {
 /// starts: records wait instead of going to the dead letters, and are stored once it is back.
 #[tokio::test]
 async fn registry_down_for_30_seconds() {
-    let (gateway, catalogue) = ingest_pipeline().await;
+    let (gateway, catalogue, outages) = ingest_pipeline().await;
     let (_, token) = gateway.register().await;
     let dataset = create_dataset(&gateway, &token).await;
     let data = Dataset::new(500, 4);
@@ -376,13 +378,34 @@ async fn registry_down_for_30_seconds() {
         .topic(TopicRole::Ingest)
         .name
         .replace("ingest", "");
-    let ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
+    let mut ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
+    // The gateway's readiness shows what this process's processors report.
+    ingest.consumer.outages = outages;
     tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
     let down_since = Instant::now();
-    while !outages_counted("ingest", "schema_registry") {
-        assert!(down_since.elapsed() < DEADLINE, "the outage was never seen");
+    loop {
+        let response = gateway
+            .http
+            .get(gateway.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("json");
+        if body["failing"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|o| o["dependency"] == "schema_registry"))
+        {
+            assert_eq!(status, 503, "{body}");
+            break;
+        }
+        assert!(
+            down_since.elapsed() < DEADLINE,
+            "the outage was never reported: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(outages_counted("ingest", "schema_registry"));
     tokio::time::sleep(Duration::from_secs(30).saturating_sub(down_since.elapsed())).await;
     assert_eq!(
         stored_rows(&dataset).await,
@@ -396,5 +419,247 @@ async fn registry_down_for_30_seconds() {
     assert_eq!(settled["status"], "ready", "{settled}");
     assert_eq!(stored_rows(&dataset).await, [500, 2_000, 500, 500]);
     assert_eq!(dead_letters(&catalogue).await, 0, "nothing dead-lettered");
+    delete_topics(&catalogue).await;
+}
+
+/// The broker stopped and started again while a dataset is uploaded and decisions are asked
+/// for: every batch the gateway accepted is stored once and the dataset is ready; every
+/// decision request is answered 200, or refused or timed out while the broker was away and
+/// then decided when asked again; every order is recorded once.
+#[tokio::test]
+async fn broker_restarted_mid_upload_and_under_decisions() {
+    let decisions = Decisions::start().await;
+    let (company, token) = decisions.trained_company().await;
+    let gateway = decisions.gateway().clone();
+    let dataset = create_dataset(&gateway, &token).await;
+    let data = Dataset::new(1_000, 10);
+
+    const ORDERS: usize = 200;
+    let orders: Vec<serde_json::Value> = (0..ORDERS)
+        .map(|i| {
+            order_json(&order(
+                &format!("B-{i}"),
+                &format!("C{:05}", i % 150),
+                90_000,
+            ))
+        })
+        .collect();
+    let ask = async |order: &serde_json::Value| {
+        post_decision(
+            &gateway,
+            &token,
+            "/v1/decisions",
+            json!({"order": order}),
+            "en",
+        )
+        .await
+    };
+    // Decisions at about 20/s, before, during and after the broker is away.
+    let load = async {
+        let mut answers = Vec::with_capacity(ORDERS);
+        for order in &orders {
+            answers.push(ask(order).await);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        answers
+    };
+    // The upload retries a refused batch with the same Idempotency-Key, as a client would.
+    let upload = async {
+        for (segment, items) in data.kinds() {
+            for (i, chunk) in items.chunks(250).enumerate() {
+                let key = format!("{segment}-{i}");
+                let started = Instant::now();
+                loop {
+                    let (status, body) =
+                        post_batch(&gateway, &token, &dataset, segment, chunk, Some(&key)).await;
+                    match status {
+                        202 => break,
+                        503 | 504 => {
+                            assert!(started.elapsed() < Duration::from_secs(120), "{body}")
+                        }
+                        other => panic!("batch {segment} {i}: {other} {body}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    };
+    let fault = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stack(&["stop", "kafka"]);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        stack(&["up"]);
+    };
+    let (answers, (), ()) = tokio::join!(load, upload, fault);
+    let started = Instant::now();
+    loop {
+        let (status, body) = complete(&gateway, &token, &dataset, &data.counts()).await;
+        if status == 202 {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "completion refused: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let settled = wait_settled(&gateway, &token, &dataset, Duration::from_secs(180)).await;
+    assert_eq!(settled["status"], "ready", "{settled}");
+    assert_eq!(stored_rows(&dataset).await, [1_000, 10_000, 1_000, 1_000]);
+
+    let mut statuses: HashMap<u16, usize> = HashMap::new();
+    for (order, (status, body)) in orders.iter().zip(&answers) {
+        *statuses.entry(*status).or_default() += 1;
+        match status {
+            200 => assert_eq!(body["order_id"], order["id"], "{body}"),
+            503 | 504 => {
+                let (again, body) = ask(order).await;
+                assert_eq!(again, 200, "asked again after the restart: {body}");
+                assert_eq!(body["order_id"], order["id"], "{body}");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    eprintln!("broker restart: decision statuses {statuses:?}");
+    let (rows, distinct) = decisions_recorded(&company).await;
+    assert_eq!((rows, distinct), (ORDERS as i64, ORDERS as i64));
+    decisions.pipeline.stop().await;
+}
+
+/// `aval train` killed with SIGKILL mid-training, then restarted: the request is trained
+/// once more from the start and ends with exactly one version, active, announced once.
+#[tokio::test]
+async fn trainer_killed_mid_training_then_restarted() {
+    let (gateway, catalogue, _) = ingest_pipeline().await;
+    let stop = CancellationToken::new();
+    let prefix = catalogue
+        .topic(TopicRole::Ingest)
+        .name
+        .replace("ingest", "");
+    let ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
+    tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
+    let mut trainer = start_role("train", &catalogue, "a");
+    let (company, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let data = crate::training::learnable(1_500, 10);
+    upload_all(&gateway, &token, &dataset, &data, 500).await;
+    assert_eq!(
+        complete(&gateway, &token, &dataset, &data.counts()).await.0,
+        202
+    );
+
+    let pool = sqlx::PgPool::connect(&common::stack().database_url)
+        .await
+        .expect("db");
+    let count = async |sql: &str| -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(&company)
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+    };
+    let runs = "SELECT count(*) FROM training_runs WHERE company_id = $1::uuid";
+    let versions = "SELECT count(*) FROM models WHERE company_id = $1::uuid";
+    let started = Instant::now();
+    while count(runs).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "training never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill(&mut trainer, "-KILL");
+    assert_eq!(
+        count(versions).await,
+        0,
+        "the version was stored before the kill; the test proves nothing"
+    );
+    let mut trainer = start_role("train", &catalogue, "a");
+    let trained = crate::training::wait_trained(&gateway, &token, &dataset).await;
+    assert_eq!(trained["status"], "trained", "{trained}");
+    let (_, models) = crate::training::get(&gateway, &token, "/v1/models").await;
+    assert_eq!(models["active_version"], 1, "{models}");
+    assert_eq!(count(versions).await, 1, "exactly one version");
+    kill(&mut trainer, "-TERM");
+    stop.cancel();
+    delete_topics(&catalogue).await;
+}
+
+/// `aval audit` killed with SIGKILL while appending, then restarted: every event is in its
+/// company's chain exactly once, and the chain verifies link by link.
+#[tokio::test]
+async fn audit_processor_killed_mid_stream_then_restarted() {
+    let (gateway, catalogue, _) = ingest_pipeline().await;
+    let (company, _) = gateway.register().await;
+    let company_id = uuid::Uuid::parse_str(&company).expect("uuid");
+    const EVENTS: usize = 3_000;
+    let publisher = common::publisher();
+    let topic = catalogue.topic(TopicRole::Audit);
+    for i in 0..EVENTS {
+        let event = aval_core::audit::AuditEvent::new(
+            company_id,
+            aval_core::audit::AuditKind::BatchAccepted,
+            "system:faults",
+            chrono::Utc::now(),
+        )
+        .with_detail("n", i.to_string());
+        publisher
+            .publish(
+                topic,
+                &company,
+                &aval_topics::records::AuditEventRecord::from(&event),
+                &[],
+            )
+            .await
+            .expect("produce");
+    }
+    let store = common::store().await;
+    let stored = async || store.audit_events(company_id, None, 1).await.expect("read");
+    let mut audit = start_role("audit", &catalogue, "a");
+    let started = Instant::now();
+    while stored().await.first().is_none_or(|e| e.seq < 100) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "nothing appended before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    kill(&mut audit, "-KILL");
+    let at_kill = stored().await.first().map_or(0, |e| e.seq);
+    assert!(
+        at_kill < EVENTS as i64,
+        "every event was appended before the kill; the test proves nothing"
+    );
+    let mut audit = start_role("audit", &catalogue, "a");
+    // The registration's event too.
+    let all = EVENTS as i64 + 1;
+    let started = Instant::now();
+    while stored().await.first().map_or(0, |e| e.seq) < all {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the log never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    kill(&mut audit, "-TERM");
+    let mut events = store
+        .audit_events(company_id, None, all + 10)
+        .await
+        .expect("read");
+    events.reverse();
+    assert_eq!(events.len() as i64, all, "every event exactly once");
+    let mut previous = aval_core::audit::GENESIS;
+    for (i, stored) in events.iter().enumerate() {
+        assert_eq!(stored.seq, i as i64 + 1);
+        assert_eq!(stored.prev_hash, previous, "link {}", stored.seq);
+        assert_eq!(
+            stored.hash,
+            stored.event.chain_hash(&previous),
+            "hash {}",
+            stored.seq
+        );
+        previous = stored.hash;
+    }
+    eprintln!("audit SIGKILL: {at_kill} of {all} appended at the kill");
     delete_topics(&catalogue).await;
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn a_batch_the_database_refuses_is_dead_lettered_and_the_partition_moves_on() {
-    let (gateway, catalogue) = ingest_pipeline().await;
+    let (gateway, catalogue, _) = ingest_pipeline().await;
     let (_, token) = gateway.register().await;
     let dataset = create_dataset(&gateway, &token).await;
     let data = Dataset::new(20, 2);
