@@ -23,6 +23,7 @@ fn start_ingest(prefix: &str, group_prefix: &str) -> Child {
         .env("DATABASE_URL", &stack.database_url)
         .env("AVAL_TOPIC_PREFIX", prefix)
         .env("AVAL_GROUP_PREFIX", group_prefix)
+        .env("AVAL_INSTANCE_ID", "ingest-crash")
         .env(
             "AVAL_JWT_SECRET",
             std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
@@ -84,14 +85,25 @@ async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
     );
 
     let mut second = start_ingest(&prefix, &group_prefix);
+    let restarted = Instant::now();
+    while stored_rows(&dataset).await == after_kill {
+        assert!(
+            restarted.elapsed() < DEADLINE,
+            "nothing stored after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let resumed = restarted.elapsed();
     let settled = wait_settled(&gateway, &token, &dataset, Duration::from_secs(120)).await;
     let _ = Command::new("kill")
         .args(["-TERM", &second.id().to_string()])
         .status();
     let _ = second.wait();
     eprintln!(
-        "SIGKILL test: {} of {total_orders} orders stored when killed; final status {}",
-        after_kill[1], settled["status"]
+        "SIGKILL test: {} of {total_orders} orders stored when killed; storing again {:.1} s after the restart; final status {}",
+        after_kill[1],
+        resumed.as_secs_f64(),
+        settled["status"]
     );
     assert_eq!(settled["status"], "ready", "{settled}");
     assert_eq!(
