@@ -1,7 +1,8 @@
-//! A poison pill: a batch that passes validation but that PostgreSQL refuses (here a trigger
-//! raises a data exception for one order id, as a NUL byte once did). It must end in the
-//! dead-letter topic with its reason, its dataset must say the batch was refused, and the
-//! next clean batch on the same partition must be stored within seconds.
+//! Poison pills: a batch that passes validation but whose insert fails (a trigger raises an
+//! error for one order id). A data exception (as a NUL byte once raised) is the record's
+//! fault; an internal error is a defect of ours, retried a few times. Either way the batch
+//! ends in the dead-letter topic with its reason and the next clean batch on the same
+//! partition is stored within seconds.
 
 use crate::common::{self, DEADLINE};
 use crate::decisions_support::dead_reason;
@@ -15,6 +16,39 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn a_batch_the_database_refuses_is_dead_lettered_and_the_partition_moves_on() {
+    let (reason, view) = poisoned_batch("22023").await;
+    assert!(
+        reason.contains("the database refused the batch") && reason.contains("poisoned order"),
+        "{reason}"
+    );
+    assert!(
+        view.to_string().contains("\"rejected_batches\":1"),
+        "the dataset counts the refused batch: {view}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_that_hits_a_defect_is_dead_lettered_after_a_few_attempts() {
+    let defects = || {
+        aval_gateway::telemetry::prometheus()
+            .render()
+            .lines()
+            .find(|l| l.starts_with("aval_processor_defects_total{processor=\"ingest\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = defects();
+    let (reason, _) = poisoned_batch("XX000").await;
+    assert!(
+        reason.starts_with("defect: database:") && reason.contains("poisoned order"),
+        "{reason}"
+    );
+    assert!(defects() >= before + 3, "three attempts counted as defects");
+}
+
+/// Sends a batch with one order whose insert raises `errcode`, then a clean batch; returns
+/// the dead letter's reason and the dataset's view once the clean batch is stored.
+async fn poisoned_batch(errcode: &str) -> (String, serde_json::Value) {
     let (gateway, catalogue, _) = ingest_pipeline().await;
     let (_, token) = gateway.register().await;
     let dataset = create_dataset(&gateway, &token).await;
@@ -32,7 +66,7 @@ async fn a_batch_the_database_refuses_is_dead_lettered_and_the_partition_moves_o
         "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
            IF NEW.id = '{poison_id}' THEN
-             RAISE EXCEPTION 'poisoned order' USING ERRCODE = '22023';
+             RAISE EXCEPTION 'poisoned order' USING ERRCODE = '{errcode}';
            END IF;
            RETURN NEW;
          END $$;
@@ -93,14 +127,7 @@ async fn a_batch_the_database_refuses_is_dead_lettered_and_the_partition_moves_o
         .expect("a dead letter")
         .expect("consume");
     let reason = dead_reason(&message);
-    assert!(
-        reason.contains("the database refused the batch") && reason.contains("poisoned order"),
-        "{reason}"
-    );
     let (_, view) = get_dataset(&gateway, &token, &dataset).await;
-    assert!(
-        view.to_string().contains("\"rejected_batches\":1"),
-        "the dataset counts the refused batch: {view}"
-    );
     stop.cancel();
+    (reason, view)
 }
