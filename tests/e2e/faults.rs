@@ -6,8 +6,8 @@
 use crate::common::{self, DEADLINE, Gateway};
 use crate::decisions_support::{Decisions, order, order_json, post_decision};
 use crate::ingest_support::{
-    Dataset, complete, create_dataset, ingest_processor, post_batch, stored_rows, upload_all,
-    wait_settled,
+    Dataset, complete, create_dataset, get_dataset, ingest_processor, post_batch, stored_rows,
+    upload_all, wait_settled,
 };
 use aval_topics::admin::TopicAdmin;
 use aval_topics::{Catalogue, TopicRole};
@@ -341,6 +341,16 @@ async fn database_restarted_mid_upload() {
     stack(&["stop", "postgres"]);
     tokio::time::sleep(Duration::from_secs(5)).await;
     stack(&["up"]);
+    // The gateway's pooled connections died with the server: each fails once (503) and is
+    // replaced.
+    let back = Instant::now();
+    while get_dataset(&gateway, &token, &dataset).await.0 != 200 {
+        assert!(
+            back.elapsed() < DEADLINE,
+            "the gateway never reached the database again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let settled = wait_settled(&gateway, &token, &dataset, Duration::from_secs(180)).await;
     stop.cancel();
