@@ -6,6 +6,7 @@
 
 mod audit;
 mod avro;
+mod bounds;
 mod common;
 mod decisions;
 mod decisions_support;
