@@ -1,8 +1,12 @@
 //! All of aval's configuration, in one place: every setting is a flag with an environment
-//! variable and a documented default (`aval --help`, and the README's table).
+//! variable and a documented default (`aval --help`, and the README's table). Every numeric
+//! setting has a documented range, checked as it is parsed: a value out of range, or not a
+//! number, stops `aval` at start with a message naming the variable, the value and the range.
 
 use clap::{Args, ValueEnum};
+use std::fmt::Display;
 use std::net::SocketAddr;
+use std::str::FromStr;
 
 /// Signs development tokens when `AVAL_JWT_SECRET` is unset. Public by definition: anyone can
 /// forge tokens with it, which is why `AVAL_ENV=production` refuses to start with it.
@@ -58,13 +62,14 @@ pub struct Common {
         global = true
     )]
     pub database_url: String,
-    /// Largest number of database connections this process opens (at least 2: the scorer
-    /// keeps one for recording decisions).
+    /// Largest number of database connections this process opens: 2 to 1000 (at least 2:
+    /// the scorer keeps one for recording decisions; PostgreSQL's default limit is 100 for all
+    /// processes together).
     #[arg(
         long,
         env = "AVAL_DB_MAX_CONNECTIONS",
         default_value_t = 10,
-        value_parser = clap::value_parser!(u32).range(2..),
+        value_parser = in_range("AVAL_DB_MAX_CONNECTIONS", 2_u32, 1000),
         global = true
     )]
     pub db_max_connections: u32,
@@ -76,11 +81,12 @@ pub struct Common {
         global = true
     )]
     pub topic_prefix: String,
-    /// Replication factor of the topics `aval topics apply` creates.
+    /// Replication factor of the topics `aval topics apply` creates: 1 to 16.
     #[arg(
         long,
         env = "AVAL_REPLICATION_FACTOR",
         default_value_t = 1,
+        value_parser = in_range("AVAL_REPLICATION_FACTOR", 1_i32, 16),
         global = true
     )]
     pub replication_factor: i32,
@@ -106,11 +112,13 @@ pub struct Common {
     /// development key, refused in production.
     #[arg(long, env = "AVAL_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
-    /// How long a company token stays valid, in days.
+    /// How long a company token stays valid, in days: 1 to 3650 (a longer life is a token
+    /// that is never rotated; a huge one would overflow the expiry date).
     #[arg(
         long,
         env = "AVAL_TOKEN_TTL_DAYS",
         default_value_t = 365,
+        value_parser = in_range("AVAL_TOKEN_TTL_DAYS", 1_i64, 3650),
         global = true
     )]
     pub token_ttl_days: i64,
@@ -129,32 +137,99 @@ pub struct Common {
 
 #[derive(Debug, Clone, Args)]
 pub struct Gateway {
-    /// Address the HTTP API listens on.
-    #[arg(long, env = "AVAL_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    /// Address the HTTP API listens on; the port is 1 to 65535 (port 0, "any free port",
+    /// would leave clients not knowing where the API is).
+    #[arg(long, env = "AVAL_HTTP_ADDR", default_value = "127.0.0.1:8080", value_parser = listen_address("AVAL_HTTP_ADDR"))]
     pub http_addr: SocketAddr,
-    /// How long a decision request waits for the scorer's reply before a 504.
-    #[arg(long, env = "AVAL_DECISION_TIMEOUT_MS", default_value_t = 2000)]
+    /// How long a decision request waits for the scorer's reply before a 504, in
+    /// milliseconds: 10 to 120000.
+    #[arg(
+        long,
+        env = "AVAL_DECISION_TIMEOUT_MS",
+        default_value_t = 2000,
+        value_parser = in_range("AVAL_DECISION_TIMEOUT_MS", 10_u64, 120_000)
+    )]
     pub decision_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct Train {
-    /// How many trainings run at once; one training already fits on every core.
-    #[arg(long, env = "AVAL_TRAIN_PARALLELISM", default_value_t = 2)]
+    /// How many trainings run at once, 1 to 64; one training already fits on every core.
+    #[arg(
+        long,
+        env = "AVAL_TRAIN_PARALLELISM",
+        default_value_t = 2,
+        value_parser = in_range("AVAL_TRAIN_PARALLELISM", 1_usize, 64)
+    )]
     pub train_parallelism: usize,
-    /// Seed of the training's random choices (folds, forests): same data, same model.
-    #[arg(long, env = "AVAL_TRAIN_SEED", default_value_t = 7)]
+    /// Seed of the training's random choices (folds, forests): same data, same model. Any
+    /// integer from 0 to 18446744073709551615.
+    #[arg(
+        long,
+        env = "AVAL_TRAIN_SEED",
+        default_value_t = 7,
+        value_parser = in_range("AVAL_TRAIN_SEED", 0, u64::MAX)
+    )]
     pub train_seed: u64,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct Score {
-    /// Companies whose models the scorer keeps in memory (least recently used go first).
-    #[arg(long, env = "AVAL_SCORE_CACHE_COMPANIES", default_value_t = aval_processors::score::DEFAULT_CACHE_COMPANIES)]
+    /// Companies whose models the scorer keeps in memory (least recently used go first): 1 to
+    /// 100000 (a model with its explanation tables takes up to ~1.7 MiB).
+    #[arg(
+        long,
+        env = "AVAL_SCORE_CACHE_COMPANIES",
+        default_value_t = aval_processors::score::DEFAULT_CACHE_COMPANIES,
+        value_parser = in_range("AVAL_SCORE_CACHE_COMPANIES", 1_usize, 100_000)
+    )]
     pub score_cache_companies: usize,
-    /// Customers whose stored facts the scorer keeps in memory (0: read them per decision).
-    #[arg(long, env = "AVAL_SCORE_CACHE_CUSTOMERS", default_value_t = aval_processors::score::DEFAULT_CACHE_CUSTOMERS)]
+    /// Customers whose stored facts the scorer keeps in memory: 0 (read them per decision) to
+    /// 10000000 (a few KiB each).
+    #[arg(
+        long,
+        env = "AVAL_SCORE_CACHE_CUSTOMERS",
+        default_value_t = aval_processors::score::DEFAULT_CACHE_CUSTOMERS,
+        value_parser = in_range("AVAL_SCORE_CACHE_CUSTOMERS", 0_usize, 10_000_000)
+    )]
     pub score_cache_customers: usize,
+}
+
+/// The parser of a numeric setting that must lie in `min..=max`. Its refusal names the
+/// variable, the value and the range (clap adds the flag): `AVAL_TOKEN_TTL_DAYS is "0"; it
+/// must be an integer from 1 to 3650`.
+pub fn in_range<T>(
+    variable: &'static str,
+    min: T,
+    max: T,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: FromStr + PartialOrd + Display + Copy + Send + Sync + 'static,
+{
+    move |text: &str| {
+        text.parse::<T>()
+            .ok()
+            .filter(|value| (min..=max).contains(value))
+            .ok_or_else(|| {
+                format!("{variable} is {text:?}; it must be an integer from {min} to {max}")
+            })
+    }
+}
+
+/// The parser of an address to listen on: an IP address and a port from 1 to 65535.
+fn listen_address(
+    variable: &'static str,
+) -> impl Fn(&str) -> Result<SocketAddr, String> + Clone + Send + Sync + 'static {
+    move |text: &str| {
+        text.parse::<SocketAddr>()
+            .ok()
+            .filter(|address| address.port() != 0)
+            .ok_or_else(|| {
+                format!(
+                    "{variable} is {text:?}; it must be an IP address and a port from 1 to 65535, like 127.0.0.1:8080"
+                )
+            })
+    }
 }
 
 /// The signing secret to use, or why the process must not start.
@@ -198,6 +273,86 @@ mod tests {
             args.push(format!("--jwt-secret={secret}"));
         }
         Cli::try_parse_from(args).expect("parse").common
+    }
+
+    #[derive(Debug, Parser)]
+    struct AllCli {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        gateway: Gateway,
+        #[command(flatten)]
+        train: Train,
+        #[command(flatten)]
+        score: Score,
+    }
+
+    /// The message `aval` exits with for these flags, or `None` when they are accepted.
+    fn refusal(args: &[&str]) -> Option<String> {
+        let args = std::iter::once("aval").chain(args.iter().copied());
+        AllCli::try_parse_from(args).err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_defaults_are_in_range() {
+        let cli = AllCli::try_parse_from(["aval"]).expect("defaults parse");
+        assert_eq!(cli.common.token_ttl_days, 365);
+        assert_eq!(cli.gateway.http_addr.port(), 8080);
+    }
+
+    #[test]
+    fn out_of_range_settings_name_the_variable_the_value_and_the_range() {
+        for (flag, message) in [
+            (
+                "--token-ttl-days=0",
+                "AVAL_TOKEN_TTL_DAYS is \"0\"; it must be an integer from 1 to 3650",
+            ),
+            (
+                "--token-ttl-days=100000000000000",
+                "AVAL_TOKEN_TTL_DAYS is \"100000000000000\"; it must be an integer from 1 to 3650",
+            ),
+            (
+                "--db-max-connections=1",
+                "AVAL_DB_MAX_CONNECTIONS is \"1\"; it must be an integer from 2 to 1000",
+            ),
+            (
+                "--decision-timeout-ms=ten",
+                "AVAL_DECISION_TIMEOUT_MS is \"ten\"; it must be an integer from 10 to 120000",
+            ),
+            (
+                "--score-cache-companies=0",
+                "AVAL_SCORE_CACHE_COMPANIES is \"0\"; it must be an integer from 1 to 100000",
+            ),
+            (
+                "--train-parallelism=-1",
+                "AVAL_TRAIN_PARALLELISM is \"-1\"; it must be an integer from 1 to 64",
+            ),
+            (
+                "--replication-factor=0",
+                "AVAL_REPLICATION_FACTOR is \"0\"; it must be an integer from 1 to 16",
+            ),
+            (
+                "--http-addr=127.0.0.1:0",
+                "AVAL_HTTP_ADDR is \"127.0.0.1:0\"; it must be an IP address and a port from 1 to 65535",
+            ),
+        ] {
+            let refusal = refusal(&[flag]).unwrap_or_else(|| panic!("{flag} was accepted"));
+            assert!(refusal.contains(message), "{flag}: {refusal}");
+        }
+    }
+
+    #[test]
+    fn the_ends_of_each_range_are_accepted() {
+        for flag in [
+            "--token-ttl-days=1",
+            "--token-ttl-days=3650",
+            "--db-max-connections=2",
+            "--score-cache-customers=0",
+            "--train-seed=18446744073709551615",
+            "--http-addr=[::1]:65535",
+        ] {
+            assert_eq!(refusal(&[flag]), None, "{flag}");
+        }
     }
 
     #[test]

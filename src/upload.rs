@@ -81,12 +81,12 @@ pub struct UploadArgs {
     /// The company's token (from POST /v1/companies).
     #[arg(long, env = "AVAL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Batches in flight at once.
+    /// Batches in flight at once: 1 to 64.
     #[arg(
         long,
         env = "AVAL_UPLOAD_CONCURRENCY",
         default_value_t = 4,
-        value_parser = clap::value_parser!(u16).range(1..=64)
+        value_parser = crate::config::in_range("AVAL_UPLOAD_CONCURRENCY", 1_u16, 64)
     )]
     pub concurrency: u16,
     /// Ignore the state of an earlier upload from this folder and upload into a new dataset.

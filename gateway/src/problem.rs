@@ -1,11 +1,16 @@
 //! Every error the API returns is an RFC 9457 `application/problem+json` document; validation
-//! failures list each field path and reason.
+//! failures list each field path and reason, up to [`MAX_LISTED_ERRORS`], and count them all.
 
-use aval_core::FieldErrors;
+use aval_core::{FieldError, FieldErrors};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+/// Most field errors one answer lists. A client fixes a payload from the first ones; listing
+/// all of a 500-item batch made a 200 KB body answer 5.6 MB. `error_count` says how many
+/// there were.
+pub const MAX_LISTED_ERRORS: usize = 100;
 
 #[derive(Debug, Serialize)]
 pub struct Problem {
@@ -14,8 +19,12 @@ pub struct Problem {
     title: &'static str,
     status: u16,
     detail: String,
-    #[serde(skip_serializing_if = "FieldErrors::is_empty")]
-    errors: FieldErrors,
+    /// The first [`MAX_LISTED_ERRORS`] field errors, when the problem is about fields.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+    /// Every field error, listed or not; present exactly when `errors` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_count: Option<usize>,
     #[serde(skip)]
     www_authenticate: bool,
 }
@@ -32,39 +41,55 @@ impl Problem {
             title,
             status: status.as_u16(),
             detail: detail.into(),
-            errors: FieldErrors::default(),
+            errors: Vec::new(),
+            error_count: None,
             www_authenticate: false,
         }
     }
 
-    /// The body is well-formed JSON but breaks the rules.
-    pub fn invalid(errors: FieldErrors) -> Self {
-        let detail = format!("{} invalid field(s): {errors}", errors.len());
+    /// The same problem, about these fields: the first [`MAX_LISTED_ERRORS`] listed, all
+    /// counted.
+    fn with_errors(self, errors: &FieldErrors) -> Self {
         Self {
-            errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "/problems/invalid-request",
-                "Invalid request",
-                detail,
-            )
+            errors: errors.iter().take(MAX_LISTED_ERRORS).cloned().collect(),
+            error_count: Some(errors.len()).filter(|&n| n > 0),
+            ..self
         }
+    }
+
+    /// The same problem, about one field.
+    fn with_error(self, field: &str, reason: impl Into<String>) -> Self {
+        self.with_errors(&FieldError::new(field, reason).into())
+    }
+
+    /// The body is well-formed JSON but breaks the rules. The detail is one line: the fields
+    /// are in `errors`, said once.
+    pub fn invalid(errors: FieldErrors) -> Self {
+        let count = errors.len();
+        let detail = if count > MAX_LISTED_ERRORS {
+            format!("{count} invalid field(s); the first {MAX_LISTED_ERRORS} are listed in errors")
+        } else {
+            format!("{count} invalid field(s), listed in errors")
+        };
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/problems/invalid-request",
+            "Invalid request",
+            detail,
+        )
+        .with_errors(&errors)
     }
 
     /// The body is not the JSON this endpoint takes.
     pub fn malformed(field: &str, reason: impl Into<String>) -> Self {
         let reason = reason.into();
-        let mut errors = FieldErrors::default();
-        errors.push(field, reason.clone());
-        Self {
-            errors,
-            ..Self::new(
-                StatusCode::BAD_REQUEST,
-                "/problems/malformed-body",
-                "Malformed body",
-                reason,
-            )
-        }
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "/problems/malformed-body",
+            "Malformed body",
+            reason.clone(),
+        )
+        .with_error(field, reason)
     }
 
     pub fn unsupported_media_type() -> Self {
@@ -87,20 +112,16 @@ impl Problem {
 
     /// A batch over the item limit: refused before any validation.
     pub fn too_many_items(items: usize, limit: usize) -> Self {
-        let mut errors = FieldErrors::default();
-        errors.push(
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "/problems/too-many-items",
+            "Too many items",
+            format!("a batch holds at most {limit} items; split this one of {items}"),
+        )
+        .with_error(
             "items",
             format!("a batch holds at most {limit} items; this one has {items}"),
-        );
-        Self {
-            errors,
-            ..Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "/problems/too-many-items",
-                "Too many items",
-                format!("a batch holds at most {limit} items; split this one of {items}"),
-            )
-        }
+        )
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
@@ -144,17 +165,13 @@ impl Problem {
 
     pub fn conflict(field: &str, reason: impl Into<String>) -> Self {
         let reason = reason.into();
-        let mut errors = FieldErrors::default();
-        errors.push(field, reason.clone());
-        Self {
-            errors,
-            ..Self::new(
-                StatusCode::CONFLICT,
-                "/problems/conflict",
-                "Conflict",
-                reason,
-            )
-        }
+        Self::new(
+            StatusCode::CONFLICT,
+            "/problems/conflict",
+            "Conflict",
+            reason.clone(),
+        )
+        .with_error(field, reason)
     }
 
     /// A dependency (Kafka, the registry, the database) failed; the client may retry.
@@ -200,13 +217,10 @@ impl Problem {
 
     /// Too many items under `field`: refused before any validation.
     pub fn too_many(field: &str, items: usize, limit: usize) -> Self {
-        let mut problem = Self::too_many_items(items, limit);
-        problem.errors = FieldErrors::default();
-        problem.errors.push(
+        Self::too_many_items(items, limit).with_error(
             field,
             format!("at most {limit} per request; this one has {items}"),
-        );
-        problem
+        )
     }
 
     /// A dependency failed while serving a request: logs the cause for operators and tells
@@ -238,5 +252,50 @@ impl IntoResponse for Problem {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_request_lists_the_first_hundred_errors_once_and_counts_them_all() {
+        let mut errors = FieldErrors::default();
+        for i in 0..5_000 {
+            errors.push(
+                format!("items[{}].amount", i / 10),
+                "must be a number or a decimal string like \"1200.50\"",
+            );
+        }
+        let body = serde_json::to_string(&Problem::invalid(errors)).expect("json");
+        assert!(body.len() < 30_000, "{} bytes", body.len());
+        let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            json["errors"].as_array().map(Vec::len),
+            Some(MAX_LISTED_ERRORS)
+        );
+        assert_eq!(json["error_count"], 5_000);
+        assert_eq!(
+            json["detail"],
+            "5000 invalid field(s); the first 100 are listed in errors"
+        );
+        assert_eq!(json["errors"][0]["field"], "items[0].amount");
+    }
+
+    #[test]
+    fn a_few_errors_are_all_listed_and_counted() {
+        let mut errors = FieldErrors::default();
+        errors.push("name", "is required");
+        errors.push("email", "is required");
+        let json = serde_json::to_value(Problem::invalid(errors)).expect("json");
+        assert_eq!(json["error_count"], 2);
+        assert_eq!(json["errors"].as_array().map(Vec::len), Some(2));
+        assert_eq!(json["detail"], "2 invalid field(s), listed in errors");
+        let one =
+            serde_json::to_value(Problem::malformed("items", "must be an array")).expect("json");
+        assert_eq!(one["error_count"], 1);
+        let none = serde_json::to_value(Problem::not_found("no such dataset")).expect("json");
+        assert!(none.get("errors").is_none() && none.get("error_count").is_none());
     }
 }

@@ -6,6 +6,7 @@
 
 mod audit;
 mod avro;
+mod bounds;
 mod common;
 mod decisions;
 mod decisions_support;
@@ -19,5 +20,6 @@ mod poison;
 mod redrive;
 mod registration;
 mod service;
+mod text_safety;
 mod topics;
 mod training;

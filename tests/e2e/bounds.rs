@@ -1,0 +1,58 @@
+//! What the gateway gives back and keeps is bounded, whatever a client sends: a 422 lists at
+//! most 100 errors and counts the rest.
+
+use crate::common::Gateway;
+use crate::ingest_support::{create_dataset, stored_rows};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_batch_of_five_thousand_bad_fields_gets_a_short_answer_that_counts_them() {
+    let gateway = Gateway::start().await;
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    // Ten bad fields per order, 500 orders: 5,000 errors from a ~200 KB body.
+    let bad_order = json!({
+        "id": "", "customer_id": "", "issued_at": "yesterday", "amount": -1,
+        "payment_term_days": -1, "installments": 0, "outcome": "maybe",
+        "attributes": {"Segment": "x"}, "unknown": 1,
+        "unknown_padding_to_make_the_body_large": "x".repeat(250),
+    });
+    let items: Vec<Value> = (0..500).map(|_| bad_order.clone()).collect();
+    let body = json!({"items": items}).to_string();
+    assert!(body.len() > 150_000, "{} bytes", body.len());
+    let response = gateway
+        .http
+        .post(gateway.url(&format!("/v1/datasets/{dataset}/orders")))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 422);
+    let answer = response.bytes().await.expect("body");
+    assert!(answer.len() < 30_000, "{} bytes", answer.len());
+    let problem: Value = serde_json::from_slice(&answer).expect("json");
+    assert_eq!(problem["error_count"], 5_000, "{problem}");
+    assert_eq!(problem["errors"].as_array().map(Vec::len), Some(100));
+    assert_eq!(
+        problem["detail"],
+        "5000 invalid field(s); the first 100 are listed in errors"
+    );
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    // Item order: the first ten items' errors are the ones listed.
+    assert!(
+        fields[..10].iter().all(|f| f.starts_with("items[0].")),
+        "{fields:?}"
+    );
+    assert!(
+        fields[90..].iter().all(|f| f.starts_with("items[9].")),
+        "{fields:?}"
+    );
+    assert_eq!(stored_rows(&dataset).await, [0, 0, 0, 0]);
+}
