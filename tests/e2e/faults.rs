@@ -89,22 +89,38 @@ async fn owner_of_requests(catalogue: &Catalogue) -> String {
         })
         .collect();
     assert_eq!(busy.len(), 1, "one company's requests share one partition");
-    let groups = client
-        .fetch_group_list(Some(&group), timeout)
-        .expect("group");
-    for member in groups.groups().iter().flat_map(|g| g.members()) {
-        if assigned(member.assignment().unwrap_or_default())
+    // Members without an assignment yet (a rebalance in progress) are asked again.
+    let started = Instant::now();
+    loop {
+        let groups = client
+            .fetch_group_list(Some(&group), timeout)
+            .expect("group");
+        let owner = groups
+            .groups()
             .iter()
-            .any(|(t, ps)| t == topic && ps.contains(&busy[0]))
-        {
-            return member.client_id().to_owned();
+            .flat_map(|g| g.members())
+            .find(|member| {
+                assigned(member.assignment().unwrap_or_default())
+                    .iter()
+                    .any(|(t, ps)| t == topic && ps.contains(&busy[0]))
+            });
+        if let Some(owner) = owner {
+            return owner.client_id().to_owned();
         }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "nobody owns partition {} of {topic}",
+            busy[0]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("nobody owns partition {} of {topic}", busy[0]);
 }
 
 /// A consumer-protocol assignment: version, then (topic, partitions) pairs.
 fn assigned(bytes: &[u8]) -> Vec<(String, Vec<i32>)> {
+    if bytes.len() < 6 {
+        return Vec::new(); // no assignment yet
+    }
     let mut at = 2; // the version
     let mut take = |n: usize| {
         let slice = &bytes[at..at + n];
