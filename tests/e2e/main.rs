@@ -9,6 +9,7 @@ mod avro;
 mod common;
 mod decisions;
 mod decisions_support;
+mod hostile;
 mod ingest;
 mod ingest_crash;
 mod ingest_inputs;
