@@ -1,11 +1,13 @@
 //! Company (tenant) pre-registration rules.
 
 use crate::FieldErrors;
+use crate::text::{self, TextKind};
 use serde::{Deserialize, Serialize};
 
+/// Longest company name, before trimming.
 pub const MAX_NAME_CHARS: usize = 200;
-/// RFC 5321 limits: 64 for the local part, 254 for the whole address.
-const MAX_EMAIL_CHARS: usize = 254;
+/// RFC 5321 limits: 64 for the local part, 254 for the whole address (before trimming).
+pub const MAX_EMAIL_CHARS: usize = 254;
 const MAX_LOCAL_PART_CHARS: usize = 64;
 
 /// What a client sends to register. Unknown fields are refused so a typo never goes unnoticed.
@@ -27,28 +29,29 @@ pub struct Registration {
 impl RegistrationRequest {
     pub fn validate(self) -> Result<Registration, FieldErrors> {
         let mut errors = FieldErrors::default();
+        // Characters and lengths are checked before trimming, on what the client sent.
         let name = self.name.as_deref().map(str::trim).unwrap_or_default();
-        if self.name.is_none() {
-            errors.push("name", "is required");
-        } else if name.is_empty() {
-            errors.push("name", "must not be empty");
-        } else if name.chars().count() > MAX_NAME_CHARS {
-            errors.push(
-                "name",
-                format!("must be at most {MAX_NAME_CHARS} characters"),
-            );
-        } else if name.chars().any(char::is_control) {
-            errors.push("name", "must not contain control characters");
+        match self.name.as_deref() {
+            None => errors.push("name", "is required"),
+            Some(raw) => {
+                if let Err(reason) = text::check(raw, TextKind::Identifier, MAX_NAME_CHARS) {
+                    errors.push("name", reason);
+                } else if name.is_empty() {
+                    errors.push("name", "must not be empty");
+                }
+            }
         }
         let email = self
             .email
             .as_deref()
             .map(|e| e.trim().to_lowercase())
             .unwrap_or_default();
-        match &self.email {
+        match self.email.as_deref() {
             None => errors.push("email", "is required"),
-            Some(_) => {
-                if let Err(reason) = check_email(&email) {
+            Some(raw) => {
+                let checked = text::check(raw, TextKind::Value, MAX_EMAIL_CHARS)
+                    .and_then(|()| check_email(&email).map_err(str::to_owned));
+                if let Err(reason) = checked {
                     errors.push("email", reason);
                 }
             }
@@ -66,9 +69,6 @@ impl RegistrationRequest {
 fn check_email(email: &str) -> Result<(), &'static str> {
     if email.is_empty() {
         return Err("must not be empty");
-    }
-    if email.chars().count() > MAX_EMAIL_CHARS {
-        return Err("must be at most 254 characters");
     }
     let Some((local, domain)) = email.split_once('@') else {
         return Err("must contain an @");
@@ -146,6 +146,59 @@ mod tests {
                 .is_err()
         );
         assert!(request(Some("a\u{0}b"), Some("a@b.co")).validate().is_err());
+    }
+
+    fn name_reason(name: &str) -> Option<String> {
+        let errors = request(Some(name), Some("a@b.co")).validate().err()?;
+        errors
+            .iter()
+            .next()
+            .map(|e| format!("{}: {}", e.field, e.reason))
+    }
+
+    #[test]
+    fn names_refuse_controls_line_breaks_and_format_characters() {
+        assert_eq!(name_reason("Distribuidora São João Ltda"), None);
+        assert_eq!(
+            name_reason("Acme\u{0}"),
+            Some("name: contains a control character (U+0000) at position 4".to_owned())
+        );
+        assert_eq!(
+            name_reason("Acme\u{9F}"),
+            Some("name: contains a control character (U+009F) at position 4".to_owned())
+        );
+        assert_eq!(
+            name_reason("Acme\tLtda"),
+            Some("name: contains a tab or line break (U+0009) at position 4".to_owned())
+        );
+        assert_eq!(
+            name_reason("Acme Ltda\n"),
+            Some("name: contains a tab or line break (U+000A) at position 9".to_owned())
+        );
+        assert_eq!(
+            name_reason("São\u{202E}adtL"),
+            Some(
+                "name: contains an invisible format character, not allowed in ids and names, \
+                 (U+202E) at position 3"
+                    .to_owned()
+            )
+        );
+        assert!(name_reason("Ac\u{200B}me").is_some());
+        assert!(name_reason("Acme\u{E0041}").is_some());
+    }
+
+    #[test]
+    fn emails_refuse_controls_before_their_shape_is_read() {
+        let errors = request(Some("Acme"), Some("a\u{7F}@b.co"))
+            .validate()
+            .expect_err("invalid");
+        let reasons: Vec<_> = errors.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            ["contains a control character (U+007F) at position 1"]
+        );
+        let long = format!("{}@b.co", "a".repeat(MAX_EMAIL_CHARS));
+        assert!(request(Some("Acme"), Some(&long)).validate().is_err());
     }
 
     #[test]

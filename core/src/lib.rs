@@ -8,6 +8,7 @@ pub mod features;
 pub mod ingest;
 pub mod model;
 pub mod reasons;
+pub mod text;
 pub mod token;
 pub mod validation;
 

@@ -57,10 +57,76 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         } else {
             path
         };
-        Problem::malformed(&field, e.inner().to_string())
+        Problem::malformed(&field, reason(e.inner()))
     })?;
     deserializer
         .end()
         .map_err(|e| Problem::malformed("", e.to_string()))?;
     Ok(value)
+}
+
+/// serde_json's words, except for a lone surrogate (`"\ud800"`, valid JSON text but no
+/// character, so no Rust string can hold it), which it calls an "end of hex escape".
+fn reason(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let surrogate = ["lone leading surrogate", "unexpected end of hex escape"]
+        .iter()
+        .any(|code| text.starts_with(code));
+    if surrogate {
+        format!(
+            "contains a lone surrogate escape (\\uD800 to \\uDFFF outside a pair), which is not a character, at line {} column {}",
+            error.line(),
+            error.column()
+        )
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    #[derive(Debug, Deserialize)]
+    struct Upload {
+        #[allow(dead_code)]
+        items: Vec<Value>,
+    }
+
+    async fn refusal(body: &'static str) -> Problem {
+        let request = Request::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .expect("request");
+        match JsonBody::<Upload>::from_request(request, &()).await {
+            Ok(_) => panic!("{body} was accepted"),
+            Err(problem) => problem,
+        }
+    }
+
+    /// A lone surrogate cannot become a Rust string, so it never reaches the validators: the
+    /// parser's refusal must be a 400 naming where it is, not a 5xx.
+    #[tokio::test]
+    async fn a_lone_surrogate_is_a_400_naming_its_field_and_position() {
+        for body in [
+            r#"{"items": [{"id": "C\ud800"}]}"#,
+            r#"{"items": [{"id": "C\udc00x"}]}"#,
+            r#"{"items": [{"id": "C\ud800\u0041"}]}"#,
+        ] {
+            let problem = refusal(body).await;
+            assert_eq!(problem.status(), StatusCode::BAD_REQUEST, "{body}");
+            let json = serde_json::to_value(&problem).expect("json");
+            assert_eq!(json["errors"][0]["field"], "items[0].id", "{json}");
+            let reason = json["errors"][0]["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.starts_with("contains a lone surrogate escape")
+                    && reason.contains("at line 1 column"),
+                "{reason}"
+            );
+        }
+    }
 }

@@ -17,5 +17,6 @@ mod ingest_support;
 mod jwt;
 mod registration;
 mod service;
+mod text_safety;
 mod topics;
 mod training;

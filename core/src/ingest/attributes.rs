@@ -4,10 +4,14 @@
 use super::fields::join;
 use super::items::{AttributeValue, Attributes};
 use crate::FieldErrors;
+use crate::text::{self, TextKind};
 use serde_json::Value;
 
+/// Most attributes one item may carry.
 pub const MAX_ATTRIBUTES: usize = 50;
+/// Longest attribute name (`a-z`, `0-9`, `_`).
 pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 40;
+/// Longest text value of an attribute.
 pub const MAX_ATTRIBUTE_TEXT_CHARS: usize = 200;
 
 /// Every bad key and value is reported; `None` only when `value` is not an object.
@@ -34,7 +38,7 @@ pub(super) fn attributes(
     }
     let mut out = Attributes::new();
     for (key, value) in map {
-        let at = join(path, key);
+        let at = join(path, &text::shown(key));
         if !is_valid_name(key) {
             errors.push(
                 &at,
@@ -67,10 +71,8 @@ fn attribute_value(value: &Value) -> Result<AttributeValue, String> {
             .filter(|v| v.is_finite())
             .map(AttributeValue::Number)
             .ok_or_else(|| "must be a finite number".to_owned()),
-        Value::String(s) if s.chars().count() > MAX_ATTRIBUTE_TEXT_CHARS => Err(format!(
-            "is longer than {MAX_ATTRIBUTE_TEXT_CHARS} characters"
-        )),
-        Value::String(s) => Ok(AttributeValue::Text(s.clone())),
+        Value::String(s) => text::check(s, TextKind::Value, MAX_ATTRIBUTE_TEXT_CHARS)
+            .map(|()| AttributeValue::Text(s.clone())),
         Value::Bool(b) => Ok(AttributeValue::Flag(*b)),
         // An unknown value is expressed by leaving the attribute out; null would be ambiguous
         // between "unknown" and a category called null.
@@ -123,6 +125,44 @@ mod tests {
             assert!(fields.contains(&expected), "{expected} in {fields:?}");
         }
         assert!(fields.contains(&format!("p.{long_name}").as_str()));
+    }
+
+    #[test]
+    fn text_values_refuse_controls_and_line_breaks_but_keep_format_characters() {
+        let mut errors = FieldErrors::default();
+        let attrs = attributes(
+            &json!({"nul": "a\u{0}b", "tab": "a\tb", "bidi": "\u{200F}شركة", "ok": "São João"}),
+            "p",
+            &mut errors,
+        )
+        .expect("an object");
+        let reasons: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (
+                    "p.nul",
+                    "contains a control character (U+0000) at position 1"
+                ),
+                (
+                    "p.tab",
+                    "contains a tab or line break (U+0009) at position 1"
+                ),
+            ]
+        );
+        assert_eq!(attrs["ok"], AttributeValue::Text("São João".to_owned()));
+        assert!(attrs.contains_key("bidi"));
+    }
+
+    #[test]
+    fn a_bad_name_is_quoted_harmlessly_in_its_path() {
+        let mut errors = FieldErrors::default();
+        attributes(&json!({"a\u{202E}b\u{0}": 1}), "p", &mut errors);
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["p.a\\u{202E}b\\u{0000}"]);
     }
 
     #[test]

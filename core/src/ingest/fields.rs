@@ -3,10 +3,16 @@
 //! walked by hand and each field that fails adds a `FieldError` and reads as absent.
 
 use crate::FieldErrors;
+use crate::text::{self, TextKind};
 use serde_json::{Map, Value};
 
 /// Longest id a company may use for a customer or an order.
 pub const MAX_ID_CHARS: usize = 100;
+
+/// Longest string of a fixed format (dates, instants, amounts, documents, states, outcomes).
+/// The longest valid one is an RFC 3339 instant with nanoseconds and an offset (35
+/// characters); anything much longer is refused before it is parsed.
+pub const MAX_FORMATTED_CHARS: usize = 64;
 
 /// The 27 federative units (26 states and the Federal District).
 pub const UFS: [&str; 27] = [
@@ -46,7 +52,7 @@ impl<'v> Fields<'v> {
             if !known.contains(&key.as_str()) {
                 // Naming the known fields turns `customerId` into a one-look fix.
                 errors.push(
-                    join(path, key),
+                    join(path, &text::shown(key)),
                     format!("unknown field (known fields: {})", known.join(", ")),
                 );
             }
@@ -122,26 +128,29 @@ impl<'v> Fields<'v> {
 }
 
 /// A customer or order key: the company's own, so only what would break storage, logs or
-/// joins is refused.
+/// joins, or mislead a person reading it, is refused.
 pub(super) fn id(value: &Value) -> Result<String, String> {
-    let text = string(value)?;
-    if text.is_empty() {
+    let id = any_string(value)?;
+    if id.is_empty() {
         return Err("must not be empty".to_owned());
     }
-    if text.chars().count() > MAX_ID_CHARS {
-        return Err(format!("is longer than {MAX_ID_CHARS} characters"));
-    }
-    if text.chars().any(char::is_control) {
-        return Err("contains control characters".to_owned());
-    }
+    text::check(id, TextKind::Identifier, MAX_ID_CHARS)?;
     // "C1 " and "C1" would be two customers to the database and one to a person.
-    if text.trim() != text {
+    if id.trim() != id {
         return Err("has leading or trailing whitespace".to_owned());
     }
-    Ok(text.to_owned())
+    Ok(id.to_owned())
 }
 
+/// A string of a fixed format, before its format is checked: at most
+/// [`MAX_FORMATTED_CHARS`], no control characters.
 pub(super) fn string(value: &Value) -> Result<&str, String> {
+    let formatted = any_string(value)?;
+    text::check(formatted, TextKind::Value, MAX_FORMATTED_CHARS)?;
+    Ok(formatted)
+}
+
+fn any_string(value: &Value) -> Result<&str, String> {
     value.as_str().ok_or_else(|| "must be a string".to_owned())
 }
 
@@ -248,6 +257,27 @@ mod tests {
         assert!(id(&json!(" C1")).is_err());
         assert!(id(&json!("C\n1")).is_err());
         assert!(id(&json!(1)).is_err());
+        assert_eq!(
+            id(&json!("C\u{202E}1")),
+            Err("contains an invisible format character, not allowed in ids and names, (U+202E) at position 1".to_owned())
+        );
+    }
+
+    #[test]
+    fn formatted_strings_are_bounded_and_free_of_controls() {
+        assert_eq!(string(&json!("2024-01-31")), Ok("2024-01-31"));
+        assert_eq!(
+            string(&json!("2024-01-31\u{0}")),
+            Err("contains a control character (U+0000) at position 10".to_owned())
+        );
+        assert!(string(&json!("1".repeat(MAX_FORMATTED_CHARS))).is_ok());
+        assert_eq!(
+            string(&json!("1".repeat(MAX_FORMATTED_CHARS + 1))),
+            Err(format!(
+                "is longer than {MAX_FORMATTED_CHARS} characters (it has {})",
+                MAX_FORMATTED_CHARS + 1
+            ))
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! same way but must be plain (`"1200.50"`), because strings are how careful clients avoid
 //! floats and a typo there should not be silently reinterpreted.
 
+use super::fields::MAX_FORMATTED_CHARS;
 use super::items::Cents;
+use crate::text::{self, TextKind};
 use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
@@ -19,7 +21,10 @@ pub fn parse_money(value: &Value) -> Result<Cents, String> {
         // within range (at most 16 significant digits, 2 decimals) is the decimal the client
         // wrote, possibly in exponent form (`1e16`): hence exponents are read here.
         Value::Number(n) => parse_decimal(&n.to_string(), true),
-        Value::String(s) => parse_decimal(s, false),
+        Value::String(s) => {
+            text::check(s, TextKind::Value, MAX_FORMATTED_CHARS)?;
+            parse_decimal(s, false)
+        }
         _ => Err("must be a number or a decimal string like \"1200.50\"".to_owned()),
     }
 }

@@ -14,6 +14,38 @@ fn each_bad_input_is_reported_at_its_path() {
         (Customers, json!({"id": 42}), "items[1].id"),
         (Customers, json!({"id": long_id}), "items[1].id"),
         (Customers, json!({"id": "C\u{7}2"}), "items[1].id"),
+        (Customers, json!({"id": "C\u{0}2"}), "items[1].id"),
+        (Customers, json!({"id": "C\u{85}2"}), "items[1].id"),
+        (Customers, json!({"id": "C\t2"}), "items[1].id"),
+        (Customers, json!({"id": "C\u{202E}2"}), "items[1].id"),
+        (Customers, json!({"id": "C\u{200B}2"}), "items[1].id"),
+        (Customers, json!({"id": "C\u{E0041}2"}), "items[1].id"),
+        (
+            Orders,
+            json!({"customer_id": "C\u{FEFF}1"}),
+            "items[1].customer_id",
+        ),
+        (Orders, json!({"amount": "12.50\u{0}"}), "items[1].amount"),
+        (
+            Orders,
+            json!({"issued_at": "2024-03-05\n"}),
+            "items[1].issued_at",
+        ),
+        (
+            Customers,
+            json!({"attributes": {"segment": "retail\u{0}"}}),
+            "items[1].attributes.segment",
+        ),
+        (
+            Customers,
+            json!({"attributes": {"segment": "retail\r\n"}}),
+            "items[1].attributes.segment",
+        ),
+        (
+            Customers,
+            json!({"document": format!("{}1", "1".repeat(MAX_FORMATTED_CHARS))}),
+            "items[1].document",
+        ),
         (Customers, json!({"id": null}), "items[1].id"),
         (
             Customers,
