@@ -174,6 +174,20 @@ impl Problem {
         .with_error(field, reason)
     }
 
+    /// The request is well formed but conflicts with the state of what each field names.
+    pub fn conflicts(errors: FieldErrors) -> Self {
+        let detail = format!("{} conflicting field(s): {errors}", errors.len());
+        Self {
+            errors,
+            ..Self::new(
+                StatusCode::CONFLICT,
+                "/problems/conflict",
+                "Conflict",
+                detail,
+            )
+        }
+    }
+
     /// A dependency (Kafka, the registry, the database) failed; the client may retry.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(

@@ -11,6 +11,7 @@ mod common;
 mod decisions;
 mod decisions_support;
 mod faults;
+mod hostile;
 mod ingest;
 mod ingest_crash;
 mod ingest_inputs;

@@ -378,7 +378,7 @@ async fn an_upload_trains_a_version_then_retraining_comparison_and_activation_wo
         json!({"dataset_ids": [dataset]}),
     )
     .await;
-    assert_eq!(status, 422, "another company's dataset is not trainable");
+    assert_eq!(status, 409, "another company's dataset is not trainable");
     assert_eq!(get(&gateway, &token, "/v1/models/9").await.0, 404);
     assert_eq!(
         get(&gateway, &token, "/v1/models/compare?versions=1")

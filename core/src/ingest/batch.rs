@@ -4,7 +4,7 @@
 use super::bureau_report::read_bureau_report;
 use super::credit_limit::read_credit_limit;
 use super::customer::read_customer;
-use super::fields::Fields;
+use super::fields::{Fields, count};
 use super::items::{Batch, Counts, ItemKind};
 use super::order::read_order;
 use crate::{FieldError, FieldErrors};
@@ -138,19 +138,9 @@ pub fn validate_counts(value: &Value) -> Result<Counts, FieldErrors> {
     };
     let mut counts = Counts::default();
     for kind in ItemKind::ALL {
-        if let Some(n) = f.required(kind.as_str(), &mut errors, count_u64) {
-            counts.add(kind, n);
+        if let Some(n) = f.required(kind.as_str(), &mut errors, count) {
+            counts.add(kind, u64::from(n));
         }
     }
     errors.into_result(counts)
-}
-
-fn count_u64(value: &Value) -> Result<u64, String> {
-    if let Some(n) = value.as_u64() {
-        Ok(n)
-    } else if value.as_i64().is_some() {
-        Err("must not be negative".to_owned())
-    } else {
-        Err("must be a non-negative integer".to_owned())
-    }
 }

@@ -15,7 +15,7 @@ pub const MAX_ID_CHARS: usize = 100;
 pub const MAX_FORMATTED_CHARS: usize = 64;
 
 /// The 27 federative units (26 states and the Federal District).
-const UFS: [&str; 27] = [
+pub const UFS: [&str; 27] = [
     "AC", "AL", "AP", "AM", "BA", "CE", "DF", "ES", "GO", "MA", "MT", "MS", "MG", "PA", "PB", "PR",
     "PE", "PI", "RJ", "RN", "RS", "SC", "SP", "SE", "TO", "RO", "RR",
 ];
@@ -160,35 +160,47 @@ pub(super) fn boolean(value: &Value) -> Result<bool, String> {
         .ok_or_else(|| "must be true or false".to_owned())
 }
 
-/// A non-negative JSON integer within `u32`: `1.0` and `"1"` are refused, not coerced.
-pub(super) fn count(value: &Value) -> Result<u32, String> {
+/// A JSON number that is a whole number, however it is written: JSON, and JSON Schema's
+/// `integer`, make no difference between `3`, `3.0` and `3e0`, so neither does aval. `None`
+/// for a fraction or anything but a number. Saturates far beyond any range checked here.
+fn whole_number(value: &Value) -> Option<i128> {
     let Value::Number(n) = value else {
-        return Err("must be an integer".to_owned());
+        return None;
     };
+    if let Some(v) = n.as_i64() {
+        return Some(v.into());
+    }
     if let Some(v) = n.as_u64() {
-        return u32::try_from(v).map_err(|_| format!("must be at most {}", u32::MAX));
+        return Some(v.into());
     }
-    if n.as_i64().is_some() {
-        return Err("must not be negative".to_owned());
-    }
-    Err("must be an integer".to_owned())
+    let v = n.as_f64()?;
+    // `as` saturates, and a float this far out is out of every range anyway.
+    (v.is_finite() && v.fract() == 0.0).then_some(v as i128)
 }
 
-/// An integer in `min..=max`.
-pub(super) fn bounded(value: &Value, min: u32, max: u32) -> Result<u32, String> {
-    // A huge u64 does not fit i64 but is an integer all the same: out of range, not a type error.
-    let Some(v) = value.as_i64().or_else(|| value.as_u64().map(|_| i64::MAX)) else {
+/// A non-negative whole number within `u32`; `1.5` and `"1"` are refused, not coerced.
+pub(super) fn count(value: &Value) -> Result<u32, String> {
+    let Some(v) = whole_number(value) else {
+        return Err("must be an integer".to_owned());
+    };
+    if v < 0 {
+        return Err("must not be negative".to_owned());
+    }
+    u32::try_from(v).map_err(|_| format!("must be at most {}", u32::MAX))
+}
+
+/// A whole number in `min..=max`.
+pub fn bounded(value: &Value, min: u32, max: u32) -> Result<u32, String> {
+    let Some(v) = whole_number(value) else {
         return Err("must be an integer".to_owned());
     };
     u32::try_from(v)
         .ok()
         .filter(|v| (min..=max).contains(v))
-        .ok_or_else(|| {
-            if max == u32::MAX {
-                format!("must be at least {min}")
-            } else {
-                format!("must be between {min} and {max}")
-            }
+        .ok_or_else(|| match (max == u32::MAX, v < i128::from(min)) {
+            (true, true) => format!("must be at least {min}"),
+            (true, false) => format!("must be at most {max}"),
+            (false, _) => format!("must be between {min} and {max}"),
         })
 }
 
@@ -275,7 +287,16 @@ mod tests {
         assert!(count(&json!(u64::from(u32::MAX) + 1)).is_err());
         assert_eq!(count(&json!(-1)), Err("must not be negative".to_owned()));
         assert_eq!(count(&json!(1.5)), Err("must be an integer".to_owned()));
-        assert_eq!(count(&json!(1.0)), Err("must be an integer".to_owned()));
+        assert_eq!(count(&json!(1.0)), Ok(1));
+        assert_eq!(
+            count(&serde_json::from_str::<Value>("3e2").expect("json")),
+            Ok(300)
+        );
+        assert_eq!(count(&json!(-0.0)), Ok(0));
+        assert_eq!(
+            count(&json!(7e34)),
+            Err(format!("must be at most {}", u32::MAX))
+        );
         assert_eq!(count(&json!("1")), Err("must be an integer".to_owned()));
         assert_eq!(
             bounded(&json!(1001), 0, 1000),
@@ -286,6 +307,15 @@ mod tests {
             Err("must be between 0 and 1000".to_owned())
         );
         assert_eq!(bounded(&json!(650), 0, 1000), Ok(650));
+        assert_eq!(bounded(&json!(650.0), 0, 1000), Ok(650));
+        assert_eq!(
+            bounded(&json!(650.5), 0, 1000),
+            Err("must be an integer".to_owned())
+        );
+        assert_eq!(
+            bounded(&json!(1e300), 1, u32::MAX),
+            Err(format!("must be at most {}", u32::MAX))
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use document::{
     DocumentKind, cnpj_with_check_digits, cpf_with_check_digits, document_kind, is_valid_cnpj,
     is_valid_cpf, normalize_document,
 };
-pub use fields::{MAX_FORMATTED_CHARS, MAX_ID_CHARS};
+pub use fields::{MAX_FORMATTED_CHARS, MAX_ID_CHARS, UFS, bounded as whole_number_in};
 pub use integrity::{
     DatasetFacts, Duplicates, IntegrityProblem, MAX_EXAMPLES, Sample, check_integrity,
 };

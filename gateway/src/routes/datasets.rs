@@ -24,7 +24,7 @@ use uuid::Uuid;
 /// The header that makes a batch upload safe to retry: the same key for the same dataset is
 /// stored once.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
-const MAX_IDEMPOTENCY_KEY_CHARS: usize = 100;
+pub(crate) const MAX_IDEMPOTENCY_KEY_CHARS: usize = 100;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct DatasetView {
@@ -182,8 +182,14 @@ fn item_kind(segment: &str) -> Option<ItemKind> {
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
+    Ok(sent_idempotency_key(headers)?.unwrap_or_else(|| Uuid::new_v4().to_string()))
+}
+
+/// The `Idempotency-Key` header when one is sent, by the one rule of every call that takes it:
+/// 1 to 100 characters of A-Z a-z 0-9 - _ . : (else 400).
+pub(crate) fn sent_idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(Uuid::new_v4().to_string());
+        return Ok(None);
     };
     let key = value.to_str().unwrap_or_default();
     let valid = !key.is_empty()
@@ -192,7 +198,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
     if valid {
-        Ok(key.to_owned())
+        Ok(Some(key.to_owned()))
     } else {
         Err(Problem::malformed(
             "Idempotency-Key",

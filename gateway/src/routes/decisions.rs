@@ -9,6 +9,7 @@ use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::ingest::{
     validate_bureau_report, validate_credit_limit, validate_customer, validate_order,
+    whole_number_in,
 };
 use aval_core::reasons::Language;
 use aval_topics::TopicRole;
@@ -28,6 +29,9 @@ use uuid::Uuid;
 /// Largest batch of orders decided in one call.
 pub(crate) const MAX_BATCH_ORDERS: usize = 500;
 
+/// Model versions are numbered in an `INTEGER` column.
+pub(crate) const MAX_MODEL_VERSION: u32 = i32::MAX as u32;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DecisionBody {
@@ -35,7 +39,8 @@ pub(crate) struct DecisionBody {
     customer: Option<Value>,
     credit_limit: Option<Value>,
     bureau_report: Option<Value>,
-    model_version: Option<i32>,
+    /// Read as a whole number by the rules of the items (`2.0` is 2), not by serde.
+    model_version: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,9 +93,19 @@ fn check(
             .map_err(|e| merge(errors, &e))
             .ok()
     });
-    if body.model_version.is_some_and(|v| v < 1) {
-        errors.push(at("model_version"), "must be a model version (1 or more)");
-    }
+    let model_version = match body.model_version.as_ref().filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => match whole_number_in(v, 1, MAX_MODEL_VERSION) {
+            Ok(version) => i32::try_from(version).ok(),
+            Err(_) => {
+                errors.push(
+                    at("model_version"),
+                    format!("must be a model version (1 to {MAX_MODEL_VERSION})"),
+                );
+                None
+            }
+        },
+    };
     let order = order?;
     let mut same = |path: &str, id: &str| {
         if id != order.customer_id {
@@ -111,7 +126,7 @@ fn check(
         customer: customer.as_ref().map(CustomerWire::from),
         credit_limit: limit.as_ref().map(CreditLimitWire::from),
         bureau_report: report.as_ref().map(BureauReportWire::from),
-        model_version: body.model_version,
+        model_version,
     })
 }
 

@@ -4,6 +4,7 @@
 
 use crate::auth::Authenticated;
 use crate::problem::Problem;
+use crate::routes::datasets::sent_idempotency_key;
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::model::{self, Evaluation, TrainedModel};
@@ -20,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
+
+/// How many versions one comparison takes.
+pub(crate) const COMPARED_VERSIONS: std::ops::RangeInclusive<usize> = 2..=10;
 
 /// How many holdout examples, and each version's evaluation on them.
 type Compared = (usize, Vec<(i32, String, Evaluation)>);
@@ -166,7 +170,7 @@ pub(crate) async fn compare(
                 list.split(',').map(|v| v.trim().parse::<i32>()).collect();
             match parsed {
                 Ok(v)
-                    if (2..=10).contains(&v.len())
+                    if COMPARED_VERSIONS.contains(&v.len())
                         && v.iter().all(|v| *v >= 1)
                         && v.iter().collect::<HashSet<_>>().len() == v.len() =>
                 {
@@ -175,7 +179,11 @@ pub(crate) async fn compare(
                 _ => {
                     errors.push(
                         "versions",
-                        "must list 2 to 10 version numbers separated by commas",
+                        format!(
+                            "must list {} to {} distinct version numbers separated by commas",
+                            COMPARED_VERSIONS.start(),
+                            COMPARED_VERSIONS.end()
+                        ),
                     );
                     Vec::new()
                 }
@@ -250,6 +258,45 @@ pub(crate) struct RetrainBody {
     dataset_ids: Option<Vec<String>>,
 }
 
+/// The datasets a retrain names: 422 for a list that is empty or not of distinct UUIDs (the
+/// request is malformed), else 409 naming each one that is not a completed dataset of the
+/// company (the request is well formed; the company's datasets are not in that state).
+fn chosen_datasets(ids: &[String], trainable: &[Uuid]) -> Result<Vec<Uuid>, Problem> {
+    let mut malformed = FieldErrors::default();
+    let mut absent = FieldErrors::default();
+    let mut chosen = Vec::new();
+    if ids.is_empty() {
+        malformed.push(
+            "dataset_ids",
+            "list at least one dataset, or leave it out to use all",
+        );
+    }
+    for (i, id) in ids.iter().enumerate() {
+        match Uuid::parse_str(id) {
+            Err(_) => malformed.push(format!("dataset_ids[{i}]"), "must be a dataset id (a UUID)"),
+            Ok(id) if chosen.contains(&id) => {
+                malformed.push(format!("dataset_ids[{i}]"), "is listed twice");
+            }
+            Ok(id) => {
+                if !trainable.contains(&id) {
+                    absent.push(
+                        format!("dataset_ids[{i}]"),
+                        "is not a completed dataset of this company",
+                    );
+                }
+                chosen.push(id);
+            }
+        }
+    }
+    if !malformed.is_empty() {
+        return Err(Problem::invalid(malformed));
+    }
+    if !absent.is_empty() {
+        return Err(Problem::conflicts(absent));
+    }
+    Ok(chosen)
+}
+
 /// Asks the trainer for a new version on the union of stored datasets (default: all).
 pub(crate) async fn retrain(
     auth: Authenticated,
@@ -272,32 +319,7 @@ pub(crate) async fn retrain(
     let requested = body.dataset_ids;
     let dataset_ids: Vec<Uuid> = match requested {
         None => trainable.clone(),
-        Some(ids) => {
-            let mut errors = FieldErrors::default();
-            let mut chosen = Vec::new();
-            if ids.is_empty() {
-                errors.push(
-                    "dataset_ids",
-                    "list at least one dataset, or leave it out to use all",
-                );
-            }
-            for (i, id) in ids.iter().enumerate() {
-                match Uuid::parse_str(id).ok().filter(|id| trainable.contains(id)) {
-                    Some(id) if chosen.contains(&id) => {
-                        errors.push(format!("dataset_ids[{i}]"), "is listed twice");
-                    }
-                    Some(id) => chosen.push(id),
-                    None => errors.push(
-                        format!("dataset_ids[{i}]"),
-                        "is not a completed dataset of this company",
-                    ),
-                }
-            }
-            if !errors.is_empty() {
-                return Err(Problem::invalid(errors));
-            }
-            chosen
-        }
+        Some(ids) => chosen_datasets(&ids, &trainable)?,
     };
     if dataset_ids.is_empty() {
         return Err(Problem::conflict(
@@ -306,16 +328,8 @@ pub(crate) async fn retrain(
         ));
     }
     // With an Idempotency-Key, a retried call names the same request, which trains once.
-    let request_id = match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-        Some(key) if !key.is_empty() && key.len() <= 100 => {
-            Uuid::new_v5(&company, format!("retrain\u{1f}{key}").as_bytes()).to_string()
-        }
-        Some(_) => {
-            return Err(Problem::malformed(
-                "Idempotency-Key",
-                "must be 1 to 100 characters",
-            ));
-        }
+    let request_id = match sent_idempotency_key(&headers)? {
+        Some(key) => Uuid::new_v5(&company, format!("retrain\u{1f}{key}").as_bytes()).to_string(),
         None => Uuid::new_v4().to_string(),
     };
     let request = TrainingRequestRecord {

@@ -15,15 +15,17 @@ pub(crate) async fn document() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::audit::{DEFAULT_LIMIT, MAX_LIMIT};
+    use crate::routes::datasets::MAX_IDEMPOTENCY_KEY_CHARS;
     use crate::routes::decisions::{BatchBody, DecisionBody, MAX_BATCH_ORDERS};
-    use crate::routes::models::RetrainBody;
+    use crate::routes::models::{COMPARED_VERSIONS, RetrainBody};
     use aval_core::FieldErrors;
     use aval_core::company::{MAX_NAME_CHARS, RegistrationRequest};
     use aval_core::ingest::{
         ItemKind, MAX_ATTRIBUTE_NAME_CHARS, MAX_ATTRIBUTE_TEXT_CHARS, MAX_ATTRIBUTES,
-        MAX_BATCH_ITEMS, MAX_ID_CHARS, MAX_MONEY_CENTS, MAX_PAYMENT_TERM_DAYS, MAX_SCORE,
-        validate_batch, validate_bureau_report, validate_counts, validate_credit_limit,
-        validate_customer, validate_order,
+        MAX_BATCH_ITEMS, MAX_ID_CHARS, MAX_MONEY_CENTS, MAX_PAYMENT_TERM_DAYS, MAX_SCORE, UFS,
+        parse_money, validate_batch, validate_bureau_report, validate_counts,
+        validate_credit_limit, validate_customer, validate_order,
     };
     use aval_core::model::{CandidateScore, Evaluation, Learner, ModelMetrics, Split};
     use aval_topics::records::{DecisionOutcomeWire, DecisionRecord, ReasonWire};
@@ -649,6 +651,297 @@ mod tests {
             description.contains(&crate::BODY_LIMIT_BYTES.to_string()),
             "info.description should state the body limit of {} bytes",
             crate::BODY_LIMIT_BYTES
+        );
+    }
+
+    /// A pattern of the document as a JSON Schema validator applies it: found anywhere in the
+    /// string unless the pattern anchors itself.
+    fn pattern(doc: &Value, pointer: &str) -> regex_lite::Regex {
+        let text = at(doc, pointer).as_str().expect("a pattern is a string");
+        regex_lite::Regex::new(text).unwrap_or_else(|e| panic!("{pointer} does not compile: {e}"))
+    }
+
+    /// `^(?:[Aa][Cc]|...)$`: the state codes in any case (ECMA-262 has no inline `(?i)`).
+    fn state_pattern() -> String {
+        let any_case = |code: &str| -> String {
+            code.chars()
+                .map(|c| format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase()))
+                .collect()
+        };
+        let codes: Vec<String> = UFS.iter().map(|code| any_case(code)).collect();
+        format!("^(?:{})$", codes.join("|"))
+    }
+
+    /// What JSON Schema can say, the document says, and exactly what the validators take:
+    /// the same strings pass the pattern and the code. A fuzzer generating from the document
+    /// (scripts/fuzz) then finds no valid request refused and no invalid one taken.
+    #[test]
+    fn patterns_take_what_the_validators_take() {
+        let doc = doc();
+        let now = Utc::now();
+        let money = pattern(&doc, "/components/schemas/Money/oneOf/1/pattern");
+        for text in [
+            "0",
+            "00",
+            "-0",
+            "-0.00",
+            "-0.01",
+            "-1",
+            "1",
+            "1.5",
+            "1.50",
+            "1.500",
+            "1.505",
+            "1.",
+            ".5",
+            "+1",
+            "1e3",
+            "1,5",
+            " 1",
+            "1 ",
+            "",
+            "007.5",
+            "9999999999999.99",
+            "10000000000000",
+            "10000000000000.00",
+            "10000000000000.000",
+            "10000000000000.01",
+            "010000000000000",
+            "99999999999999",
+            "0009999999999999",
+            "１２",
+        ] {
+            assert_eq!(
+                money.is_match(text),
+                parse_money(&json!(text)).is_ok(),
+                "Money {text:?}"
+            );
+        }
+        let money_number = at(&doc, "/components/schemas/Money/oneOf/0");
+        assert_eq!(
+            money_number["multipleOf"],
+            json!(0.01),
+            "two decimals at most"
+        );
+        assert_eq!(money_number["minimum"], json!(0));
+
+        let state = pattern(
+            &doc,
+            "/components/schemas/Customer/properties/state/pattern",
+        );
+        assert_eq!(state.as_str(), state_pattern());
+        let customer = |field: &str, value: &str| {
+            let mut item = json!({"id": "C1"});
+            item[field] = json!(value);
+            validate_customer(&item, "", now)
+        };
+        for text in ["SP", "sp", "Df", "XX", "S", "SPX", "São Paulo", ""] {
+            assert_eq!(
+                state.is_match(text),
+                customer("state", text).is_ok(),
+                "{text:?}"
+            );
+        }
+
+        // Check digits are beyond a pattern: it takes every shape the code takes, and what it
+        // takes beyond that fails on the digits alone.
+        let document = pattern(
+            &doc,
+            "/components/schemas/Customer/properties/document/pattern",
+        );
+        for text in [
+            "11222333000181",
+            "11.222.333/0001-81",
+            "529.982.247-25",
+            "52998224725",
+            "-11222333000181-",
+            "11222333000182",
+            "00000000000",
+            "1122233300018",
+            "112223330001811",
+            "",
+            "...",
+            "11 222 333 0001 81",
+            "5299822472a",
+        ] {
+            match customer("document", text) {
+                Ok(_) => assert!(document.is_match(text), "document {text:?} is taken"),
+                Err(errors) if document.is_match(text) => {
+                    let reason = &errors.iter().next().expect("an error").reason;
+                    assert!(
+                        reason.contains("check digits") || reason.contains("all its digits"),
+                        "document {text:?} refused for its shape: {reason}"
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+
+        let key = pattern(&doc, "/components/parameters/IdempotencyKey/schema/pattern");
+        for text in [
+            "a",
+            "A-1_b.c:d",
+            &"k".repeat(100),
+            &"k".repeat(101),
+            "a b",
+            "a/b",
+            "ção",
+            "",
+        ] {
+            let mut headers = axum::http::HeaderMap::new();
+            let value =
+                axum::http::HeaderValue::from_bytes(text.as_bytes()).expect("a header value");
+            headers.insert("idempotency-key", value);
+            assert_eq!(
+                key.is_match(text),
+                crate::routes::datasets::sent_idempotency_key(&headers).is_ok(),
+                "Idempotency-Key {text:?}"
+            );
+        }
+
+        // Dates: the pattern holds the lower bound (the upper one moves with the clock).
+        let date = pattern(&doc, "/components/schemas/Date/pattern");
+        let instant = pattern(&doc, "/components/schemas/Timestamp/pattern");
+        for text in [
+            "1899-12-31",
+            "1900-01-01",
+            "0099-01-01",
+            "2024-02-29",
+            "1950-06-01T10:00:00Z",
+            "1899-12-31T23:59:59Z",
+            "2000-01-01T00:00:00-03:00",
+        ] {
+            let limit = json!({"customer_id": "C1", "limit": 1, "valid_from": text});
+            let order = json!({"id": "O1", "customer_id": "C1", "issued_at": text, "amount": 1});
+            assert_eq!(
+                date.is_match(text),
+                validate_credit_limit(&limit, "", now).is_ok(),
+                "date {text:?}"
+            );
+            assert_eq!(
+                instant.is_match(text),
+                validate_order(&order, "", now).is_ok(),
+                "instant {text:?}"
+            );
+        }
+
+        let name = pattern(
+            &doc,
+            "/components/schemas/RegistrationRequest/properties/name/pattern",
+        );
+        for text in [
+            "Acme",
+            "  Acme Ltda ",
+            "",
+            "   ",
+            "\u{a0}\u{3000}",
+            "a\u{0}b",
+            "a\u{7f}",
+            "a\u{85}",
+            "a\tb",
+            "\u{feff}",
+            "Ação",
+            "\u{202e}x",
+        ] {
+            let registers = RegistrationRequest {
+                name: Some(text.to_owned()),
+                email: Some("a@b.co".to_owned()),
+            }
+            .validate()
+            .is_ok();
+            assert_eq!(name.is_match(text), registers, "name {text:?}");
+        }
+
+        // The email pattern is the code's rule except the local part's 64 characters, which it
+        // keeps by shape (no look-ahead in a pattern a generator can draw from): everything it
+        // takes is taken, and the everyday addresses it leaves out are none.
+        let email = pattern(
+            &doc,
+            "/components/schemas/RegistrationRequest/properties/email/pattern",
+        );
+        let registers = |address: &str| {
+            RegistrationRequest {
+                name: Some("Acme".to_owned()),
+                email: Some(address.to_owned()),
+            }
+            .validate()
+            .is_ok()
+        };
+        for address in [
+            "a@b.co",
+            "first.last+tag@sub.example.com.br",
+            "x_y@a-b.io",
+            "credito@ACME.COM.BR",
+            "o'brien@example.org",
+            &format!("{}@example.com", "a".repeat(64)),
+        ] {
+            assert!(email.is_match(address), "{address} matches");
+            assert!(registers(address), "{address} registers");
+        }
+        for address in [
+            "",
+            "plain",
+            "@b.co",
+            "a@",
+            "a@b",
+            "a@@b.co",
+            ".a@b.co",
+            "a.@b.co",
+            "a..b@c.co",
+            "a b@c.co",
+            "a@-b.co",
+            "a@b-.co",
+            "a@b..co",
+            "a@b.c0",
+            "a@b.c",
+            "a@[10.0.0.1]",
+            "\"q\"@b.co",
+            &format!("{}@example.com", "a".repeat(65)),
+        ] {
+            assert!(!email.is_match(address), "{address:?} does not match");
+            assert!(!registers(address), "{address:?} does not register");
+        }
+    }
+
+    /// Every number limit of the document is the code's constant.
+    #[test]
+    fn number_limits_match_the_code() {
+        let doc = doc();
+        let schema = |rest: &str| at(&doc, &format!("/components/schemas/{rest}")).clone();
+        let u32_max = json!(u32::MAX);
+        assert_eq!(schema("Count/maximum"), u32_max);
+        assert_eq!(schema("Order/properties/installments/maximum"), u32_max);
+        for kind in ItemKind::ALL {
+            assert_eq!(
+                schema(&format!("Counts/properties/{}/maximum", kind.as_str())),
+                u32_max,
+                "{kind:?}"
+            );
+        }
+        let version = json!(crate::routes::decisions::MAX_MODEL_VERSION);
+        assert_eq!(
+            schema("DecisionRequest/properties/model_version/maximum"),
+            version
+        );
+        assert_eq!(
+            at(&doc, "/components/parameters/ModelVersion/schema/maximum"),
+            &version
+        );
+        let compare = operation(&doc, "get", "/v1/models/compare");
+        let versions = &compare["parameters"][0]["schema"];
+        assert_eq!(versions["minItems"], json!(COMPARED_VERSIONS.start()));
+        assert_eq!(versions["maxItems"], json!(COMPARED_VERSIONS.end()));
+        assert_eq!(versions["uniqueItems"], json!(true));
+        let audit = &operation(&doc, "get", "/v1/audit")["parameters"];
+        assert_eq!(audit[0]["schema"]["maximum"], json!(MAX_LIMIT));
+        assert_eq!(audit[0]["schema"]["default"], json!(DEFAULT_LIMIT));
+        assert_eq!(audit[1]["schema"]["maximum"], json!(i64::MAX));
+        let upload_key = at(&doc, "/components/parameters/IdempotencyKey/schema");
+        let retrain_key = &operation(&doc, "post", "/v1/models/retrain")["parameters"][0]["schema"];
+        assert_eq!(upload_key["maxLength"], json!(MAX_IDEMPOTENCY_KEY_CHARS));
+        assert_eq!(
+            retrain_key, upload_key,
+            "one rule for every Idempotency-Key"
         );
     }
 

@@ -162,6 +162,18 @@ fn counts_are_validated() {
             "counts.bureau_reports",
         ]
     );
+    // A whole number is one however it is written (JSON Schema's `integer`), and each count
+    // is within u32 like every other count.
+    let counts = validate_counts(
+        &json!({"customers": 1114.0, "orders": 3e2, "credit_limits": 0, "bureau_reports": 4294967295_u64}),
+    )
+    .expect("whole numbers");
+    assert_eq!((counts.customers, counts.orders), (1114, 300));
+    let errors = validate_counts(
+        &json!({"customers": 7e34, "orders": 4294967296_u64, "credit_limits": 0, "bureau_reports": 0}),
+    )
+    .expect_err("too large");
+    assert_eq!(fields(&errors), vec!["counts.customers", "counts.orders"]);
     let errors = validate_counts(&json!([1, 2])).expect_err("not an object");
     assert_eq!(fields(&errors), vec!["counts"]);
     let errors = validate_counts(&Value::Null).expect_err("missing");

@@ -1,0 +1,199 @@
+"""schemathesis hooks for scripts/fuzz: the rules of aval's validation that JSON Schema cannot
+state, applied to the requests schemathesis generates as valid ("positive") ones.
+
+gateway/openapi.json states every rule a schema can: types, ranges, lengths, decimal places,
+character sets, the years of dates. A few rules relate two values, or move with the clock, and
+no JSON Schema keyword expresses them; the document states them in words. So that a request the
+generator calls valid is valid, each positive case is brought within those rules here, changing
+as little as it must. Negative cases are left exactly as generated.
+
+  - ids are unique within a batch (customers and orders by id, credit limits by customer and
+    date, bureau reports by customer and instant, decision batches by order id);
+  - the facts sent with a decision are about the order's customer;
+  - a CNPJ or CPF has matching check digits and not all-equal digits;
+  - payment-habit shares sum to at most 1 (0.001 of rounding allowed);
+  - a date or instant is at most a day in the future (and, with its offset, not before 1900 in UTC);
+  - an Idempotency-Key names one batch: the same key with another body is refused, so a
+    positive case's key carries a digest of its body.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import schemathesis
+
+UPLOADS = {
+    "/v1/datasets/{id}/customers": "customer",
+    "/v1/datasets/{id}/orders": "order",
+    "/v1/datasets/{id}/credit-limits": "credit_limit",
+    "/v1/datasets/{id}/bureau-reports": "bureau_report",
+}
+DATE_FIELDS = {"customer": "founded_on", "credit_limit": "valid_from"}
+INSTANT_FIELDS = {"order": "issued_at", "bureau_report": "queried_at"}
+SEPARATORS = re.compile(r"[./-]")
+# Well inside the past: a replacement date that every rule takes.
+SAFE_DAY = "2020-01-02"
+
+
+@schemathesis.hook
+def map_case(context, case):
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return case
+    return case_within_rules(context.operation.path, case)
+
+
+@schemathesis.hook
+def before_add_examples(context, examples):
+    """The examples phase builds cases from the document's examples, filling what they leave
+    out; those cases skip `map_case` and are all meant to be valid."""
+    for case in examples:
+        case_within_rules(context.operation.path, case)
+
+
+def case_within_rules(path, case):
+    # Generated cases share parts of their bodies (nested objects of a common template), so a
+    # body is copied before it is changed: a change must reach this case only.
+    case.body = copy.deepcopy(case.body)
+    body = case.body
+    if path in UPLOADS and isinstance(body, dict) and isinstance(body.get("items"), list):
+        kind = UPLOADS[path]
+        for item in body["items"]:
+            item_within_rules(kind, item)
+        unique_items(kind, body["items"])
+        key = case.headers.get("Idempotency-Key") if case.headers else None
+        if key:
+            digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+            headers = case.headers.copy()
+            headers["Idempotency-Key"] = f"{key[:87]}-{digest}"
+            case.headers = headers
+    elif path == "/v1/decisions" and isinstance(body, dict):
+        decision_request(body)
+    elif path == "/v1/decisions/batch" and isinstance(body, dict) and isinstance(body.get("orders"), list):
+        for entry in body["orders"]:
+            if isinstance(entry, dict) and "order" in entry:
+                decision_request(entry)
+            elif isinstance(entry, dict):
+                item_within_rules("order", entry)
+        seen = set()
+        for i, entry in enumerate(body["orders"]):
+            order = entry.get("order", entry) if isinstance(entry, dict) else None
+            if isinstance(order, dict) and isinstance(order.get("id"), str):
+                if order["id"] in seen:
+                    order["id"] = distinct(order["id"], i)
+                seen.add(order["id"])
+    return case
+
+
+def decision_request(body):
+    order = body.get("order")
+    if not isinstance(order, dict):
+        return
+    item_within_rules("order", order)
+    for part, field in (("customer", "id"), ("credit_limit", "customer_id"), ("bureau_report", "customer_id")):
+        fact = body.get(part)
+        if isinstance(fact, dict):
+            item_within_rules(part, fact)
+            if "customer_id" in order:
+                fact[field] = order["customer_id"]
+
+
+def item_within_rules(kind, item):
+    if not isinstance(item, dict):
+        return
+    if kind in DATE_FIELDS:
+        field = DATE_FIELDS[kind]
+        item[field] = in_the_past(item.get(field))
+    if kind in INSTANT_FIELDS:
+        field = INSTANT_FIELDS[kind]
+        item[field] = in_the_past(item.get(field))
+    if kind == "customer" and isinstance(item.get("document"), str):
+        item["document"] = with_check_digits(item["document"])
+    if kind == "bureau_report" and isinstance(item.get("payment_habits"), dict):
+        habits = item["payment_habits"]
+        shares = {k: v for k, v in habits.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        total = sum(shares.values())
+        if total > 1.0:
+            for k, v in shares.items():
+                habits[k] = v / total * 0.999
+
+
+def unique_items(kind, items):
+    """Makes the batch's keys distinct by changing the id (or customer id) of a repeat."""
+    field = "id" if kind in ("customer", "order") else "customer_id"
+    seen = set()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get(field), str):
+            continue
+        if key(kind, item) in seen:
+            item[field] = distinct(item[field], i)
+        seen.add(key(kind, item))
+
+
+def key(kind, item):
+    """What must be unique in a batch: the id; a credit limit's customer and (UTC) date; a
+    bureau report's customer and instant."""
+    if kind == "credit_limit":
+        at = parsed(item.get("valid_from"))
+        return (item["customer_id"], at.date() if at else item.get("valid_from"))
+    if kind == "bureau_report":
+        at = parsed(item.get("queried_at"))
+        return (item["customer_id"], at or item.get("queried_at"))
+    return item["id"]
+
+
+def distinct(value, i):
+    """Another valid id: the original cut short (a whole id is at most 100 characters) and `~i`."""
+    return f"{value[:90]}~{i}"
+
+
+def parsed(text):
+    """The UTC instant a date or RFC 3339 timestamp stands for, as aval reads it; None when unread."""
+    if not isinstance(text, str):
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), timezone.utc)
+        at = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return at.astimezone(timezone.utc) if at.tzinfo else None
+    except ValueError:
+        return None
+
+
+def in_the_past(text):
+    at = parsed(text)
+    if at is None:
+        return text
+    latest = datetime.now(timezone.utc) + timedelta(hours=23)
+    if at > latest or at.year < 1900:
+        return SAFE_DAY if len(text) == 10 else f"{SAFE_DAY}T00:00:00Z"
+    return text
+
+
+def with_check_digits(document):
+    digits = SEPARATORS.sub("", document)
+    if len(digits) not in (11, 14) or not digits.isdigit():
+        return document
+    base = [int(c) for c in digits[:-2]]
+    if len(set(base)) == 1:
+        base[0] = (base[0] + 1) % 10
+    for _ in range(2):
+        base.append(check_digit(base))
+    fixed = iter("".join(map(str, base)))
+    return "".join(c if not c.isdigit() else next(fixed) for c in document)
+
+
+def check_digit(digits):
+    """The CNPJ/CPF check digit of `digits`, as aval_core::ingest::document computes it."""
+    wrap = 9 if len(digits) >= 12 else None
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        weight = 2 + (i % (wrap - 1) if wrap else i)
+        total += d * weight
+    rest = total % 11
+    return 0 if rest < 2 else 11 - rest
