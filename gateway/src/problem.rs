@@ -176,16 +176,14 @@ impl Problem {
 
     /// The request is well formed but conflicts with the state of what each field names.
     pub fn conflicts(errors: FieldErrors) -> Self {
-        let detail = format!("{} conflicting field(s): {errors}", errors.len());
-        Self {
-            errors,
-            ..Self::new(
-                StatusCode::CONFLICT,
-                "/problems/conflict",
-                "Conflict",
-                detail,
-            )
-        }
+        let detail = format!("{} conflicting field(s), listed in errors", errors.len());
+        Self::new(
+            StatusCode::CONFLICT,
+            "/problems/conflict",
+            "Conflict",
+            detail,
+        )
+        .with_errors(&errors)
     }
 
     /// A dependency (Kafka, the registry, the database) failed; the client may retry.
