@@ -1,6 +1,6 @@
-# scripts/bench.d/aval.sh — sourced by the benchmarks: one way to build aval and the load
+# scripts/lib/bench.sh — sourced by the benchmarks: one way to build aval and the load
 # generator, start its roles as separate processes on a fresh topic prefix, and get a company
-# with an active model.
+# with an active model. (Scripts that need aval as one process use scripts/lib/aval.sh.)
 #
 #   bench_start NAME                     stack up, builds, starts gateway/ingest/train/score;
 #                                        sets AVAL, LOAD, WORK, RUN_ID, *_PID; stops all on exit
