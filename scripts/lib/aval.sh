@@ -31,6 +31,9 @@ aval_start() {
   export RUST_LOG="${RUST_LOG:-info}"
   "$binary" all >"$log" 2>&1 &
   AVAL_PID=$!
+  # Not a job of the calling shell: aval_stop may have to kill it (a training in progress
+  # holds a shutdown), and bash would print "Killed" after the caller's last line.
+  disown "$AVAL_PID"
   deadline=$((SECONDS + 120))
   until curl -fs "$AVAL_GATEWAY_URL/readyz" >/dev/null 2>&1; do
     if ! kill -0 "$AVAL_PID" 2>/dev/null; then

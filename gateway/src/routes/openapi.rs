@@ -20,14 +20,15 @@ mod tests {
     use crate::routes::decisions::{BatchBody, DecisionBody, MAX_BATCH_ORDERS};
     use crate::routes::models::{COMPARED_VERSIONS, RetrainBody};
     use aval_core::FieldErrors;
-    use aval_core::company::{MAX_NAME_CHARS, RegistrationRequest};
+    use aval_core::company::{MAX_EMAIL_CHARS, MAX_NAME_CHARS, RegistrationRequest};
     use aval_core::ingest::{
         ItemKind, MAX_ATTRIBUTE_NAME_CHARS, MAX_ATTRIBUTE_TEXT_CHARS, MAX_ATTRIBUTES,
-        MAX_BATCH_ITEMS, MAX_ID_CHARS, MAX_MONEY_CENTS, MAX_PAYMENT_TERM_DAYS, MAX_SCORE, UFS,
-        parse_money, validate_batch, validate_bureau_report, validate_counts,
+        MAX_BATCH_ITEMS, MAX_FORMATTED_CHARS, MAX_ID_CHARS, MAX_MONEY_CENTS, MAX_PAYMENT_TERM_DAYS,
+        MAX_SCORE, UFS, parse_money, validate_batch, validate_bureau_report, validate_counts,
         validate_credit_limit, validate_customer, validate_order,
     };
     use aval_core::model::{CandidateScore, Evaluation, Learner, ModelMetrics, Split};
+    use aval_core::text;
     use aval_topics::records::{DecisionOutcomeWire, DecisionRecord, ReasonWire};
     use chrono::{DateTime, Utc};
     use serde::Serialize;
@@ -825,33 +826,6 @@ mod tests {
             );
         }
 
-        let name = pattern(
-            &doc,
-            "/components/schemas/RegistrationRequest/properties/name/pattern",
-        );
-        for text in [
-            "Acme",
-            "  Acme Ltda ",
-            "",
-            "   ",
-            "\u{a0}\u{3000}",
-            "a\u{0}b",
-            "a\u{7f}",
-            "a\u{85}",
-            "a\tb",
-            "\u{feff}",
-            "Ação",
-            "\u{202e}x",
-        ] {
-            let registers = RegistrationRequest {
-                name: Some(text.to_owned()),
-                email: Some("a@b.co".to_owned()),
-            }
-            .validate()
-            .is_ok();
-            assert_eq!(name.is_match(text), registers, "name {text:?}");
-        }
-
         // The email pattern is the code's rule except the local part's 64 characters, which it
         // keeps by shape (no look-ahead in a pattern a generator can draw from): everything it
         // takes is taken, and the everyday addresses it leaves out are none.
@@ -900,6 +874,35 @@ mod tests {
         ] {
             assert!(!email.is_match(address), "{address:?} does not match");
             assert!(!registers(address), "{address:?} does not register");
+        }
+    }
+
+    /// The character rules of strings are aval_core::text's own patterns (its tests check each
+    /// takes exactly what its check takes), and every string has the code's maximum length.
+    #[test]
+    fn text_rules_are_the_code_s() {
+        let doc = doc();
+        let schema = |rest: &str| at(&doc, &format!("/components/schemas/{rest}")).clone();
+        assert_eq!(schema("Id/pattern"), json!(text::id_pattern()));
+        assert_eq!(
+            schema("RegistrationRequest/properties/name/pattern"),
+            json!(text::name_pattern())
+        );
+        assert_eq!(
+            schema("AttributeValue/oneOf/1/pattern"),
+            json!(text::text_pattern())
+        );
+        assert_eq!(
+            schema("RegistrationRequest/properties/email/maxLength"),
+            json!(MAX_EMAIL_CHARS)
+        );
+        for formatted in [
+            "Money/oneOf/1/maxLength",
+            "Date/maxLength",
+            "Timestamp/maxLength",
+            "Customer/properties/document/maxLength",
+        ] {
+            assert_eq!(schema(formatted), json!(MAX_FORMATTED_CHARS), "{formatted}");
         }
     }
 
