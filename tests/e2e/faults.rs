@@ -307,6 +307,23 @@ async fn delete_topics(catalogue: &Catalogue) {
         .expect("clean up");
 }
 
+/// An ingest processor in this process on the pipeline's topics, reporting to `outages`,
+/// until the returned token is cancelled.
+pub async fn start_ingest(
+    catalogue: &Arc<Catalogue>,
+    outages: aval_core::Outages,
+) -> CancellationToken {
+    let prefix = catalogue
+        .topic(TopicRole::Ingest)
+        .name
+        .replace("ingest", "");
+    let mut ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
+    ingest.consumer.outages = outages;
+    let stop = CancellationToken::new();
+    tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
+    stop
+}
+
 /// Dead letters on the pipeline's topic, read from its start.
 async fn dead_letters(catalogue: &Catalogue) -> usize {
     let consumer = common::consumer_from_start(&catalogue.topic(TopicRole::DeadLetters).name);
@@ -339,13 +356,7 @@ async fn database_restarted_mid_upload() {
         202
     );
 
-    let stop = CancellationToken::new();
-    let prefix = catalogue
-        .topic(TopicRole::Ingest)
-        .name
-        .replace("ingest", "");
-    let ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
-    tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
+    let stop = start_ingest(&catalogue, aval_core::Outages::default()).await;
     let started = Instant::now();
     while stored_rows(&dataset).await[0] == 0 {
         assert!(
@@ -399,15 +410,8 @@ async fn registry_down_for_30_seconds() {
     );
 
     stack(&["stop", "registry"]);
-    let stop = CancellationToken::new();
-    let prefix = catalogue
-        .topic(TopicRole::Ingest)
-        .name
-        .replace("ingest", "");
-    let mut ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
     // The gateway's readiness shows what this process's processors report.
-    ingest.consumer.outages = outages;
-    tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
+    let stop = start_ingest(&catalogue, outages).await;
     let down_since = Instant::now();
     loop {
         let response = gateway
@@ -557,13 +561,7 @@ async fn broker_restarted_mid_upload_and_under_decisions() {
 #[tokio::test]
 async fn trainer_killed_mid_training_then_restarted() {
     let (gateway, catalogue, _) = ingest_pipeline().await;
-    let stop = CancellationToken::new();
-    let prefix = catalogue
-        .topic(TopicRole::Ingest)
-        .name
-        .replace("ingest", "");
-    let ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
-    tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
+    let stop = start_ingest(&catalogue, aval_core::Outages::default()).await;
     let mut trainer = start_role("train", &catalogue, "a");
     let (company, token) = gateway.register().await;
     let dataset = create_dataset(&gateway, &token).await;

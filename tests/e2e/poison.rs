@@ -6,13 +6,10 @@
 
 use crate::common::{self, DEADLINE};
 use crate::decisions_support::dead_reason;
-use crate::faults::ingest_pipeline;
-use crate::ingest_support::{
-    Dataset, create_dataset, get_dataset, ingest_processor, post_batch, stored_rows,
-};
+use crate::faults::{ingest_pipeline, start_ingest};
+use crate::ingest_support::{Dataset, create_dataset, get_dataset, post_batch, stored_rows};
 use aval_topics::TopicRole;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn a_batch_the_database_refuses_is_dead_lettered_and_the_partition_moves_on() {
@@ -76,13 +73,7 @@ async fn poisoned_batch(errcode: &str) -> (String, serde_json::Value) {
     .await
     .expect("poison trigger");
 
-    let stop = CancellationToken::new();
-    let prefix = catalogue
-        .topic(TopicRole::Ingest)
-        .name
-        .replace("ingest", "");
-    let ingest = ingest_processor(catalogue.clone(), &format!("{prefix}ingest")).await;
-    tokio::spawn(ingest.run(stop.clone().cancelled_owned()));
+    let stop = start_ingest(&catalogue, aval_core::Outages::default()).await;
 
     let (status, body) = post_batch(
         &gateway,
