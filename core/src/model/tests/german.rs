@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-const DATA: &str = "../../shared/data/german_credit.csv";
+/// In the repository (see its README for the source and licence).
+const DATA: &str = "../data/german_credit.csv";
 
 /// Column -> (attribute key, belongs to the customer rather than the order).
 const COLUMNS: [(&str, &str, bool); 19] = [
@@ -59,7 +60,7 @@ fn attribute(value: &str) -> AttributeValue {
 fn german() -> (Vec<Customer>, Vec<Order>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DATA);
     let mut reader =
-        csv::Reader::from_path(&path).expect("the German credit data is in shared/data");
+        csv::Reader::from_path(&path).expect("the German credit data is in data/");
     let headers = reader.headers().expect("a header row").clone();
     let column = |name: &str| {
         headers
