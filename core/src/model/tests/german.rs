@@ -59,8 +59,7 @@ fn attribute(value: &str) -> AttributeValue {
 
 fn german() -> (Vec<Customer>, Vec<Order>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DATA);
-    let mut reader =
-        csv::Reader::from_path(&path).expect("the German credit data is in data/");
+    let mut reader = csv::Reader::from_path(&path).expect("the German credit data is in data/");
     let headers = reader.headers().expect("a header row").clone();
     let column = |name: &str| {
         headers
