@@ -1,9 +1,9 @@
 //! Audit events: what happened to a company's data, by whom, and when. Every action of the
 //! pipeline emits one; the audit processor chains them per company so tampering shows.
 
+use crate::fingerprint::Canonical;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -105,24 +105,18 @@ pub const GENESIS: ChainHash = [0; 32];
 
 impl AuditEvent {
     pub fn chain_hash(&self, previous: &ChainHash) -> ChainHash {
-        let mut hasher = Sha256::new();
-        hasher.update(previous);
-        // Length-prefixed fields, so no two different events encode to the same bytes.
-        let mut field = |bytes: &[u8]| {
-            hasher.update((bytes.len() as u64).to_be_bytes());
-            hasher.update(bytes);
-        };
-        field(self.event_id.as_bytes());
-        field(self.company_id.as_bytes());
-        field(self.kind.as_bytes());
-        field(&self.occurred_at.timestamp_millis().to_be_bytes());
-        field(self.actor.as_bytes());
-        field(&(self.details.len() as u64).to_be_bytes());
+        let mut canonical = Canonical::starting_with(previous);
+        canonical.field(self.event_id.as_bytes());
+        canonical.field(self.company_id.as_bytes());
+        canonical.field(self.kind.as_bytes());
+        canonical.field(&self.occurred_at.timestamp_millis().to_be_bytes());
+        canonical.field(self.actor.as_bytes());
+        canonical.field(&(self.details.len() as u64).to_be_bytes());
         for (key, value) in &self.details {
-            field(key.as_bytes());
-            field(value.as_bytes());
+            canonical.field(key.as_bytes());
+            canonical.field(value.as_bytes());
         }
-        hasher.finalize().into()
+        canonical.finish()
     }
 }
 

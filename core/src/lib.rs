@@ -6,6 +6,7 @@ pub mod audit;
 pub mod company;
 pub mod fault;
 pub mod features;
+pub mod fingerprint;
 pub mod ingest;
 pub mod model;
 pub mod reasons;

@@ -25,6 +25,10 @@ pub struct Problem {
     /// Every field error, listed or not; present exactly when `errors` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     error_count: Option<usize>,
+    /// For an order decided before with other content: that first decision (`request_id`,
+    /// `decided_at`, `decision`), an extension member as RFC 9457 allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_decision: Option<serde_json::Value>,
     #[serde(skip)]
     www_authenticate: bool,
 }
@@ -43,6 +47,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             error_count: None,
+            first_decision: None,
             www_authenticate: false,
         }
     }
@@ -204,6 +209,19 @@ impl Problem {
             "No model",
             detail,
         )
+    }
+
+    /// The order id was decided before for other content: names that first decision.
+    pub fn order_conflict(detail: impl Into<String>, first_decision: serde_json::Value) -> Self {
+        Self {
+            first_decision: Some(first_decision),
+            ..Self::new(
+                StatusCode::CONFLICT,
+                "/problems/order-conflict",
+                "Order decided before with other content",
+                detail,
+            )
+        }
     }
 
     /// The scorer did not answer in time; the request may still be decided (a retry with the

@@ -9,11 +9,12 @@ use crate::failure::Failure;
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::FieldErrors;
 use aval_core::audit::{AuditEvent, AuditKind};
+use aval_core::fingerprint::{Fingerprint, batch_fingerprint, invalid_items_fingerprint};
 use aval_core::ingest::items::{Batch, Counts, ItemKind};
 use aval_core::ingest::{check_integrity, validate_batch, validate_counts};
 use aval_core::token::TokenKeys;
 use aval_store::Store;
-use aval_store::datasets::{BatchOrigin, Completion, DatasetStatus, Sunk};
+use aval_store::datasets::{BatchIdReuse, BatchOrigin, Completion, DatasetStatus, Sunk};
 use aval_topics::records::{AuditEventRecord, IngestRecord, TrainingRequestRecord};
 use aval_topics::{AvroCodec, Catalogue, Fault, Publisher, TopicRole};
 use chrono::Utc;
@@ -60,12 +61,14 @@ pub(crate) enum IngestWork {
     Store {
         target: Target,
         batch: Batch,
+        fingerprint: Fingerprint,
     },
     /// Invalid items: recorded on the dataset, then dead-lettered.
     Refuse {
         target: Target,
         kind: ItemKind,
         items: usize,
+        fingerprint: Fingerprint,
         errors: FieldErrors,
     },
     Complete {
@@ -90,6 +93,7 @@ impl IngestProcessor {
         message: &OwnedMessage,
         target: &Target,
         batch: &Batch,
+        fingerprint: &Fingerprint,
     ) -> Result<Vec<FollowUp>, Failure> {
         let accepted = |details: &[(&str, String)]| {
             vec![FollowUp::Audit(batch_event(
@@ -99,14 +103,18 @@ impl IngestProcessor {
                 details,
             ))]
         };
-        let sunk = match self.store.sink_batch(&origin(target), batch).await {
+        let sunk = match self
+            .store
+            .sink_batch(&origin(target), batch, fingerprint)
+            .await
+        {
             Ok(sunk) => sunk,
             // The database refuses the content itself (SQLSTATE 22 or 23): the batch is
             // refused like an invalid one, so its dataset says why and the partition moves on.
             Err(e) if e.fault() == Fault::Sender => {
                 let reason = format!("the database refused the batch: {e}");
                 return self
-                    .refuse_batch(message, target, batch.kind(), batch.len(), &reason)
+                    .refuse_batch(message, target, batch.kind(), batch.len(), fingerprint, &reason)
                     .await;
             }
             Err(e) => return Err(e.into()),
@@ -126,6 +134,24 @@ impl IngestProcessor {
             // Stored before a crash or a producer retry: the database already has it, and the
             // audit event carries a fixed id, so announcing it again is harmless.
             Sunk::Redelivered => Ok(accepted(&[("items", batch.len().to_string())])),
+            Sunk::IdReused(reuse) => {
+                let reason = reused_id_reason(&target.batch_id, batch.kind(), reuse);
+                self.dead_letter(message, &reason).await?;
+                let mut event = batch_event(
+                    target,
+                    batch.kind(),
+                    AuditKind::BatchRejected,
+                    &[("reason", reason)],
+                );
+                // Each refused content under the id is an event of its own.
+                event.event_id = derived_id(&[
+                    &target.dataset.to_string(),
+                    &target.batch_id,
+                    AuditKind::BatchRejected.as_str(),
+                    &hex(fingerprint),
+                ]);
+                Ok(vec![FollowUp::Audit(event)])
+            }
             Sunk::DatasetClosed => {
                 self.dead_letter(
                     message,
@@ -153,11 +179,12 @@ impl IngestProcessor {
         target: &Target,
         kind: ItemKind,
         items: usize,
+        fingerprint: &Fingerprint,
         reason: &str,
     ) -> Result<Vec<FollowUp>, Failure> {
         let recorded = self
             .store
-            .record_refused_batch(&origin(target), kind, items, reason)
+            .record_refused_batch(&origin(target), kind, items, fingerprint, reason)
             .await?;
         self.dead_letter(message, reason).await?;
         if !recorded {
@@ -250,11 +277,16 @@ impl IngestProcessor {
         };
         let items = record.items_as_json();
         Ok(match validate_batch(kind, &items, Utc::now()) {
-            Ok(batch) => IngestWork::Store { target, batch },
+            Ok(batch) => IngestWork::Store {
+                target,
+                fingerprint: batch_fingerprint(&batch),
+                batch,
+            },
             Err(errors) => IngestWork::Refuse {
                 target,
                 kind,
                 items: items.len(),
+                fingerprint: invalid_items_fingerprint(&items),
                 errors,
             },
         })
@@ -266,15 +298,20 @@ impl IngestProcessor {
         work: &IngestWork,
     ) -> Result<Vec<FollowUp>, Failure> {
         match work {
-            IngestWork::Store { target, batch } => self.store_batch(message, target, batch).await,
+            IngestWork::Store {
+                target,
+                batch,
+                fingerprint,
+            } => self.store_batch(message, target, batch, fingerprint).await,
             IngestWork::Refuse {
                 target,
                 kind,
                 items,
+                fingerprint,
                 errors,
             } => {
                 let reason = format!("invalid batch: {errors}");
-                self.refuse_batch(message, target, *kind, *items, &reason)
+                self.refuse_batch(message, target, *kind, *items, fingerprint, &reason)
                     .await
             }
             IngestWork::Complete { target, announced } => {
@@ -451,6 +488,22 @@ fn envelope_problem(record: &IngestRecord, company: Uuid, key: Option<&[u8]>) ->
         ));
     }
     None
+}
+
+/// Why a batch whose id was first used for other content is refused.
+fn reused_id_reason(batch_id: &str, kind: ItemKind, reuse: BatchIdReuse) -> String {
+    let first = match reuse {
+        BatchIdReuse::OtherKind(first) => format!("a batch of {}", first.as_str()),
+        BatchIdReuse::OtherItems => format!("other items of {}", kind.as_str()),
+    };
+    format!(
+        "batch_id {batch_id:?} was first used for {first} in this dataset; this batch of {} was not stored: a new batch needs a new batch_id",
+        kind.as_str()
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn derived_id(parts: &[&str]) -> Uuid {

@@ -2,10 +2,11 @@
 //! idempotent, and the facts checked at completion. Item rows live in `items.rs`.
 
 use crate::{Pending, Store, StoreError};
+use aval_core::fingerprint::Fingerprint;
 use aval_core::ingest::items::{Counts, ItemKind};
 use aval_core::ingest::{DatasetFacts, MAX_EXAMPLES, Sample};
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,13 +159,78 @@ pub enum Sunk {
     },
     /// This batch id was processed before: nothing changed.
     Redelivered,
+    /// This batch id was first used for other content: nothing changed.
+    IdReused(BatchIdReuse),
     /// The dataset's completion marker was processed already.
     DatasetClosed,
     /// No such dataset for this company.
     DatasetNotFound,
 }
 
+/// What a batch id was bound to before, when that differs from the batch now sent under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchIdReuse {
+    /// First used for a batch of this other kind.
+    OtherKind(ItemKind),
+    /// First used for other items of the same kind.
+    OtherItems,
+}
+
+/// Binds the batch id of `origin` to `kind` and `fingerprint` unless it is bound already;
+/// `Some` when it was bound to other content. Two binders of the same new id are serialised by
+/// the primary key: the second waits for the first to commit, then reads its row.
+pub(crate) async fn bind_batch_id(
+    connection: &mut PgConnection,
+    origin: &BatchOrigin<'_>,
+    kind: ItemKind,
+    fingerprint: &Fingerprint,
+) -> Result<Option<BatchIdReuse>, StoreError> {
+    let bound = sqlx::query(
+        "INSERT INTO dataset_batch_ids (dataset_id, batch_id, kind, fingerprint, bound_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(origin.dataset_id)
+    .bind(origin.batch_id)
+    .bind(kind.as_str())
+    .bind(fingerprint.as_slice())
+    .bind(origin.at)
+    .execute(&mut *connection)
+    .await?;
+    if bound.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let (first_kind, first_fingerprint): (String, Vec<u8>) = sqlx::query_as(
+        "SELECT kind, fingerprint FROM dataset_batch_ids WHERE dataset_id = $1 AND batch_id = $2",
+    )
+    .bind(origin.dataset_id)
+    .bind(origin.batch_id)
+    .fetch_one(&mut *connection)
+    .await?;
+    let first_kind = parse_kind(&first_kind)?;
+    Ok(if first_kind != kind {
+        Some(BatchIdReuse::OtherKind(first_kind))
+    } else if first_fingerprint != fingerprint.as_slice() {
+        Some(BatchIdReuse::OtherItems)
+    } else {
+        None
+    })
+}
+
 impl Store {
+    /// Binds an uploaded batch's id (its Idempotency-Key) to its kind and items before the
+    /// batch is produced; `Some` when the id already stands for other content. A repeat of the
+    /// same batch binds nothing new and may be produced again: the ingest sink stores a batch
+    /// id once.
+    pub async fn bind_batch_id(
+        &self,
+        origin: &BatchOrigin<'_>,
+        kind: ItemKind,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<BatchIdReuse>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        bind_batch_id(&mut connection, origin, kind, fingerprint).await
+    }
+
     /// Inserts a new `receiving` dataset in an open transaction.
     pub async fn begin_dataset(
         &self,
@@ -275,18 +341,27 @@ impl Store {
         Ok(claimed.rows_affected() == 1)
     }
 
-    /// Records a refused batch (counted as received, nothing stored). False when redelivered.
+    /// Records a refused batch (counted as received, nothing stored); its id is bound to its
+    /// items like a stored batch's, so a corrected batch needs a new id. False when
+    /// redelivered, or when the id stands for other content.
     pub async fn record_refused_batch(
         &self,
         origin: &BatchOrigin<'_>,
         kind: ItemKind,
         items: usize,
+        fingerprint: &Fingerprint,
         reason: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         if Self::lock_or_open_dataset(&mut tx, origin.company_id, origin.dataset_id, origin.at)
             .await?
             .is_none()
+        {
+            return Ok(false);
+        }
+        if bind_batch_id(&mut tx, origin, kind, fingerprint)
+            .await?
+            .is_some()
         {
             return Ok(false);
         }

@@ -5,6 +5,7 @@
 use crate::rows::{self, CREDIT_LIMIT_COLUMNS, CUSTOMER_COLUMNS, ORDER_COLUMNS, REPORT_COLUMNS};
 use crate::{Store, StoreError};
 use aval_core::features::CustomerFacts;
+use aval_core::fingerprint::Fingerprint;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::AssertSqlSafe;
@@ -17,7 +18,36 @@ use uuid::Uuid;
 pub enum Recorded {
     First,
     /// The order was decided before; this is that first decision.
-    Repeat(Value),
+    Repeat(FirstDecision),
+}
+
+/// The first decision recorded for an order, and the content it was made for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstDecision {
+    /// The decision record as first produced.
+    pub decision: Value,
+    /// `order_fingerprint` of the order decided; `None` for decisions recorded before
+    /// fingerprints were.
+    pub order_fingerprint: Option<Vec<u8>>,
+}
+
+impl FirstDecision {
+    /// Whether an order with this fingerprint is the order decided (a true repeat) rather than
+    /// other content under the same id. A decision recorded without a fingerprint cannot tell,
+    /// and is taken as the same order, as it always was.
+    pub fn is_same_order(&self, fingerprint: &Fingerprint) -> bool {
+        self.order_fingerprint
+            .as_deref()
+            .is_none_or(|first| first == fingerprint.as_slice())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct FirstDecisionRow {
+    company_id: Uuid,
+    order_id: String,
+    decision: Json<Value>,
+    order_fingerprint: Option<Vec<u8>>,
 }
 
 /// One decision to record.
@@ -29,6 +59,8 @@ pub struct NewDecision<'a> {
     /// The decision record as produced, as JSON text.
     pub decision: &'a str,
     pub decided_at: DateTime<Utc>,
+    /// `order_fingerprint` of the order decided.
+    pub order_fingerprint: &'a Fingerprint,
 }
 
 /// Rows of one item kind for some customers of one company, oldest dataset first.
@@ -158,13 +190,13 @@ impl Store {
     pub async fn first_decisions(
         &self,
         orders: &[(Uuid, String)],
-    ) -> Result<HashMap<(Uuid, String), Value>, StoreError> {
+    ) -> Result<HashMap<(Uuid, String), FirstDecision>, StoreError> {
         if orders.is_empty() {
             return Ok(HashMap::new());
         }
         let (companies, order_ids): (Vec<Uuid>, Vec<String>) = orders.iter().cloned().unzip();
-        let rows: Vec<(Uuid, String, Json<Value>)> = sqlx::query_as(
-            "SELECT d.company_id, d.order_id, d.decision
+        let rows: Vec<FirstDecisionRow> = sqlx::query_as(
+            "SELECT d.company_id, d.order_id, d.decision, d.order_fingerprint
              FROM UNNEST($1::uuid[], $2::text[]) AS k(company_id, order_id)
              JOIN decisions d ON d.company_id = k.company_id AND d.order_id = k.order_id",
         )
@@ -174,13 +206,23 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(company, order, decision)| ((company, order), decision.0))
+            .map(|row| {
+                (
+                    (row.company_id, row.order_id),
+                    FirstDecision {
+                        decision: row.decision.0,
+                        order_fingerprint: row.order_fingerprint,
+                    },
+                )
+            })
             .collect())
     }
 
-    /// Stores the first decision for each (company, order) in one statement; for an order
-    /// decided before (by an earlier batch or a concurrent scorer), stores nothing and returns
-    /// that first decision. Within `decisions`, the first of two for the same order wins.
+    /// Stores the first decision for each (company, order) in one statement, with the
+    /// fingerprint of the order decided; for an order decided before (by an earlier batch or
+    /// a concurrent scorer), stores nothing and returns that first decision, for the caller to
+    /// tell a true repeat from other content under the same id. Within `decisions`, the first
+    /// of two for the same order wins.
     pub async fn record_decisions(
         &self,
         decisions: &[NewDecision<'_>],
@@ -193,12 +235,14 @@ impl Store {
         let mut requests = Vec::with_capacity(decisions.len());
         let mut bodies = Vec::with_capacity(decisions.len());
         let mut times = Vec::with_capacity(decisions.len());
+        let mut fingerprints = Vec::with_capacity(decisions.len());
         for d in decisions {
             companies.push(d.company_id);
             orders.push(d.order_id);
             requests.push(d.request_id);
             bodies.push(d.decision);
             times.push(d.decided_at);
+            fingerprints.push(d.order_fingerprint.as_slice());
         }
         // Committed without waiting for the WAL flush (a few ms per batch on this kind of
         // disk, most of a decision's latency). A database crash can lose the last fraction
@@ -207,10 +251,10 @@ impl Store {
         // is as durable as Kafka is configured to be. `set_config(.., true)` holds for this
         // statement's own transaction, so one round trip does it.
         let inserted = sqlx::query_as(
-            "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at)
-             SELECT k.company_id, k.order_id, k.request_id, k.decision::jsonb, k.decided_at
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-                  AS k(company_id, order_id, request_id, decision, decided_at)
+            "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at, order_fingerprint)
+             SELECT k.company_id, k.order_id, k.request_id, k.decision::jsonb, k.decided_at, k.order_fingerprint
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])
+                  AS k(company_id, order_id, request_id, decision, decided_at, order_fingerprint)
              CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous
              ON CONFLICT (company_id, order_id) DO NOTHING
              RETURNING company_id, order_id",
@@ -219,7 +263,8 @@ impl Store {
         .bind(&orders)
         .bind(&requests)
         .bind(&bodies)
-        .bind(&times);
+        .bind(&times)
+        .bind(&fingerprints);
         let inserted: Vec<(Uuid, String)> = {
             let mut writer = self.decision_writer.lock().await;
             let connection = match writer.as_mut() {

@@ -1,8 +1,9 @@
 //! Item rows: one multi-row `INSERT ... SELECT FROM UNNEST(...)` per batch and table (never a
 //! statement per row), inside the transaction that claims the batch in the ledger.
 
-use crate::datasets::{BatchOrigin, Sunk};
+use crate::datasets::{BatchOrigin, Sunk, bind_batch_id};
 use crate::{Store, StoreError};
+use aval_core::fingerprint::Fingerprint;
 use aval_core::ingest::items::{
     Attributes, Batch, BureauReport, CreditLimit, Customer, Order, Outcome,
 };
@@ -14,10 +15,13 @@ use uuid::Uuid;
 impl Store {
     /// Stores a validated batch exactly once: a batch id seen before changes nothing, and keys
     /// an earlier batch of the dataset used are recorded as conflicts instead of stored.
+    /// `fingerprint` is the batch's content (`batch_fingerprint`): a batch id first used for
+    /// other content is refused, not taken for a redelivery.
     pub async fn sink_batch(
         &self,
         origin: &BatchOrigin<'_>,
         batch: &Batch,
+        fingerprint: &Fingerprint,
     ) -> Result<Sunk, StoreError> {
         let (company_id, dataset_id, batch_id) =
             (origin.company_id, origin.dataset_id, origin.batch_id);
@@ -28,6 +32,9 @@ impl Store {
             return Ok(Sunk::DatasetNotFound);
         };
         let kind = batch.kind();
+        if let Some(reuse) = bind_batch_id(&mut tx, origin, kind, fingerprint).await? {
+            return Ok(Sunk::IdReused(reuse));
+        }
         if !Self::claim_batch(&mut tx, origin, kind.as_str(), batch.len(), "stored", None).await? {
             return Ok(Sunk::Redelivered);
         }

@@ -240,10 +240,13 @@ async fn a_batch_of_mixed_requests_gives_each_its_own_outcome() {
             )
         })
         .collect();
+    // The same order id with another amount, in the same batch as its first decision.
+    let conflicting = request(&company, order("DUP-1", "C00004", 300_001), None);
     let no_model = request(&other, order("DUP-1", "C00004", 300_000), None);
     for sent in &duplicates {
         pipeline.request_over_kafka(&token, sent).await;
     }
+    pipeline.request_over_kafka(&token, &conflicting).await;
     pipeline.request_over_kafka(&token, &invalid).await;
     pipeline
         .request_over_kafka(&revoked.token, &by_revoked)
@@ -259,6 +262,7 @@ async fn a_batch_of_mixed_requests_gives_each_its_own_outcome() {
     expected.extend(distinct.iter().map(|r| r.request_id.clone()));
     expected.push(invalid.request_id.clone());
     expected.push(no_model.request_id.clone());
+    expected.push(conflicting.request_id.clone());
     let replies = pipeline.replies(&expected).await;
 
     let first = replies[&duplicates[0].request_id]
@@ -276,6 +280,13 @@ async fn a_batch_of_mixed_requests_gives_each_its_own_outcome() {
         assert_eq!(repeat.request_id, first.request_id);
         assert_eq!(repeat.probability, first.probability);
     }
+    let conflict = &replies[&conflicting.request_id];
+    assert_eq!(conflict.status, ReplyStatusWire::Conflict, "{conflict:?}");
+    assert_eq!(
+        conflict.decision.as_ref().map(|d| d.request_id.as_str()),
+        Some(first.request_id.as_str()),
+        "the conflict names the first decision"
+    );
     for sent in &distinct {
         let reply = &replies[&sent.request_id];
         assert_eq!(reply.status, ReplyStatusWire::Decided, "{reply:?}");
@@ -336,7 +347,7 @@ async fn a_batch_of_mixed_requests_gives_each_its_own_outcome() {
         .expect("db");
     assert_eq!(recorded.len(), 1, "only DUP-1 is recorded: {recorded:?}");
     assert_eq!(
-        recorded[&(company_id, "DUP-1".to_owned())]["request_id"],
+        recorded[&(company_id, "DUP-1".to_owned())].decision["request_id"],
         first.request_id.as_str()
     );
 }
@@ -472,6 +483,53 @@ async fn http_decisions_match_kafka_with_repeats_problems_batches_and_two_gatewa
     assert_eq!(again["repeat"], true);
     assert_eq!(again["probability"], decided["probability"]);
     assert_eq!(again["request_id"], decided["request_id"]);
+    // The same order straight over Kafka is the same order: a repeat there too.
+    let same = request(&company, risky.clone(), None);
+    pipeline.request_over_kafka(&token, &same).await;
+    let (reply, _) = pipeline.reply(&same.request_id).await;
+    assert_eq!(reply.status, ReplyStatusWire::Decided, "{reply:?}");
+    let repeat = reply.decision.expect("the first decision");
+    assert!(repeat.repeat);
+    assert_eq!(
+        repeat.request_id,
+        decided["request_id"].as_str().expect("id")
+    );
+    // Another amount under the decided order id: 409 naming the first decision, over HTTP
+    // and over Kafka.
+    let mut changed = risky.clone();
+    changed.amount_cents += 100;
+    let (status, problem) = post_decision(
+        gateway,
+        &token,
+        "/v1/decisions",
+        json!({"order": order_json(&changed)}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["type"], "/problems/order-conflict", "{problem}");
+    assert_eq!(
+        problem["first_decision"]["request_id"],
+        decided["request_id"]
+    );
+    assert_eq!(
+        problem["first_decision"]["decided_at"],
+        decided["decided_at"]
+    );
+    assert_eq!(problem["first_decision"]["decision"], decided["decision"]);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .zip(decided["request_id"].as_str())
+            .is_some_and(|(detail, id)| detail.contains(id)),
+        "{problem}"
+    );
+    let mut later = risky.clone();
+    later.issued_at += 1_000;
+    let conflicting = request(&company, later, None);
+    pipeline.request_over_kafka(&token, &conflicting).await;
+    let (reply, _) = pipeline.reply(&conflicting.request_id).await;
+    assert_eq!(reply.status, ReplyStatusWire::Conflict, "{reply:?}");
 
     // Latency of fresh decisions through the gateway (debug build, same machine).
     let mut latencies = Vec::new();
@@ -646,6 +704,7 @@ async fn decisions_are_recorded_again_after_the_database_drops_the_writer_s_conn
         request_id: order_id,
         decision: r#"{"decision": "approved"}"#,
         decided_at,
+        order_fingerprint: &[7; 32],
     };
     writer
         .record_decisions(&[decision("W-1")])

@@ -3,21 +3,17 @@
 
 use crate::common::{self, DEADLINE, Gateway};
 use crate::ingest_support::{
-    Dataset, complete, create_dataset, ensure_ingest_processor, get_dataset, post_batch,
-    stored_rows, upload_all, wait_settled,
+    Dataset, batch_record, complete, create_dataset, ensure_ingest_processor, get_dataset,
+    post_batch, produce_direct, stored_rows, upload_all, wait_settled,
 };
-use aval_core::ingest::items::{Batch, ItemKind};
-use aval_core::ingest::validate_batch;
+use aval_core::ingest::items::ItemKind;
 use aval_processors::dead_letters;
 use aval_topics::TopicRole;
 use aval_topics::records::IngestRecord;
-use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::message::Headers;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[tokio::test]
 async fn an_http_upload_is_stored_exactly_and_becomes_ready() {
@@ -191,47 +187,6 @@ async fn another_company_s_dataset_does_not_exist_for_you() {
     }
     assert_eq!(get_dataset(&gateway, &owner, &dataset).await.0, 200);
     assert_eq!(stored_rows(&dataset).await, [0, 0, 0, 0]);
-}
-
-/// Produces a record straight to the ingest topic with a plain rdkafka producer, as a
-/// company's own producer would: Avro in Confluent framing, keyed by the company, the token in
-/// the `authorization` header.
-async fn produce_direct(record: &IngestRecord, authorization: Option<&str>) {
-    let catalogue = common::catalogue().await;
-    let topic = catalogue.topic(TopicRole::Ingest);
-    let payload = common::codec().encode(topic, record).await.expect("encode");
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", common::stack().kafka_bootstrap)
-        .create()
-        .expect("producer");
-    let mut headers = OwnedHeaders::new();
-    if let Some(value) = authorization {
-        headers = headers.insert(Header {
-            key: "authorization",
-            value: Some(value),
-        });
-    }
-    producer
-        .send(
-            FutureRecord::to(&topic.name)
-                .key(&record.company_id)
-                .payload(&payload)
-                .headers(headers),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("produce");
-}
-
-fn batch_record(
-    company: &str,
-    dataset: &str,
-    batch_id: &str,
-    kind: ItemKind,
-    items: &[Value],
-) -> IngestRecord {
-    let batch: Batch = validate_batch(kind, items, chrono::Utc::now()).expect("valid items");
-    IngestRecord::batch(company, dataset, batch_id, chrono::Utc::now(), &batch)
 }
 
 #[tokio::test]

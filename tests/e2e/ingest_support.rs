@@ -1,9 +1,14 @@
 //! Helpers for the ingest tests: a shared ingest processor, small valid datasets, and polls.
 
 use crate::common::{self, DEADLINE, Gateway};
-use aval_core::ingest::cnpj_with_check_digits;
+use aval_core::ingest::items::{Batch, ItemKind};
+use aval_core::ingest::{cnpj_with_check_digits, validate_batch};
 use aval_processors::ingest::IngestProcessor;
-use aval_topics::Catalogue;
+use aval_topics::records::IngestRecord;
+use aval_topics::{Catalogue, TopicRole};
+use rdkafka::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -234,4 +239,45 @@ pub async fn stored_rows(dataset: &str) -> [i64; 4] {
         out[i] = n;
     }
     out
+}
+
+/// Produces a record straight to the ingest topic with a plain rdkafka producer, as a
+/// company's own producer would: Avro in Confluent framing, keyed by the company, the token in
+/// the `authorization` header.
+pub async fn produce_direct(record: &IngestRecord, authorization: Option<&str>) {
+    let catalogue = common::catalogue().await;
+    let topic = catalogue.topic(TopicRole::Ingest);
+    let payload = common::codec().encode(topic, record).await.expect("encode");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+        .create()
+        .expect("producer");
+    let mut headers = OwnedHeaders::new();
+    if let Some(value) = authorization {
+        headers = headers.insert(Header {
+            key: "authorization",
+            value: Some(value),
+        });
+    }
+    producer
+        .send(
+            FutureRecord::to(&topic.name)
+                .key(&record.company_id)
+                .payload(&payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produce");
+}
+
+pub fn batch_record(
+    company: &str,
+    dataset: &str,
+    batch_id: &str,
+    kind: ItemKind,
+    items: &[Value],
+) -> IngestRecord {
+    let batch: Batch = validate_batch(kind, items, chrono::Utc::now()).expect("valid items");
+    IngestRecord::batch(company, dataset, batch_id, chrono::Utc::now(), &batch)
 }

@@ -12,6 +12,7 @@ mod decisions;
 mod decisions_support;
 mod faults;
 mod hostile;
+mod idempotency;
 mod ingest;
 mod ingest_crash;
 mod ingest_inputs;

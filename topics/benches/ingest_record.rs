@@ -1,10 +1,12 @@
 //! Where the CPU of an ingest record goes, per item: Avro encode (gateway), Avro decode and
-//! schema resolution, serde into the wire structs, the JSON shape, and validation (processor).
+//! schema resolution, serde into the wire structs, the JSON shape, and validation (processor),
+//! and the validated batch's fingerprint (both, to bind its id to its content).
 //! Pure code, no registry: `cargo bench -p aval-topics --bench ingest_record`.
 
 use apache_avro::from_value;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
+use aval_core::fingerprint::batch_fingerprint;
 use aval_core::ingest::items::ItemKind;
 use aval_core::ingest::validate_batch;
 use aval_topics::records::IngestRecord;
@@ -72,6 +74,7 @@ fn main() {
         measure("gateway: validate JSON items", || {
             validate_batch(kind, &items, now).expect("valid")
         });
+        measure("gateway: fingerprint", || batch_fingerprint(&batch));
         measure("gateway: Avro encode", || {
             writer.write_ser_to_vec(&record).expect("encode")
         });
@@ -86,6 +89,7 @@ fn main() {
             from_value::<IngestRecord>(&resolved).expect("from_value")
         });
         measure("processor: wire to JSON shape", || decoded.items_as_json());
+        measure("processor: fingerprint", || batch_fingerprint(&batch));
         measure("processor: validate again", || {
             validate_batch(kind, &shaped, now).expect("valid")
         });

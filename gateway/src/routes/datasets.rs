@@ -7,9 +7,10 @@ use crate::json::JsonBody;
 use crate::problem::Problem;
 use crate::state::AppState;
 use aval_core::audit::{AuditEvent, AuditKind};
+use aval_core::fingerprint::batch_fingerprint;
 use aval_core::ingest::items::{Counts, ItemKind};
 use aval_core::ingest::{MAX_BATCH_ITEMS, validate_batch, validate_counts};
-use aval_store::datasets::{Dataset, DatasetStatus};
+use aval_store::datasets::{BatchIdReuse, BatchOrigin, Dataset, DatasetStatus};
 use aval_topics::TopicRole;
 use aval_topics::records::{AuditEventRecord, IngestRecord};
 use axum::Json;
@@ -22,7 +23,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// The header that makes a batch upload safe to retry: the same key for the same dataset is
-/// stored once.
+/// stored once, and stands for the kind and items first sent under it.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub(crate) const MAX_IDEMPOTENCY_KEY_CHARS: usize = 100;
 
@@ -181,10 +182,6 @@ fn item_kind(segment: &str) -> Option<ItemKind> {
         .find(|k| k.path_segment() == segment)
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, Problem> {
-    Ok(sent_idempotency_key(headers)?.unwrap_or_else(|| Uuid::new_v4().to_string()))
-}
-
 /// The `Idempotency-Key` header when one is sent, by the one rule of every call that takes it:
 /// 1 to 100 characters of A-Z a-z 0-9 - _ . : (else 400).
 pub(crate) fn sent_idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
@@ -208,7 +205,9 @@ pub(crate) fn sent_idempotency_key(headers: &HeaderMap) -> Result<Option<String>
 }
 
 /// `POST /v1/datasets/{id}/{kind}`: validates the whole batch (every bad item reported),
-/// then produces it. Nothing of a refused batch goes anywhere.
+/// binds its id to its content, then produces it. Nothing of a refused batch goes anywhere.
+/// The same key with the same content is produced again (the first attempt may not have
+/// reached Kafka; the ingest sink stores a batch id once); with other content it is refused.
 pub(crate) async fn upload(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -220,7 +219,8 @@ pub(crate) async fn upload(
     if body.items.len() > MAX_BATCH_ITEMS {
         return Err(Problem::too_many_items(body.items.len(), MAX_BATCH_ITEMS));
     }
-    let batch_id = idempotency_key(&headers)?;
+    let key = sent_idempotency_key(&headers)?;
+    let batch_id = key.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
     let dataset = owned_dataset(&state, &auth, &id).await?;
     if dataset.status != DatasetStatus::Receiving {
         return Err(Problem::conflict(
@@ -250,6 +250,34 @@ pub(crate) async fn upload(
     };
     let company = auth.company.id.to_string();
     let record = IngestRecord::batch(&company, &dataset.id.to_string(), &batch_id, now, &batch);
+    // A fresh id stands for nothing yet: only a client's key needs binding here.
+    if key.is_some() {
+        let origin = BatchOrigin {
+            company_id: auth.company.id,
+            dataset_id: dataset.id,
+            batch_id: &batch_id,
+            at: now,
+        };
+        let reuse = state
+            .store
+            .bind_batch_id(&origin, kind, &batch_fingerprint(&batch))
+            .await
+            .map_err(|e| Problem::dependency_failed("cannot record the Idempotency-Key", e))?;
+        if let Some(reuse) = reuse {
+            let problem = reused_key(kind, reuse);
+            audit(
+                &state,
+                AuditEvent::new(auth.company.id, AuditKind::BatchRejected, auth.actor(), now)
+                    .with_detail("dataset_id", dataset.id.to_string())
+                    .with_detail("batch_id", batch_id)
+                    .with_detail("kind", kind.as_str())
+                    .with_detail("items", batch.len().to_string())
+                    .with_detail("reason", "Idempotency-Key reused for other content"),
+            )
+            .await;
+            return Err(problem);
+        }
+    }
     produce(&state, &headers, &company, &record).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -261,6 +289,24 @@ pub(crate) async fn upload(
         }),
     )
         .into_response())
+}
+
+/// 422 for an Idempotency-Key first used for other content in this dataset, saying what differs.
+fn reused_key(kind: ItemKind, reuse: BatchIdReuse) -> Problem {
+    let reason = match reuse {
+        BatchIdReuse::OtherKind(first) => format!(
+            "was first used for a batch of {} in this dataset, and this batch is {}; a new batch needs a new key",
+            first.path_segment(),
+            kind.path_segment()
+        ),
+        BatchIdReuse::OtherItems => format!(
+            "was first used for a batch of {} with other items in this dataset; a retry must send the same items, a new batch needs a new key",
+            kind.path_segment()
+        ),
+    };
+    let mut errors = aval_core::FieldErrors::default();
+    errors.push("Idempotency-Key", reason);
+    Problem::invalid(errors)
 }
 
 /// Produces an ingest record carrying the caller's own token: the ingest processor checks every

@@ -176,6 +176,15 @@ fn answer(reply: DecisionReplyRecord, started: Instant) -> Result<Value, Problem
             i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
         )),
         (ReplyStatusWire::NoModel, _) => Err(Problem::no_model(message)),
+        (ReplyStatusWire::Conflict, Some(first)) => Err(Problem::order_conflict(
+            message,
+            json!({
+                "request_id": first.request_id,
+                "order_id": first.order_id,
+                "decision": first.decision.as_str(),
+                "decided_at": DateTime::from_timestamp_millis(first.decided_at),
+            }),
+        )),
         (ReplyStatusWire::Invalid, _) => {
             let mut errors = FieldErrors::default();
             for e in reply.errors {

@@ -2,8 +2,8 @@
 //! record (token claims, Avro, ids) and validates its order, asks the database for the whole
 //! batch at once (token access; customers' stored facts, when not in memory), then decides on
 //! every core; `apply` records the decisions in one statement — where an order was decided
-//! before, that first decision is the answer, marked as a repeat — and dead-letters refused
-//! records; `announce` produces every reply and decision record and awaits their
+//! before, that first decision is the answer, marked as a repeat, or a conflict when the
+//! request carries other content under that order id — and dead-letters refused records; `announce` produces every reply and decision record and awaits their
 //! acknowledgements together.
 
 use super::Scorer;
@@ -15,9 +15,10 @@ use crate::authorize::{Authorization, dead_letter_event, judge, token_claims};
 use crate::consumer::Processor;
 use crate::failure::Failure;
 use aval_core::features::CustomerFacts;
+use aval_core::fingerprint::{Fingerprint, order_fingerprint};
 use aval_core::ingest::items::Order;
 use aval_core::reasons::Language;
-use aval_store::facts::{NewDecision, Recorded};
+use aval_store::facts::{FirstDecision, NewDecision, Recorded};
 use aval_topics::records::{
     AuditEventRecord, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, FieldErrorWire,
     REPLY_INSTANCE_HEADER, ReplyStatusWire,
@@ -49,9 +50,9 @@ pub(crate) struct Outgoing {
     /// The gateway instance waiting for the reply, copied from the request.
     instance: Option<Vec<u8>>,
     company: Uuid,
-    /// Decisions with the active model are recorded for idempotency; a test of a named
-    /// version is not the order's decision.
-    record: bool,
+    /// Decisions with the active model are recorded for idempotency, with the fingerprint of
+    /// the order decided (`Some`); a test of a named version is not the order's decision.
+    record: Option<Fingerprint>,
 }
 
 impl Outgoing {
@@ -67,11 +68,11 @@ impl Outgoing {
             },
             instance: checked.instance.clone(),
             company: checked.company,
-            record: false,
+            record: None,
         }
     }
 
-    fn decided(checked: &Checked, decision: DecisionRecord, record: bool) -> Self {
+    fn decided(checked: &Checked, decision: DecisionRecord, record: Option<Fingerprint>) -> Self {
         let mut out = Self::status(checked, ReplyStatusWire::Decided, None);
         out.reply.decision = Some(decision);
         out.record = record;
@@ -89,6 +90,48 @@ struct Checked {
     instance: Option<Vec<u8>>,
     /// The order and the facts given with it, or the field errors.
     valid: Result<(Order, CustomerFacts), aval_core::FieldErrors>,
+}
+
+/// The answer to a request for an order decided before, built on `out`: that first decision,
+/// marked as a repeat, when the request carries the same order; a conflict naming it when it
+/// carries other content (amount, customer, dates, terms...) under the same order id, so the
+/// requester learns that its order was not decided, rather than taking the first decision for
+/// it. Nothing of it is recorded.
+fn answer_with_first(
+    mut out: Outgoing,
+    first: &FirstDecision,
+    fingerprint: &Fingerprint,
+) -> Outgoing {
+    out.record = None;
+    let mut decision = match serde_json::from_value::<DecisionRecord>(first.decision.clone()) {
+        Ok(decision) => decision,
+        Err(e) => {
+            out.reply.status = ReplyStatusWire::Failed;
+            out.reply.decision = None;
+            out.reply.message = Some(format!("the recorded decision cannot be read: {e}"));
+            return out;
+        }
+    };
+    decision.repeat = true;
+    if first.is_same_order(fingerprint) {
+        out.reply.status = ReplyStatusWire::Decided;
+        out.reply.message = None;
+    } else {
+        let decided_at = DateTime::from_timestamp_millis(decision.decided_at)
+            .map_or_else(String::new, |at| {
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            });
+        out.reply.status = ReplyStatusWire::Conflict;
+        out.reply.message = Some(format!(
+            "order {} was decided before with other content (request {}, {decided_at}: {}); \
+             a repeat must carry the same order, and a new order needs a new id",
+            decision.order_id,
+            decision.request_id,
+            decision.decision.as_str()
+        ));
+    }
+    out.reply.decision = Some(decision);
+    out
 }
 
 /// A request ready for the model.
@@ -255,21 +298,6 @@ impl Scorer {
         Ok(all)
     }
 
-    /// The reply for a request whose order was decided before: that first decision.
-    fn repeat(checked: &Checked, first: &serde_json::Value) -> Outgoing {
-        match serde_json::from_value::<DecisionRecord>(first.clone()) {
-            Ok(mut decision) => {
-                decision.repeat = true;
-                Outgoing::decided(checked, decision, false)
-            }
-            Err(e) => Outgoing::status(
-                checked,
-                ReplyStatusWire::Failed,
-                Some(format!("the recorded decision cannot be read: {e}")),
-            ),
-        }
-    }
-
     /// The model for the request, or the reply that says why there is none.
     async fn model_for(&self, checked: &Checked) -> Result<Result<Chosen, Outgoing>, Failure> {
         let requested = checked.request.model_version;
@@ -397,8 +425,8 @@ impl Processor for Scorer {
             });
         }
 
-        // An order decided before is answered with its first decision even when the company
-        // has no active model now.
+        // An order decided before is answered with its first decision (or the conflict with
+        // it) even when the company has no active model now.
         if !without_model.is_empty() {
             let orders: Vec<(Uuid, String)> = without_model
                 .iter()
@@ -411,13 +439,17 @@ impl Processor for Scorer {
                 .collect();
             let firsts = store.first_decisions(&orders).await?;
             for (slot, c, out) in without_model {
-                let first = c
-                    .valid
-                    .as_ref()
-                    .ok()
-                    .and_then(|(o, _)| firsts.get(&(c.company, o.id.clone())));
+                let first = c.valid.as_ref().ok().and_then(|(o, _)| {
+                    firsts
+                        .get(&(c.company, o.id.clone()))
+                        .map(|first| (first, order_fingerprint(o)))
+                });
                 let reply = match first {
-                    Some(first) => Self::repeat(&c, first),
+                    Some((first, fingerprint)) => answer_with_first(
+                        Outgoing::status(&c, ReplyStatusWire::Decided, None),
+                        first,
+                        &fingerprint,
+                    ),
                     None => out,
                 };
                 work[slot] = Some(ScoreWork::Reply(Box::new(reply)));
@@ -450,7 +482,11 @@ impl Processor for Scorer {
                 decided_at,
                 timings_us,
             };
-            let record = c.request.model_version.is_none();
+            let record = c
+                .request
+                .model_version
+                .is_none()
+                .then(|| order_fingerprint(&item.order));
             work[item.slot] = Some(ScoreWork::Reply(Box::new(Outgoing::decided(
                 c, decision, record,
             ))));
@@ -480,16 +516,18 @@ impl Processor for Scorer {
                 ScoreWork::DeadLetter(_) => None,
             })
             .collect();
-        let to_record: Vec<(usize, String)> = replies
+        let to_record: Vec<(usize, Fingerprint, String)> = replies
             .iter()
             .enumerate()
-            .filter(|(_, out)| out.record)
-            .filter_map(|(i, out)| out.reply.decision.as_ref().map(|d| (i, d)))
-            .map(|(i, d)| Ok((i, serde_json::to_string(d)?)))
+            .filter_map(|(i, out)| {
+                let fingerprint = out.record?;
+                out.reply.decision.as_ref().map(|d| (i, fingerprint, d))
+            })
+            .map(|(i, fingerprint, d)| Ok((i, fingerprint, serde_json::to_string(d)?)))
             .collect::<Result<_, serde_json::Error>>()?;
         let new: Vec<NewDecision<'_>> = to_record
             .iter()
-            .map(|(i, json)| {
+            .map(|(i, fingerprint, json)| {
                 let decision = replies[*i].reply.decision.as_ref();
                 NewDecision {
                     company_id: replies[*i].company,
@@ -499,6 +537,7 @@ impl Processor for Scorer {
                     decided_at: decision
                         .and_then(|d| DateTime::from_timestamp_millis(d.decided_at))
                         .unwrap_or_else(Utc::now),
+                    order_fingerprint: fingerprint,
                 }
             })
             .collect();
@@ -506,20 +545,17 @@ impl Processor for Scorer {
             Ok::<_, Failure>(config.store.record_decisions(&new).await?)
         },)?;
         // A concurrent or earlier request for the same order got there first: its decision is
-        // the order's, returned as a repeat.
-        let repeats: Vec<(usize, serde_json::Value)> = to_record
+        // the order's, returned as a repeat, or as the conflict when the content differs.
+        let earlier: Vec<(usize, Fingerprint, FirstDecision)> = to_record
             .iter()
             .zip(recorded)
-            .filter_map(|((i, _), recorded)| match recorded {
-                Recorded::Repeat(first) => Some((*i, first)),
+            .filter_map(|((i, fingerprint, _), recorded)| match recorded {
+                Recorded::Repeat(first) => Some((*i, *fingerprint, first)),
                 Recorded::First => None,
             })
             .collect();
-        for (i, first) in repeats {
-            if let Ok(mut first) = serde_json::from_value::<DecisionRecord>(first) {
-                first.repeat = true;
-                replies[i].reply.decision = Some(first);
-            }
+        for (i, fingerprint, first) in earlier {
+            replies[i] = answer_with_first(replies[i].clone(), &first, &fingerprint);
         }
         for out in &replies {
             metrics::counter!("aval_decisions_total", "status" => format!("{:?}", out.reply.status))
@@ -561,7 +597,10 @@ impl Processor for Scorer {
                     .publish(replies_topic, &out.reply.request_id, &out.reply, &headers)
                     .await
             }));
-            if let Some(decision) = &out.reply.decision {
+            // A conflict carries the first decision to name it; it is no decision of its own.
+            if out.reply.status == ReplyStatusWire::Decided
+                && let Some(decision) = &out.reply.decision
+            {
                 sends.push(futures::future::Either::Right(async move {
                     config
                         .publisher

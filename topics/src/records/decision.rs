@@ -86,6 +86,8 @@ pub enum ReplyStatusWire {
     Invalid,
     NoModel,
     Failed,
+    /// The order id was decided before for other content; `decision` is that first decision.
+    Conflict,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +190,14 @@ mod tests {
         round_trip(&DecisionReplyRecord {
             request_id: "r1".into(),
             company_id: "c1".into(),
+            status: ReplyStatusWire::Conflict,
+            decision: Some(decision()),
+            errors: Vec::new(),
+            message: Some("order O1 was decided before with other content".into()),
+        });
+        round_trip(&DecisionReplyRecord {
+            request_id: "r1".into(),
+            company_id: "c1".into(),
             status: ReplyStatusWire::Decided,
             decision: Some(decision()),
             errors: vec![FieldErrorWire {
@@ -196,5 +206,42 @@ mod tests {
             }],
             message: None,
         });
+    }
+
+    /// A reply status added by a later version reads as `failed` here, instead of making the
+    /// whole reply undecodable (and its request time out).
+    #[test]
+    fn a_reply_status_this_build_does_not_know_reads_as_failed() {
+        use apache_avro::types::Value;
+        let reader = DecisionReplyRecord::SCHEMA.parsed().expect("schema");
+        let newer = DecisionReplyRecord::SCHEMA
+            .json()
+            .expect("schema")
+            .replace(r#""conflict"]"#, r#""conflict","from_the_future"]"#);
+        let writer = apache_avro::Schema::parse_str(&newer).expect("a newer schema");
+        let reply = DecisionReplyRecord {
+            request_id: "r1".into(),
+            company_id: "c1".into(),
+            status: ReplyStatusWire::Decided,
+            decision: None,
+            errors: Vec::new(),
+            message: None,
+        };
+        let Value::Record(mut fields) = apache_avro::to_value(&reply).expect("to value") else {
+            panic!("a record");
+        };
+        for (name, value) in &mut fields {
+            if name == "status" {
+                *value = Value::Enum(5, "from_the_future".into());
+            }
+        }
+        let written = Value::Record(fields)
+            .resolve(&writer)
+            .expect("the newer schema's");
+        let read = written
+            .resolve(reader)
+            .expect("resolves to this build's schema");
+        let back: DecisionReplyRecord = apache_avro::from_value(&read).expect("from value");
+        assert_eq!(back.status, ReplyStatusWire::Failed);
     }
 }
