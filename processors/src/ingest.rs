@@ -114,7 +114,14 @@ impl IngestProcessor {
             Err(e) if e.fault() == Fault::Sender => {
                 let reason = format!("the database refused the batch: {e}");
                 return self
-                    .refuse_batch(message, target, batch.kind(), batch.len(), fingerprint, &reason)
+                    .refuse_batch(
+                        message,
+                        target,
+                        batch.kind(),
+                        batch.len(),
+                        fingerprint,
+                        &reason,
+                    )
                     .await;
             }
             Err(e) => return Err(e.into()),

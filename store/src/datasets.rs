@@ -50,6 +50,40 @@ impl DatasetStatus {
     pub fn accepts_batches(self) -> bool {
         matches!(self, DatasetStatus::Receiving | DatasetStatus::Validating)
     }
+
+    /// Whether the dataset passed its integrity check at completion (it reached `ready`, and
+    /// whatever training made of it since): the only data training and decisions use. A
+    /// rejected dataset, or an upload still receiving or validating, never counts.
+    pub fn is_checked(self) -> bool {
+        matches!(
+            self,
+            DatasetStatus::Ready
+                | DatasetStatus::Training
+                | DatasetStatus::Trained
+                | DatasetStatus::Failed
+        )
+    }
+
+    const ALL: [DatasetStatus; 7] = [
+        DatasetStatus::Receiving,
+        DatasetStatus::Validating,
+        DatasetStatus::Ready,
+        DatasetStatus::Rejected,
+        DatasetStatus::Training,
+        DatasetStatus::Trained,
+        DatasetStatus::Failed,
+    ];
+}
+
+/// The SQL condition that the datasets row `alias` is checked ([`DatasetStatus::is_checked`]),
+/// for every query that reads data to train or decide with.
+pub(crate) fn checked(alias: &str) -> String {
+    let statuses: Vec<String> = DatasetStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_checked())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("{alias}.status IN ({})", statuses.join(", "))
 }
 
 #[derive(Debug, Clone, PartialEq)]

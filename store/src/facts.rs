@@ -1,7 +1,8 @@
 //! What the scorer reads and writes, a batch of requests at a time: customers' stored facts
-//! across all of a company's datasets, and the first decision per order (idempotency). One
+//! across the company's checked datasets, and the first decision per order (idempotency). One
 //! round trip per kind for the whole batch, so a busy scorer pays per batch, not per request.
 
+use crate::datasets::checked;
 use crate::rows::{self, CREDIT_LIMIT_COLUMNS, CUSTOMER_COLUMNS, ORDER_COLUMNS, REPORT_COLUMNS};
 use crate::{Store, StoreError};
 use aval_core::features::CustomerFacts;
@@ -63,7 +64,9 @@ pub struct NewDecision<'a> {
     pub order_fingerprint: &'a Fingerprint,
 }
 
-/// Rows of one item kind for some customers of one company, oldest dataset first.
+/// Rows of one item kind for some customers of one company, from its checked datasets only,
+/// oldest dataset first. The customer index finds the rows; each row's dataset is then a
+/// primary-key lookup, its status a filter on it.
 fn select_for_customers(
     columns: &str,
     alias: &str,
@@ -76,8 +79,9 @@ fn select_for_customers(
         .collect();
     AssertSqlSafe(format!(
         "SELECT {} FROM {table} {alias} JOIN datasets d ON d.id = {alias}.dataset_id
-         WHERE {alias}.company_id = $1 AND {alias}.{key} = ANY($2) ORDER BY d.created_at",
-        columns.join(", ")
+         WHERE {alias}.company_id = $1 AND {alias}.{key} = ANY($2) AND {} ORDER BY d.created_at",
+        columns.join(", "),
+        checked("d")
     ))
 }
 
@@ -102,9 +106,11 @@ fn by_customer<T>(
 }
 
 impl Store {
-    /// Everything stored about some customers of `company_id`, from every dataset, keyed by
-    /// customer id (a customer with nothing stored has empty facts). Feature assembly then
-    /// picks what was known at the order's time, as in training.
+    /// Everything stored about some customers of `company_id`, from every dataset that passed
+    /// its checks (the datasets training uses: a rejected upload or one still in progress
+    /// never steers a decision), keyed by customer id (a customer with nothing stored has
+    /// empty facts). Feature assembly then picks what was known at the order's time, as in
+    /// training.
     pub async fn customers_facts(
         &self,
         company_id: Uuid,

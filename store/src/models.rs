@@ -1,8 +1,10 @@
 //! Model versions, the active version per company, and the training runs that made them.
 
+use crate::datasets::checked;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
 /// A stored model version, with its artifact.
@@ -273,12 +275,12 @@ impl Store {
         Ok(())
     }
 
-    /// The company's datasets a retraining may use (ready or already trained on), oldest first.
+    /// The company's datasets a retraining may use (the checked ones), oldest first.
     pub async fn trainable_datasets(&self, company_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
-        let rows: Vec<(Uuid,)> = sqlx::query_as(
-            "SELECT id FROM datasets WHERE company_id = $1 AND status IN ('ready', 'training', 'trained', 'failed')
-               AND completed_at IS NOT NULL ORDER BY created_at",
-        )
+        let rows: Vec<(Uuid,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id FROM datasets d WHERE company_id = $1 AND {} ORDER BY created_at",
+            checked("d")
+        )))
         .bind(company_id)
         .fetch_all(&self.pool)
         .await?;

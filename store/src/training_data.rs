@@ -2,6 +2,7 @@
 //! Several datasets are merged by the items' keys; a later dataset's item replaces an
 //! earlier one's (a re-upload corrects history).
 
+use crate::datasets::checked;
 use crate::rows::{self, CREDIT_LIMIT_COLUMNS, CUSTOMER_COLUMNS, ORDER_COLUMNS, REPORT_COLUMNS};
 use crate::{Store, StoreError};
 use aval_core::ingest::items::{BureauReport, CreditLimit, Customer, Order};
@@ -17,8 +18,9 @@ pub struct TrainingData {
 }
 
 impl Store {
-    /// The items of `dataset_ids` that belong to `company_id` (another company's ids yield
-    /// nothing), merged oldest dataset first.
+    /// The items of `dataset_ids` that belong to `company_id` and passed their checks (another
+    /// company's ids, or a rejected or unfinished dataset's, yield nothing), merged oldest
+    /// dataset first.
     pub async fn training_data(
         &self,
         company_id: Uuid,
@@ -26,9 +28,10 @@ impl Store {
     ) -> Result<TrainingData, StoreError> {
         let mut data = TrainingData::default();
         // Oldest first, so later datasets override.
-        let ordered: Vec<(Uuid,)> = sqlx::query_as(
-            "SELECT id FROM datasets WHERE company_id = $1 AND id = ANY($2) ORDER BY created_at",
-        )
+        let ordered: Vec<(Uuid,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id FROM datasets d WHERE company_id = $1 AND id = ANY($2) AND {} ORDER BY created_at",
+            checked("d")
+        )))
         .bind(company_id)
         .bind(dataset_ids)
         .fetch_all(&self.pool)

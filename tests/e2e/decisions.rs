@@ -370,7 +370,8 @@ async fn an_upload_replaces_the_facts_the_scorer_keeps_in_memory() {
     let cached = pipeline.decide(&token, &again).await;
     assert_eq!(cached.probability, before.probability);
 
-    // A new dataset: a fresh bureau report with many PEFIN records for C00003.
+    // A new dataset: a fresh bureau report with many PEFIN records for C00003, and two orders
+    // of another customer so that it passes its checks (only checked datasets decide).
     let mut upload = Dataset::new(4, 0);
     upload.credit_limits.clear();
     upload.bureau_reports.truncate(4);
@@ -378,6 +379,12 @@ async fn an_upload_replaces_the_facts_the_scorer_keeps_in_memory() {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     upload.bureau_reports[3]["queried_at"] = json!(queried_at);
     upload.bureau_reports[3]["negatives"] = json!({"pefin": {"count": 9, "total": "90000.00"}});
+    for (n, outcome) in ["approved", "blocked"].into_iter().enumerate() {
+        upload.orders.push(json!({
+            "id": format!("CACHE-UPLOAD-{n}"), "customer_id": "C00000",
+            "issued_at": "2025-02-01T12:00:00Z", "amount": "1000.00", "outcome": outcome
+        }));
+    }
     let dataset = create_dataset(pipeline.gateway(), &token).await;
     upload_all(pipeline.gateway(), &token, &dataset, &upload, 500).await;
     assert_eq!(
@@ -387,7 +394,7 @@ async fn an_upload_replaces_the_facts_the_scorer_keeps_in_memory() {
         202
     );
 
-    // The scorer hears of the stored batch and reads the customer again: within the deadline
+    // The scorer hears that the dataset is ready and reads the customer again: within the deadline
     // a decision of the same order uses the new report, as a recomputation from the database
     // confirms.
     let deadline = Instant::now() + DEADLINE;

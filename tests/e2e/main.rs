@@ -7,6 +7,7 @@
 mod audit;
 mod avro;
 mod bounds;
+mod checked_facts;
 mod common;
 mod decisions;
 mod decisions_support;

@@ -37,9 +37,9 @@ pub const DEFAULT_CACHE_COMPANIES: usize = 1_000;
 /// Customers whose stored facts stay in memory; a customer's facts (its history of orders,
 /// limits and reports) take a few KiB, so the default bounds the cache near 250 MiB.
 pub const DEFAULT_CACHE_CUSTOMERS: usize = 50_000;
-/// Cached facts are read again after half to all of this (spread), even if no upload was
-/// seen: a backstop for an upload whose announcement never reached this scorer. Uploads
-/// themselves invalidate at once, so this bounds staleness only in that failure. At 60 s,
+/// Cached facts are read again after half to all of this (spread), even if no ready dataset
+/// was announced: a backstop for an announcement that never reached this scorer. A dataset
+/// becoming ready invalidates at once, so this bounds staleness only in that failure. At 60 s,
 /// 2,000 busy customers meant about 50 reads a second, each on some decision's path (1-5 ms
 /// under load, most of the slow decisions at 1,000/s).
 const FACTS_MAX_AGE: Duration = Duration::from_secs(300);
@@ -63,9 +63,10 @@ pub(crate) struct Scorer {
     config: ScoreProcessor,
     cache: ModelCache,
     /// Customers' stored facts (reading and decoding a customer's history is most of a
-    /// decision's database cost). They change only when the company uploads: every stored
-    /// batch is announced as a `batch.accepted` audit event after its commit, and
-    /// `follow_uploads` invalidates the company when it reads one.
+    /// decision's database cost). Decisions read only checked datasets, so the facts change
+    /// only when one of the company's datasets passes its checks: that is announced as a
+    /// `dataset.ready` audit event after its commit, and [`Uploads`] invalidates the
+    /// company when it reads one.
     facts: TenantCache<String, Arc<CustomerFacts>>,
 }
 
@@ -165,8 +166,9 @@ impl Processor for Activations {
     }
 }
 
-/// Drops a company's cached facts whenever one of its batches was stored: reads the audit
-/// topic from its end, for this instance alone.
+/// Drops a company's cached facts whenever one of its datasets became ready (decisions read
+/// only checked datasets, so batches of a dataset still receiving change nothing): reads the
+/// audit topic from its end, for this instance alone.
 #[derive(Debug)]
 struct Uploads(Arc<Scorer>);
 
@@ -180,11 +182,11 @@ impl Processor for Uploads {
     }
 
     async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<Uuid>, Failure> {
-        let stored = AuditKind::BatchAccepted.as_str();
+        let ready = AuditKind::DatasetReady.as_str();
         let mut companies = Vec::new();
         for message in messages {
             let event: AuditEventRecord = decode(&self.0.config.codec, message).await?;
-            if event.kind == stored {
+            if event.kind == ready {
                 companies.push(company_of(&event.company_id)?);
             }
         }
