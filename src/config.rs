@@ -150,6 +150,62 @@ pub struct Gateway {
         value_parser = in_range("AVAL_DECISION_TIMEOUT_MS", 10_u64, 120_000)
     )]
     pub decision_timeout_ms: u64,
+    /// Decisions this gateway has in flight at most, all companies together: 1 to 100000.
+    /// Beyond it a decision request is answered 503 with `Retry-After` at once, instead of
+    /// queueing until it times out. (A batch counts as its orders, up to the per-company
+    /// limit.) See DEFAULT_MAX_INFLIGHT_DECISIONS for the default.
+    #[arg(
+        long,
+        env = "AVAL_MAX_INFLIGHT_DECISIONS",
+        default_value_t = DEFAULT_MAX_INFLIGHT_DECISIONS,
+        value_parser = in_range("AVAL_MAX_INFLIGHT_DECISIONS", 1_usize, 100_000)
+    )]
+    pub max_inflight_decisions: usize,
+    /// Decisions one company may have in flight at this gateway: 1 to 100000. Beyond it, 503
+    /// with `Retry-After`, so one company's flood leaves room for the others.
+    #[arg(
+        long,
+        env = "AVAL_MAX_INFLIGHT_DECISIONS_PER_COMPANY",
+        default_value_t = DEFAULT_MAX_INFLIGHT_DECISIONS_PER_COMPANY,
+        value_parser = in_range("AVAL_MAX_INFLIGHT_DECISIONS_PER_COMPANY", 1_usize, 100_000)
+    )]
+    pub max_inflight_decisions_per_company: usize,
+    /// Upload batches one company may have in flight at this gateway: 1 to 1000. Beyond it,
+    /// 429 with `Retry-After` (`aval upload` waits and retries).
+    #[arg(
+        long,
+        env = "AVAL_MAX_INFLIGHT_UPLOADS_PER_COMPANY",
+        default_value_t = DEFAULT_MAX_INFLIGHT_UPLOADS_PER_COMPANY,
+        value_parser = in_range("AVAL_MAX_INFLIGHT_UPLOADS_PER_COMPANY", 1_usize, 1000)
+    )]
+    pub max_inflight_uploads_per_company: usize,
+}
+
+/// Little's law: in flight = rate x time in the system. This machine sustains about 1,000
+/// decisions/s over HTTP with a p99 of ~5 ms (README, `scripts/bench-decisions`), so at full
+/// load about 1000 x 0.005 = 5 decisions are in flight at the p99. An in-flight limit caps the
+/// queue an overload can build, and so what an admitted request waits: about limit /
+/// throughput. Measured with the overload phase of `scripts/bench-decisions` (2,000 req/s from
+/// one company, the machine shared and sustaining ~700/s): 16 per company let admitted
+/// requests reach a p99 of 110-157 ms, 32 reached 275 ms, 8 kept it at 47-48 ms, and 4 cut
+/// the admitted rate to 260/s (each slot waits on the scorer). So 8 per company, a little over
+/// the 5 in flight at full load, and twice that for the gateway, so two companies can use it
+/// at full rate.
+pub const DEFAULT_MAX_INFLIGHT_DECISIONS: usize = 16;
+/// Half the gateway's limit: one company's flood cannot take every slot.
+pub const DEFAULT_MAX_INFLIGHT_DECISIONS_PER_COMPANY: usize = 8;
+/// Twice `aval upload`'s default concurrency (4): a batch takes a few milliseconds of the
+/// gateway's CPU, so eight at once from one company already keep a core busy.
+pub const DEFAULT_MAX_INFLIGHT_UPLOADS_PER_COMPANY: usize = 8;
+
+impl Gateway {
+    pub fn limits(&self) -> aval_gateway::admission::Limits {
+        aval_gateway::admission::Limits {
+            decisions: self.max_inflight_decisions,
+            decisions_per_company: self.max_inflight_decisions_per_company,
+            uploads_per_company: self.max_inflight_uploads_per_company,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

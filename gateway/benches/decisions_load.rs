@@ -11,6 +11,13 @@
 //!   With `AVAL_LOAD_TRACE=FILE`, also one line per request in FILE: its scheduled offset (ms),
 //!   latency (µs), whether it succeeded, and the decision's `timings_us`.
 //!
+//! `overload --url URL --token JWT --customers customers.jsonl --rate R --seconds S [--tag T]`
+//!   The same open loop, at a rate above what the machine sustains, counting the answers
+//!   apart: admitted (200), shed (503 at once, the gateway's in-flight limits), timed out
+//!   (504: queued past the decision deadline) and any other failure.
+//!   `RESULT overload <rate> <sent> <ok> <shed_503> <timeouts_504> <other_errors> <ok_p50_ms>
+//!    <ok_p99_ms> <shed_p50_ms> <shed_p99_ms> <shed_max_ms> <send_lag_max_ms>`
+//!
 //! `kafka --bootstrap B --registry URL --prefix P --company ID --token JWT
 //!  --customers customers.jsonl --count N [--timeout-secs S]`
 //!   Produces N decision requests straight to the decision-requests topic (Avro through the
@@ -41,7 +48,7 @@ fn main() -> std::process::ExitCode {
     let Some(mode) = args.first().cloned() else {
         return std::process::ExitCode::SUCCESS;
     };
-    if mode != "http" && mode != "kafka" {
+    if !["http", "overload", "kafka"].contains(&mode.as_str()) {
         return std::process::ExitCode::SUCCESS;
     }
     let options = match parse(&args[1..]) {
@@ -54,7 +61,7 @@ fn main() -> std::process::ExitCode {
     // HTTP mode: one thread sends and receives (the schedule has a thread of its own), so the
     // generator takes as little as it can of the two cores the services under test share.
     // Kafka mode produces and consumes at full speed: two workers.
-    let runtime = if mode == "http" {
+    let runtime = if mode != "kafka" {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -72,10 +79,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        if mode == "http" {
-            http(&options).await
-        } else {
-            kafka(&options).await
+        match mode.as_str() {
+            "http" => http(&options).await,
+            "overload" => overload(&options).await,
+            _ => kafka(&options).await,
         }
     });
     match result {
@@ -167,7 +174,91 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
 }
 
+/// One request of the open loop: its HTTP status (`None`: no answer), its latency from the due
+/// time, and the body.
+struct Sample {
+    status: Option<u16>,
+    micros: u64,
+    body: Option<axum::body::Bytes>,
+}
+
+/// The open loop's answers, in schedule order, and the generator's own largest lag.
+struct Run {
+    rate: u64,
+    interval: Duration,
+    samples: Vec<Sample>,
+    send_lag_max_ms: f64,
+}
+
 async fn http(options: &HashMap<String, String>) -> Result<(), Error> {
+    let run = open_loop(options).await?;
+    // AVAL_LOAD_TRACE=FILE: one line per request (scheduled offset ms, latency µs, the
+    // decision's timings), to see where and when the slow ones spend their time.
+    if let Some(path) = std::env::var_os("AVAL_LOAD_TRACE").filter(|p| !p.is_empty()) {
+        let mut trace = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for (i, sample) in run.samples.iter().enumerate() {
+            let timings = sample
+                .body
+                .as_ref()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                .and_then(|v| v.get("timings_us").cloned())
+                .unwrap_or_default();
+            let offset_ms = run.interval.as_secs_f64() * 1000.0 * i as f64;
+            let ok = sample.status == Some(200);
+            writeln!(trace, "{offset_ms:.1} {} {ok} {timings}", sample.micros)?;
+        }
+        trace.flush()?;
+    }
+    let total = run.samples.len() as u64;
+    let errors = run.samples.iter().filter(|s| s.status != Some(200)).count() as u64;
+    let mut latencies: Vec<u64> = run.samples.iter().map(|s| s.micros).collect();
+    latencies.sort_unstable();
+    println!(
+        "RESULT http {} {total} {} {errors} {:.2} {:.2} {:.2} {:.2} {:.2}",
+        run.rate,
+        total - errors,
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 95.0),
+        percentile(&latencies, 99.0),
+        percentile(&latencies, 100.0),
+        run.send_lag_max_ms,
+    );
+    Ok(())
+}
+
+async fn overload(options: &HashMap<String, String>) -> Result<(), Error> {
+    let run = open_loop(options).await?;
+    let latencies = |status: Option<u16>| {
+        let mut micros: Vec<u64> = run
+            .samples
+            .iter()
+            .filter(|s| s.status == status)
+            .map(|s| s.micros)
+            .collect();
+        micros.sort_unstable();
+        micros
+    };
+    let admitted = latencies(Some(200));
+    let shed = latencies(Some(503));
+    let timeouts = latencies(Some(504)).len();
+    let total = run.samples.len();
+    let other = total - admitted.len() - shed.len() - timeouts;
+    println!(
+        "RESULT overload {} {total} {} {} {timeouts} {other} {:.2} {:.2} {:.2} {:.2} {:.2} {:.2}",
+        run.rate,
+        admitted.len(),
+        shed.len(),
+        percentile(&admitted, 50.0),
+        percentile(&admitted, 99.0),
+        percentile(&shed, 50.0),
+        percentile(&shed, 99.0),
+        percentile(&shed, 100.0),
+        run.send_lag_max_ms,
+    );
+    Ok(())
+}
+
+async fn open_loop(options: &HashMap<String, String>) -> Result<Run, Error> {
     let url = format!(
         "{}/v1/decisions",
         get(options, "url")?.trim_end_matches('/')
@@ -232,60 +323,37 @@ async fn http(options: &HashMap<String, String>) -> Result<(), Error> {
             .header("content-type", "application/json")
             .body(body);
         tasks.push(tokio::spawn(async move {
-            let (ok, body) = match request.send().await {
+            let (status, body) = match request.send().await {
                 Ok(response) => {
-                    let ok = response.status() == reqwest::StatusCode::OK;
+                    let status = response.status().as_u16();
                     // The whole body, as a client would read it.
                     match response.bytes().await {
-                        Ok(body) => (ok, Some(body)),
-                        Err(_) => (false, None),
+                        Ok(body) => (Some(status), Some(body)),
+                        Err(_) => (None, None),
                     }
                 }
-                Err(_) => (false, None),
+                Err(_) => (None, None),
             };
-            (ok, due.elapsed().as_micros() as u64, body)
+            Sample {
+                status,
+                micros: due.elapsed().as_micros() as u64,
+                body,
+            }
         }));
     }
     schedule
         .join()
         .map_err(|_| "the request schedule's thread panicked")?;
-    // AVAL_LOAD_TRACE=FILE: one line per request (scheduled offset ms, latency µs, the
-    // decision's timings), to see where and when the slow ones spend their time.
-    let mut trace = match std::env::var_os("AVAL_LOAD_TRACE").filter(|p| !p.is_empty()) {
-        Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
-        None => None,
-    };
-    let mut latencies = Vec::with_capacity(tasks.len());
-    let mut errors = 0u64;
-    for (i, task) in tasks.into_iter().enumerate() {
-        let (ok, micros, body) = task.await?;
-        if !ok {
-            errors += 1;
-        }
-        latencies.push(micros);
-        if let Some(trace) = trace.as_mut() {
-            let timings = body
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v.get("timings_us").cloned())
-                .unwrap_or_default();
-            let offset_ms = interval.as_secs_f64() * 1000.0 * i as f64;
-            writeln!(trace, "{offset_ms:.1} {micros} {ok} {timings}")?;
-        }
+    let mut samples = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        samples.push(task.await?);
     }
-    if let Some(mut trace) = trace {
-        trace.flush()?;
-    }
-    latencies.sort_unstable();
-    println!(
-        "RESULT http {rate} {total} {} {errors} {:.2} {:.2} {:.2} {:.2} {:.2}",
-        total - errors,
-        percentile(&latencies, 50.0),
-        percentile(&latencies, 95.0),
-        percentile(&latencies, 99.0),
-        percentile(&latencies, 100.0),
-        send_lag_max.load(Ordering::Relaxed) as f64 / 1000.0,
-    );
-    Ok(())
+    Ok(Run {
+        rate,
+        interval,
+        samples,
+        send_lag_max_ms: send_lag_max.load(Ordering::Relaxed) as f64 / 1000.0,
+    })
 }
 
 async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {

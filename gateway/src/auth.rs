@@ -6,9 +6,11 @@
 use crate::problem::Problem;
 use crate::state::AppState;
 use aval_store::companies::{Access, Company};
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 pub use aval_core::token::{Claims, IssuedToken, TokenError, TokenKeys};
@@ -46,6 +48,10 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Checked once per request: `authenticate` may have done it already.
+        if let Some(auth) = parts.extensions.get::<Authenticated>() {
+            return Ok(auth.clone());
+        }
         let state = AppState::from_ref(state);
         let header = parts
             .headers
@@ -81,5 +87,18 @@ where
                 ))
             }
         }
+    }
+}
+
+/// Authenticates before the handler, for layers that need the company (admission control);
+/// the handler's extractor then reuses the result instead of checking the token again.
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match Authenticated::from_request_parts(&mut parts, &state).await {
+        Ok(auth) => {
+            parts.extensions.insert(auth);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(problem) => problem.into_response(),
     }
 }

@@ -34,15 +34,20 @@ where
         }
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|e| match e {
-                BytesRejection::FailedToBufferBody(inner)
-                    if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-                {
-                    Problem::too_large(crate::BODY_LIMIT_BYTES)
-                }
-                other => Problem::malformed("", other.body_text()),
-            })?;
+            .map_err(unreadable)?;
         parse(&bytes).map(JsonBody)
+    }
+}
+
+/// The problem of a body that could not be read: over the limit, or cut off.
+pub(crate) fn unreadable(rejection: BytesRejection) -> Problem {
+    match rejection {
+        BytesRejection::FailedToBufferBody(inner)
+            if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            Problem::too_large(crate::BODY_LIMIT_BYTES)
+        }
+        other => Problem::malformed("", other.body_text()),
     }
 }
 

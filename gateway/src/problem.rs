@@ -28,9 +28,31 @@ pub struct Problem {
     /// For an order decided before with other content: that first decision (`request_id`,
     /// `decided_at`, `decision`), an extension member as RFC 9457 allows.
     #[serde(skip_serializing_if = "Option::is_none")]
-    first_decision: Option<serde_json::Value>,
+    first_decision: Option<FirstDecision>,
+    /// For a request shed under load: which limit, and when to retry.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    shed: Option<Shed>,
     #[serde(skip)]
     www_authenticate: bool,
+}
+
+/// The decision that stands for an order id re-sent with other content.
+#[derive(Debug, Serialize)]
+pub struct FirstDecision {
+    pub request_id: String,
+    pub order_id: String,
+    pub decision: &'static str,
+    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Why a request was refused at once under load.
+#[derive(Debug, Serialize)]
+struct Shed {
+    /// Which in-flight limit (`decisions`, `decisions_per_company`, `uploads_per_company`).
+    limit: &'static str,
+    /// Seconds for the `Retry-After` header.
+    #[serde(skip)]
+    retry_after: u32,
 }
 
 impl Problem {
@@ -48,6 +70,7 @@ impl Problem {
             errors: Vec::new(),
             error_count: None,
             first_decision: None,
+            shed: None,
             www_authenticate: false,
         }
     }
@@ -201,6 +224,37 @@ impl Problem {
         )
     }
 
+    /// Too much in flight: refused at once, to be retried after `retry_after` seconds.
+    pub fn overloaded(limit: &'static str, detail: impl Into<String>, retry_after: u32) -> Self {
+        Self {
+            shed: Some(Shed { limit, retry_after }),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "/problems/overloaded",
+                "Overloaded",
+                detail,
+            )
+        }
+    }
+
+    /// The company has too much in flight: refused at once, to be retried after `retry_after`
+    /// seconds.
+    pub fn too_many_requests(
+        limit: &'static str,
+        detail: impl Into<String>,
+        retry_after: u32,
+    ) -> Self {
+        Self {
+            shed: Some(Shed { limit, retry_after }),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "/problems/too-many-requests",
+                "Too many requests",
+                detail,
+            )
+        }
+    }
+
     /// The company has no model to decide with (yet, or not that version).
     pub fn no_model(detail: impl Into<String>) -> Self {
         Self::new(
@@ -212,7 +266,7 @@ impl Problem {
     }
 
     /// The order id was decided before for other content: names that first decision.
-    pub fn order_conflict(detail: impl Into<String>, first_decision: serde_json::Value) -> Self {
+    pub fn order_conflict(detail: impl Into<String>, first_decision: FirstDecision) -> Self {
         Self {
             first_decision: Some(first_decision),
             ..Self::new(
@@ -269,12 +323,16 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
         let challenge = self.www_authenticate;
+        let retry_after = self.shed.as_ref().map(|shed| shed.retry_after);
         let mut response = (status, Json(self)).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -1,3 +1,4 @@
+use crate::admission::Admission;
 use crate::auth::TokenKeys;
 use crate::replies::ReplyRouter;
 use aval_core::Outages;
@@ -21,4 +22,6 @@ pub struct AppState {
     pub replies: Arc<ReplyRouter>,
     /// Dependencies the processors of this process find down (`aval all`), for readiness.
     pub outages: Outages,
+    /// What this instance has in flight, against its limits.
+    pub admission: Arc<Admission>,
 }

@@ -54,6 +54,7 @@ pub(super) async fn serve_gateway(
         http: reqwest::Client::new(),
         replies,
         outages,
+        admission: Arc::new(aval_gateway::admission::Admission::new(settings.limits())),
     };
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await

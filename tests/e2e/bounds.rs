@@ -1,9 +1,12 @@
 //! What the gateway gives back and keeps is bounded, whatever a client sends: a 422 lists at
-//! most 100 errors and counts the rest.
+//! most 100 errors and counts the rest; decisions and uploads beyond the in-flight limits are
+//! refused at once.
 
-use crate::common::Gateway;
+use crate::common::{Gateway, app_state, stack};
 use crate::ingest_support::{create_dataset, stored_rows};
+use aval_gateway::admission::{Admission, Limits};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 #[tokio::test]
 async fn a_batch_of_five_thousand_bad_fields_gets_a_short_answer_that_counts_them() {
@@ -54,5 +57,72 @@ async fn a_batch_of_five_thousand_bad_fields_gets_a_short_answer_that_counts_the
         fields[90..].iter().all(|f| f.starts_with("items[9].")),
         "{fields:?}"
     );
+    assert_eq!(stored_rows(&dataset).await, [0, 0, 0, 0]);
+}
+
+/// The limits are wired to the real routes, after authentication: with no room at all, every
+/// decision is refused at once with `Retry-After` and every upload batch gets 429, while other
+/// calls and unauthenticated requests get their usual answers.
+#[tokio::test]
+async fn decisions_and_uploads_are_shed_with_retry_after_when_there_is_no_room() {
+    let mut state = app_state(&stack().schema_registry_url).await;
+    state.admission = Arc::new(Admission::new(Limits {
+        decisions: 0,
+        decisions_per_company: 0,
+        uploads_per_company: 0,
+    }));
+    let gateway = Gateway::start_with(state).await;
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let order = json!({"id": "O1", "customer_id": "C1", "issued_at": "2024-03-01T10:00:00Z", "amount": "10.00"});
+    for (path, body, status, limit) in [
+        (
+            "/v1/decisions",
+            json!({"order": order}),
+            503,
+            "decisions_per_company",
+        ),
+        (
+            "/v1/decisions/batch",
+            json!({"orders": [order]}),
+            503,
+            "decisions_per_company",
+        ),
+        (
+            &format!("/v1/datasets/{dataset}/customers") as &str,
+            json!({"items": [{"id": "C1"}]}),
+            429,
+            "uploads_per_company",
+        ),
+    ] {
+        let response = gateway
+            .http
+            .post(gateway.url(path))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        assert_eq!(response.headers()["retry-after"], "1", "{path}");
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(problem["limit"], limit, "{path}: {problem}");
+        let anonymous = gateway
+            .http
+            .post(gateway.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(anonymous.status(), 401, "{path}");
+    }
+    let models = gateway
+        .http
+        .get(gateway.url("/v1/models"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(models.status(), 200);
     assert_eq!(stored_rows(&dataset).await, [0, 0, 0, 0]);
 }

@@ -141,8 +141,16 @@ pub async fn app_state(registry_url: &str) -> AppState {
         http: reqwest::Client::new(),
         replies,
         outages: aval_core::Outages::default(),
+        admission: Arc::new(aval_gateway::admission::Admission::new(OPEN_LIMITS)),
     }
 }
+
+/// In-flight limits no test reaches unless it means to (the e2e tests run in parallel).
+pub const OPEN_LIMITS: aval_gateway::admission::Limits = aval_gateway::admission::Limits {
+    decisions: 100_000,
+    decisions_per_company: 100_000,
+    uploads_per_company: 1_000,
+};
 
 /// Generous by default: a debug build on a CI machine busy training other tests' models.
 pub fn decision_timeout() -> Duration {

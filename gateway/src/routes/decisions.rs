@@ -4,7 +4,7 @@
 
 use crate::auth::{Authenticated, forwarded_authorization};
 use crate::json::JsonBody;
-use crate::problem::Problem;
+use crate::problem::{FirstDecision, Problem};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::ingest::{
@@ -178,12 +178,12 @@ fn answer(reply: DecisionReplyRecord, started: Instant) -> Result<Value, Problem
         (ReplyStatusWire::NoModel, _) => Err(Problem::no_model(message)),
         (ReplyStatusWire::Conflict, Some(first)) => Err(Problem::order_conflict(
             message,
-            json!({
-                "request_id": first.request_id,
-                "order_id": first.order_id,
-                "decision": first.decision.as_str(),
-                "decided_at": DateTime::from_timestamp_millis(first.decided_at),
-            }),
+            FirstDecision {
+                request_id: first.request_id,
+                order_id: first.order_id,
+                decision: first.decision.as_str(),
+                decided_at: DateTime::from_timestamp_millis(first.decided_at),
+            },
         )),
         (ReplyStatusWire::Invalid, _) => {
             let mut errors = FieldErrors::default();

@@ -478,6 +478,56 @@ mod tests {
         );
     }
 
+    /// The examples of a shed request and of a changed repeat have the members the code
+    /// writes, with the type and title it gives them.
+    #[test]
+    fn shed_and_conflict_examples_are_what_the_code_writes() {
+        use crate::problem::{FirstDecision, Problem};
+        let doc = doc();
+        let example = |response: &str, pointer: &str| {
+            doc.pointer(&format!(
+                "/components/responses/{response}/content/application~1problem+json{pointer}"
+            ))
+            .unwrap_or_else(|| panic!("{response} has no {pointer}"))
+            .clone()
+        };
+        let written = [
+            (
+                example("DecisionUnavailable", "/examples/overloaded/value"),
+                Problem::overloaded("decisions_per_company", "shed", 1),
+            ),
+            (
+                example("TooManyBatches", "/example"),
+                Problem::too_many_requests("uploads_per_company", "shed", 1),
+            ),
+            (
+                example("DecisionConflict", "/examples/changed_repeat/value"),
+                Problem::order_conflict(
+                    "changed",
+                    FirstDecision {
+                        request_id: "r".into(),
+                        order_id: "O2".into(),
+                        decision: "approved",
+                        decided_at: DateTime::from_timestamp_millis(0),
+                    },
+                ),
+            ),
+        ];
+        for (documented, problem) in written {
+            let code = serde_json::to_value(&problem).expect("a problem serializes");
+            let keys = |v: &Value| -> BTreeSet<String> {
+                v.as_object().expect("an object").keys().cloned().collect()
+            };
+            assert_eq!(keys(&documented), keys(&code), "{documented}");
+            for member in ["type", "title", "status", "limit"] {
+                assert_eq!(documented.get(member), code.get(member), "{member}");
+            }
+            if let Some(first) = code.get("first_decision") {
+                assert_eq!(keys(&documented["first_decision"]), keys(first));
+            }
+        }
+    }
+
     /// The model examples are the serde shapes of the core types, and agree with each other.
     #[test]
     fn model_examples_are_what_the_code_writes() {
