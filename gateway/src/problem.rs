@@ -28,10 +28,10 @@ pub struct Problem {
     /// For an order decided before with other content: that first decision (`request_id`,
     /// `decided_at`, `decision`), an extension member as RFC 9457 allows.
     #[serde(skip_serializing_if = "Option::is_none")]
-    first_decision: Option<FirstDecision>,
+    first_decision: Option<Box<FirstDecision>>,
     /// For a request shed under load: which limit, and when to retry.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    shed: Option<Shed>,
+    shed: Option<Box<Shed>>,
     #[serde(skip)]
     www_authenticate: bool,
 }
@@ -227,7 +227,7 @@ impl Problem {
     /// Too much in flight: refused at once, to be retried after `retry_after` seconds.
     pub fn overloaded(limit: &'static str, detail: impl Into<String>, retry_after: u32) -> Self {
         Self {
-            shed: Some(Shed { limit, retry_after }),
+            shed: Some(Box::new(Shed { limit, retry_after })),
             ..Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "/problems/overloaded",
@@ -245,7 +245,7 @@ impl Problem {
         retry_after: u32,
     ) -> Self {
         Self {
-            shed: Some(Shed { limit, retry_after }),
+            shed: Some(Box::new(Shed { limit, retry_after })),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "/problems/too-many-requests",
@@ -268,7 +268,7 @@ impl Problem {
     /// The order id was decided before for other content: names that first decision.
     pub fn order_conflict(detail: impl Into<String>, first_decision: FirstDecision) -> Self {
         Self {
-            first_decision: Some(first_decision),
+            first_decision: Some(Box::new(first_decision)),
             ..Self::new(
                 StatusCode::CONFLICT,
                 "/problems/order-conflict",
