@@ -382,7 +382,6 @@ async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
         let record = DecisionRequestRecord {
             request_id: format!("k{}-{i}", &run[..8]),
             company_id: company.clone(),
-            reply_to: None,
             order: order(
                 &mut random,
                 &customers,

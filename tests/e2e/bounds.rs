@@ -1,9 +1,12 @@
 //! What the gateway gives back and keeps is bounded, whatever a client sends: a 422 lists at
 //! most 100 errors and counts the rest; decisions and uploads beyond the in-flight limits are
-//! refused at once.
+//! refused at once; and a batch as large as the body limit allows goes through Kafka whole.
 
-use crate::common::{Gateway, app_state, stack};
-use crate::ingest_support::{create_dataset, stored_rows};
+use crate::common::{DEADLINE, Gateway, app_state, stack};
+use crate::ingest_support::{
+    Dataset, create_dataset, ensure_ingest_processor, post_batch, stored_rows,
+};
+use aval_core::ingest::{MAX_ATTRIBUTE_TEXT_CHARS, MAX_ATTRIBUTES};
 use aval_gateway::admission::{Admission, Limits};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -125,4 +128,46 @@ async fn decisions_and_uploads_are_shed_with_retry_after_when_there_is_no_room()
         .expect("request");
     assert_eq!(models.status(), 200);
     assert_eq!(stored_rows(&dataset).await, [0, 0, 0, 0]);
+}
+
+/// A batch of 3 MiB, three times Kafka's default record limit, is accepted, produced and
+/// stored: the ingest topic carries the catalogue's `max.message.bytes`. The attribute texts
+/// are random, so the producer's compression cannot shrink the record under 1 MiB.
+#[tokio::test]
+async fn a_three_mebibyte_batch_is_stored_whole() {
+    ensure_ingest_processor();
+    let gateway = Gateway::start().await;
+    let (_, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let random_text = || {
+        let mut text = String::new();
+        while text.len() < MAX_ATTRIBUTE_TEXT_CHARS {
+            text.push_str(&uuid::Uuid::new_v4().simple().to_string());
+        }
+        text.truncate(MAX_ATTRIBUTE_TEXT_CHARS);
+        text
+    };
+    let mut customers = Dataset::new(300, 0).customers;
+    for customer in &mut customers {
+        let attributes: serde_json::Map<String, Value> = (0..MAX_ATTRIBUTES)
+            .map(|n| (format!("note_{n}"), Value::String(random_text())))
+            .collect();
+        customer["attributes"] = Value::Object(attributes);
+    }
+    let size = serde_json::to_vec(&json!({"items": customers}))
+        .expect("json")
+        .len();
+    assert!(
+        (3 << 20..aval_gateway::BODY_LIMIT_BYTES).contains(&size),
+        "the body is {size} bytes"
+    );
+
+    let (status, body) =
+        post_batch(&gateway, &token, &dataset, "customers", &customers, None).await;
+    assert_eq!(status, 202, "{body}");
+    let started = std::time::Instant::now();
+    while stored_rows(&dataset).await != [300, 0, 0, 0] {
+        assert!(started.elapsed() < DEADLINE, "the batch was not stored");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

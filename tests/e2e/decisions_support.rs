@@ -258,7 +258,6 @@ pub fn request(
     DecisionRequestRecord {
         request_id: Uuid::new_v4().to_string(),
         company_id: company.to_owned(),
-        reply_to: None,
         order,
         customer: None,
         credit_limit: None,

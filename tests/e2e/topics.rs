@@ -146,8 +146,16 @@ async fn the_cli_exits_3_on_drift() {
     raw.create_partitions(&[NewPartitions::new(&decisions, 7)], &options)
         .await
         .expect("grow");
-    let third = run();
-    assert_eq!(third.status.code(), Some(3));
+    // The broker shows the new partition asynchronously: run again until it does.
+    let started = std::time::Instant::now();
+    let third = loop {
+        let output = run();
+        if output.status.code() != Some(0) || started.elapsed() > common::DEADLINE {
+            break output;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(third.status.code(), Some(3), "{third:?}");
     let stdout = String::from_utf8_lossy(&third.stdout);
     assert!(
         stdout.contains(&format!(

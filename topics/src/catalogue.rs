@@ -1,11 +1,16 @@
-//! Every topic aval uses, with its configuration, its key and its value schema: the single
-//! place a topic is named. `aval topics apply` makes the cluster match it.
+//! Every topic aval uses, with its configuration and its value schema: the single place a
+//! topic is named. `aval topics apply` makes the cluster match it.
+//!
+//! Keys: every record is keyed by its company id, so a company's records stay in order on one
+//! partition (a completion marker after its batches, an activation after the training); a
+//! decision reply by its request id; a dead letter by the original record's key.
 
 use crate::schemas::{self, RecordSchema};
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
 const DAY_MS: i64 = 24 * HOUR_MS;
-/// Largest ingest record, also the producers' `message.max.bytes`.
+/// Largest ingest record: the ingest and dead-letter topics' `max.message.bytes`, and the
+/// producers' `message.max.bytes`.
 pub const MAX_INGEST_RECORD_BYTES: i32 = 8 * 1024 * 1024;
 
 /// What a topic is for; code asks the catalogue for a role, never spells a topic name.
@@ -41,17 +46,6 @@ impl CleanupPolicy {
     }
 }
 
-/// What a record's key holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordKey {
-    /// The company id (UUID text): all of a company's records land on one partition, in order.
-    CompanyId,
-    /// The request id: spread evenly, order does not matter.
-    RequestId,
-    /// The failed record's original key, unchanged.
-    Original,
-}
-
 #[derive(Debug, Clone)]
 pub struct TopicSpec {
     pub role: TopicRole,
@@ -61,7 +55,6 @@ pub struct TopicSpec {
     pub cleanup: CleanupPolicy,
     /// `None` keeps records forever (compacted topics).
     pub retention_ms: Option<i64>,
-    pub key: RecordKey,
     /// `None` for the dead-letter topic, which keeps the original bytes.
     pub value: Option<&'static RecordSchema>,
     /// Largest record the topic takes, when above the broker's 1 MiB default.
@@ -71,10 +64,14 @@ pub struct TopicSpec {
 impl TopicSpec {
     /// The topic-level configs the catalogue owns; anything else is left to the broker.
     pub fn configs(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut configs = vec![
             ("cleanup.policy", self.cleanup.as_config().to_owned()),
             ("retention.ms", self.retention_ms.unwrap_or(-1).to_string()),
-        ]
+        ];
+        if let Some(bytes) = self.max_message_bytes {
+            configs.push(("max.message.bytes", bytes.to_string()));
+        }
+        configs
     }
 
     /// The registry subject of the value schema (Confluent's TopicNameStrategy).
@@ -92,19 +89,17 @@ impl Catalogue {
     /// `prefix` namespaces every topic (`aval.` by default), so several deployments or test
     /// runs can share a cluster; `replication` is the cluster's replication factor.
     pub fn new(prefix: &str, replication: i32) -> Self {
-        let topic = |role, suffix: &str, partitions, cleanup, retention_ms, key, value| TopicSpec {
+        let topic = |role, suffix: &str, partitions, cleanup, retention_ms, value| TopicSpec {
             role,
             name: format!("{prefix}{suffix}"),
             partitions,
             replication,
             cleanup,
             retention_ms,
-            key,
             value,
             max_message_bytes: None,
         };
         use CleanupPolicy::{Compact, Delete};
-        use RecordKey::{CompanyId, Original, RequestId};
         let mut catalogue = Self {
             topics: vec![
                 topic(
@@ -113,7 +108,6 @@ impl Catalogue {
                     6,
                     Delete,
                     Some(7 * DAY_MS),
-                    CompanyId,
                     Some(&schemas::INGEST_RECORD),
                 ),
                 topic(
@@ -122,7 +116,6 @@ impl Catalogue {
                     6,
                     Delete,
                     Some(7 * DAY_MS),
-                    CompanyId,
                     Some(&schemas::TRAINING_REQUEST),
                 ),
                 topic(
@@ -131,7 +124,6 @@ impl Catalogue {
                     6,
                     Compact,
                     None,
-                    CompanyId,
                     Some(&schemas::MODEL_ACTIVATION),
                 ),
                 topic(
@@ -140,7 +132,6 @@ impl Catalogue {
                     6,
                     Delete,
                     Some(DAY_MS),
-                    CompanyId,
                     Some(&schemas::DECISION_REQUEST),
                 ),
                 topic(
@@ -149,7 +140,6 @@ impl Catalogue {
                     6,
                     Delete,
                     Some(HOUR_MS),
-                    RequestId,
                     Some(&schemas::DECISION_REPLY),
                 ),
                 topic(
@@ -158,7 +148,6 @@ impl Catalogue {
                     6,
                     Delete,
                     Some(30 * DAY_MS),
-                    CompanyId,
                     Some(&schemas::DECISION),
                 ),
                 topic(
@@ -167,7 +156,6 @@ impl Catalogue {
                     6,
                     Delete,
                     Some(30 * DAY_MS),
-                    CompanyId,
                     Some(&schemas::AUDIT_EVENT),
                 ),
                 topic(
@@ -176,7 +164,6 @@ impl Catalogue {
                     3,
                     Delete,
                     Some(30 * DAY_MS),
-                    Original,
                     None,
                 ),
             ],
@@ -239,5 +226,20 @@ mod tests {
                 .configs()
                 .contains(&("retention.ms", "-1".to_owned()))
         );
+    }
+
+    #[test]
+    fn topics_that_carry_whole_batches_take_large_records() {
+        let catalogue = Catalogue::new("aval.", 1);
+        let large = ("max.message.bytes", MAX_INGEST_RECORD_BYTES.to_string());
+        for topic in catalogue.topics() {
+            let carries_batches = matches!(topic.role, TopicRole::Ingest | TopicRole::DeadLetters);
+            assert_eq!(
+                topic.configs().contains(&large),
+                carries_batches,
+                "{}",
+                topic.name
+            );
+        }
     }
 }

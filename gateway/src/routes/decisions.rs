@@ -218,7 +218,6 @@ async fn ask(
     let request = DecisionRequestRecord {
         request_id: Uuid::new_v4().to_string(),
         company_id: company.clone(),
-        reply_to: Some(replies_topic.clone()),
         order: checked.order,
         customer: checked.customer,
         credit_limit: checked.credit_limit,

@@ -16,7 +16,6 @@ pub const REPLY_INSTANCE_HEADER: &str = "aval.reply_instance";
 pub struct DecisionRequestRecord {
     pub request_id: String,
     pub company_id: String,
-    pub reply_to: Option<String>,
     pub order: OrderWire,
     pub customer: Option<CustomerWire>,
     pub credit_limit: Option<CreditLimitWire>,
@@ -164,7 +163,6 @@ mod tests {
         round_trip(&DecisionRequestRecord {
             request_id: "r1".into(),
             company_id: "c1".into(),
-            reply_to: None,
             order: OrderWire {
                 id: "O1".into(),
                 customer_id: "C1".into(),
