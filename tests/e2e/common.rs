@@ -213,6 +213,35 @@ impl Gateway {
 }
 
 /// A consumer reading `topic` from the beginning, in a group of its own.
+/// Commits the current end of every partition of `topic` as the offsets of the new consumer
+/// group `group`, so a processor started in it reads only what is produced from now on: the
+/// shared test topics keep every earlier test's records, which a new group would otherwise
+/// work through first.
+pub fn start_group_at_end(group: &str, topic: &str) {
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &stack().kafka_bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .expect("metadata");
+    let mut offsets = rdkafka::TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (_, end) = consumer
+            .fetch_watermarks(topic, partition.id(), timeout)
+            .expect("watermarks");
+        offsets
+            .add_partition_offset(topic, partition.id(), rdkafka::Offset::Offset(end))
+            .expect("offset");
+    }
+    consumer
+        .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit the end offsets");
+}
+
 pub fn consumer_from_start(topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &stack().kafka_bootstrap)

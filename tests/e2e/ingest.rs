@@ -227,6 +227,15 @@ async fn straight_over_kafka_with_redelivery_and_without_duplicates() {
     produce_direct(&marker, Some(&bearer)).await;
     produce_direct(&marker, Some(&bearer)).await;
 
+    // The dataset exists once the ingest processor has stored the first batch.
+    let started = std::time::Instant::now();
+    while get_dataset(&gateway, &token, &dataset).await.0 == 404 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the first batch never opened the dataset"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let settled = wait_settled(&gateway, &token, &dataset, DEADLINE).await;
     assert_eq!(settled["status"], "ready", "{settled}");
     assert_eq!(stored_rows(&dataset).await, [30, 60, 30, 30]);

@@ -22,11 +22,10 @@ pub fn ensure_ingest_processor() {
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().expect("runtime");
             runtime.block_on(async move {
-                let processor = ingest_processor(
-                    common::catalogue().await,
-                    &format!("e2e-ingest-{}", uuid::Uuid::new_v4()),
-                )
-                .await;
+                let catalogue = common::catalogue().await;
+                let group = format!("e2e-ingest-{}", uuid::Uuid::new_v4());
+                common::start_group_at_end(&group, &catalogue.topic(TopicRole::Ingest).name);
+                let processor = ingest_processor(catalogue, &group).await;
                 ready_tx.send(()).expect("signal");
                 processor
                     .run(std::future::pending())
