@@ -235,16 +235,9 @@ pub(crate) async fn upload(
     let batch = match validate_batch(kind, &body.items, now) {
         Ok(batch) => batch,
         Err(errors) => {
-            audit(
-                &state,
-                AuditEvent::new(auth.company.id, AuditKind::BatchRejected, auth.actor(), now)
-                    .with_detail("dataset_id", dataset.id.to_string())
-                    .with_detail("batch_id", batch_id)
-                    .with_detail("kind", kind.as_str())
-                    .with_detail("items", body.items.len().to_string())
-                    .with_detail("errors", errors.len().to_string()),
-            )
-            .await;
+            let event = batch_rejected(&auth, dataset.id, batch_id, kind, body.items.len(), now)
+                .with_detail("errors", errors.len().to_string());
+            audit(&state, event).await;
             return Err(Problem::invalid(errors));
         }
     };
@@ -265,16 +258,9 @@ pub(crate) async fn upload(
             .map_err(|e| Problem::dependency_failed("cannot record the Idempotency-Key", e))?;
         if let Some(reuse) = reuse {
             let problem = reused_key(kind, reuse);
-            audit(
-                &state,
-                AuditEvent::new(auth.company.id, AuditKind::BatchRejected, auth.actor(), now)
-                    .with_detail("dataset_id", dataset.id.to_string())
-                    .with_detail("batch_id", batch_id)
-                    .with_detail("kind", kind.as_str())
-                    .with_detail("items", batch.len().to_string())
-                    .with_detail("reason", "Idempotency-Key reused for other content"),
-            )
-            .await;
+            let event = batch_rejected(&auth, dataset.id, batch_id, kind, batch.len(), now)
+                .with_detail("reason", "Idempotency-Key reused for other content");
+            audit(&state, event).await;
             return Err(problem);
         }
     }
@@ -307,6 +293,22 @@ fn reused_key(kind: ItemKind, reuse: BatchIdReuse) -> Problem {
     let mut errors = aval_core::FieldErrors::default();
     errors.push("Idempotency-Key", reason);
     Problem::invalid(errors)
+}
+
+/// The audit event of a batch the gateway refused, before any detail of why.
+fn batch_rejected(
+    auth: &Authenticated,
+    dataset: Uuid,
+    batch_id: String,
+    kind: ItemKind,
+    items: usize,
+    at: chrono::DateTime<Utc>,
+) -> AuditEvent {
+    AuditEvent::new(auth.company.id, AuditKind::BatchRejected, auth.actor(), at)
+        .with_detail("dataset_id", dataset.to_string())
+        .with_detail("batch_id", batch_id)
+        .with_detail("kind", kind.as_str())
+        .with_detail("items", items.to_string())
 }
 
 /// Produces an ingest record carrying the caller's own token: the ingest processor checks every
