@@ -1,6 +1,7 @@
 //! Models: choosing a learner per company on its own data, evaluating it on a holdout it never
-//! saw, and scoring and explaining orders with it. Pure code; training runs on the caller's
-//! thread (the train processor runs it off the async runtime).
+//! saw, scoring and explaining orders with it, and comparing versions on orders none of them
+//! trained on. Pure code; training runs on the caller's thread (the train processor runs it
+//! off the async runtime).
 //!
 //! Dependencies run one way: each module uses only those above it in this list, and this
 //! file only declares them and names what is public.
@@ -12,7 +13,8 @@
 //! 5. `trained`: a trained model (`TrainedModel`) and its metrics;
 //! 6. `monotone`: a trained model checked against the known directions of its features;
 //! 7. `select`: choosing, fitting and judging the learner;
-//! 8. `train`: the entry points of training.
+//! 8. `train`: the entry points of training;
+//! 9. `compare`: versions evaluated side by side on the orders none of them trained on.
 
 mod examples;
 mod metrics;
@@ -34,9 +36,14 @@ mod select;
 
 mod train;
 
+mod compare;
+
 #[cfg(test)]
 mod tests;
 
+pub use compare::{
+    ComparedVersion, Comparison, Contender, MIN_COMPARED_PER_OUTCOME, TooFewToCompare, compare,
+};
 pub use examples::{TrainingExample, examples, for_each_example};
 pub use learners::{BoostingSettings, ForestSettings, Learner, LogisticSettings};
 pub use metrics::{Confusion, Evaluation};
