@@ -4,6 +4,7 @@
 mod access;
 pub mod audit;
 pub mod companies;
+pub mod comparison;
 pub mod datasets;
 mod error;
 pub mod facts;

@@ -9,6 +9,7 @@ mod avro;
 mod bounds;
 mod checked_facts;
 mod common;
+mod comparison;
 mod decisions;
 mod decisions_support;
 mod faults;

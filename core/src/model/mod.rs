@@ -1,212 +1,55 @@
 //! Models: choosing a learner per company on its own data, evaluating it on a holdout it never
-//! saw, and scoring and explaining orders with it. Pure code; training runs on the caller's
-//! thread (the train processor runs it off the async runtime).
+//! saw, scoring and explaining orders with it, and comparing versions on orders none of them
+//! trained on. Pure code; training runs on the caller's thread (the train processor runs it
+//! off the async runtime).
+//!
+//! Dependencies run one way: each module uses only those above it in this list, and this
+//! file only declares them and names what is public.
+//! 1. `spec`, `metrics`, `sample`, `parallel`, `examples`: encoding features into rows, the
+//!    measures of a model, evenly spread samples, fits side by side, examples from a dataset;
+//! 2. `learners`: the candidate learners (`Learner`), their settings and fitted forms;
+//! 3. `options`: what a training is asked for (`TrainingOptions`) and how it fails;
+//! 4. `split`: which orders train and which judge;
+//! 5. `trained`: a trained model (`TrainedModel`) and its metrics;
+//! 6. `monotone`: a trained model checked against the known directions of its features;
+//! 7. `select`: choosing, fitting and judging the learner;
+//! 8. `train`: the entry points of training;
+//! 9. `compare`: versions evaluated side by side on the orders none of them trained on.
 
 mod examples;
-mod learners;
 mod metrics;
-mod monotone;
 mod parallel;
-mod select;
+mod sample;
 mod spec;
+
+mod learners;
+
+mod options;
+
 mod split;
+
+mod trained;
+
+mod monotone;
+
+mod select;
+
 mod train;
+
+mod compare;
 
 #[cfg(test)]
 mod tests;
 
-use crate::features::{FeatureValue, RawFeatures};
-use learners::{Fitted, sigmoid};
-use serde::{Deserialize, Serialize};
-
+pub use compare::{
+    ComparedVersion, Comparison, Contender, MIN_COMPARED_PER_OUTCOME, TooFewToCompare, compare,
+};
 pub use examples::{TrainingExample, examples, for_each_example};
-pub use learners::{BoostingSettings, ForestSettings, LogisticSettings};
+pub use learners::{BoostingSettings, ForestSettings, Learner, LogisticSettings};
 pub use metrics::{Confusion, Evaluation};
+pub use options::{MIN_EXAMPLES, MIN_PER_OUTCOME, TrainingError, TrainingOptions};
 pub use parallel::cores;
 pub use spec::{Encoding, FeatureColumn, FeatureSpec, OTHER};
-pub use train::{
-    MIN_EXAMPLES, MIN_PER_OUTCOME, TrainingError, TrainingOptions, train, train_dataset,
-};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Learner {
-    GradientBoosting,
-    LogisticRegression,
-    RandomForest,
-}
-
-impl Learner {
-    pub const ALL: [Learner; 3] = [
-        Learner::GradientBoosting,
-        Learner::LogisticRegression,
-        Learner::RandomForest,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Learner::GradientBoosting => "gradient_boosting",
-            Learner::LogisticRegression => "logistic_regression",
-            Learner::RandomForest => "random_forest",
-        }
-    }
-}
-
-impl std::fmt::Display for Learner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How the newest orders were held out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Split {
-    /// The newest orders by issue time.
-    TimeOrdered,
-    /// A random share of each outcome: all orders had the same date, or the newest ones held
-    /// a single outcome.
-    StratifiedRandom,
-}
-
-/// One candidate learner: its validation AUC (out-of-fold, training part only: this is what
-/// chose) and its AUC on the holdout once refitted (shown only). On large training parts the
-/// candidates are validated on a sample and only the chosen one is refitted on all of it; the
-/// row counts say which.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CandidateScore {
-    pub learner: Learner,
-    pub validation_auc: f64,
-    pub holdout_auc: f64,
-    /// Seconds spent fitting it: its cross-validation and its refit. The folds of all
-    /// candidates share the cores, so this is the sum of their fits, not the wall time.
-    pub seconds: f64,
-    /// Training rows its out-of-fold validation AUC is over (0: not recorded, older models).
-    #[serde(default)]
-    pub validation_rows: usize,
-    /// Rows the model scored on the holdout learnt from (0: not recorded, older models).
-    #[serde(default)]
-    pub fitted_rows: usize,
-    /// Why it could not be fitted, when it could not (its AUCs are then 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelMetrics {
-    pub holdout: Evaluation,
-    pub threshold: f64,
-    pub chosen: Learner,
-    pub candidates: Vec<CandidateScore>,
-    /// Share of the mean absolute contribution (log-odds) each feature has on training orders;
-    /// sums to 1, largest first.
-    pub feature_importance: Vec<(String, f64)>,
-    /// Features with a known direction along which the model's risk moved the wrong way.
-    pub monotonicity_violations: Vec<String>,
-    pub training_examples: usize,
-    pub holdout_examples: usize,
-    pub split: Split,
-    pub training_seconds: f64,
-}
-
-/// Why a score is what it is: `base + Σ contributions = raw_score` (log-odds of "blocked").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Explanation {
-    pub base: f64,
-    pub raw_score: f64,
-    /// One per feature the model uses, largest effect first.
-    pub contributions: Vec<Contribution>,
-}
-
-impl Explanation {
-    /// Probability that the order is blocked: the same as [`TrainedModel::probability`].
-    pub fn probability(&self) -> f64 {
-        sigmoid(self.raw_score)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Contribution {
-    pub feature: String,
-    pub value: FeatureValue,
-    /// Signed, on the log-odds scale; positive raises the risk.
-    pub contribution: f64,
-}
-
-/// A fitted model with everything needed to use it and to judge it. Immutable once trained;
-/// serialise it (serde_json) to store a model version.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TrainedModel {
-    pub learner: Learner,
-    /// The chosen learner's settings.
-    pub params: serde_json::Value,
-    pub spec: FeatureSpec,
-    /// Orders with a probability at or above this are blocked.
-    pub threshold: f64,
-    pub metrics: ModelMetrics,
-    holdout_ids: Vec<String>,
-    fitted: Fitted,
-}
-
-impl TrainedModel {
-    /// Log-odds that the order is blocked.
-    pub fn raw_score(&self, features: &RawFeatures) -> f64 {
-        self.fitted.raw_score(&self.spec.encode(features))
-    }
-
-    /// Probability that the order is blocked.
-    pub fn probability(&self, features: &RawFeatures) -> f64 {
-        sigmoid(self.raw_score(features))
-    }
-
-    /// Whether this model blocks an order with that probability.
-    pub fn blocks(&self, probability: f64) -> bool {
-        probability >= self.threshold
-    }
-
-    /// Exact additive contributions per feature (see each learner for the method).
-    pub fn explain(&self, features: &RawFeatures) -> Explanation {
-        let row = self.spec.encode(features);
-        let explained = self.fitted.explain_row(&row);
-        let mut per_feature = vec![0.0; self.spec.features.len()];
-        for (owner, c) in self.spec.owners().into_iter().zip(explained.per_column) {
-            per_feature[owner] += c;
-        }
-        let (base, raw_score) = (explained.base, explained.raw_score);
-        let mut contributions: Vec<Contribution> = self
-            .spec
-            .features
-            .iter()
-            .zip(per_feature)
-            .map(|(column, contribution)| Contribution {
-                feature: column.name.clone(),
-                value: features.get(&column.name).clone(),
-                contribution,
-            })
-            .collect();
-        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-        Explanation {
-            base,
-            raw_score,
-            contributions,
-        }
-    }
-
-    /// Metrics of this model, at its own threshold, on other labelled orders.
-    pub fn evaluate(&self, examples: &[TrainingExample]) -> Evaluation {
-        let design = self.spec.design(examples.iter().map(|e| &e.features));
-        let probabilities: Vec<f64> = self
-            .fitted
-            .raw_scores(&design)
-            .into_iter()
-            .map(sigmoid)
-            .collect();
-        let blocked: Vec<bool> = examples.iter().map(|e| e.blocked).collect();
-        metrics::evaluate(&probabilities, &blocked, self.threshold)
-    }
-
-    /// Order ids of this model's holdout, so another version can be evaluated on the same.
-    pub fn holdout_ids(&self) -> &[String] {
-        &self.holdout_ids
-    }
-}
+pub use split::Split;
+pub use train::{train, train_dataset};
+pub use trained::{CandidateScore, Contribution, Explanation, ModelMetrics, TrainedModel};

@@ -3,8 +3,8 @@
 //! check runs on every model: each such feature is swept over its training quantiles on a
 //! sample of orders, all else held equal.
 
-use super::TrainedModel;
 use super::spec::{Design, Encoding};
+use super::trained::TrainedModel;
 use crate::features::Direction;
 
 const SAMPLE_ROWS: usize = 50;

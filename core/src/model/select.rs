@@ -2,13 +2,15 @@
 //! all of it and scored on the holdout (shown, never used to choose); the best by validation
 //! AUC is kept, with its threshold from its out-of-fold scores.
 
-use super::learners::{BoostingSettings, FitSettings, Fitted, sigmoid};
+use super::learners::{BoostingSettings, FitSettings, Fitted, Learner, sigmoid};
 use super::metrics::{self, cost_threshold, ks_threshold, roc_auc};
+use super::monotone;
+use super::options::{MIN_EXAMPLES, TrainingError, TrainingOptions};
 use super::parallel::{Permits, side_by_side};
+use super::sample::spread_sample;
 use super::spec::{Design, FeatureSpec};
-use super::split::{spread_sample, stratified_folds};
-use super::train::{MIN_EXAMPLES, TrainingError, TrainingOptions};
-use super::{CandidateScore, Learner, ModelMetrics, Split, TrainedModel, monotone};
+use super::split::{Split, stratified_folds};
+use super::trained::{CandidateScore, ModelMetrics, TrainedModel};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -71,7 +73,7 @@ pub(super) fn fit_and_judge(
         Some(s) => (&s.design, s.blocked.as_slice(), s.fold_of.as_slice()),
         None => (&design, blocked.as_slice(), fold_of.as_slice()),
     };
-    let permits = Permits::new(super::cores());
+    let permits = Permits::new(super::parallel::cores());
     let unused = AtomicU64::new(0);
     let cv = Folds {
         fold_of: rank_fold_of,

@@ -1,10 +1,29 @@
 //! Which orders train and which judge: the holdout split, and the folds inside the training part.
 
-use super::Split;
-use super::train::{MIN_PER_OUTCOME, Meta};
+use super::options::MIN_PER_OUTCOME;
+use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// How the newest orders were held out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// The newest orders by issue time.
+    TimeOrdered,
+    /// A random share of each outcome: all orders had the same date, or the newest ones held
+    /// a single outcome.
+    StratifiedRandom,
+}
+
+/// What splitting needs to know of an example.
+pub(super) struct Meta<'a> {
+    pub(super) order_id: &'a str,
+    pub(super) issued_at: DateTime<Utc>,
+    pub(super) blocked: bool,
+}
 
 /// Indices of (training part, holdout).
 pub(super) fn split(
@@ -62,27 +81,4 @@ pub(super) fn stratified_folds(blocked: &[bool], folds: usize, seed: u64) -> Vec
         }
     }
     fold_of
-}
-
-/// At most `size` rows, each outcome in its own proportion, evenly spaced through the given
-/// order (time, for the training part) so the sample spans the whole period. `None` when there
-/// are no more than `size` rows: then all are used.
-pub(super) fn spread_sample(blocked: &[bool], size: usize) -> Option<Vec<usize>> {
-    let n = blocked.len();
-    if n <= size {
-        return None;
-    }
-    let mut rows = Vec::with_capacity(size);
-    for class in [false, true] {
-        let members: Vec<usize> = (0..n).filter(|&i| blocked[i] == class).collect();
-        if members.is_empty() {
-            continue;
-        }
-        // At least one of each outcome, so a sample never loses a class.
-        let take = ((members.len() as f64 * size as f64 / n as f64).round() as usize)
-            .clamp(1, members.len());
-        rows.extend((0..take).map(|k| members[k * members.len() / take]));
-    }
-    rows.sort_unstable();
-    Some(rows)
 }

@@ -1,4 +1,5 @@
-//! Model versions: list, read, compare on the same holdout, activate, and ask for retraining.
+//! Model versions: list, read, compare on the orders none of them trained on, activate, and
+//! ask for retraining.
 //! Training itself is no endpoint: it follows a dataset's completion, or a retrain request
 //! produced here.
 
@@ -7,8 +8,9 @@ use crate::problem::Problem;
 use crate::routes::datasets::sent_idempotency_key;
 use crate::state::AppState;
 use aval_core::FieldErrors;
-use aval_core::model::{self, Evaluation, TrainedModel};
+use aval_core::model::{self, Comparison};
 use aval_store::StoreError;
+use aval_store::comparison::Comparable;
 use aval_store::models::ModelVersion;
 use aval_topics::TopicRole;
 use aval_topics::records::TrainingRequestRecord;
@@ -24,9 +26,6 @@ use uuid::Uuid;
 
 /// How many versions one comparison takes.
 pub(crate) const COMPARED_VERSIONS: std::ops::RangeInclusive<usize> = 2..=10;
-
-/// How many holdout examples, and each version's evaluation on them.
-type Compared = (usize, Vec<(i32, String, Evaluation)>);
 
 fn parse_version(text: &str) -> Result<i32, Problem> {
     text.parse::<i32>()
@@ -150,12 +149,8 @@ pub(crate) async fn activate(
     ))
 }
 
-/// Evaluates each named version on the holdout of the newest of them, side by side.
-pub(crate) async fn compare(
-    auth: Authenticated,
-    State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, Problem> {
+/// The versions a comparison names: `versions=a,b`, 2 to 10 distinct numbers, and nothing else.
+fn compared_versions(params: &HashMap<String, String>) -> Result<Vec<i32>, Problem> {
     let mut errors = FieldErrors::default();
     for key in params.keys().filter(|k| k.as_str() != "versions") {
         errors.push(key.as_str(), "unknown parameter; use versions=a,b");
@@ -193,63 +188,44 @@ pub(crate) async fn compare(
     if !errors.is_empty() {
         return Err(Problem::invalid(errors));
     }
-    let mut stored = Vec::new();
-    for version in &versions {
-        stored.push(load(&state, auth.company.id, *version).await?);
-    }
-    let newest = stored
-        .iter()
-        .max_by_key(|m| m.version)
-        .ok_or_else(|| Problem::not_found("no model versions"))?
-        .clone();
-    let data = state
+    Ok(versions)
+}
+
+/// Evaluates each named version, side by side, on the orders none of them trained on; 409
+/// when too few of those remain to judge by.
+pub(crate) async fn compare(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Comparison>, Problem> {
+    let versions = compared_versions(&params)?;
+    let found = state
         .store
-        .training_data(auth.company.id, &newest.dataset_ids)
+        .comparison_data(auth.company.id, &versions)
         .await
-        .map_err(|e| Problem::dependency_failed("cannot read the training data", e))?;
-    let comparison = tokio::task::spawn_blocking(move || -> Result<Compared, String> {
-        let newest_model: TrainedModel =
-            serde_json::from_slice(&newest.artifact).map_err(|e| e.to_string())?;
-        let holdout: HashSet<&str> = newest_model
-            .holdout_ids()
-            .iter()
-            .map(String::as_str)
-            .collect();
-        let mut examples = Vec::with_capacity(holdout.len());
-        model::for_each_example(
-            &data.customers,
-            &data.credit_limits,
-            &data.bureau_reports,
-            &data.orders,
-            |_, e| {
-                if holdout.contains(e.order_id.as_str()) {
-                    examples.push(e);
-                }
-            },
-        );
-        let mut results = Vec::new();
-        for version in &stored {
-            let trained: TrainedModel =
-                serde_json::from_slice(&version.artifact).map_err(|e| e.to_string())?;
-            results.push((
-                version.version,
-                version.learner.clone(),
-                trained.evaluate(&examples),
-            ));
+        .map_err(|e| Problem::dependency_failed("cannot read the models or their data", e))?;
+    let data = match found {
+        Comparable::Found(data) => data,
+        Comparable::NoSuchVersion(version) => {
+            return Err(Problem::not_found(format!("no model version {version}")));
         }
-        Ok((examples.len(), results))
+    };
+    // Features for every order and a score per version: seconds on a large dataset.
+    let compared = tokio::task::spawn_blocking(move || {
+        let items = &data.data;
+        model::compare(
+            &data.contenders(),
+            &items.customers,
+            &items.credit_limits,
+            &items.bureau_reports,
+            &items.orders,
+        )
     })
     .await
-    .map_err(|e| Problem::dependency_failed("the comparison failed", e))?
-    .map_err(|e| Problem::dependency_failed("a stored model cannot be read", e))?;
-    let (examples, results) = comparison;
-    Ok(Json(json!({
-        "holdout_of_version": versions.iter().max(),
-        "examples": examples,
-        "versions": results.into_iter().map(|(version, learner, evaluation)| json!({
-            "version": version, "learner": learner, "evaluation": evaluation,
-        })).collect::<Vec<_>>(),
-    })))
+    .map_err(|e| Problem::dependency_failed("the comparison failed", e))?;
+    compared
+        .map(Json)
+        .map_err(|too_few| Problem::conflict("versions", too_few.to_string()))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,7 +27,10 @@ mod tests {
         MAX_SCORE, UFS, parse_money, validate_batch, validate_bureau_report, validate_counts,
         validate_credit_limit, validate_customer, validate_order,
     };
-    use aval_core::model::{CandidateScore, Evaluation, Learner, ModelMetrics, Split};
+    use aval_core::model::{
+        CandidateScore, Comparison, Evaluation, Learner, MIN_COMPARED_PER_OUTCOME, ModelMetrics,
+        Split,
+    };
     use aval_core::text;
     use aval_topics::records::{DecisionOutcomeWire, DecisionRecord, ReasonWire};
     use chrono::{DateTime, Utc};
@@ -568,12 +571,23 @@ mod tests {
         assert_eq!(active.len(), 1);
         assert_eq!(active[0]["version"], list["active_version"]);
 
-        let comparison = response("get", "/v1/models/compare", "200");
-        for entry in comparison["versions"].as_array().expect("versions") {
-            let evaluation: Evaluation = round_trips(&entry["evaluation"], "a compared evaluation");
-            evaluation_adds_up(&evaluation, "a compared evaluation");
-            assert_eq!(json!(evaluation.examples), comparison["examples"]);
-            let _: Learner = round_trips(&entry["learner"], "a compared learner");
+        let comparison: Comparison = round_trips(
+            &response("get", "/v1/models/compare", "200"),
+            "the comparison",
+        );
+        assert_eq!(
+            comparison.approved + comparison.blocked,
+            comparison.examples
+        );
+        for entry in &comparison.versions {
+            evaluation_adds_up(&entry.evaluation, "a compared evaluation");
+            assert_eq!(entry.evaluation.examples, comparison.examples);
+            assert_eq!(
+                entry.evaluation.confusion.blocked_predicted_approved
+                    + entry.evaluation.confusion.blocked_predicted_blocked,
+                comparison.blocked as u64
+            );
+            assert!(entry.trained_on <= comparison.excluded);
         }
     }
 
@@ -613,7 +627,14 @@ mod tests {
             failure: Some("random forest could not be fitted".to_owned()),
             ..metrics.candidates[0].clone()
         };
+        let comparison = operation(&doc, "get", "/v1/models/compare")
+            .pointer("/responses/200/content/application~1json/example")
+            .expect("a comparison example")
+            .clone();
+        let comparison: Comparison = round_trips(&comparison, "the comparison");
         let written = [
+            ("ModelComparison", json!(comparison)),
+            ("ComparedVersion", json!(comparison.versions[0])),
             ("ModelMetrics", json!(metrics)),
             ("Evaluation", json!(metrics.holdout)),
             ("Confusion", json!(metrics.holdout.confusion)),
@@ -985,6 +1006,28 @@ mod tests {
         assert_eq!(versions["minItems"], json!(COMPARED_VERSIONS.start()));
         assert_eq!(versions["maxItems"], json!(COMPARED_VERSIONS.end()));
         assert_eq!(versions["uniqueItems"], json!(true));
+        let compared = at(&doc, "/components/schemas/ModelComparison/properties");
+        for outcome in ["approved", "blocked"] {
+            assert_eq!(
+                compared[outcome]["minimum"],
+                json!(MIN_COMPARED_PER_OUTCOME),
+                "{outcome}"
+            );
+        }
+        assert_eq!(
+            compared["examples"]["minimum"],
+            json!(2 * MIN_COMPARED_PER_OUTCOME)
+        );
+        let least = format!("fewer than {MIN_COMPARED_PER_OUTCOME} of either outcome");
+        for text in [
+            &compare["description"],
+            &compare["responses"]["409"]["description"],
+        ] {
+            assert!(
+                text.as_str().is_some_and(|t| t.contains(&least)),
+                "the comparison's minimum is stated: {text}"
+            );
+        }
         let audit = &operation(&doc, "get", "/v1/audit")["parameters"];
         assert_eq!(audit[0]["schema"]["maximum"], json!(MAX_LIMIT));
         assert_eq!(audit[0]["schema"]["default"], json!(DEFAULT_LIMIT));

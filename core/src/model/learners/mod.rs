@@ -6,11 +6,40 @@ mod forest;
 mod logistic;
 mod treeshap;
 
-use super::Learner;
+use super::sample::spread_sample;
 use super::spec::Design;
-use super::split::spread_sample;
 use crate::features::Direction;
 use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Learner {
+    GradientBoosting,
+    LogisticRegression,
+    RandomForest,
+}
+
+impl Learner {
+    pub const ALL: [Learner; 3] = [
+        Learner::GradientBoosting,
+        Learner::LogisticRegression,
+        Learner::RandomForest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Learner::GradientBoosting => "gradient_boosting",
+            Learner::LogisticRegression => "logistic_regression",
+            Learner::RandomForest => "random_forest",
+        }
+    }
+}
+
+impl std::fmt::Display for Learner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BoostingSettings {

@@ -3,7 +3,7 @@
 
 use super::{synthetic, synthetic_dataset};
 use crate::model::examples::{for_each_example_in_parts, part_of};
-use crate::model::split::spread_sample;
+use crate::model::sample::spread_sample;
 use crate::model::{CandidateScore, Learner, TrainingOptions, train};
 use crate::model::{TrainingExample, examples};
 

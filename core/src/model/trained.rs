@@ -1,0 +1,152 @@
+//! A trained model: what it is, how it scored on its holdout, and how it scores and explains
+//! an order.
+
+use super::examples::TrainingExample;
+use super::learners::{Fitted, Learner, sigmoid};
+use super::metrics::{self, Evaluation};
+use super::spec::FeatureSpec;
+use super::split::Split;
+use crate::features::{FeatureValue, RawFeatures};
+use serde::{Deserialize, Serialize};
+
+/// One candidate learner: its validation AUC (out-of-fold, training part only: this is what
+/// chose) and its AUC on the holdout once refitted (shown only). On large training parts the
+/// candidates are validated on a sample and only the chosen one is refitted on all of it; the
+/// row counts say which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateScore {
+    pub learner: Learner,
+    pub validation_auc: f64,
+    pub holdout_auc: f64,
+    /// Seconds spent fitting it: its cross-validation and its refit. The folds of all
+    /// candidates share the cores, so this is the sum of their fits, not the wall time.
+    pub seconds: f64,
+    /// Training rows its out-of-fold validation AUC is over (0: not recorded, older models).
+    #[serde(default)]
+    pub validation_rows: usize,
+    /// Rows the model scored on the holdout learnt from (0: not recorded, older models).
+    #[serde(default)]
+    pub fitted_rows: usize,
+    /// Why it could not be fitted, when it could not (its AUCs are then 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetrics {
+    pub holdout: Evaluation,
+    pub threshold: f64,
+    pub chosen: Learner,
+    pub candidates: Vec<CandidateScore>,
+    /// Share of the mean absolute contribution (log-odds) each feature has on training orders;
+    /// sums to 1, largest first.
+    pub feature_importance: Vec<(String, f64)>,
+    /// Features with a known direction along which the model's risk moved the wrong way.
+    pub monotonicity_violations: Vec<String>,
+    pub training_examples: usize,
+    pub holdout_examples: usize,
+    pub split: Split,
+    pub training_seconds: f64,
+}
+
+/// Why a score is what it is: `base + Σ contributions = raw_score` (log-odds of "blocked").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub base: f64,
+    pub raw_score: f64,
+    /// One per feature the model uses, largest effect first.
+    pub contributions: Vec<Contribution>,
+}
+
+impl Explanation {
+    /// Probability that the order is blocked: the same as [`TrainedModel::probability`].
+    pub fn probability(&self) -> f64 {
+        sigmoid(self.raw_score)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub feature: String,
+    pub value: FeatureValue,
+    /// Signed, on the log-odds scale; positive raises the risk.
+    pub contribution: f64,
+}
+
+/// A fitted model with everything needed to use it and to judge it. Immutable once trained;
+/// serialise it (serde_json) to store a model version.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TrainedModel {
+    pub learner: Learner,
+    /// The chosen learner's settings.
+    pub params: serde_json::Value,
+    pub spec: FeatureSpec,
+    /// Orders with a probability at or above this are blocked.
+    pub threshold: f64,
+    pub metrics: ModelMetrics,
+    pub(super) holdout_ids: Vec<String>,
+    pub(super) fitted: Fitted,
+}
+
+impl TrainedModel {
+    /// Log-odds that the order is blocked.
+    pub fn raw_score(&self, features: &RawFeatures) -> f64 {
+        self.fitted.raw_score(&self.spec.encode(features))
+    }
+
+    /// Probability that the order is blocked.
+    pub fn probability(&self, features: &RawFeatures) -> f64 {
+        sigmoid(self.raw_score(features))
+    }
+
+    /// Whether this model blocks an order with that probability.
+    pub fn blocks(&self, probability: f64) -> bool {
+        probability >= self.threshold
+    }
+
+    /// Exact additive contributions per feature (see each learner for the method).
+    pub fn explain(&self, features: &RawFeatures) -> Explanation {
+        let row = self.spec.encode(features);
+        let explained = self.fitted.explain_row(&row);
+        let mut per_feature = vec![0.0; self.spec.features.len()];
+        for (owner, c) in self.spec.owners().into_iter().zip(explained.per_column) {
+            per_feature[owner] += c;
+        }
+        let (base, raw_score) = (explained.base, explained.raw_score);
+        let mut contributions: Vec<Contribution> = self
+            .spec
+            .features
+            .iter()
+            .zip(per_feature)
+            .map(|(column, contribution)| Contribution {
+                feature: column.name.clone(),
+                value: features.get(&column.name).clone(),
+                contribution,
+            })
+            .collect();
+        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        Explanation {
+            base,
+            raw_score,
+            contributions,
+        }
+    }
+
+    /// Metrics of this model, at its own threshold, on other labelled orders.
+    pub fn evaluate(&self, examples: &[TrainingExample]) -> Evaluation {
+        let design = self.spec.design(examples.iter().map(|e| &e.features));
+        let probabilities: Vec<f64> = self
+            .fitted
+            .raw_scores(&design)
+            .into_iter()
+            .map(sigmoid)
+            .collect();
+        let blocked: Vec<bool> = examples.iter().map(|e| e.blocked).collect();
+        metrics::evaluate(&probabilities, &blocked, self.threshold)
+    }
+
+    /// Order ids of this model's holdout, so another version can be evaluated on the same.
+    pub fn holdout_ids(&self) -> &[String] {
+        &self.holdout_ids
+    }
+}
