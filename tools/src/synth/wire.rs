@@ -1,6 +1,7 @@
 //! The JSON shapes written, one struct per kind, in the field order of DESIGN.md. Absent
 //! (unknown) fields are left out rather than written as `null`.
 
+use aval_core::ingest::Cents;
 use chrono::{DateTime, NaiveDate};
 use serde::{Serialize, Serializer};
 
@@ -14,17 +15,10 @@ impl Money {
     }
 }
 
-impl std::fmt::Display for Money {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let cents = self.0.unsigned_abs();
-        write!(f, "{sign}{}.{:02}", cents / 100, cents % 100)
-    }
-}
-
 impl Serialize for Money {
+    /// The API's own text of an amount.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.collect_str(&Cents(self.0))
     }
 }
 
