@@ -6,7 +6,9 @@
 use clap::{Args, ValueEnum};
 use std::fmt::Display;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// Signs development tokens when `AVAL_JWT_SECRET` is unset. Public by definition: anyone can
 /// forge tokens with it, which is why `AVAL_ENV=production` refuses to start with it.
@@ -251,6 +253,100 @@ pub struct Score {
     pub score_cache_customers: usize,
 }
 
+/// `aval synth`'s settings.
+#[derive(Debug, Clone, Args)]
+pub struct Synth {
+    /// How many customers.
+    #[arg(long, default_value_t = 1_000)]
+    pub customers: usize,
+    /// How many orders (spread over the two years before 2026-10-01).
+    #[arg(long, default_value_t = 10_000)]
+    pub orders: usize,
+    /// Seed of the random generator: the same seed gives the same files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Folder to write customers.jsonl, credit_limits.jsonl, bureau_reports.jsonl and
+    /// orders.jsonl into (created when missing; the four files are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl Synth {
+    pub fn options(&self) -> aval_tools::synth::Options {
+        aval_tools::synth::Options {
+            customers: self.customers,
+            orders: self.orders,
+            seed: self.seed,
+            out: self.out.clone(),
+        }
+    }
+}
+
+/// `aval upload`'s settings.
+#[derive(Debug, Clone, Args)]
+pub struct Upload {
+    /// Folder with customers, credit_limits, bureau_reports and orders, each as .jsonl or .csv
+    /// (CSV: nested fields as dotted columns such as negatives.pefin.count, attributes.segment).
+    pub dir: PathBuf,
+    /// Base URL of the gateway's HTTP API.
+    #[arg(
+        long,
+        env = "AVAL_GATEWAY_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub gateway: String,
+    /// The company's token (from POST /v1/companies).
+    #[arg(long, env = "AVAL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Batches in flight at once: 1 to 64.
+    #[arg(
+        long,
+        env = "AVAL_UPLOAD_CONCURRENCY",
+        default_value_t = 4,
+        value_parser = in_range("AVAL_UPLOAD_CONCURRENCY", 1_u16, 64)
+    )]
+    pub concurrency: u16,
+    /// Ignore the state of an earlier upload from this folder and upload into a new dataset.
+    #[arg(long)]
+    pub restart: bool,
+    /// Do not wait for the dataset's verdict after sending the completion marker.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for the verdict, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub wait_timeout: u64,
+}
+
+/// How often `aval upload` reads the dataset's status while it waits for the verdict.
+const UPLOAD_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+impl Upload {
+    pub fn options(&self) -> anyhow::Result<aval_tools::upload::Options> {
+        let token = self
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no token: set AVAL_TOKEN (or pass --token) to the token POST /v1/companies returned"
+                )
+            })?;
+        Ok(aval_tools::upload::Options {
+            dir: self.dir.clone(),
+            gateway: self.gateway.clone(),
+            token: token.to_owned(),
+            concurrency: usize::from(self.concurrency),
+            restart: self.restart,
+            wait: !self.no_wait,
+            wait_timeout: Duration::from_secs(self.wait_timeout),
+            poll_interval: UPLOAD_POLL_INTERVAL,
+            retry: aval_tools::upload::RetryPolicy::default(),
+            progress: true,
+        })
+    }
+}
+
 /// The parser of a numeric setting that must lie in `min..=max`. Its refusal names the
 /// variable, the value and the range (clap adds the flag): `AVAL_TOKEN_TTL_DAYS is "0"; it
 /// must be an integer from 1 to 3650`.
@@ -409,6 +505,24 @@ mod tests {
         ] {
             assert_eq!(refusal(&[flag]), None, "{flag}");
         }
+    }
+
+    #[derive(Debug, Parser)]
+    struct UploadCli {
+        #[command(flatten)]
+        upload: Upload,
+    }
+
+    #[test]
+    fn a_missing_token_is_a_clear_error() {
+        let cli = UploadCli::try_parse_from(["aval", "data", "--token", " "]).expect("parses");
+        let error = cli.upload.options().expect_err("no token").to_string();
+        assert!(error.contains("AVAL_TOKEN"), "{error}");
+        let cli =
+            UploadCli::try_parse_from(["aval", "data", "--token", "t", "--no-wait"]).expect("ok");
+        let options = cli.upload.options().expect("options");
+        assert_eq!((options.token.as_str(), options.wait), ("t", false));
+        assert!(UploadCli::try_parse_from(["aval", "data", "--concurrency", "0"]).is_err());
     }
 
     #[test]

@@ -6,8 +6,6 @@
 
 mod config;
 mod roles;
-mod synth;
-mod upload;
 
 use clap::{Parser, Subcommand};
 
@@ -53,10 +51,10 @@ enum Command {
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Write a realistic synthetic dataset (four JSON-lines files) with a hidden risk rule.
-    Synth(synth::SynthArgs),
+    Synth(config::Synth),
     /// Upload a folder of customers, credit limits, bureau reports and orders (.jsonl or .csv)
     /// as one dataset, resumably, and wait for its verdict.
-    Upload(upload::UploadArgs),
+    Upload(config::Upload),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,8 +135,8 @@ fn main() -> std::process::ExitCode {
                 jti,
                 reason,
             }) => roles::revoke_token(&cli.common, company_id, jti, &reason).await,
-            Command::Synth(args) => synth::run(&args),
-            Command::Upload(args) => upload::run(&args).await,
+            Command::Synth(synth) => roles::synth(&synth),
+            Command::Upload(upload) => roles::upload(&upload).await,
         }
     });
     let result = runtime

@@ -286,7 +286,7 @@ async fn open_loop(options: &HashMap<String, String>) -> Result<Run, Error> {
             let o = order(&mut random, &customers, format!("{tag}-{rate}-{i}"), 0);
             serde_json::to_vec(&serde_json::json!({"order": {
                 "id": o.id, "customer_id": o.customer_id, "issued_at": issued,
-                "amount": format!("{}.{:02}", o.amount_cents / 100, o.amount_cents % 100),
+                "amount": aval_core::ingest::Cents(o.amount_cents).to_string(),
                 "payment_term_days": o.payment_term_days, "installments": o.installments,
             }}))
             .unwrap_or_default()

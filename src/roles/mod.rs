@@ -1,14 +1,16 @@
 //! What each subcommand does: wire configuration to the library crates and run. Shared
-//! start-up steps live here; each kind of role has its own file.
+//! start-up steps live here; each kind of role (and the client tools) has its own file.
 
 mod admin;
 mod gateway;
 mod health;
 mod processors;
+mod tools;
 
 pub use admin::{deactivate_company, migrate, revoke_token, topics_apply, topics_delete};
 pub use gateway::gateway;
 pub use processors::{all, audit, ingest, score, train};
+pub use tools::{synth, upload};
 
 use crate::config::{self, Common, LogFormat, SecretChoice};
 use anyhow::Context;

@@ -379,7 +379,7 @@ pub fn order_json(order: &OrderWire) -> serde_json::Value {
     json!({
         "id": order.id, "customer_id": order.customer_id,
         "issued_at": issued.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "amount": format!("{}.{:02}", order.amount_cents / 100, order.amount_cents % 100),
+        "amount": Cents(order.amount_cents).to_string(),
         "payment_term_days": order.payment_term_days, "installments": order.installments,
     })
 }

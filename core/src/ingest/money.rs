@@ -32,10 +32,48 @@ pub fn parse_money(value: &Value) -> Result<Cents, String> {
 impl fmt::Display for Cents {
     /// `1200.50`, `-3.07`: the plain decimal form the API accepts back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+        write_amount(f, *self, None, '.')
     }
+}
+
+impl Cents {
+    /// The amount as a person reads it, thousands grouped: `1.200,50` with `('.', ',')` (how
+    /// Portuguese writes it), `1,200.50` with `(',', '.')` (English). Not for machines: the
+    /// API reads and writes the plain form of `Display`.
+    pub fn grouped(self, thousands: char, decimal: char) -> String {
+        let mut text = String::new();
+        // Writing into a `String` cannot fail.
+        let _ = write_amount(&mut text, self, Some(thousands), decimal);
+        text
+    }
+}
+
+/// The one writer of money text: sign, whole units (grouped by three when `thousands` is
+/// given), the decimal separator and two digits of cents.
+fn write_amount(
+    out: &mut impl fmt::Write,
+    amount: Cents,
+    thousands: Option<char>,
+    decimal: char,
+) -> fmt::Result {
+    if amount.0 < 0 {
+        out.write_char('-')?;
+    }
+    let abs = amount.0.unsigned_abs();
+    let units = abs / 100;
+    match thousands {
+        None => write!(out, "{units}")?,
+        Some(separator) => {
+            let digits = units.to_string();
+            for (i, digit) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                    out.write_char(separator)?;
+                }
+                out.write_char(digit)?;
+            }
+        }
+    }
+    write!(out, "{decimal}{:02}", abs % 100)
 }
 
 impl FromStr for Cents {
@@ -165,7 +203,7 @@ mod tests {
     fn every_two_decimal_amount_up_to_ten_thousand_is_exact() {
         // The whole range where 0.1 + 0.2-style binary errors would show.
         for c in 0..1_000_000i64 {
-            let text = format!("{}.{:02}", c / 100, c % 100);
+            let text = Cents(c).to_string();
             assert_eq!(from_json(&text), Ok(c), "{text}");
         }
     }
@@ -236,5 +274,22 @@ mod tests {
         assert_eq!(Cents(-307).to_string(), "-3.07");
         assert_eq!("1200.50".parse::<Cents>(), Ok(Cents(120_050)));
         assert!("12,5".parse::<Cents>().is_err());
+    }
+
+    #[test]
+    fn grouped_amounts_read_as_people_write_them() {
+        let portuguese = |cents| Cents(cents).grouped('.', ',');
+        assert_eq!(portuguese(0), "0,00");
+        assert_eq!(portuguese(7), "0,07");
+        assert_eq!(portuguese(99_999), "999,99");
+        assert_eq!(portuguese(100_000), "1.000,00");
+        assert_eq!(portuguese(1_500_000), "15.000,00");
+        assert_eq!(portuguese(123_456_789), "1.234.567,89");
+        assert_eq!(portuguese(-123_456_789), "-1.234.567,89");
+        assert_eq!(Cents(123_450).grouped(',', '.'), "1,234.50");
+        assert_eq!(
+            Cents(i64::MIN).grouped(',', '.'),
+            "-92,233,720,368,547,758.08"
+        );
     }
 }

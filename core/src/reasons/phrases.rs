@@ -3,6 +3,7 @@
 
 use super::Language;
 use crate::features::FeatureValue;
+use crate::ingest::Cents;
 
 /// The first half of a sentence, and whether its verb takes the plural (Portuguese agrees).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,25 +24,13 @@ fn pick(language: Language, en: String, pt: String) -> String {
 }
 
 fn money(value: f64, language: Language) -> String {
-    let cents = (value * 100.0).round() as i64;
-    let (units, cents) = (cents.abs() / 100, cents.abs() % 100);
-    let digits = units.to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(if language == Language::English {
-                ','
-            } else {
-                '.'
-            });
-        }
-        grouped.push(c);
-    }
     let sign = if value < 0.0 { "-" } else { "" };
-    match language {
-        Language::English => format!("{sign}R$ {grouped}.{cents:02}"),
-        Language::Portuguese => format!("{sign}R$ {grouped},{cents:02}"),
-    }
+    let amount = Cents((value.abs() * 100.0).round() as i64);
+    let text = match language {
+        Language::English => amount.grouped(',', '.'),
+        Language::Portuguese => amount.grouped('.', ','),
+    };
+    format!("{sign}R$ {text}")
 }
 
 fn percent(share: f64) -> String {

@@ -8,7 +8,7 @@ use crate::problem::{FirstDecision, Problem};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::ingest::{
-    validate_bureau_report, validate_credit_limit, validate_customer, validate_order,
+    Cents, validate_bureau_report, validate_credit_limit, validate_customer, validate_order,
     whole_number_in,
 };
 use aval_core::reasons::Language;
@@ -137,15 +137,6 @@ fn language(headers: &HeaderMap) -> Language {
         .map_or(Language::English, Language::from_accept_language)
 }
 
-fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    format!(
-        "{sign}{}.{:02}",
-        cents.unsigned_abs() / 100,
-        cents.unsigned_abs() % 100
-    )
-}
-
 /// The decision as the API shows it.
 fn view(decision: &DecisionRecord, gateway_us: i64) -> Value {
     let mut timings = decision.timings_us.clone();
@@ -160,7 +151,9 @@ fn view(decision: &DecisionRecord, gateway_us: i64) -> Value {
         "reasons": decision.reasons.iter().map(|r| json!({
             "feature": r.feature, "value": r.value, "contribution": r.contribution, "sentence": r.sentence,
         })).collect::<Vec<_>>(),
-        "max_approvable_amount": decision.max_approvable_amount_cents.map(money),
+        "max_approvable_amount": decision
+            .max_approvable_amount_cents
+            .map(|cents| Cents(cents).to_string()),
         "repeat": decision.repeat,
         "decided_at": DateTime::from_timestamp_millis(decision.decided_at),
         "timings_us": timings,

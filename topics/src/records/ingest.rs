@@ -7,8 +7,8 @@
 use crate::WireRecord;
 use crate::schemas;
 use aval_core::ingest::items::{
-    AttributeValue, Attributes, Batch, BureauReport, Counts, CreditLimit, Customer, ItemKind,
-    NegativeRecord, Negatives, Order, Outcome, PaymentHabits, SupplierRelationships,
+    AttributeValue, Attributes, Batch, BureauReport, Cents, Counts, CreditLimit, Customer,
+    ItemKind, NegativeRecord, Negatives, Order, Outcome, PaymentHabits, SupplierRelationships,
 };
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -430,9 +430,7 @@ fn put(object: &mut Map<String, Value>, key: &str, value: Option<Value>) {
 }
 
 fn money(cents: i64) -> Value {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    Value::String(format!("{sign}{}.{:02}", abs / 100, abs % 100))
+    Value::String(Cents(cents).to_string())
 }
 
 fn date(days: i32) -> Value {

@@ -15,7 +15,7 @@ fn all_same(digits: &str) -> bool {
 }
 
 /// A random CNPJ: an 8-digit root, a branch (`0001` for the head office, mostly), check digits.
-pub fn random_cnpj(rng: &mut impl Rng) -> String {
+pub(super) fn random_cnpj(rng: &mut impl Rng) -> String {
     loop {
         let root = random_digits(rng, 8);
         let branch: u16 = if rng.gen_bool(0.9) {
@@ -30,7 +30,7 @@ pub fn random_cnpj(rng: &mut impl Rng) -> String {
 }
 
 /// A random CPF: 9 digits (not all one digit) and check digits.
-pub fn random_cpf(rng: &mut impl Rng) -> String {
+pub(super) fn random_cpf(rng: &mut impl Rng) -> String {
     loop {
         let base = random_digits(rng, 9);
         if !all_same(&base) {

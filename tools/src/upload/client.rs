@@ -49,7 +49,7 @@ impl RetryPolicy {
 
 /// What a response status means for the request that got it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
+pub(super) enum Disposition {
     Success,
     /// Try again later: the request may succeed then.
     Retry,
@@ -59,7 +59,7 @@ pub enum Disposition {
     Abort,
 }
 
-pub fn classify(status: StatusCode) -> Disposition {
+pub(super) fn classify(status: StatusCode) -> Disposition {
     match status.as_u16() {
         200..=299 => Disposition::Success,
         408 | 425 | 429 => Disposition::Retry,
@@ -73,7 +73,7 @@ pub fn classify(status: StatusCode) -> Disposition {
 
 /// Why a call failed.
 #[derive(Debug)]
-pub enum CallError {
+pub(super) enum CallError {
     /// Transient failures all along, up to the attempt limit; the last one is told.
     GaveUp { attempts: u32, last: String },
     /// A response that stops the upload (auth, unknown or completed dataset, ...).
@@ -95,14 +95,14 @@ impl std::error::Error for CallError {}
 
 /// The gateway's answer to one batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchOutcome {
+pub(super) enum BatchOutcome {
     Accepted,
     Refused(Refusal),
 }
 
 /// A delivered batch and how many attempts it took.
 #[derive(Debug)]
-pub struct Delivery {
+pub(super) struct Delivery {
     pub outcome: BatchOutcome,
     pub attempts: u32,
 }
@@ -119,7 +119,7 @@ struct Problem {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct CountsView {
+pub(crate) struct CountsView {
     #[serde(default)]
     pub received: Option<Counts>,
     #[serde(default)]
@@ -128,7 +128,7 @@ pub struct CountsView {
 
 /// `GET /v1/datasets/{id}`, leniently (fields the uploader does not print are ignored).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct DatasetStatus {
+pub(crate) struct DatasetStatus {
     #[serde(default)]
     pub dataset_id: String,
     pub status: String,
@@ -144,12 +144,12 @@ pub struct DatasetStatus {
 
 impl DatasetStatus {
     /// Still on its way to a verdict.
-    pub fn is_pending(&self) -> bool {
+    pub(crate) fn is_pending(&self) -> bool {
         matches!(self.status.as_str(), "receiving" | "validating")
     }
 
     /// A verdict against the data.
-    pub fn is_failure(&self) -> bool {
+    pub(crate) fn is_failure(&self) -> bool {
         matches!(self.status.as_str(), "rejected" | "failed")
     }
 }
@@ -192,7 +192,7 @@ fn problem_text(response: &Response) -> String {
 }
 
 /// The refusal a 4xx response describes.
-pub fn refusal(batch: usize, items: usize, status: StatusCode, body: &str) -> Refusal {
+pub(super) fn refusal(batch: usize, items: usize, status: StatusCode, body: &str) -> Refusal {
     let problem: Problem = serde_json::from_str(body).unwrap_or_default();
     let invalid: BTreeSet<usize> = problem
         .errors
@@ -216,7 +216,7 @@ pub fn refusal(batch: usize, items: usize, status: StatusCode, body: &str) -> Re
 }
 
 #[derive(Debug, Clone)]
-pub struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
     base: String,
     authorization: String,
@@ -224,7 +224,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(gateway: &str, token: &str, retry: RetryPolicy) -> anyhow::Result<Self> {
+    pub(super) fn new(gateway: &str, token: &str, retry: RetryPolicy) -> anyhow::Result<Self> {
         let base = gateway.trim_end_matches('/').to_owned();
         anyhow::ensure!(
             base.starts_with("http://"),
@@ -243,7 +243,7 @@ impl Client {
         })
     }
 
-    pub fn base(&self) -> &str {
+    pub(super) fn base(&self) -> &str {
         &self.base
     }
 
@@ -330,7 +330,7 @@ impl Client {
     }
 
     /// `POST /v1/datasets`.
-    pub async fn create_dataset(&self) -> Result<String, CallError> {
+    pub(super) async fn create_dataset(&self) -> Result<String, CallError> {
         let (response, _) = self
             .call(reqwest::Method::POST, "/v1/datasets", Some("{}"), None)
             .await?;
@@ -347,7 +347,7 @@ impl Client {
     }
 
     /// `POST /v1/datasets/{id}/{kind}` with one batch (its `{"items": [...]}` body).
-    pub async fn send_batch(
+    pub(super) async fn send_batch(
         &self,
         dataset_id: &str,
         kind: Kind,
@@ -377,7 +377,11 @@ impl Client {
 
     /// `POST /v1/datasets/{id}/complete`. A 409 means an earlier marker (whose answer was lost)
     /// already completed the dataset: that is success too.
-    pub async fn complete(&self, dataset_id: &str, counts: &Counts) -> Result<(), CallError> {
+    pub(super) async fn complete(
+        &self,
+        dataset_id: &str,
+        counts: &Counts,
+    ) -> Result<(), CallError> {
         let body = serde_json::json!({ "counts": counts }).to_string();
         let path = format!("/v1/datasets/{dataset_id}/complete");
         let (response, _) = self
@@ -391,7 +395,7 @@ impl Client {
     }
 
     /// `GET /v1/datasets/{id}`.
-    pub async fn status(&self, dataset_id: &str) -> Result<DatasetStatus, CallError> {
+    pub(super) async fn status(&self, dataset_id: &str) -> Result<DatasetStatus, CallError> {
         let path = format!("/v1/datasets/{dataset_id}");
         let (response, _) = self.call(reqwest::Method::GET, &path, None, None).await?;
         if classify(response.status) != Disposition::Success {
@@ -404,7 +408,7 @@ impl Client {
 }
 
 /// The same key for the same batch of the same kind, run after run: `customers-000017`.
-pub fn idempotency_key(kind: Kind, batch: usize) -> String {
+pub(super) fn idempotency_key(kind: Kind, batch: usize) -> String {
     format!("{}-{batch:06}", kind.as_str())
 }
 

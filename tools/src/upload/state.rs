@@ -12,13 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const STATE_FILE: &str = ".aval-upload.json";
+pub(super) const STATE_FILE: &str = ".aval-upload.json";
 const VERSION: u32 = 1;
 
 /// Items per kind, as the completion marker announces them (a kind missing when read is 0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub customers: u64,
     pub orders: u64,
     pub credit_limits: u64,
@@ -26,7 +26,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn get(&self, kind: Kind) -> u64 {
+    pub(crate) fn get(&self, kind: Kind) -> u64 {
         match kind {
             Kind::Customers => self.customers,
             Kind::Orders => self.orders,
@@ -35,7 +35,7 @@ impl Counts {
         }
     }
 
-    pub fn set(&mut self, kind: Kind, n: u64) {
+    pub(crate) fn set(&mut self, kind: Kind, n: u64) {
         match kind {
             Kind::Customers => self.customers = n,
             Kind::Orders => self.orders = n,
@@ -47,14 +47,14 @@ impl Counts {
 
 /// One reason the gateway gave for refusing a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemError {
+pub(super) struct ItemError {
     pub field: String,
     pub reason: String,
 }
 
 impl ItemError {
     /// The item a field path such as `items[3].document` points into.
-    pub fn item_index(&self) -> Option<usize> {
+    pub(super) fn item_index(&self) -> Option<usize> {
         let rest = self.field.strip_prefix("items[")?;
         let end = rest.find(']')?;
         rest[..end].parse().ok()
@@ -63,7 +63,7 @@ impl ItemError {
 
 /// A batch the gateway refused for good: nothing of it was stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refusal {
+pub(super) struct Refusal {
     pub batch: usize,
     pub status: u16,
     pub detail: String,
@@ -75,10 +75,10 @@ pub struct Refusal {
     pub errors: Vec<ItemError>,
 }
 
-pub const MAX_ERRORS_KEPT: usize = 100;
+pub(super) const MAX_ERRORS_KEPT: usize = 100;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KindState {
+pub(super) struct KindState {
     /// The file the batches were read from, and how many items it had: a resumed upload must
     /// read the same.
     pub file: String,
@@ -89,12 +89,12 @@ pub struct KindState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Completion {
+pub(super) struct Completion {
     pub counts: Counts,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UploadState {
+pub(super) struct UploadState {
     pub version: u32,
     pub gateway: String,
     pub dataset_id: String,
@@ -105,12 +105,12 @@ pub struct UploadState {
     pub completed: Option<Completion>,
 }
 
-pub fn path(dir: &Path) -> PathBuf {
+pub(super) fn path(dir: &Path) -> PathBuf {
     dir.join(STATE_FILE)
 }
 
 impl UploadState {
-    pub fn new(gateway: &str, dataset_id: &str) -> Self {
+    pub(super) fn new(gateway: &str, dataset_id: &str) -> Self {
         UploadState {
             version: VERSION,
             gateway: gateway.to_owned(),
@@ -121,7 +121,7 @@ impl UploadState {
     }
 
     /// The state in `dir`, if there is one.
-    pub fn load(dir: &Path) -> anyhow::Result<Option<Self>> {
+    pub(super) fn load(dir: &Path) -> anyhow::Result<Option<Self>> {
         let path = path(dir);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -145,7 +145,7 @@ impl UploadState {
 
     /// Writes the state next to the data: a temporary file, flushed, renamed over the old one,
     /// so a crash leaves either the old or the new state, never half of one.
-    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+    pub(super) fn save(&self, dir: &Path) -> anyhow::Result<()> {
         let target = path(dir);
         let temporary = dir.join(format!("{STATE_FILE}.tmp"));
         let write = || -> std::io::Result<()> {
@@ -159,14 +159,14 @@ impl UploadState {
         write().with_context(|| format!("cannot write {}", target.display()))
     }
 
-    pub fn kind(&self, kind: Kind) -> Option<&KindState> {
+    pub(super) fn kind(&self, kind: Kind) -> Option<&KindState> {
         self.kinds.get(kind.as_str())
     }
 
     /// The state of a kind about to be uploaded from `source`, created when new. Refuses a
     /// source whose file or item count differs from what earlier batches were cut from: their
     /// batch indexes would then mean other items.
-    pub fn begin(&mut self, source: &Source) -> anyhow::Result<&mut KindState> {
+    pub(super) fn begin(&mut self, source: &Source) -> anyhow::Result<&mut KindState> {
         let file = source.file_name();
         let entry = self
             .kinds
@@ -188,7 +188,7 @@ impl UploadState {
     }
 
     /// Checks every source against the state before anything is sent.
-    pub fn check_sources(&mut self, sources: &[Source]) -> anyhow::Result<()> {
+    pub(super) fn check_sources(&mut self, sources: &[Source]) -> anyhow::Result<()> {
         let mut copy = self.clone();
         for source in sources {
             copy.begin(source)?;
@@ -197,7 +197,7 @@ impl UploadState {
     }
 
     /// Batches neither acknowledged nor refused yet, in order.
-    pub fn pending(&self, kind: Kind, batch_count: usize) -> Vec<usize> {
+    pub(super) fn pending(&self, kind: Kind, batch_count: usize) -> Vec<usize> {
         let state = self.kind(kind);
         (0..batch_count)
             .filter(|b| {
@@ -209,7 +209,7 @@ impl UploadState {
     }
 
     /// Items in acknowledged batches of `source`.
-    pub fn accepted_items(&self, source: &Source) -> usize {
+    pub(super) fn accepted_items(&self, source: &Source) -> usize {
         self.kind(source.kind).map_or(0, |s| {
             s.acknowledged
                 .iter()
@@ -219,7 +219,7 @@ impl UploadState {
     }
 
     /// What the completion marker announces: the items of acknowledged batches.
-    pub fn accepted_counts(&self, sources: &[Source]) -> Counts {
+    pub(super) fn accepted_counts(&self, sources: &[Source]) -> Counts {
         let mut counts = Counts::default();
         for source in sources {
             counts.set(source.kind, self.accepted_items(source) as u64);
@@ -227,7 +227,7 @@ impl UploadState {
         counts
     }
 
-    pub fn refusals(&self) -> impl Iterator<Item = (Kind, &Refusal)> {
+    pub(super) fn refusals(&self) -> impl Iterator<Item = (Kind, &Refusal)> {
         Kind::UPLOAD_ORDER.into_iter().flat_map(move |kind| {
             self.kind(kind)
                 .into_iter()

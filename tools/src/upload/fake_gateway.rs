@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
-pub struct Behaviour {
+pub(super) struct Behaviour {
     pub token: String,
     /// Idempotency keys answered 503 the first time, before anything is stored.
     pub fail_once: HashSet<String>,
@@ -28,7 +28,7 @@ pub struct Behaviour {
 }
 
 #[derive(Debug, Default, Clone)]
-pub struct FakeDataset {
+pub(super) struct FakeDataset {
     /// Stored batches: Idempotency-Key → items.
     pub stored: HashMap<String, usize>,
     pub received: Counts,
@@ -37,7 +37,7 @@ pub struct FakeDataset {
 }
 
 #[derive(Debug, Default)]
-pub struct Fake {
+pub(super) struct Fake {
     pub behaviour: Behaviour,
     pub datasets: BTreeMap<String, FakeDataset>,
     /// Requests per Idempotency-Key.
@@ -45,7 +45,7 @@ pub struct Fake {
     next_id: u32,
 }
 
-pub type Shared = Arc<Mutex<Fake>>;
+pub(super) type Shared = Arc<Mutex<Fake>>;
 
 fn problem(status: StatusCode, detail: &str, errors: Vec<Value>) -> Response {
     let body = json!({"status": status.as_u16(), "detail": detail, "errors": errors});
@@ -228,7 +228,7 @@ async fn status(
 }
 
 /// Serves the fake on a free local port; returns its base URL.
-pub async fn start(shared: Shared) -> anyhow::Result<String> {
+pub(super) async fn start(shared: Shared) -> anyhow::Result<String> {
     let app = Router::new()
         .route("/v1/datasets", post(create))
         .route("/v1/datasets/{id}", get(status))

@@ -17,13 +17,13 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 /// Items per request: the gateway's maximum.
-pub const BATCH_SIZE: usize = 500;
+pub(super) const BATCH_SIZE: usize = 500;
 /// How many unreadable lines a file may have before reading stops.
 const MAX_LOCAL_ERRORS: usize = 10;
 
 /// One kind's items, read from one file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Source {
+pub(super) struct Source {
     pub kind: Kind,
     pub path: PathBuf,
     /// Each item as compact JSON text (an object).
@@ -33,14 +33,14 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn file_name(&self) -> String {
+    pub(super) fn file_name(&self) -> String {
         self.path.file_name().map_or_else(
             || self.path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         )
     }
 
-    pub fn batch_count(&self) -> usize {
+    pub(super) fn batch_count(&self) -> usize {
         self.items.len().div_ceil(BATCH_SIZE)
     }
 
@@ -49,12 +49,12 @@ impl Source {
         start..(start + BATCH_SIZE).min(self.items.len())
     }
 
-    pub fn batch_len(&self, batch: usize) -> usize {
+    pub(super) fn batch_len(&self, batch: usize) -> usize {
         self.batch_range(batch).len()
     }
 
     /// The request body of one batch: `{"items":[...]}`.
-    pub fn body(&self, batch: usize) -> String {
+    pub(super) fn body(&self, batch: usize) -> String {
         let items = &self.items[self.batch_range(batch)];
         let mut body = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 12);
         body.push_str(r#"{"items":["#);
@@ -70,7 +70,7 @@ impl Source {
 
     /// The file line of item `item` of batch `batch`: for a file without blank lines (nor cells
     /// spanning lines) `batch × 500 + item + 1`, plus one for a CSV header.
-    pub fn line_of(&self, batch: usize, item: usize) -> Option<u64> {
+    pub(super) fn line_of(&self, batch: usize, item: usize) -> Option<u64> {
         if item >= BATCH_SIZE {
             return None;
         }
@@ -78,7 +78,7 @@ impl Source {
     }
 
     /// The first and last line of a batch.
-    pub fn line_span(&self, batch: usize) -> Option<(u64, u64)> {
+    pub(super) fn line_span(&self, batch: usize) -> Option<(u64, u64)> {
         let range = self.batch_range(batch);
         Some((
             *self.lines.get(range.start)?,
@@ -89,7 +89,7 @@ impl Source {
 
 /// Every kind found in `dir`, in upload order. Two files for one kind, or none at all, is an
 /// error; so is a line that is not a JSON object (listing the first few, with their lines).
-pub fn read_dir(dir: &Path) -> anyhow::Result<Vec<Source>> {
+pub(super) fn read_dir(dir: &Path) -> anyhow::Result<Vec<Source>> {
     anyhow::ensure!(dir.is_dir(), "{} is not a folder", dir.display());
     let mut sources = Vec::new();
     for kind in Kind::UPLOAD_ORDER {
@@ -135,7 +135,11 @@ fn read_jsonl_file(kind: Kind, path: &Path) -> anyhow::Result<Source> {
 }
 
 /// One JSON object per line; blank lines are skipped (and still counted).
-pub fn read_jsonl(kind: Kind, path: &Path, mut reader: impl BufRead) -> anyhow::Result<Source> {
+pub(super) fn read_jsonl(
+    kind: Kind,
+    path: &Path,
+    mut reader: impl BufRead,
+) -> anyhow::Result<Source> {
     let mut source = Source {
         kind,
         path: path.to_owned(),
@@ -308,7 +312,7 @@ fn delimiter(bytes: &[u8]) -> u8 {
     }
 }
 
-pub fn read_csv(kind: Kind, path: &Path, bytes: &[u8]) -> anyhow::Result<Source> {
+pub(super) fn read_csv(kind: Kind, path: &Path, bytes: &[u8]) -> anyhow::Result<Source> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter(bytes))

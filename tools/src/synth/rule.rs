@@ -28,18 +28,18 @@
 use super::wire::{BureauReport, CreditLimit, Customer, Money};
 
 /// Chosen so that about a fifth of the orders are blocked with the generator's distributions.
-pub const INTERCEPT: f64 = -3.1;
+pub(super) const INTERCEPT: f64 = -3.1;
 
 /// The order facts the rule reads.
 #[derive(Debug, Clone, Copy)]
-pub struct OrderFacts<'a> {
+pub(super) struct OrderFacts<'a> {
     pub amount: Money,
     pub payment_term_days: Option<u32>,
     pub channel: Option<&'a str>,
 }
 
 /// The log-odds of `blocked` for an order with these as-of facts.
-pub fn blocked_log_odds(
+pub(super) fn blocked_log_odds(
     customer: &Customer,
     limit: Option<&CreditLimit>,
     report: Option<&BureauReport>,
@@ -101,7 +101,7 @@ pub fn blocked_log_odds(
 }
 
 /// The latest item dated at or before `at`, from items sorted by date.
-pub fn as_of<T, K: Ord>(sorted: &[T], at: K, date: impl Fn(&T) -> K) -> Option<&T> {
+pub(super) fn as_of<T, K: Ord>(sorted: &[T], at: K, date: impl Fn(&T) -> K) -> Option<&T> {
     let after = sorted.partition_point(|item| date(item) <= at);
     after.checked_sub(1).map(|i| &sorted[i])
 }

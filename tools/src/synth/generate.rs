@@ -19,13 +19,13 @@ use std::collections::HashSet;
 
 /// The end of the synthetic history (exclusive), fixed so that the output never depends on when
 /// it is generated: orders and bureau reports fall in the [`HISTORY_DAYS`] before it.
-pub const ANCHOR: (i32, u32, u32) = (2026, 10, 1);
-pub const HISTORY_DAYS: i64 = 730;
+pub(super) const ANCHOR: (i32, u32, u32) = (2026, 10, 1);
+pub(super) const HISTORY_DAYS: i64 = 730;
 /// The share of optional fields left out at random (unknown to the model).
 const MISSING: f64 = 0.03;
 const DAY: i64 = 86_400;
 
-pub fn anchor() -> NaiveDate {
+pub(super) fn anchor() -> NaiveDate {
     let (y, m, d) = ANCHOR;
     NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
 }
@@ -43,7 +43,7 @@ fn date_of_day(day: i64) -> NaiveDate {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Segment {
+pub(super) enum Segment {
     Retail,
     Wholesale,
     Industry,
@@ -52,7 +52,7 @@ pub enum Segment {
 }
 
 impl Segment {
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Segment::Retail => "retail",
             Segment::Wholesale => "wholesale",
@@ -131,7 +131,7 @@ impl Profile {
 /// Everything generated; limits and reports are grouped by customer (index as in `customers`)
 /// and sorted by date within a customer; orders are sorted by issue time.
 #[derive(Debug, Clone)]
-pub struct Dataset {
+pub(crate) struct Dataset {
     pub customers: Vec<Customer>,
     pub credit_limits: Vec<Vec<CreditLimit>>,
     pub bureau_reports: Vec<Vec<BureauReport>>,
@@ -139,15 +139,15 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    pub fn credit_limit_count(&self) -> usize {
+    pub(crate) fn credit_limit_count(&self) -> usize {
         self.credit_limits.iter().map(Vec::len).sum()
     }
 
-    pub fn bureau_report_count(&self) -> usize {
+    pub(crate) fn bureau_report_count(&self) -> usize {
         self.bureau_reports.iter().map(Vec::len).sum()
     }
 
-    pub fn blocked_count(&self) -> usize {
+    pub(crate) fn blocked_count(&self) -> usize {
         self.orders
             .iter()
             .filter(|o| o.outcome == Outcome::Blocked)
@@ -163,7 +163,7 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
-pub fn generate(customers: usize, orders: usize, seed: u64) -> anyhow::Result<Dataset> {
+pub(crate) fn generate(customers: usize, orders: usize, seed: u64) -> anyhow::Result<Dataset> {
     anyhow::ensure!(
         customers > 0 || orders == 0,
         "orders need at least one customer"

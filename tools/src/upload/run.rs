@@ -18,15 +18,23 @@ use std::time::{Duration, Instant};
 /// Refused-item errors shown per kind.
 const ERRORS_SHOWN: usize = 10;
 
+/// What to upload, where, and how.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The folder of exports; the state file is kept in it.
     pub dir: PathBuf,
+    /// The gateway's base URL (`http://` only).
     pub gateway: String,
+    /// The company's token.
     pub token: String,
+    /// Batches in flight at once.
     pub concurrency: usize,
+    /// Ignore an earlier upload's state and upload into a new dataset.
     pub restart: bool,
+    /// Wait for the dataset's verdict after the completion marker.
     pub wait: bool,
     pub wait_timeout: Duration,
+    /// The pause between two reads of the dataset's status while waiting.
     pub poll_interval: Duration,
     pub retry: RetryPolicy,
     /// Draw progress bars on stderr (indicatif hides them when stderr is not a terminal).
@@ -36,18 +44,18 @@ pub struct Options {
 /// How an upload ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
-    pub dataset_id: String,
-    pub accepted: Counts,
-    pub refused_batches: usize,
+    pub(crate) dataset_id: String,
+    pub(crate) accepted: Counts,
+    pub(crate) refused_batches: usize,
     /// The last status read, when waited for.
-    pub status: Option<DatasetStatus>,
+    pub(crate) status: Option<DatasetStatus>,
     /// Still receiving/validating when the wait ran out.
-    pub timed_out: bool,
+    pub(crate) timed_out: bool,
 }
 
 /// Exit codes beyond 0 (success) and 1 (error).
-pub const EXIT_REFUSED_OR_REJECTED: u8 = 2;
-pub const EXIT_WAIT_TIMED_OUT: u8 = 3;
+pub(crate) const EXIT_REFUSED_OR_REJECTED: u8 = 2;
+pub(crate) const EXIT_WAIT_TIMED_OUT: u8 = 3;
 
 impl Report {
     pub fn exit_code(&self) -> ExitCode {
@@ -202,7 +210,7 @@ async fn upload_kind(
 }
 
 /// The refused batches of every kind: counts, then the first errors with their `file:line`.
-pub fn refusal_summary(state: &UploadState, sources: &[Source]) -> Vec<String> {
+fn refusal_summary(state: &UploadState, sources: &[Source]) -> Vec<String> {
     let mut lines = Vec::new();
     for source in sources {
         let Some(kind_state) = state.kind(source.kind) else {
@@ -341,6 +349,8 @@ fn print_status(
     Ok(())
 }
 
+/// Uploads `options.dir`, telling `out` how it goes. An error leaves the state file consistent:
+/// running again resumes.
 pub async fn run(options: &Options, out: &mut (dyn Write + Send)) -> anyhow::Result<Report> {
     let sources = source::read_dir(&options.dir)?;
     let client = Client::new(&options.gateway, &options.token, options.retry)?;

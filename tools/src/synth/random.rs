@@ -4,7 +4,7 @@
 use rand::Rng;
 
 /// A standard normal draw (Box–Muller).
-pub fn normal(rng: &mut impl Rng) -> f64 {
+pub(super) fn normal(rng: &mut impl Rng) -> f64 {
     // `gen::<f64>()` is in [0, 1): `1 - u` is in (0, 1], so the logarithm is finite.
     let u1 = 1.0 - rng.r#gen::<f64>();
     let u2 = rng.r#gen::<f64>();
@@ -12,7 +12,7 @@ pub fn normal(rng: &mut impl Rng) -> f64 {
 }
 
 /// A Poisson draw (Knuth's method; `lambda` is capped at 60, plenty for counts of records).
-pub fn poisson(rng: &mut impl Rng, lambda: f64) -> u32 {
+pub(super) fn poisson(rng: &mut impl Rng, lambda: f64) -> u32 {
     if lambda.is_nan() || lambda <= 0.0 {
         return 0;
     }
@@ -27,12 +27,12 @@ pub fn poisson(rng: &mut impl Rng, lambda: f64) -> u32 {
 }
 
 /// True with probability `p` (clamped to 0..1).
-pub fn chance(rng: &mut impl Rng, p: f64) -> bool {
+pub(super) fn chance(rng: &mut impl Rng, p: f64) -> bool {
     rng.r#gen::<f64>() < p.clamp(0.0, 1.0)
 }
 
 /// One of `choices`, with probability proportional to its integer weight.
-pub fn pick<T: Copy>(rng: &mut impl Rng, choices: &[(T, u32)]) -> T {
+pub(super) fn pick<T: Copy>(rng: &mut impl Rng, choices: &[(T, u32)]) -> T {
     let total: u32 = choices.iter().map(|&(_, w)| w).sum();
     let mut draw = rng.gen_range(0..total.max(1));
     for &(value, weight) in choices {
@@ -45,11 +45,11 @@ pub fn pick<T: Copy>(rng: &mut impl Rng, choices: &[(T, u32)]) -> T {
 }
 
 /// A uniform draw in `low..high` (floats).
-pub fn uniform(rng: &mut impl Rng, low: f64, high: f64) -> f64 {
+pub(super) fn uniform(rng: &mut impl Rng, low: f64, high: f64) -> f64 {
     low + (high - low) * rng.r#gen::<f64>()
 }
 
-pub fn sigmoid(x: f64) -> f64 {
+pub(super) fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 

@@ -17,43 +17,38 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-pub use generate::{Dataset, generate};
+pub(crate) use generate::{Dataset, generate};
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct SynthArgs {
-    /// How many customers.
-    #[arg(long, default_value_t = 1_000)]
+/// What to generate, and where to write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
     pub customers: usize,
-    /// How many orders (spread over the two years before 2026-10-01).
-    #[arg(long, default_value_t = 10_000)]
+    /// Spread over the two years before the fixed anchor date.
     pub orders: usize,
-    /// Seed of the random generator: the same seed gives the same files.
-    #[arg(long, default_value_t = 42)]
+    /// The same seed gives the same files.
     pub seed: u64,
-    /// Folder to write customers.jsonl, credit_limits.jsonl, bureau_reports.jsonl and
-    /// orders.jsonl into (created when missing; the four files are replaced).
-    #[arg(long)]
+    /// The folder of the four files (created when missing; the files are replaced).
     pub out: PathBuf,
 }
 
 /// The file of each kind, in the order they are written.
-pub const FILES: [&str; 4] = [
+const FILES: [&str; 4] = [
     "customers.jsonl",
     "credit_limits.jsonl",
     "bureau_reports.jsonl",
     "orders.jsonl",
 ];
 
-pub fn run(args: &SynthArgs) -> anyhow::Result<ExitCode> {
-    let dataset = generate(args.customers, args.orders, args.seed)?;
-    write_dataset(&dataset, &args.out)?;
-    println!("{}", summary(&dataset, &args.out));
-    Ok(ExitCode::SUCCESS)
+/// Generates the dataset, writes its four files, and tells `out` what was written.
+pub fn run(options: &Options, out: &mut dyn Write) -> anyhow::Result<()> {
+    let dataset = generate(options.customers, options.orders, options.seed)?;
+    write_dataset(&dataset, &options.out)?;
+    writeln!(out, "{}", summary(&dataset, &options.out))?;
+    Ok(())
 }
 
-pub fn summary(dataset: &Dataset, out: &Path) -> String {
+fn summary(dataset: &Dataset, out: &Path) -> String {
     let blocked = dataset.blocked_count();
     let share = if dataset.orders.is_empty() {
         0.0
@@ -70,7 +65,7 @@ pub fn summary(dataset: &Dataset, out: &Path) -> String {
     )
 }
 
-pub fn write_dataset(dataset: &Dataset, dir: &Path) -> anyhow::Result<()> {
+fn write_dataset(dataset: &Dataset, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let [customers, limits, reports, orders] = FILES.map(|name| dir.join(name));
     write_file(&customers, dataset.customers.iter())?;
@@ -94,7 +89,7 @@ fn write_file<'a, T: Serialize + 'a>(
 }
 
 /// One JSON object per line.
-pub fn write_lines<'a, T: Serialize + 'a>(
+fn write_lines<'a, T: Serialize + 'a>(
     out: &mut impl Write,
     items: impl Iterator<Item = &'a T>,
 ) -> anyhow::Result<()> {

@@ -1,39 +1,33 @@
 //! The JSON shapes written, one struct per kind, in the field order of DESIGN.md. Absent
 //! (unknown) fields are left out rather than written as `null`.
 
+use aval_core::ingest::Cents;
 use chrono::{DateTime, NaiveDate};
 use serde::{Serialize, Serializer};
 
 /// BRL in integer cents, written as a decimal string with two decimals: `"15000.00"`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Money(pub i64);
+pub(crate) struct Money(pub i64);
 
 impl Money {
-    pub fn reais(self) -> f64 {
+    pub(crate) fn reais(self) -> f64 {
         self.0 as f64 / 100.0
     }
 }
 
-impl std::fmt::Display for Money {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let cents = self.0.unsigned_abs();
-        write!(f, "{sign}{}.{:02}", cents / 100, cents % 100)
-    }
-}
-
 impl Serialize for Money {
+    /// The API's own text of an amount.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.collect_str(&Cents(self.0))
     }
 }
 
 /// Seconds since the Unix epoch, written as RFC 3339 UTC: `"2024-03-01T10:00:00Z"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Timestamp(pub i64);
+pub(crate) struct Timestamp(pub i64);
 
 impl Timestamp {
-    pub fn date(self) -> NaiveDate {
+    pub(crate) fn date(self) -> NaiveDate {
         DateTime::from_timestamp(self.0, 0)
             .map(|t| t.date_naive())
             .unwrap_or_default()
@@ -57,7 +51,7 @@ impl Serialize for Timestamp {
 
 /// A calendar date, written `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Date(pub NaiveDate);
+pub(crate) struct Date(pub NaiveDate);
 
 impl Serialize for Date {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -66,7 +60,7 @@ impl Serialize for Date {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct CustomerAttributes {
+pub(crate) struct CustomerAttributes {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,7 +70,7 @@ pub struct CustomerAttributes {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Customer {
+pub(crate) struct Customer {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document: Option<String>,
@@ -94,7 +88,7 @@ pub struct Customer {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CreditLimit {
+pub(crate) struct CreditLimit {
     pub customer_id: String,
     pub limit: Money,
     pub valid_from: Date,
@@ -103,10 +97,10 @@ pub struct CreditLimit {
 /// Fractions in units of 1/10 000 (so they are exact to 4 decimals and their sum is checked in
 /// integers), written as JSON numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Fraction(pub u16);
+pub(crate) struct Fraction(pub u16);
 
 impl Fraction {
-    pub fn value(self) -> f64 {
+    pub(crate) fn value(self) -> f64 {
         f64::from(self.0) / 10_000.0
     }
 }
@@ -118,7 +112,7 @@ impl Serialize for Fraction {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct PaymentHabits {
+pub(crate) struct PaymentHabits {
     pub on_time: Fraction,
     pub cash: Fraction,
     pub late_8_15: Fraction,
@@ -128,7 +122,7 @@ pub struct PaymentHabits {
 }
 
 impl PaymentHabits {
-    pub fn parts(&self) -> [Fraction; 6] {
+    pub(crate) fn parts(&self) -> [Fraction; 6] {
         [
             self.on_time,
             self.cash,
@@ -140,13 +134,13 @@ impl PaymentHabits {
     }
 
     /// The sum as a reader adding the written numbers gets it.
-    pub fn float_sum(&self) -> f64 {
+    pub(crate) fn float_sum(&self) -> f64 {
         self.parts().iter().map(|p| p.value()).sum()
     }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct SupplierRelationships {
+pub(crate) struct SupplierRelationships {
     pub m0_6: u32,
     pub m6_12: u32,
     pub y1_3: u32,
@@ -157,18 +151,18 @@ pub struct SupplierRelationships {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct CountAndTotal {
+pub(crate) struct CountAndTotal {
     pub count: u32,
     pub total: Money,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct CountOnly {
+pub(crate) struct CountOnly {
     pub count: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Negatives {
+pub(crate) struct Negatives {
     pub pefin: CountAndTotal,
     pub refin: CountAndTotal,
     pub overdue_debts: CountAndTotal,
@@ -179,7 +173,7 @@ pub struct Negatives {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BureauReport {
+pub(crate) struct BureauReport {
     pub customer_id: String,
     pub queried_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,7 +189,7 @@ pub struct BureauReport {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct OrderAttributes {
+pub(crate) struct OrderAttributes {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -204,13 +198,13 @@ pub struct OrderAttributes {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Approved,
     Blocked,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Order {
+pub(crate) struct Order {
     pub id: String,
     pub customer_id: String,
     pub issued_at: Timestamp,
