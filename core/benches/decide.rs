@@ -1,7 +1,8 @@
 //! What one decision costs in the domain, on a folder `aval synth` wrote: trains a model on it
 //! (production options), then times, per order of its holdout, the steps the scorer runs —
 //! feature assembly from the customer's facts, the probability, and the explanation behind the
-//! reasons. Prints microseconds per call.
+//! reasons — and the whole decision (`aval_core::decision::decide`: those, the sentences and,
+//! for a rejection, the largest approvable amount). Prints microseconds per call.
 //!
 //!   cargo bench -p aval-core --bench decide -- DIR
 //!
@@ -9,9 +10,11 @@
 
 mod support;
 
+use aval_core::decision::decide;
 use aval_core::features::{CustomerFacts, RawFeatures, assemble};
 use aval_core::ingest::items::Order;
 use aval_core::model::TrainingOptions;
+use aval_core::reasons::Language;
 use std::collections::{HashMap, HashSet};
 use std::error::Error;
 use std::hint::black_box;
@@ -96,6 +99,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let explanation = time(&features, |f| {
         black_box(model.explain(f));
     });
+    let decision = time(&orders, |(order, facts)| {
+        black_box(decide(&model, order, facts, Language::Portuguese));
+    });
     let rejected = features
         .iter()
         .filter(|f| model.blocks(model.probability(f)))
@@ -104,8 +110,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("features:          {assembly:8.2} µs per order");
     println!("probability:       {probability:8.2} µs per order");
     println!("explanation:       {explanation:8.2} µs per order");
+    println!("whole decision:    {decision:8.2} µs per order");
     println!(
-        "BENCH_DECIDE {{\"learner\": \"{}\", \"features_us\": {assembly:.3}, \"probability_us\": {probability:.3}, \"explanation_us\": {explanation:.3}}}",
+        "BENCH_DECIDE {{\"learner\": \"{}\", \"features_us\": {assembly:.3}, \"probability_us\": {probability:.3}, \"explanation_us\": {explanation:.3}, \"decision_us\": {decision:.3}}}",
         model.learner
     );
     Ok(())

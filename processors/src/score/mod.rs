@@ -5,7 +5,6 @@
 //! topic so a newly activated version decides from the next request on, without a restart.
 
 mod cache;
-mod decide;
 mod request;
 mod validate;
 

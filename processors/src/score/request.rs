@@ -8,20 +8,20 @@
 
 use super::Scorer;
 use super::cache::{CacheError, Chosen};
-use super::decide::{Verdict, decide};
 use super::validate::validate;
 use crate::DeadLetters;
 use crate::authorize::{Authorization, dead_letter_event, judge, token_claims};
 use crate::consumer::Processor;
 use crate::failure::Failure;
+use aval_core::decision::{Decision, decide};
 use aval_core::features::CustomerFacts;
 use aval_core::fingerprint::{Fingerprint, order_fingerprint};
 use aval_core::ingest::items::Order;
 use aval_core::reasons::Language;
 use aval_store::facts::{FirstDecision, NewDecision, Recorded};
 use aval_topics::records::{
-    AuditEventRecord, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, FieldErrorWire,
-    REPLY_INSTANCE_HEADER, ReplyStatusWire,
+    AuditEventRecord, DecisionContext, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord,
+    FieldErrorWire, REPLY_INSTANCE_HEADER, ReplyStatusWire,
 };
 use aval_topics::{Fault, TopicRole};
 use chrono::{DateTime, Utc};
@@ -179,14 +179,14 @@ fn with_given(stored: &Arc<CustomerFacts>, given: CustomerFacts) -> Arc<Customer
 }
 
 /// Decides every request, on as many threads as there are cores when the batch is large.
-async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Verdict)>, Failure> {
-    let run = |items: Vec<ToDecide>| -> Vec<(ToDecide, Verdict)> {
+async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Decision)>, Failure> {
+    let run = |items: Vec<ToDecide>| -> Vec<(ToDecide, Decision)> {
         items
             .into_iter()
             .map(|item| {
                 let language = Language::from_tag(&item.checked.request.language);
-                let verdict = decide(&item.chosen.model, &item.order, &item.facts, language);
-                (item, verdict)
+                let decision = decide(&item.chosen.model, &item.order, &item.facts, language);
+                (item, decision)
             })
             .collect()
     };
@@ -456,32 +456,29 @@ impl Processor for Scorer {
             }
         }
 
-        for (item, verdict) in decide_all(to_decide).await? {
+        for (item, decision) in decide_all(to_decide).await? {
             let c = &item.checked;
-            let mut timings_us = verdict.timings_us;
+            let decided_at = Utc::now();
+            let mut decision = DecisionRecord::new(
+                DecisionContext {
+                    request_id: c.request.request_id.clone(),
+                    company_id: c.request.company_id.clone(),
+                    order_id: item.order.id.clone(),
+                    model_version: item.chosen.version,
+                    decided_at,
+                },
+                decision,
+            );
+            let timings_us = &mut decision.timings_us;
             timings_us.insert("stored_facts".to_owned(), facts_us);
             timings_us.insert("scorer".to_owned(), micros(started));
-            let decided_at = Utc::now().timestamp_millis();
             timings_us.insert(
                 "since_request".to_owned(),
                 decided_at
+                    .timestamp_millis()
                     .saturating_sub(c.request.requested_at)
                     .saturating_mul(1_000),
             );
-            let decision = DecisionRecord {
-                request_id: c.request.request_id.clone(),
-                company_id: c.request.company_id.clone(),
-                order_id: item.order.id.clone(),
-                decision: verdict.decision,
-                probability: verdict.probability,
-                threshold: verdict.threshold,
-                model_version: item.chosen.version,
-                reasons: verdict.reasons,
-                max_approvable_amount_cents: verdict.max_approvable_amount_cents,
-                repeat: false,
-                decided_at,
-                timings_us,
-            };
             let record = c
                 .request
                 .model_version

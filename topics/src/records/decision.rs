@@ -5,8 +5,11 @@
 use crate::WireRecord;
 use crate::records::{BureauReportWire, CreditLimitWire, CustomerWire, OrderWire};
 use crate::schemas;
+use aval_core::decision::{Decision, DecisionTimings, Reason, Verdict};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// Header naming the gateway instance that waits for the reply; the scorer copies it onto the
 /// reply so every gateway can ignore replies meant for another.
@@ -109,6 +112,74 @@ impl WireRecord for DecisionReplyRecord {
     const SCHEMA: &'static schemas::RecordSchema = &schemas::DECISION_REPLY;
 }
 
+/// What a decision record says beyond the decision itself: whose request it answers, about
+/// which order, with which model version, and when.
+#[derive(Debug, Clone)]
+pub struct DecisionContext {
+    pub request_id: String,
+    pub company_id: String,
+    pub order_id: String,
+    pub model_version: i32,
+    pub decided_at: DateTime<Utc>,
+}
+
+impl DecisionRecord {
+    /// The record of a domain decision: the one place a decision takes its wire shape.
+    pub fn new(context: DecisionContext, decision: Decision) -> Self {
+        Self {
+            request_id: context.request_id,
+            company_id: context.company_id,
+            order_id: context.order_id,
+            decision: decision.verdict.into(),
+            probability: decision.probability,
+            threshold: decision.threshold,
+            model_version: context.model_version,
+            reasons: decision.reasons.into_iter().map(ReasonWire::from).collect(),
+            max_approvable_amount_cents: decision.max_approvable_amount.map(|c| c.0),
+            repeat: false,
+            decided_at: context.decided_at.timestamp_millis(),
+            timings_us: timings_us(&decision.timings),
+        }
+    }
+}
+
+/// Whole microseconds, saturating.
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn timings_us(timings: &DecisionTimings) -> HashMap<String, i64> {
+    let mut phases = HashMap::with_capacity(8);
+    phases.insert("features".to_owned(), micros(timings.features));
+    phases.insert("model".to_owned(), micros(timings.model));
+    phases.insert("reasons".to_owned(), micros(timings.reasons));
+    if let Some(searched) = timings.max_amount {
+        phases.insert("max_amount".to_owned(), micros(searched));
+    }
+    phases.insert("decide".to_owned(), micros(timings.decide));
+    phases
+}
+
+impl From<Verdict> for DecisionOutcomeWire {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Approved => DecisionOutcomeWire::Approved,
+            Verdict::Rejected => DecisionOutcomeWire::Rejected,
+        }
+    }
+}
+
+impl From<Reason> for ReasonWire {
+    fn from(reason: Reason) -> Self {
+        Self {
+            feature: reason.feature,
+            value: reason.value,
+            contribution: reason.contribution,
+            sentence: reason.sentence,
+        }
+    }
+}
+
 impl FieldErrorWire {
     pub fn all(errors: &aval_core::FieldErrors) -> Vec<FieldErrorWire> {
         errors
@@ -136,7 +207,7 @@ mod tests {
         assert_eq!(&back, record);
     }
 
-    fn decision() -> DecisionRecord {
+    fn decision_record() -> DecisionRecord {
         DecisionRecord {
             request_id: "r1".into(),
             company_id: "c1".into(),
@@ -156,6 +227,70 @@ mod tests {
             decided_at: 1_700_000_000_000,
             timings_us: HashMap::from([("total".to_owned(), 120)]),
         }
+    }
+
+    #[test]
+    fn a_domain_decision_takes_its_wire_shape() {
+        use aval_core::ingest::items::Cents;
+        let ms = Duration::from_millis;
+        let decision = Decision {
+            verdict: Verdict::Rejected,
+            probability: 0.7,
+            threshold: 0.5,
+            reasons: vec![Reason {
+                feature: "pefin_count".into(),
+                value: Some("3".into()),
+                contribution: 0.4,
+                sentence: "3 PEFIN records raised the risk".into(),
+            }],
+            max_approvable_amount: Some(Cents(120_000)),
+            timings: DecisionTimings {
+                features: ms(1),
+                model: ms(2),
+                reasons: ms(3),
+                max_amount: Some(ms(4)),
+                decide: ms(10),
+            },
+        };
+        let context = DecisionContext {
+            request_id: "r1".into(),
+            company_id: "c1".into(),
+            order_id: "O1".into(),
+            model_version: 2,
+            decided_at: DateTime::from_timestamp_millis(1_700_000_000_000).expect("an instant"),
+        };
+        let mut expected = decision_record();
+        expected.timings_us = HashMap::from(
+            [
+                ("features", 1_000),
+                ("model", 2_000),
+                ("reasons", 3_000),
+                ("max_amount", 4_000),
+                ("decide", 10_000),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        assert_eq!(
+            DecisionRecord::new(context.clone(), decision.clone()),
+            expected
+        );
+
+        let approved = Decision {
+            verdict: Verdict::Approved,
+            max_approvable_amount: None,
+            timings: DecisionTimings {
+                max_amount: None,
+                ..decision.timings
+            },
+            ..decision
+        };
+        let record = DecisionRecord::new(context, approved);
+        assert_eq!(record.decision, DecisionOutcomeWire::Approved);
+        assert_eq!(record.max_approvable_amount_cents, None);
+        assert!(
+            !record.timings_us.contains_key("max_amount"),
+            "searched only on a rejection"
+        );
     }
 
     #[test]
@@ -184,12 +319,12 @@ mod tests {
             language: "pt-BR".into(),
             requested_at: 1_700_000_000_000,
         });
-        round_trip(&decision());
+        round_trip(&decision_record());
         round_trip(&DecisionReplyRecord {
             request_id: "r1".into(),
             company_id: "c1".into(),
             status: ReplyStatusWire::Conflict,
-            decision: Some(decision()),
+            decision: Some(decision_record()),
             errors: Vec::new(),
             message: Some("order O1 was decided before with other content".into()),
         });
@@ -197,7 +332,7 @@ mod tests {
             request_id: "r1".into(),
             company_id: "c1".into(),
             status: ReplyStatusWire::Decided,
-            decision: Some(decision()),
+            decision: Some(decision_record()),
             errors: vec![FieldErrorWire {
                 field: "order.amount".into(),
                 reason: "required".into(),

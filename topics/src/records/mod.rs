@@ -11,8 +11,8 @@ mod training;
 pub use activation::ModelActivationRecord;
 pub use audit::AuditEventRecord;
 pub use decision::{
-    DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord,
-    FieldErrorWire, REPLY_INSTANCE_HEADER, ReasonWire, ReplyStatusWire,
+    DecisionContext, DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord,
+    DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, ReasonWire, ReplyStatusWire,
 };
 pub use ingest::{
     AttributeValueWire, BureauReportWire, CompletionWire, CreditLimitWire, CustomerWire,
