@@ -5,7 +5,9 @@
 use crate::WireRecord;
 use crate::records::{BureauReportWire, CreditLimitWire, CustomerWire, OrderWire};
 use crate::schemas;
+use aval_core::FieldErrors;
 use aval_core::decision::{Decision, DecisionTimings, Reason, Verdict};
+use aval_core::ingest::{OrderToDecide, validate_item};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -33,6 +35,58 @@ pub struct DecisionRequestRecord {
 
 impl WireRecord for DecisionRequestRecord {
     const SCHEMA: &'static schemas::RecordSchema = &schemas::DECISION_REQUEST;
+}
+
+/// What a decision request asks about: the order, and the facts given with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionItemsWire {
+    pub order: OrderWire,
+    pub customer: Option<CustomerWire>,
+    pub credit_limit: Option<CreditLimitWire>,
+    pub bureau_report: Option<BureauReportWire>,
+}
+
+impl DecisionItemsWire {
+    /// Every item by the rules of an upload, with the paths of an HTTP decision body
+    /// (`order.amount`, `customer.document`), then the rule about them together
+    /// ([`OrderToDecide::new`]): exactly what the gateway checks of a JSON request.
+    pub fn checked(self, now: DateTime<Utc>) -> Result<OrderToDecide, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let order = keep(&mut errors, validate_item(self.order, "order", now));
+        let customer = self
+            .customer
+            .and_then(|c| keep(&mut errors, validate_item(c, "customer", now)));
+        let credit_limit = self
+            .credit_limit
+            .and_then(|l| keep(&mut errors, validate_item(l, "credit_limit", now)));
+        let bureau_report = self
+            .bureau_report
+            .and_then(|r| keep(&mut errors, validate_item(r, "bureau_report", now)));
+        let Some(order) = order else {
+            return Err(errors);
+        };
+        match OrderToDecide::new(order, customer, credit_limit, bureau_report, "") {
+            Ok(valid) if errors.is_empty() => Ok(valid),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.append(more);
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// The item, or its errors added to `errors`.
+fn keep<T>(errors: &mut FieldErrors, checked: Result<T, FieldErrors>) -> Option<T> {
+    checked.map_err(|e| errors.append(e)).ok()
+}
+
+impl TryFrom<DecisionItemsWire> for OrderToDecide {
+    type Error = FieldErrors;
+
+    fn try_from(items: DecisionItemsWire) -> Result<Self, FieldErrors> {
+        items.checked(Utc::now())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +282,65 @@ mod tests {
             decided_at: 1_700_000_000_000,
             timings_us: HashMap::from([("total".to_owned(), 120)]),
         }
+    }
+
+    #[test]
+    fn a_decision_request_s_items_are_checked_like_an_http_body() {
+        let now = DateTime::from_timestamp_millis(1_718_452_800_000).expect("2024-06-15");
+        let order = OrderWire {
+            id: "O1".into(),
+            customer_id: "C1".into(),
+            issued_at: 1_709_640_000_000,
+            amount_cents: 150_000,
+            payment_term_days: Some(30),
+            installments: None,
+            attributes: HashMap::new(),
+            outcome: None,
+        };
+        let customer = |id: &str, state: &str| CustomerWire {
+            id: id.into(),
+            document: None,
+            simples_nacional: None,
+            mei: None,
+            final_consumer: None,
+            founded_on: None,
+            state: Some(state.into()),
+            attributes: HashMap::new(),
+        };
+        let limit = |customer_id: &str| CreditLimitWire {
+            customer_id: customer_id.into(),
+            limit_cents: 5_000_000,
+            valid_from: 19_000,
+        };
+        // An invalid item is reported for itself; a valid one about another customer is
+        // reported as such (as the gateway does with a JSON body).
+        let errors = DecisionItemsWire {
+            order: order.clone(),
+            customer: Some(customer("C2", "XX")),
+            credit_limit: Some(limit("C2")),
+            bureau_report: None,
+        }
+        .checked(now)
+        .expect_err("invalid");
+        assert_eq!(
+            errors.to_string(),
+            "customer.state: must be a Brazilian state code (UF) like SP or RJ; \
+             credit_limit.customer_id: must be the order's customer_id"
+        );
+        let valid = DecisionItemsWire {
+            order,
+            customer: Some(customer("C1", "sp")),
+            credit_limit: Some(limit("C1")),
+            bureau_report: None,
+        }
+        .checked(now)
+        .expect("valid");
+        assert_eq!(valid.order.amount.0, 150_000);
+        assert_eq!(
+            valid.given.customer.and_then(|c| c.state),
+            Some("SP".to_owned())
+        );
+        assert_eq!(valid.given.credit_limits.len(), 1);
     }
 
     #[test]
