@@ -44,4 +44,4 @@ pub use items::{
 };
 pub use money::{MAX_MONEY_CENTS, parse_money};
 pub use order::{MAX_PAYMENT_TERM_DAYS, validate_order};
-pub use request::OrderToDecide;
+pub use request::{OrderToDecide, facts_about_the_order};

@@ -14,32 +14,15 @@ pub struct OrderToDecide {
 }
 
 impl OrderToDecide {
-    /// Each fact given with an order must be about the order's customer (assembly would
-    /// silently ignore it otherwise); a fact about another is reported at its path under
-    /// `prefix` (`customer.id`, or `orders[2].customer.id` in a batch).
+    /// The order with the facts given alongside it, each already checked, and checked to be
+    /// about the order's customer ([`facts_about_the_order`]).
     pub fn new(
         order: Order,
         customer: Option<Customer>,
         credit_limit: Option<CreditLimit>,
         bureau_report: Option<BureauReport>,
-        prefix: &str,
-    ) -> Result<Self, FieldErrors> {
-        let mut errors = FieldErrors::default();
-        let mut same = |path: &str, id: &str| {
-            if id != order.customer_id {
-                errors.push(format!("{prefix}{path}"), "must be the order's customer_id");
-            }
-        };
-        if let Some(c) = &customer {
-            same("customer.id", &c.id);
-        }
-        if let Some(l) = &credit_limit {
-            same("credit_limit.customer_id", &l.customer_id);
-        }
-        if let Some(r) = &bureau_report {
-            same("bureau_report.customer_id", &r.customer_id);
-        }
-        errors.into_result(Self {
+    ) -> Self {
+        Self {
             given: CustomerFacts {
                 customer,
                 credit_limits: credit_limit.into_iter().collect(),
@@ -47,37 +30,42 @@ impl OrderToDecide {
                 orders: Vec::new(),
             },
             order,
-        })
+        }
+    }
+}
+
+/// Each fact given with an order must be about the order's customer (assembly would silently
+/// ignore it otherwise): the customer id of each, when given, against the order's, reported at
+/// its path under `prefix` (`customer.id`, or `orders[2].customer.id` in a batch).
+pub fn facts_about_the_order(
+    order_customer_id: &str,
+    customer_id: Option<&str>,
+    credit_limit_customer_id: Option<&str>,
+    bureau_report_customer_id: Option<&str>,
+    prefix: &str,
+    errors: &mut FieldErrors,
+) {
+    for (path, id) in [
+        ("customer.id", customer_id),
+        ("credit_limit.customer_id", credit_limit_customer_id),
+        ("bureau_report.customer_id", bureau_report_customer_id),
+    ] {
+        if id.is_some_and(|id| id != order_customer_id) {
+            errors.push(format!("{prefix}{path}"), "must be the order's customer_id");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::items::Cents;
 
     #[test]
     fn facts_given_with_an_order_must_be_about_its_customer() {
-        let order = Order {
-            id: "O1".into(),
-            customer_id: "C1".into(),
-            issued_at: chrono::DateTime::from_timestamp_millis(0).unwrap_or_default(),
-            amount: Cents(100),
-            payment_term_days: None,
-            installments: None,
-            attributes: Default::default(),
-            outcome: None,
-        };
-        let limit = |customer_id: &str| CreditLimit {
-            customer_id: customer_id.into(),
-            limit: Cents(1_000),
-            valid_from: chrono::NaiveDate::default(),
-        };
-        let given = OrderToDecide::new(order.clone(), None, Some(limit("C1")), None, "")
-            .expect("about the order's customer");
-        assert_eq!(given.given.credit_limits, [limit("C1")]);
-        let errors = OrderToDecide::new(order, None, Some(limit("C2")), None, "orders[1].")
-            .expect_err("about another customer");
+        let mut errors = FieldErrors::default();
+        facts_about_the_order("C1", Some("C1"), None, Some("C1"), "", &mut errors);
+        assert!(errors.is_empty(), "{errors}");
+        facts_about_the_order("C1", None, Some("C2"), None, "orders[1].", &mut errors);
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["orders[1].credit_limit.customer_id"]);
     }

@@ -7,7 +7,7 @@ use crate::records::{BureauReportWire, CreditLimitWire, CustomerWire, OrderWire}
 use crate::schemas;
 use aval_core::FieldErrors;
 use aval_core::decision::{Decision, DecisionTimings, Reason, Verdict};
-use aval_core::ingest::{OrderToDecide, validate_item};
+use aval_core::ingest::{OrderToDecide, facts_about_the_order, validate_item};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -48,9 +48,19 @@ pub struct DecisionItemsWire {
 
 impl DecisionItemsWire {
     /// Every item by the rules of an upload, with the paths of an HTTP decision body
-    /// (`order.amount`, `customer.document`), then the rule about them together
-    /// ([`OrderToDecide::new`]): exactly what the gateway checks of a JSON request.
+    /// (`order.amount`, `customer.document`), and each fact given checked to be about the
+    /// order's customer ([`facts_about_the_order`]; here on the ids as sent, so a producer
+    /// hears of a fact about another customer even when that fact or the order is invalid).
     pub fn checked(self, now: DateTime<Utc>) -> Result<OrderToDecide, FieldErrors> {
+        let mut foreign = FieldErrors::default();
+        facts_about_the_order(
+            &self.order.customer_id,
+            self.customer.as_ref().map(|c| c.id.as_str()),
+            self.credit_limit.as_ref().map(|l| l.customer_id.as_str()),
+            self.bureau_report.as_ref().map(|r| r.customer_id.as_str()),
+            "",
+            &mut foreign,
+        );
         let mut errors = FieldErrors::default();
         let order = keep(&mut errors, validate_item(self.order, "order", now));
         let customer = self
@@ -62,16 +72,15 @@ impl DecisionItemsWire {
         let bureau_report = self
             .bureau_report
             .and_then(|r| keep(&mut errors, validate_item(r, "bureau_report", now)));
-        let Some(order) = order else {
-            return Err(errors);
-        };
-        match OrderToDecide::new(order, customer, credit_limit, bureau_report, "") {
-            Ok(valid) if errors.is_empty() => Ok(valid),
-            Ok(_) => Err(errors),
-            Err(more) => {
-                errors.append(more);
-                Err(errors)
-            }
+        errors.append(foreign);
+        match order {
+            Some(order) if errors.is_empty() => Ok(OrderToDecide::new(
+                order,
+                customer,
+                credit_limit,
+                bureau_report,
+            )),
+            _ => Err(errors),
         }
     }
 }
@@ -312,8 +321,7 @@ mod tests {
             limit_cents: 5_000_000,
             valid_from: 19_000,
         };
-        // An invalid item is reported for itself; a valid one about another customer is
-        // reported as such (as the gateway does with a JSON body).
+        // Every item is reported for itself, and every fact about another customer as such.
         let errors = DecisionItemsWire {
             order: order.clone(),
             customer: Some(customer("C2", "XX")),
@@ -325,6 +333,7 @@ mod tests {
         assert_eq!(
             errors.to_string(),
             "customer.state: must be a Brazilian state code (UF) like SP or RJ; \
+             customer.id: must be the order's customer_id; \
              credit_limit.customer_id: must be the order's customer_id"
         );
         let valid = DecisionItemsWire {
