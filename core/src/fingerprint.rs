@@ -15,7 +15,7 @@ use crate::ingest::items::{
     Order, Outcome,
 };
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use serde_json::Value;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// SHA-256 of a canonical encoding.
@@ -206,15 +206,16 @@ pub fn batch_fingerprint(batch: &Batch) -> Fingerprint {
     canonical.finish()
 }
 
-/// Items that did not validate (a refused batch has no validated form), as the JSON values
-/// they arrived as; JSON objects serialize with sorted keys, so the text is canonical. Marked
-/// apart, so it never equals a validated batch's fingerprint.
-pub fn invalid_items_fingerprint(items: &[Value]) -> Fingerprint {
+/// Items that did not validate (a refused batch has no validated form), as they arrived (JSON
+/// values, wire records), written as JSON text: serde_json keeps an object's keys sorted, so
+/// the text is canonical. Marked apart, so it never equals a validated batch's fingerprint.
+pub fn invalid_items_fingerprint<T: Serialize>(items: &[T]) -> Fingerprint {
     let mut canonical = Canonical::default();
     canonical.text("invalid");
     canonical.count(items.len());
     for item in items {
-        canonical.text(&item.to_string());
+        let text = serde_json::to_value(item).map_or_else(|e| e.to_string(), |v| v.to_string());
+        canonical.text(&text);
     }
     canonical.finish()
 }
@@ -232,7 +233,7 @@ mod tests {
     use super::*;
     use crate::ingest::items::{Cents, ItemKind};
     use crate::ingest::validate_batch;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use std::collections::BTreeMap;
 
     fn order() -> Order {

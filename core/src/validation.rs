@@ -44,6 +44,11 @@ impl FieldErrors {
         self.0.iter()
     }
 
+    /// Adds every error of `other`, in order.
+    pub fn append(&mut self, other: FieldErrors) {
+        self.0.extend(other.0);
+    }
+
     /// `Ok(value)` when nothing was pushed, else every error.
     pub fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
         if self.0.is_empty() {

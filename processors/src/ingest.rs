@@ -9,13 +9,13 @@ use crate::failure::Failure;
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::FieldErrors;
 use aval_core::audit::{AuditEvent, AuditKind};
-use aval_core::fingerprint::{Fingerprint, batch_fingerprint, invalid_items_fingerprint};
+use aval_core::fingerprint::{Fingerprint, batch_fingerprint};
+use aval_core::ingest::check_integrity;
 use aval_core::ingest::items::{Batch, Counts, ItemKind};
-use aval_core::ingest::{check_integrity, validate_batch, validate_counts};
 use aval_core::token::TokenKeys;
 use aval_store::Store;
 use aval_store::datasets::{BatchIdReuse, BatchOrigin, Completion, DatasetStatus, Sunk};
-use aval_topics::records::{AuditEventRecord, IngestRecord, TrainingRequestRecord};
+use aval_topics::records::{AuditEventRecord, IngestContent, IngestRecord, TrainingRequestRecord};
 use aval_topics::{AvroCodec, Catalogue, Fault, Publisher, TopicRole};
 use chrono::Utc;
 use rdkafka::Message;
@@ -276,26 +276,29 @@ impl IngestProcessor {
             dataset,
             batch_id: record.batch_id.clone(),
         };
-        let Some(kind) = record.item_kind() else {
-            return match validate_counts(&record.completion_as_json().unwrap_or_default()) {
-                Ok(announced) => Ok(IngestWork::Complete { target, announced }),
-                Err(errors) => dead(&format!("invalid completion marker: {errors}")),
-            };
-        };
-        let items = record.items_as_json();
-        Ok(match validate_batch(kind, &items, Utc::now()) {
-            Ok(batch) => IngestWork::Store {
+        let items = record.item_count();
+        Ok(match record.into_content(Utc::now()) {
+            IngestContent::Completion(Ok(announced)) => IngestWork::Complete { target, announced },
+            IngestContent::Completion(Err(errors)) => {
+                return dead(&format!("invalid completion marker: {errors}"));
+            }
+            IngestContent::Batch(_, Ok(batch)) => IngestWork::Store {
                 target,
                 fingerprint: batch_fingerprint(&batch),
                 batch,
             },
-            Err(errors) => IngestWork::Refuse {
-                target,
-                kind,
-                items: items.len(),
-                fingerprint: invalid_items_fingerprint(&items),
-                errors,
-            },
+            IngestContent::Batch(kind, Err(errors)) => {
+                // A refused batch has no validated form: its fingerprint is of the items as
+                // they arrived, decoded again (refusals are rare; valid batches keep no copy).
+                let arrived = self.codec.decode::<IngestRecord>(payload).await?;
+                IngestWork::Refuse {
+                    target,
+                    kind,
+                    items,
+                    fingerprint: arrived.invalid_items_fingerprint(),
+                    errors,
+                }
+            }
         })
     }
 

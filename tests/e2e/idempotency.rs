@@ -10,8 +10,7 @@ use crate::ingest_support::{
     post_batch, produce_direct, stored_rows, wait_settled,
 };
 use aval_core::fingerprint::order_fingerprint;
-use aval_core::ingest::items::ItemKind;
-use aval_core::ingest::validate_order;
+use aval_core::ingest::items::{ItemKind, Order};
 use aval_store::facts::NewDecision;
 use aval_topics::TopicRole;
 use aval_topics::records::{
@@ -256,8 +255,7 @@ async fn an_order_decided_before_is_a_repeat_or_a_conflict_even_without_an_activ
     let (company, token) = pipeline.gateway().register().await;
     let company_id: Uuid = company.parse().expect("uuid");
     let decided = order("SEEDED-1", "C00001", 500_000);
-    let as_validated =
-        validate_order(&decided.to_json(), "order", chrono::Utc::now()).expect("valid order");
+    let as_validated = Order::try_from(decided.clone()).expect("valid order");
     let first = DecisionRecord {
         request_id: format!("first-{}", Uuid::new_v4()),
         company_id: company.clone(),

@@ -1,10 +1,9 @@
 //! A company's extra facts about customers and orders. They become model features by name, so
 //! names are kept to identifiers and values to scalars the feature builder can encode.
 
-use super::fields::join;
+use super::checks;
 use super::items::{AttributeValue, Attributes};
 use crate::FieldErrors;
-use crate::text::{self, TextKind};
 use serde_json::Value;
 
 /// Most attributes one item may carry.
@@ -14,7 +13,8 @@ pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 40;
 /// Longest text value of an attribute.
 pub const MAX_ATTRIBUTE_TEXT_CHARS: usize = 200;
 
-/// Every bad key and value is reported; `None` only when `value` is not an object.
+/// Every bad key and value is reported ([`checks::attributes`]); `None` only when `value` is
+/// not an object.
 pub(super) fn attributes(
     value: &Value,
     path: &str,
@@ -27,52 +27,16 @@ pub(super) fn attributes(
         );
         return None;
     };
-    if map.len() > MAX_ATTRIBUTES {
-        errors.push(
-            path,
-            format!(
-                "has {} attributes; at most {MAX_ATTRIBUTES} are allowed",
-                map.len()
-            ),
-        );
-    }
-    let mut out = Attributes::new();
-    for (key, value) in map {
-        let at = join(path, &text::shown(key));
-        if !is_valid_name(key) {
-            errors.push(
-                &at,
-                format!(
-                    "name must be 1 to {MAX_ATTRIBUTE_NAME_CHARS} characters of a-z, 0-9 and _"
-                ),
-            );
-        }
-        match attribute_value(value) {
-            Ok(v) => {
-                out.insert(key.clone(), v);
-            }
-            Err(reason) => errors.push(at, reason),
-        }
-    }
-    Some(out)
-}
-
-fn is_valid_name(key: &str) -> bool {
-    (1..=MAX_ATTRIBUTE_NAME_CHARS).contains(&key.len())
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    let entries = map
+        .iter()
+        .map(|(key, value)| (key.clone(), attribute_value(value)));
+    Some(checks::attributes(entries, path, errors))
 }
 
 fn attribute_value(value: &Value) -> Result<AttributeValue, String> {
     match value {
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|v| v.is_finite())
-            .map(AttributeValue::Number)
-            .ok_or_else(|| "must be a finite number".to_owned()),
-        Value::String(s) => text::check(s, TextKind::Value, MAX_ATTRIBUTE_TEXT_CHARS)
-            .map(|()| AttributeValue::Text(s.clone())),
+        Value::Number(n) => checks::attribute_number(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => checks::attribute_text(s.clone()),
         Value::Bool(b) => Ok(AttributeValue::Flag(*b)),
         // An unknown value is expressed by leaving the attribute out; null would be ambiguous
         // between "unknown" and a category called null.

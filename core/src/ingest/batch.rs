@@ -1,14 +1,15 @@
 //! A batch of one kind of item, validated as a whole: every error of every item in one pass,
-//! plus the rules no single item can check (sizes, duplicates within the batch).
+//! plus the rules no single item can check (sizes, duplicates within the batch). The same
+//! rules whether the items arrived as JSON or as wire records ([`ReadItem`]).
 
 use super::bureau_report::read_bureau_report;
 use super::credit_limit::read_credit_limit;
 use super::customer::read_customer;
 use super::fields::{Fields, count};
-use super::items::{Batch, Counts, ItemKind};
+use super::items::{Batch, BureauReport, Counts, CreditLimit, Customer, ItemKind, Order};
 use super::order::read_order;
 use crate::{FieldError, FieldErrors};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -16,6 +17,34 @@ use std::hash::Hash;
 
 /// Most items one batch may hold: a failed batch is re-sent whole, so it stays small.
 pub const MAX_BATCH_ITEMS: usize = 500;
+
+/// An item of a batch as it arrived (a JSON value from HTTP, a wire record from Kafka), read
+/// into `T` by the rules of its kind, every field error recorded under `path`.
+pub trait ReadItem<T> {
+    /// `Some` whenever the fields that identify the item could be read, so duplicates are
+    /// found even among otherwise bad items; trusted only when no error was recorded.
+    fn read_item(self, path: &str, now: DateTime<Utc>, errors: &mut FieldErrors) -> Option<T>;
+}
+
+/// One item read by the rules of its kind, every error with its path under `path`.
+pub fn validate_item<T, I: ReadItem<T>>(
+    item: I,
+    path: &str,
+    now: DateTime<Utc>,
+) -> Result<T, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    match item.read_item(path, now, &mut errors) {
+        Some(item) if errors.is_empty() => Ok(item),
+        _ => Err(errors),
+    }
+}
+
+/// A kind of item, and what no two items of one batch may share.
+pub trait BatchItem {
+    type Key: Eq + Hash;
+    const UNIQUE: Unique;
+    fn key(&self) -> Self::Key;
+}
 
 /// Validates the `items` of one upload. Paths are `items[<index>].<field>`; the error lists
 /// every problem found, so a client fixes its payload in one round trip. `now` bounds dates
@@ -25,7 +54,22 @@ pub fn validate_batch(
     items: &[Value],
     now: DateTime<Utc>,
 ) -> Result<Batch, FieldErrors> {
-    if items.is_empty() || items.len() > MAX_BATCH_ITEMS {
+    let items = items.iter();
+    match kind {
+        ItemKind::Customers => validate_items(items, now).map(Batch::Customers),
+        ItemKind::Orders => validate_items(items, now).map(Batch::Orders),
+        ItemKind::CreditLimits => validate_items(items, now).map(Batch::CreditLimits),
+        ItemKind::BureauReports => validate_items(items, now).map(Batch::BureauReports),
+    }
+}
+
+/// The batch rules over items of one kind, however they arrived: 1 to [`MAX_BATCH_ITEMS`]
+/// items, each valid, none repeating another's key. Paths are `items[<index>].<field>`.
+pub fn validate_items<T: BatchItem, I: ReadItem<T>>(
+    items: impl ExactSizeIterator<Item = I>,
+    now: DateTime<Utc>,
+) -> Result<Vec<T>, FieldErrors> {
+    if items.len() == 0 || items.len() > MAX_BATCH_ITEMS {
         return Err(FieldError::new(
             "items",
             format!(
@@ -36,48 +80,33 @@ pub fn validate_batch(
         .into());
     }
     let mut errors = FieldErrors::default();
-    let batch = match kind {
-        ItemKind::Customers => Batch::Customers(read_all(
-            items,
-            &mut errors,
-            |v, p, e| read_customer(v, p, now, e),
-            |c| c.id.clone(),
-            Unique::ID,
-        )),
-        ItemKind::Orders => Batch::Orders(read_all(
-            items,
-            &mut errors,
-            |v, p, e| read_order(v, p, now, e),
-            |o| o.id.clone(),
-            Unique::ID,
-        )),
-        ItemKind::CreditLimits => Batch::CreditLimits(read_all(
-            items,
-            &mut errors,
-            |v, p, e| read_credit_limit(v, p, now, e),
-            |l| (l.customer_id.clone(), l.valid_from),
-            Unique {
-                field: "valid_from",
-                what: "(same customer_id and valid_from)",
-            },
-        )),
-        ItemKind::BureauReports => Batch::BureauReports(read_all(
-            items,
-            &mut errors,
-            |v, p, e| read_bureau_report(v, p, now, e),
-            // Compared as instants: 10:00-03:00 and 13:00Z are the same query.
-            |r| (r.customer_id.clone(), r.queried_at),
-            Unique {
-                field: "queried_at",
-                what: "(same customer_id and queried_at)",
-            },
-        )),
-    };
-    errors.into_result(batch)
+    let mut first_at: HashMap<T::Key, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, input) in items.enumerate() {
+        let path = format!("items[{i}]");
+        let Some(item) = input.read_item(&path, now, &mut errors) else {
+            continue;
+        };
+        // Checked as each item is read, so errors stay in item order.
+        match first_at.entry(item.key()) {
+            Entry::Occupied(first) => {
+                errors.push(
+                    format!("{path}.{}", T::UNIQUE.field),
+                    T::UNIQUE.reason(*first.get()),
+                );
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
+        }
+        out.push(item);
+    }
+    errors.into_result(out)
 }
 
 /// Where a duplicate is reported and how the reason names what was repeated.
-struct Unique {
+#[derive(Debug)]
+pub struct Unique {
     field: &'static str,
     what: &'static str,
 }
@@ -94,35 +123,82 @@ impl Unique {
     }
 }
 
-fn read_all<T, K: Eq + Hash>(
-    items: &[Value],
-    errors: &mut FieldErrors,
-    read: impl Fn(&Value, &str, &mut FieldErrors) -> Option<T>,
-    key: impl Fn(&T) -> K,
-    unique: Unique,
-) -> Vec<T> {
-    let mut first_at: HashMap<K, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(items.len());
-    for (i, value) in items.iter().enumerate() {
-        let path = format!("items[{i}]");
-        let Some(item) = read(value, &path, errors) else {
-            continue;
-        };
-        // Checked as each item is read, so errors stay in item order.
-        match first_at.entry(key(&item)) {
-            Entry::Occupied(first) => {
-                errors.push(
-                    format!("{path}.{}", unique.field),
-                    unique.reason(*first.get()),
-                );
-            }
-            Entry::Vacant(slot) => {
-                slot.insert(i);
-            }
-        }
-        out.push(item);
+impl BatchItem for Customer {
+    type Key = String;
+    const UNIQUE: Unique = Unique::ID;
+    fn key(&self) -> String {
+        self.id.clone()
     }
-    out
+}
+
+impl BatchItem for Order {
+    type Key = String;
+    const UNIQUE: Unique = Unique::ID;
+    fn key(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl BatchItem for CreditLimit {
+    type Key = (String, NaiveDate);
+    const UNIQUE: Unique = Unique {
+        field: "valid_from",
+        what: "(same customer_id and valid_from)",
+    };
+    fn key(&self) -> Self::Key {
+        (self.customer_id.clone(), self.valid_from)
+    }
+}
+
+impl BatchItem for BureauReport {
+    /// Compared as instants: 10:00-03:00 and 13:00Z are the same query.
+    type Key = (String, DateTime<Utc>);
+    const UNIQUE: Unique = Unique {
+        field: "queried_at",
+        what: "(same customer_id and queried_at)",
+    };
+    fn key(&self) -> Self::Key {
+        (self.customer_id.clone(), self.queried_at)
+    }
+}
+
+impl ReadItem<Customer> for &Value {
+    fn read_item(
+        self,
+        path: &str,
+        now: DateTime<Utc>,
+        errors: &mut FieldErrors,
+    ) -> Option<Customer> {
+        read_customer(self, path, now, errors)
+    }
+}
+
+impl ReadItem<Order> for &Value {
+    fn read_item(self, path: &str, now: DateTime<Utc>, errors: &mut FieldErrors) -> Option<Order> {
+        read_order(self, path, now, errors)
+    }
+}
+
+impl ReadItem<CreditLimit> for &Value {
+    fn read_item(
+        self,
+        path: &str,
+        now: DateTime<Utc>,
+        errors: &mut FieldErrors,
+    ) -> Option<CreditLimit> {
+        read_credit_limit(self, path, now, errors)
+    }
+}
+
+impl ReadItem<BureauReport> for &Value {
+    fn read_item(
+        self,
+        path: &str,
+        now: DateTime<Utc>,
+        errors: &mut FieldErrors,
+    ) -> Option<BureauReport> {
+        read_bureau_report(self, path, now, errors)
+    }
 }
 
 /// Validates the `counts` object of a completion marker; paths are `counts.<kind>`.

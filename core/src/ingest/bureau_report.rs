@@ -1,7 +1,8 @@
 //! Credit-bureau (Serasa) reports from JSON: the widest item, with three nested objects.
 
+use super::checks;
 use super::dates::timestamp;
-use super::fields::{self, Fields};
+use super::fields::{self, Fields, integer};
 use super::items::{
     BureauReport, NEGATIVE_KINDS, NegativeRecord, Negatives, PaymentHabits, SupplierRelationships,
 };
@@ -35,9 +36,6 @@ const RECORD: &[&str] = &["count", "total"];
 /// The Serasa score scale.
 pub const MAX_SCORE: u32 = 1000;
 
-/// Shares come from the bureau rounded, so their sum may pass 1 by a hair.
-const HABITS_SUM_TOLERANCE: f64 = 0.001;
-
 /// One bureau report; `path` prefixes every field error.
 pub fn validate_bureau_report(
     value: &Value,
@@ -63,9 +61,7 @@ pub(super) fn read_bureau_report(
     let customer_id = f.required("customer_id", errors, fields::id);
     let queried_at = f.required("queried_at", errors, |v| timestamp(v, now));
     let inquiries = f.optional("inquiries", errors, fields::count);
-    let score = f
-        .optional("score", errors, |v| fields::bounded(v, 0, MAX_SCORE))
-        .and_then(|s| i32::try_from(s).ok());
+    let score = f.optional("score", errors, |v| checks::score(integer(v)?));
     let payment_habits = f.nested("payment_habits", errors, payment_habits);
     let supplier_relationships = f.nested("supplier_relationships", errors, relationships);
     let negatives = f.nested("negatives", errors, negatives);
@@ -91,22 +87,8 @@ fn payment_habits(value: &Value, path: &str, errors: &mut FieldErrors) -> Option
         late_31_60: share("late_31_60", errors),
         late_over_60: share("late_over_60", errors),
     };
-    let sum: f64 = [
-        habits.on_time,
-        habits.cash,
-        habits.late_8_15,
-        habits.late_16_30,
-        habits.late_31_60,
-        habits.late_over_60,
-    ]
-    .into_iter()
-    .flatten()
-    .sum();
-    if sum > 1.0 + HABITS_SUM_TOLERANCE {
-        errors.push(
-            f.path(),
-            format!("shares sum to {sum:.3}; they must sum to at most 1"),
-        );
+    if let Err(reason) = checks::payment_habits(&habits) {
+        errors.push(f.path(), reason);
     }
     Some(habits)
 }

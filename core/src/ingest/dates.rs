@@ -1,14 +1,12 @@
-//! Dates and instants that place an item in time. Features are assembled "as of" these, so a
-//! date in the future would leak tomorrow into today's training; a day of slack absorbs clock
-//! skew and time zones. Each kind accepts the other's form, because clients rarely agree on
-//! whether "the day" and "midnight UTC of that day" differ.
+//! Dates and instants from JSON text; their range is [`checks::instant`]'s. Each kind accepts
+//! the other's form, because clients rarely agree on whether "the day" and "midnight UTC of
+//! that day" differ.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde_json::Value;
 
+use super::checks;
 use super::fields::string;
-
-const EARLIEST_YEAR: i32 = 1900;
 
 /// A calendar date: `YYYY-MM-DD`, or an RFC 3339 timestamp taken as its UTC date.
 pub(super) fn date(value: &Value, now: DateTime<Utc>) -> Result<NaiveDate, String> {
@@ -20,8 +18,7 @@ pub(super) fn date(value: &Value, now: DateTime<Utc>) -> Result<NaiveDate, Strin
     } else {
         return Err("must be a date like 2024-01-31 (or an RFC 3339 timestamp)".to_owned());
     };
-    in_range(day.and_time(NaiveTime::MIN).and_utc(), now)?;
-    Ok(day)
+    checks::date(day, now)
 }
 
 /// An instant: an RFC 3339 timestamp with its offset, or `YYYY-MM-DD` meaning midnight UTC.
@@ -38,8 +35,7 @@ pub(super) fn timestamp(value: &Value, now: DateTime<Utc>) -> Result<DateTime<Ut
                 .to_owned(),
         );
     };
-    in_range(at, now)?;
-    Ok(at)
+    checks::instant(at, now)
 }
 
 /// The shape `dddd-dd-dd`, checked before parsing because chrono also accepts `2024-3-1`.
@@ -55,18 +51,6 @@ fn looks_like_date(text: &str) -> bool {
 fn plain_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| "is not a valid calendar date".to_owned())
-}
-
-fn in_range(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
-    use chrono::Datelike;
-    if at.year() < EARLIEST_YEAR {
-        return Err(format!("is before {EARLIEST_YEAR}"));
-    }
-    let latest = now.checked_add_signed(TimeDelta::days(1)).unwrap_or(now);
-    if at > latest {
-        return Err("is more than one day in the future".to_owned());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

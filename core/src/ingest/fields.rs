@@ -2,8 +2,9 @@
 //! company uploading 500 items wants every problem of every item in one answer, so items are
 //! walked by hand and each field that fails adds a `FieldError` and reads as absent.
 
+use super::checks;
 use crate::FieldErrors;
-use crate::text::{self, TextKind};
+use crate::text;
 use serde_json::{Map, Value};
 
 /// Longest id a company may use for a customer or an order.
@@ -127,26 +128,17 @@ impl<'v> Fields<'v> {
     }
 }
 
-/// A customer or order key: the company's own, so only what would break storage, logs or
-/// joins, or mislead a person reading it, is refused.
+/// A customer or order key ([`checks::id`]).
 pub(super) fn id(value: &Value) -> Result<String, String> {
     let id = any_string(value)?;
-    if id.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    text::check(id, TextKind::Identifier, MAX_ID_CHARS)?;
-    // "C1 " and "C1" would be two customers to the database and one to a person.
-    if id.trim() != id {
-        return Err("has leading or trailing whitespace".to_owned());
-    }
+    checks::id(id)?;
     Ok(id.to_owned())
 }
 
-/// A string of a fixed format, before its format is checked: at most
-/// [`MAX_FORMATTED_CHARS`], no control characters.
+/// A string of a fixed format ([`checks::formatted`]), before its format is checked.
 pub(super) fn string(value: &Value) -> Result<&str, String> {
     let formatted = any_string(value)?;
-    text::check(formatted, TextKind::Value, MAX_FORMATTED_CHARS)?;
+    checks::formatted(formatted)?;
     Ok(formatted)
 }
 
@@ -178,59 +170,32 @@ fn whole_number(value: &Value) -> Option<i128> {
     (v.is_finite() && v.fract() == 0.0).then_some(v as i128)
 }
 
-/// A non-negative whole number within `u32`; `1.5` and `"1"` are refused, not coerced.
+/// A non-negative whole number within `u32` ([`checks::count`]); `1.5` and `"1"` are
+/// refused, not coerced.
 pub(super) fn count(value: &Value) -> Result<u32, String> {
-    let Some(v) = whole_number(value) else {
-        return Err("must be an integer".to_owned());
-    };
-    if v < 0 {
-        return Err("must not be negative".to_owned());
-    }
-    u32::try_from(v).map_err(|_| format!("must be at most {}", u32::MAX))
+    checks::count(integer(value)?)
 }
 
-/// A whole number in `min..=max`.
+/// A whole number in `min..=max` ([`checks::bounded`]).
 pub fn bounded(value: &Value, min: u32, max: u32) -> Result<u32, String> {
-    let Some(v) = whole_number(value) else {
-        return Err("must be an integer".to_owned());
-    };
-    u32::try_from(v)
-        .ok()
-        .filter(|v| (min..=max).contains(v))
-        .ok_or_else(|| match (max == u32::MAX, v < i128::from(min)) {
-            (true, true) => format!("must be at least {min}"),
-            (true, false) => format!("must be at most {max}"),
-            (false, _) => format!("must be between {min} and {max}"),
-        })
+    checks::bounded(integer(value)?, min, max)
 }
 
-/// A share in `0..=1`.
+pub(super) fn integer(value: &Value) -> Result<i128, String> {
+    whole_number(value).ok_or_else(|| "must be an integer".to_owned())
+}
+
+/// A share in `0..=1` ([`checks::share`]).
 pub(super) fn fraction(value: &Value) -> Result<f64, String> {
-    let Some(v) = value.as_f64().filter(|v| v.is_finite()) else {
-        return Err("must be a number between 0 and 1".to_owned());
-    };
-    if (0.0..=1.0).contains(&v) {
-        Ok(v)
-    } else if (1.0..=100.0).contains(&v) {
-        // The commonest mistake: 80 meaning 80%.
-        Err("must be between 0 and 1 (a fraction, not a percentage)".to_owned())
-    } else {
-        Err("must be between 0 and 1".to_owned())
-    }
+    checks::share(value.as_f64().unwrap_or(f64::NAN))
 }
 
-/// A UF, any case in, upper case out.
 pub(super) fn state(value: &Value) -> Result<String, String> {
-    let upper = string(value)?.to_ascii_uppercase();
-    if UFS.contains(&upper.as_str()) {
-        Ok(upper)
-    } else {
-        Err("must be a Brazilian state code (UF) like SP or RJ".to_owned())
-    }
+    checks::state(any_string(value)?)
 }
 
 pub(super) fn document(value: &Value) -> Result<String, String> {
-    super::document::normalize_document(string(value)?).map_err(str::to_owned)
+    checks::document(any_string(value)?)
 }
 
 pub(super) fn outcome(value: &Value) -> Result<super::items::Outcome, String> {

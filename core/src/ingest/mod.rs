@@ -1,6 +1,9 @@
-//! Ingest rules: turning a company's uploaded JSON into validated domain items, and deciding
-//! whether a completed dataset may be trained on. Pure functions; the clock is a parameter.
+//! Ingest rules: turning a company's uploaded JSON, or the wire records a producer sent
+//! straight to Kafka, into validated domain items (one rule per field, [`checks`], whichever
+//! way they came), and deciding whether a completed dataset may be trained on. Pure
+//! functions; the clock is a parameter.
 
+pub mod checks;
 pub mod items;
 
 mod attributes;
@@ -14,12 +17,16 @@ mod fields;
 mod integrity;
 mod money;
 mod order;
+mod request;
 
 #[cfg(test)]
 mod tests;
 
 pub use attributes::{MAX_ATTRIBUTE_NAME_CHARS, MAX_ATTRIBUTE_TEXT_CHARS, MAX_ATTRIBUTES};
-pub use batch::{MAX_BATCH_ITEMS, validate_batch, validate_counts};
+pub use batch::{
+    BatchItem, MAX_BATCH_ITEMS, ReadItem, Unique, validate_batch, validate_counts, validate_item,
+    validate_items,
+};
 pub use bureau_report::{MAX_SCORE, validate_bureau_report};
 pub use credit_limit::validate_credit_limit;
 pub use customer::validate_customer;
@@ -37,3 +44,4 @@ pub use items::{
 };
 pub use money::{MAX_MONEY_CENTS, parse_money};
 pub use order::{MAX_PAYMENT_TERM_DAYS, validate_order};
+pub use request::{OrderToDecide, facts_about_the_order};

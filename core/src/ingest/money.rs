@@ -3,6 +3,7 @@
 //! same way but must be plain (`"1200.50"`), because strings are how careful clients avoid
 //! floats and a typo there should not be silently reinterpreted.
 
+use super::checks;
 use super::fields::MAX_FORMATTED_CHARS;
 use super::items::Cents;
 use crate::text::{self, TextKind};
@@ -138,7 +139,7 @@ fn parse_decimal(text: &str, allow_exponent: bool) -> Result<Cents, String> {
     if scale > 2 {
         return Err("has more than two decimals".to_owned());
     }
-    let too_large = || format!("must be at most {} BRL", Cents(MAX_MONEY_CENTS));
+    let too_large = checks::too_large;
     // 10^15 cents has 16 digits, so anything longer is out of range before any arithmetic.
     let zeros = usize::try_from(2 - scale).map_err(|_| too_large())?;
     if digits.len().saturating_add(zeros) > 16 {
@@ -148,10 +149,7 @@ fn parse_decimal(text: &str, allow_exponent: bool) -> Result<Cents, String> {
     for _ in 0..zeros {
         cents *= 10;
     }
-    if cents > MAX_MONEY_CENTS {
-        return Err(too_large());
-    }
-    Ok(Cents(cents))
+    checks::amount(Cents(cents))
 }
 
 /// `+12`, `-3`, `7`; an exponent too large for `i64` saturates, which then fails as too large

@@ -1,8 +1,9 @@
 //! Orders from JSON.
 
 use super::attributes::attributes;
+use super::checks;
 use super::dates::timestamp;
-use super::fields::{self, Fields, bounded};
+use super::fields::{self, Fields, integer};
 use super::items::Order;
 use super::money::parse_money;
 use crate::FieldErrors;
@@ -46,9 +47,11 @@ pub(super) fn read_order(
     let issued_at = f.required("issued_at", errors, |v| timestamp(v, now));
     let amount = f.required("amount", errors, parse_money);
     let payment_term_days = f.optional("payment_term_days", errors, |v| {
-        bounded(v, 0, MAX_PAYMENT_TERM_DAYS)
+        checks::payment_term_days(integer(v)?)
     });
-    let installments = f.optional("installments", errors, |v| bounded(v, 1, u32::MAX));
+    let installments = f.optional("installments", errors, |v| {
+        checks::installments(integer(v)?)
+    });
     let attributes = f
         .nested("attributes", errors, attributes)
         .unwrap_or_default();

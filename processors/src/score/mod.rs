@@ -6,7 +6,6 @@
 
 mod cache;
 mod request;
-mod validate;
 
 use crate::consumer::{Processor, Source};
 use crate::failure::Failure;

@@ -8,20 +8,21 @@
 
 use super::Scorer;
 use super::cache::{CacheError, Chosen};
-use super::validate::validate;
 use crate::DeadLetters;
 use crate::authorize::{Authorization, dead_letter_event, judge, token_claims};
 use crate::consumer::Processor;
 use crate::failure::Failure;
+use aval_core::FieldErrors;
 use aval_core::decision::{Decision, decide};
 use aval_core::features::CustomerFacts;
 use aval_core::fingerprint::{Fingerprint, order_fingerprint};
+use aval_core::ingest::OrderToDecide;
 use aval_core::ingest::items::Order;
 use aval_core::reasons::Language;
 use aval_store::facts::{FirstDecision, NewDecision, Recorded};
 use aval_topics::records::{
-    AuditEventRecord, DecisionContext, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord,
-    FieldErrorWire, REPLY_INSTANCE_HEADER, ReplyStatusWire,
+    AuditEventRecord, DecisionContext, DecisionItemsWire, DecisionRecord, DecisionReplyRecord,
+    DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, ReplyStatusWire,
 };
 use aval_topics::{Fault, TopicRole};
 use chrono::{DateTime, Utc};
@@ -84,13 +85,25 @@ impl Outgoing {
 /// answers (is the token still good? was the order decided before? what is stored?).
 #[derive(Debug)]
 struct Checked {
-    request: DecisionRequestRecord,
+    request: RequestHead,
     company: Uuid,
     jti: Uuid,
     instance: Option<Vec<u8>>,
-    /// The order and the facts given with it, or the field errors.
-    valid: Result<(Order, CustomerFacts), aval_core::FieldErrors>,
 }
+
+/// What the reply and the decision record need of a request, its items taken out to be
+/// checked.
+#[derive(Debug)]
+struct RequestHead {
+    request_id: String,
+    company_id: String,
+    model_version: Option<i32>,
+    language: String,
+    requested_at: i64,
+}
+
+/// The order and the facts given with it, or the field errors.
+type Valid = Result<OrderToDecide, FieldErrors>;
 
 /// The answer to a request for an order decided before, built on `out`: that first decision,
 /// marked as a repeat, when the request carries the same order; a conflict naming it when it
@@ -212,8 +225,11 @@ async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Decision)>, F
 }
 
 impl Scorer {
-    /// The record-level checks; `Ok(Err(reason))` dead-letters the record.
-    async fn check(&self, message: &OwnedMessage) -> Result<Result<Checked, String>, Failure> {
+    /// The record-level checks, then its items'; `Ok(Err(reason))` dead-letters the record.
+    async fn check(
+        &self,
+        message: &OwnedMessage,
+    ) -> Result<Result<(Checked, Valid), String>, Failure> {
         let config = &self.config;
         let (company, jti) = match token_claims(message, &config.tokens) {
             Ok(claims) => claims,
@@ -240,26 +256,48 @@ impl Scorer {
                 "request_id must be 1 to {MAX_REQUEST_ID_CHARS} characters"
             )));
         }
-        let valid = validate(&request, Utc::now());
-        Ok(Ok(Checked {
-            request,
+        let DecisionRequestRecord {
+            request_id,
+            company_id,
+            order,
+            customer,
+            credit_limit,
+            bureau_report,
+            model_version,
+            language,
+            requested_at,
+        } = request;
+        let items = DecisionItemsWire {
+            order,
+            customer,
+            credit_limit,
+            bureau_report,
+        };
+        let checked = Checked {
+            request: RequestHead {
+                request_id,
+                company_id,
+                model_version,
+                language,
+                requested_at,
+            },
             company,
             jti,
             instance: reply_instance(message),
-            valid,
-        }))
+        };
+        Ok(Ok((checked, items.checked(Utc::now()))))
     }
 
     /// Every valid request's customer's stored facts: from the cache, else read per company
     /// in one round trip (all companies at once) and cached.
     async fn stored_facts(
         &self,
-        checked: &[(usize, Checked)],
+        checked: &[(usize, Checked, Valid)],
     ) -> Result<HashMap<(Uuid, String), Arc<CustomerFacts>>, Failure> {
         let mut all = HashMap::new();
         let mut wanted: HashMap<Uuid, HashSet<&str>> = HashMap::new();
-        for (_, c) in checked {
-            if let Ok((order, _)) = &c.valid {
+        for (_, c, valid) in checked {
+            if let Ok(OrderToDecide { order, .. }) = valid {
                 let key = (c.company, order.customer_id.clone());
                 if all.contains_key(&key) {
                     continue;
@@ -348,11 +386,11 @@ impl Processor for Scorer {
         let started = Instant::now();
         let store = &self.config.store;
         let mut work: Vec<Option<ScoreWork>> = Vec::with_capacity(messages.len());
-        let mut checked: Vec<(usize, Checked)> = Vec::new();
+        let mut checked: Vec<(usize, Checked, Valid)> = Vec::new();
         for (slot, message) in messages.iter().enumerate() {
             match self.check(message).await? {
-                Ok(c) => {
-                    checked.push((slot, c));
+                Ok((c, valid)) => {
+                    checked.push((slot, c, valid));
                     work.push(None);
                 }
                 Err(reason) => work.push(Some(ScoreWork::DeadLetter(reason))),
@@ -366,7 +404,7 @@ impl Processor for Scorer {
         // repeats are rare, and this saves a statement per batch.
         let tokens: Vec<(Uuid, Uuid)> = checked
             .iter()
-            .map(|(_, c)| (c.company, c.jti))
+            .map(|(_, c, _)| (c.company, c.jti))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
@@ -378,8 +416,8 @@ impl Processor for Scorer {
         let facts_us = micros(facts_started);
 
         let mut to_decide = Vec::new();
-        let mut without_model: Vec<(usize, Checked, Outgoing)> = Vec::new();
-        for (slot, c) in checked {
+        let mut without_model: Vec<(usize, Checked, Order, Outgoing)> = Vec::new();
+        for (slot, c, valid) in checked {
             let access = access
                 .get(&(c.company, c.jti))
                 .cloned()
@@ -388,15 +426,15 @@ impl Processor for Scorer {
                 work[slot] = Some(ScoreWork::DeadLetter(reason));
                 continue;
             }
-            let (order, given) = match &c.valid {
-                Ok((order, given)) => (order.clone(), given.clone()),
+            let OrderToDecide { order, given } = match valid {
+                Ok(valid) => valid,
                 Err(errors) => {
                     let mut out = Outgoing::status(
                         &c,
                         ReplyStatusWire::Invalid,
                         Some("the order is invalid".to_owned()),
                     );
-                    out.reply.errors = FieldErrorWire::all(errors);
+                    out.reply.errors = FieldErrorWire::all(&errors);
                     work[slot] = Some(ScoreWork::Reply(Box::new(out)));
                     continue;
                 }
@@ -404,7 +442,7 @@ impl Processor for Scorer {
             let chosen = match self.model_for(&c).await? {
                 Ok(chosen) => chosen,
                 Err(out) if c.request.model_version.is_none() => {
-                    without_model.push((slot, c, out));
+                    without_model.push((slot, c, order, out));
                     continue;
                 }
                 Err(out) => {
@@ -430,20 +468,13 @@ impl Processor for Scorer {
         if !without_model.is_empty() {
             let orders: Vec<(Uuid, String)> = without_model
                 .iter()
-                .filter_map(|(_, c, _)| {
-                    c.valid
-                        .as_ref()
-                        .ok()
-                        .map(|(o, _)| (c.company, o.id.clone()))
-                })
+                .map(|(_, c, order, _)| (c.company, order.id.clone()))
                 .collect();
             let firsts = store.first_decisions(&orders).await?;
-            for (slot, c, out) in without_model {
-                let first = c.valid.as_ref().ok().and_then(|(o, _)| {
-                    firsts
-                        .get(&(c.company, o.id.clone()))
-                        .map(|first| (first, order_fingerprint(o)))
-                });
+            for (slot, c, order, out) in without_model {
+                let first = firsts
+                    .get(&(c.company, order.id.clone()))
+                    .map(|first| (first, order_fingerprint(&order)));
                 let reply = match first {
                     Some((first, fingerprint)) => answer_with_first(
                         Outgoing::status(&c, ReplyStatusWire::Decided, None),

@@ -5,7 +5,9 @@
 use crate::WireRecord;
 use crate::records::{BureauReportWire, CreditLimitWire, CustomerWire, OrderWire};
 use crate::schemas;
+use aval_core::FieldErrors;
 use aval_core::decision::{Decision, DecisionTimings, Reason, Verdict};
+use aval_core::ingest::{OrderToDecide, facts_about_the_order, validate_item};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -32,6 +34,67 @@ pub struct DecisionRequestRecord {
 
 impl WireRecord for DecisionRequestRecord {
     const SCHEMA: &'static schemas::RecordSchema = &schemas::DECISION_REQUEST;
+}
+
+/// What a decision request asks about: the order, and the facts given with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionItemsWire {
+    pub order: OrderWire,
+    pub customer: Option<CustomerWire>,
+    pub credit_limit: Option<CreditLimitWire>,
+    pub bureau_report: Option<BureauReportWire>,
+}
+
+impl DecisionItemsWire {
+    /// Every item by the rules of an upload, with the paths of an HTTP decision body
+    /// (`order.amount`, `customer.document`), and each fact given checked to be about the
+    /// order's customer ([`facts_about_the_order`]; here on the ids as sent, so a producer
+    /// hears of a fact about another customer even when that fact or the order is invalid).
+    pub fn checked(self, now: DateTime<Utc>) -> Result<OrderToDecide, FieldErrors> {
+        let mut foreign = FieldErrors::default();
+        facts_about_the_order(
+            &self.order.customer_id,
+            self.customer.as_ref().map(|c| c.id.as_str()),
+            self.credit_limit.as_ref().map(|l| l.customer_id.as_str()),
+            self.bureau_report.as_ref().map(|r| r.customer_id.as_str()),
+            "",
+            &mut foreign,
+        );
+        let mut errors = FieldErrors::default();
+        let order = keep(&mut errors, validate_item(self.order, "order", now));
+        let customer = self
+            .customer
+            .and_then(|c| keep(&mut errors, validate_item(c, "customer", now)));
+        let credit_limit = self
+            .credit_limit
+            .and_then(|l| keep(&mut errors, validate_item(l, "credit_limit", now)));
+        let bureau_report = self
+            .bureau_report
+            .and_then(|r| keep(&mut errors, validate_item(r, "bureau_report", now)));
+        errors.append(foreign);
+        match order {
+            Some(order) if errors.is_empty() => Ok(OrderToDecide::new(
+                order,
+                customer,
+                credit_limit,
+                bureau_report,
+            )),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The item, or its errors added to `errors`.
+fn keep<T>(errors: &mut FieldErrors, checked: Result<T, FieldErrors>) -> Option<T> {
+    checked.map_err(|e| errors.append(e)).ok()
+}
+
+impl TryFrom<DecisionItemsWire> for OrderToDecide {
+    type Error = FieldErrors;
+
+    fn try_from(items: DecisionItemsWire) -> Result<Self, FieldErrors> {
+        items.checked(Utc::now())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +290,65 @@ mod tests {
             decided_at: 1_700_000_000_000,
             timings_us: HashMap::from([("total".to_owned(), 120)]),
         }
+    }
+
+    #[test]
+    fn a_decision_request_s_items_are_checked_like_an_http_body() {
+        let now = DateTime::from_timestamp_millis(1_718_452_800_000).expect("2024-06-15");
+        let order = OrderWire {
+            id: "O1".into(),
+            customer_id: "C1".into(),
+            issued_at: 1_709_640_000_000,
+            amount_cents: 150_000,
+            payment_term_days: Some(30),
+            installments: None,
+            attributes: HashMap::new(),
+            outcome: None,
+        };
+        let customer = |id: &str, state: &str| CustomerWire {
+            id: id.into(),
+            document: None,
+            simples_nacional: None,
+            mei: None,
+            final_consumer: None,
+            founded_on: None,
+            state: Some(state.into()),
+            attributes: HashMap::new(),
+        };
+        let limit = |customer_id: &str| CreditLimitWire {
+            customer_id: customer_id.into(),
+            limit_cents: 5_000_000,
+            valid_from: 19_000,
+        };
+        // Every item is reported for itself, and every fact about another customer as such.
+        let errors = DecisionItemsWire {
+            order: order.clone(),
+            customer: Some(customer("C2", "XX")),
+            credit_limit: Some(limit("C2")),
+            bureau_report: None,
+        }
+        .checked(now)
+        .expect_err("invalid");
+        assert_eq!(
+            errors.to_string(),
+            "customer.state: must be a Brazilian state code (UF) like SP or RJ; \
+             customer.id: must be the order's customer_id; \
+             credit_limit.customer_id: must be the order's customer_id"
+        );
+        let valid = DecisionItemsWire {
+            order,
+            customer: Some(customer("C1", "sp")),
+            credit_limit: Some(limit("C1")),
+            bureau_report: None,
+        }
+        .checked(now)
+        .expect("valid");
+        assert_eq!(valid.order.amount.0, 150_000);
+        assert_eq!(
+            valid.given.customer.and_then(|c| c.state),
+            Some("SP".to_owned())
+        );
+        assert_eq!(valid.given.credit_limits.len(), 1);
     }
 
     #[test]

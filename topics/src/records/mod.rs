@@ -6,17 +6,18 @@ mod activation;
 mod audit;
 mod decision;
 mod ingest;
+mod items;
 mod training;
 
 pub use activation::ModelActivationRecord;
 pub use audit::AuditEventRecord;
 pub use decision::{
-    DecisionContext, DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord,
+    DecisionContext, DecisionItemsWire, DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord,
     DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, ReasonWire, ReplyStatusWire,
 };
-pub use ingest::{
-    AttributeValueWire, BureauReportWire, CompletionWire, CreditLimitWire, CustomerWire,
-    IngestKindWire, IngestRecord, NegativeRecordWire, NegativesWire, OrderOutcomeWire, OrderWire,
-    PaymentHabitsWire, SupplierRelationshipsWire,
+pub use ingest::{CompletionWire, IngestContent, IngestKindWire, IngestRecord};
+pub use items::{
+    AttributeValueWire, BureauReportWire, CreditLimitWire, CustomerWire, NegativeRecordWire,
+    NegativesWire, OrderOutcomeWire, OrderWire, PaymentHabitsWire, SupplierRelationshipsWire,
 };
 pub use training::TrainingRequestRecord;
