@@ -8,8 +8,8 @@ use crate::problem::{FirstDecision, Problem};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::ingest::{
-    Cents, validate_bureau_report, validate_credit_limit, validate_customer, validate_order,
-    whole_number_in,
+    Cents, facts_about_the_order, validate_bureau_report, validate_credit_limit, validate_customer,
+    validate_order, whole_number_in,
 };
 use aval_core::reasons::Language;
 use aval_topics::TopicRole;
@@ -52,7 +52,7 @@ pub(crate) struct BatchBody {
 
 /// One checked request, ready to produce.
 #[derive(Debug)]
-struct Checked {
+pub(crate) struct Checked {
     order: OrderWire,
     customer: Option<CustomerWire>,
     credit_limit: Option<CreditLimitWire>,
@@ -68,7 +68,7 @@ fn merge(errors: &mut FieldErrors, more: &FieldErrors) {
 
 /// The upload validators, with paths under `prefix`; each fact must be about the order's
 /// customer.
-fn check(
+pub(crate) fn check(
     body: &DecisionBody,
     prefix: &str,
     now: DateTime<Utc>,
@@ -107,20 +107,14 @@ fn check(
         },
     };
     let order = order?;
-    let mut same = |path: &str, id: &str| {
-        if id != order.customer_id {
-            errors.push(at(path), "must be the order's customer_id");
-        }
-    };
-    if let Some(c) = &customer {
-        same("customer.id", &c.id);
-    }
-    if let Some(l) = &limit {
-        same("credit_limit.customer_id", &l.customer_id);
-    }
-    if let Some(r) = &report {
-        same("bureau_report.customer_id", &r.customer_id);
-    }
+    facts_about_the_order(
+        &order.customer_id,
+        customer.as_ref().map(|c| c.id.as_str()),
+        limit.as_ref().map(|l| l.customer_id.as_str()),
+        report.as_ref().map(|r| r.customer_id.as_str()),
+        prefix,
+        errors,
+    );
     Some(Checked {
         order: OrderWire::from(&order),
         customer: customer.as_ref().map(CustomerWire::from),

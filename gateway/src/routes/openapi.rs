@@ -24,8 +24,8 @@ mod tests {
     use aval_core::ingest::{
         ItemKind, MAX_ATTRIBUTE_NAME_CHARS, MAX_ATTRIBUTE_TEXT_CHARS, MAX_ATTRIBUTES,
         MAX_BATCH_ITEMS, MAX_FORMATTED_CHARS, MAX_ID_CHARS, MAX_MONEY_CENTS, MAX_PAYMENT_TERM_DAYS,
-        MAX_SCORE, UFS, parse_money, validate_batch, validate_bureau_report, validate_counts,
-        validate_credit_limit, validate_customer, validate_order,
+        MAX_SCORE, UFS, parse_money, validate_batch, validate_counts, validate_credit_limit,
+        validate_customer, validate_order,
     };
     use aval_core::model::{
         CandidateScore, Comparison, Evaluation, Learner, MIN_COMPARED_PER_OUTCOME, ModelMetrics,
@@ -222,54 +222,15 @@ mod tests {
         }
     }
 
-    /// A decision request body as `routes::decisions` checks it: its shape, then every part by
-    /// the upload validators under `prefix`, each fact about the order's customer.
+    /// A decision request body as `routes::decisions` checks it: its shape, then the handler's
+    /// own checks under `prefix`.
     fn decision_errors(body: &Value, prefix: &str, now: DateTime<Utc>) -> FieldErrors {
         let mut errors = FieldErrors::default();
-        if let Err(problem) = crate::json::parse::<DecisionBody>(body.to_string().as_bytes()) {
-            errors.push(prefix, format!("not a decision request: {problem:?}"));
-            return errors;
-        }
-        let at = |field: &str| format!("{prefix}{field}");
-        let mut keep = |result: Result<String, FieldErrors>| match result {
-            Ok(customer_id) => Some(customer_id),
-            Err(more) => {
-                for e in more.iter() {
-                    errors.push(e.field.clone(), e.reason.clone());
-                }
-                None
+        match crate::json::parse::<DecisionBody>(body.to_string().as_bytes()) {
+            Err(problem) => errors.push(prefix, format!("not a decision request: {problem:?}")),
+            Ok(body) => {
+                crate::routes::decisions::check(&body, prefix, now, &mut errors);
             }
-        };
-        let part = |key: &str| body.get(key).filter(|v| !v.is_null());
-        let order = keep(validate_order(&body["order"], &at("order"), now).map(|o| o.customer_id));
-        let facts = [
-            (
-                "customer.id",
-                part("customer")
-                    .and_then(|v| keep(validate_customer(v, &at("customer"), now).map(|c| c.id))),
-            ),
-            (
-                "credit_limit.customer_id",
-                part("credit_limit").and_then(|v| {
-                    keep(validate_credit_limit(v, &at("credit_limit"), now).map(|l| l.customer_id))
-                }),
-            ),
-            (
-                "bureau_report.customer_id",
-                part("bureau_report").and_then(|v| {
-                    keep(
-                        validate_bureau_report(v, &at("bureau_report"), now).map(|r| r.customer_id),
-                    )
-                }),
-            ),
-        ];
-        for (path, customer_id) in facts {
-            if customer_id.is_some() && order.is_some() && customer_id != order {
-                errors.push(at(path), "must be the order's customer_id");
-            }
-        }
-        if part("model_version").is_some_and(|v| v.as_i64().is_none_or(|v| v < 1)) {
-            errors.push(at("model_version"), "must be a model version (1 or more)");
         }
         errors
     }
