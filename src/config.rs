@@ -3,6 +3,9 @@
 //! setting has a documented range, checked as it is parsed: a value out of range, or not a
 //! number, stops `aval` at start with a message naming the variable, the value and the range.
 
+use aval_topics::connection::{
+    self, KafkaConnection, RegistryConnection, SaslLogin, SaslMechanism, SecurityProtocol,
+};
 use clap::{Args, ValueEnum};
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -47,7 +50,34 @@ pub struct Common {
         global = true
     )]
     pub kafka_bootstrap: String,
-    /// Confluent-compatible schema registry base URL.
+    /// How Kafka clients connect: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (what managed
+    /// clusters require). Any other librdkafka property passes through as
+    /// `AVAL_KAFKA_<PROPERTY>`, dots written as underscores (`AVAL_KAFKA_CLIENT_RACK=use1-az1`).
+    #[arg(
+        long,
+        env = "KAFKA_SECURITY_PROTOCOL",
+        default_value = "PLAINTEXT",
+        global = true
+    )]
+    pub kafka_security_protocol: SecurityProtocol,
+    /// SASL mechanism with a SASL protocol: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN.
+    #[arg(long, env = "KAFKA_SASL_MECHANISM", global = true)]
+    pub kafka_sasl_mechanism: Option<SaslMechanism>,
+    /// aval's SASL principal (its service user).
+    #[arg(long, env = "KAFKA_SASL_USERNAME", global = true)]
+    pub kafka_sasl_username: Option<String>,
+    /// Its password.
+    #[arg(
+        long,
+        env = "KAFKA_SASL_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub kafka_sasl_password: Option<Secret>,
+    /// PEM file of the CA that signed the brokers' certificates; unset: the system's roots.
+    #[arg(long, env = "KAFKA_SSL_CA_LOCATION", global = true)]
+    pub kafka_ssl_ca_location: Option<String>,
+    /// Confluent-compatible schema registry base URL (http:// or https://).
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
@@ -55,7 +85,20 @@ pub struct Common {
         global = true
     )]
     pub schema_registry_url: String,
-    /// PostgreSQL connection URL.
+    /// The registry's basic-auth login as `USER:PASSWORD` (Confluent Cloud: API key and
+    /// secret). Unset: no login.
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+        hide_env_values = true,
+        global = true
+    )]
+    pub schema_registry_basic_auth_user_info: Option<Secret>,
+    /// PEM file of the CA that signed the registry's certificate; unset: the system's roots.
+    #[arg(long, env = "SCHEMA_REGISTRY_SSL_CA_LOCATION", global = true)]
+    pub schema_registry_ssl_ca_location: Option<String>,
+    /// PostgreSQL connection URL. TLS through its `sslmode` (`require`, `verify-ca`,
+    /// `verify-full`) and `sslrootcert` parameters.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -63,7 +106,7 @@ pub struct Common {
         hide_env_values = true,
         global = true
     )]
-    pub database_url: String,
+    pub database_url: Secret,
     /// Largest number of database connections this process opens: 2 to 1000 (at least 2:
     /// the scorer keeps one for recording decisions; PostgreSQL's default limit is 100 for all
     /// processes together).
@@ -113,7 +156,7 @@ pub struct Common {
     /// processor that takes records straight from Kafka verify with it. Unset: a built-in
     /// development key, refused in production.
     #[arg(long, env = "AVAL_JWT_SECRET", hide_env_values = true, global = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
     /// How long a company token stays valid, in days: 1 to 3650 (a longer life is a token
     /// that is never rotated; a huge one would overflow the expiry date).
     #[arg(
@@ -384,6 +427,82 @@ fn listen_address(
     }
 }
 
+/// A setting that must never be shown: `Debug` prints `<redacted>`, and the value is read
+/// only through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl Common {
+    /// The Kafka cluster and aval's login to it, with the `AVAL_KAFKA_*` properties of this
+    /// process's environment passed through.
+    pub fn kafka(&self) -> anyhow::Result<KafkaConnection> {
+        let login = match (
+            self.kafka_sasl_mechanism,
+            &self.kafka_sasl_username,
+            &self.kafka_sasl_password,
+        ) {
+            (None, None, None) => None,
+            (Some(mechanism), Some(username), Some(password)) => Some(SaslLogin::new(
+                mechanism,
+                username.clone(),
+                password.expose().to_owned(),
+            )),
+            (mechanism, username, password) => {
+                let missing: Vec<&str> = [
+                    (mechanism.is_none(), "KAFKA_SASL_MECHANISM"),
+                    (username.is_none(), "KAFKA_SASL_USERNAME"),
+                    (password.is_none(), "KAFKA_SASL_PASSWORD"),
+                ]
+                .into_iter()
+                .filter_map(|(missing, name)| missing.then_some(name))
+                .collect();
+                anyhow::bail!(
+                    "a SASL login needs all of KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD; unset: {}",
+                    missing.join(", ")
+                )
+            }
+        };
+        Ok(KafkaConnection::new(
+            &self.kafka_bootstrap,
+            self.kafka_security_protocol,
+            login,
+            self.kafka_ssl_ca_location.clone(),
+            connection::passed_through(std::env::vars()),
+        )?)
+    }
+
+    /// The schema registry and aval's login to it.
+    pub fn registry(&self) -> anyhow::Result<RegistryConnection> {
+        Ok(RegistryConnection::new(
+            &self.schema_registry_url,
+            self.schema_registry_basic_auth_user_info
+                .as_ref()
+                .map(Secret::expose),
+            self.schema_registry_ssl_ca_location.as_deref(),
+        )?)
+    }
+}
+
 /// The signing secret to use, or why the process must not start.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SecretChoice<'a> {
@@ -394,8 +513,8 @@ pub enum SecretChoice<'a> {
 impl Common {
     pub fn secret(&self) -> anyhow::Result<SecretChoice<'_>> {
         match (&self.jwt_secret, self.environment) {
-            (Some(secret), _) if secret.len() >= MIN_SECRET_BYTES => {
-                Ok(SecretChoice::Configured(secret))
+            (Some(secret), _) if secret.expose().len() >= MIN_SECRET_BYTES => {
+                Ok(SecretChoice::Configured(secret.expose()))
             }
             (Some(_), _) => {
                 anyhow::bail!("AVAL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")

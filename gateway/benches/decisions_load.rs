@@ -26,11 +26,12 @@
 //!   N decisions have come out of it.
 //!   `RESULT kafka <n> <decided> <produce_s> <total_s> <decisions_per_s> <reasons_in_sample>`
 
+use aval_topics::connection::RegistryConnection;
 use aval_topics::records::{DecisionRecord, DecisionRequestRecord, OrderWire};
-use aval_topics::{AvroCodec, Catalogue, TopicRole};
+use aval_topics::{AvroCodec, Catalogue, KafkaConnection, TopicRole};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -357,8 +358,9 @@ async fn open_loop(options: &HashMap<String, String>) -> Result<Run, Error> {
 }
 
 async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
-    let bootstrap = get(options, "bootstrap")?;
-    let codec = AvroCodec::new(get(options, "registry")?, Duration::from_secs(10))?;
+    let kafka = KafkaConnection::plaintext(get(options, "bootstrap")?);
+    let registry = RegistryConnection::open(get(options, "registry")?);
+    let codec = AvroCodec::new(&registry, Duration::from_secs(10))?;
     let catalogue = Catalogue::new(get(options, "prefix")?, 1);
     let company = get(options, "company")?.to_owned();
     let authorization = format!("Bearer {}", get(options, "token")?);
@@ -399,8 +401,8 @@ async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
     }
 
     // At the end of every decisions partition before the first request goes out.
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let consumer: StreamConsumer = kafka
+        .client_config()
         .set("group.id", format!("bench-decisions-{run}"))
         .set("enable.auto.commit", "false")
         .create()?;
@@ -413,8 +415,8 @@ async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
     }
     consumer.assign(&list)?;
 
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+    let producer: FutureProducer = kafka
+        .client_config()
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")

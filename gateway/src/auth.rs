@@ -5,7 +5,10 @@
 
 use crate::problem::Problem;
 use crate::state::AppState;
+use aval_core::token::{SEAL_HEADER, SENDER_HEADER};
 use aval_store::companies::{Access, Company};
+use aval_topics::publisher::Delivered;
+use aval_topics::{TopicSpec, TopicsError, WireRecord};
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -31,13 +34,29 @@ impl Authenticated {
     }
 }
 
-/// The caller's `Authorization` header as sent, for records the gateway produces: processors
-/// check the token again, so Kafka is no back door around it.
-pub(crate) fn forwarded_authorization(headers: &axum::http::HeaderMap) -> &[u8] {
-    headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default()
+/// Produces `record` to `topic` on the caller's behalf, keyed by its company and sealed (see
+/// [`aval_core::token`]): the headers name the company and token id the gateway authenticated
+/// and carry the seal over the encoded bytes; the caller's token itself stays here.
+/// Processors check the seal and the token id's access again, so Kafka is no back door.
+pub(crate) async fn publish_sealed<R: WireRecord>(
+    state: &AppState,
+    auth: &Authenticated,
+    topic: &TopicSpec,
+    record: &R,
+    extra_headers: &[(&str, &[u8])],
+) -> Result<Delivered, TopicsError> {
+    let payload = state.publisher.codec().encode(topic, record).await?;
+    let sealed = state.tokens.seal(auth.company.id, auth.jti, &payload);
+    let mut headers: Vec<(&str, &[u8])> = vec![
+        (SENDER_HEADER, sealed.sender.as_bytes()),
+        (SEAL_HEADER, sealed.seal.as_bytes()),
+    ];
+    headers.extend_from_slice(extra_headers);
+    let key = auth.company.id.to_string();
+    state
+        .publisher
+        .publish_raw(&topic.name, Some(key.as_bytes()), &payload, &headers)
+        .await
 }
 
 impl<S> FromRequestParts<S> for Authenticated

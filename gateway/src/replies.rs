@@ -6,10 +6,11 @@
 //! without decoding.
 
 use aval_topics::AvroCodec;
+use aval_topics::connection::{ConnectionContext, KafkaConnection};
 use aval_topics::records::{DecisionReplyRecord, REPLY_INSTANCE_HEADER};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -26,11 +27,20 @@ pub enum ReplyError {
     Timeout(Duration),
 }
 
-type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<DecisionReplyRecord>>>>;
+type ReplyConsumer = StreamConsumer<ConnectionContext>;
+
+/// A request waiting for its reply: whose it is, and where the reply goes.
+#[derive(Debug)]
+struct Waiter {
+    company_id: String,
+    sender: oneshot::Sender<DecisionReplyRecord>,
+}
+
+type Waiting = Arc<Mutex<HashMap<String, Waiter>>>;
 
 pub struct ReplyRouter {
     instance: String,
-    bootstrap: String,
+    kafka: KafkaConnection,
     codec: AvroCodec,
     timeout: Duration,
     waiting: Waiting,
@@ -71,18 +81,21 @@ impl Drop for Pending {
     }
 }
 
-fn lock(
-    waiting: &Waiting,
-) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<DecisionReplyRecord>>> {
+fn lock(waiting: &Waiting) -> std::sync::MutexGuard<'_, HashMap<String, Waiter>> {
     waiting.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl ReplyRouter {
     /// `instance` must be unique among running gateways (a fresh UUID per process is).
-    pub fn new(bootstrap: &str, codec: AvroCodec, instance: String, timeout: Duration) -> Self {
+    pub fn new(
+        kafka: &KafkaConnection,
+        codec: AvroCodec,
+        instance: String,
+        timeout: Duration,
+    ) -> Self {
         Self {
             instance,
-            bootstrap: bootstrap.to_owned(),
+            kafka: kafka.clone(),
             codec,
             timeout,
             waiting: Arc::default(),
@@ -113,10 +126,10 @@ impl ReplyRouter {
             .clone()
     }
 
-    async fn assign_at_end(&self, topic: &str) -> Result<StreamConsumer, ReplyError> {
+    async fn assign_at_end(&self, topic: &str) -> Result<ReplyConsumer, ReplyError> {
         let error = |e: rdkafka::error::KafkaError| ReplyError::Consumer(e.to_string());
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
+        let mut config = self.kafka.client_config();
+        config
             .set(
                 "group.id",
                 format!("aval-gateway-replies-{}", self.instance),
@@ -126,8 +139,10 @@ impl ReplyRouter {
             // the moment a reply lands. The wait only bounds a fetch that finds nothing, so a
             // short one adds idle round trips (200/s per gateway at 5 ms), not speed.
             .set("fetch.wait.max.ms", "100")
-            .set("fetch.min.bytes", "1")
-            .create()
+            .set("fetch.min.bytes", "1");
+        self.kafka.warn_overridden(&config, "reply consumer");
+        let consumer: ReplyConsumer = config
+            .create_with_context(ConnectionContext::default())
             .map_err(error)?;
         let (consumer, topic) = (Arc::new(consumer), topic.to_owned());
         let blocking = consumer.clone();
@@ -162,10 +177,17 @@ impl ReplyRouter {
             .map_err(|_| ReplyError::Consumer("consumer still shared".to_owned()))
     }
 
-    /// Registers `request_id` as waiting; produce the request after this.
-    pub fn expect(&self, request_id: &str) -> Pending {
+    /// Registers `request_id` of `company_id` as waiting; produce the request after this.
+    /// Only a reply for that company is taken: a record on the replies topic that names the
+    /// request but another company is no answer to it (anyone able to write to the topic
+    /// could otherwise answer another company's decision).
+    pub fn expect(&self, request_id: &str, company_id: &str) -> Pending {
         let (sender, receiver) = oneshot::channel();
-        lock(&self.waiting).insert(request_id.to_owned(), sender);
+        let waiter = Waiter {
+            company_id: company_id.to_owned(),
+            sender,
+        };
+        lock(&self.waiting).insert(request_id.to_owned(), waiter);
         Pending {
             request_id: request_id.to_owned(),
             receiver,
@@ -177,7 +199,7 @@ impl ReplyRouter {
 
 /// Every partition of `topic` at its current end offset.
 fn end_offsets(
-    consumer: &StreamConsumer,
+    consumer: &ReplyConsumer,
     topic: &str,
 ) -> Result<TopicPartitionList, rdkafka::error::KafkaError> {
     let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
@@ -195,7 +217,29 @@ fn end_offsets(
     Ok(list)
 }
 
-async fn dispatch(consumer: StreamConsumer, codec: AvroCodec, instance: String, waiting: Waiting) {
+/// Hands `reply` to its waiting request, if the request is still waiting (it may have timed
+/// out, or its client left) and the reply is for the request's company.
+fn deliver(waiting: &Waiting, reply: DecisionReplyRecord) {
+    let mut waiting = lock(waiting);
+    let Some(waiter) = waiting.get(&reply.request_id) else {
+        return;
+    };
+    if waiter.company_id != reply.company_id {
+        tracing::warn!(
+            request_id = %reply.request_id,
+            expected_company = %waiter.company_id,
+            reply_company = %reply.company_id,
+            "a decision reply names another company than its request: ignored"
+        );
+        metrics::counter!("aval_gateway_foreign_replies_total").increment(1);
+        return;
+    }
+    if let Some(waiter) = waiting.remove(&reply.request_id) {
+        let _ = waiter.sender.send(reply);
+    }
+}
+
+async fn dispatch(consumer: ReplyConsumer, codec: AvroCodec, instance: String, waiting: Waiting) {
     loop {
         let message = match consumer.recv().await {
             Ok(message) => message,
@@ -216,13 +260,62 @@ async fn dispatch(consumer: StreamConsumer, codec: AvroCodec, instance: String, 
             continue;
         };
         match codec.decode::<DecisionReplyRecord>(payload).await {
-            Ok(reply) => {
-                // Absent: its request timed out or its client left; nothing else to do.
-                if let Some(sender) = lock(&waiting).remove(&reply.request_id) {
-                    let _ = sender.send(reply);
-                }
-            }
+            Ok(reply) => deliver(&waiting, reply),
             Err(e) => tracing::warn!(error = %e, "undecodable decision reply"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aval_topics::records::ReplyStatusWire;
+
+    fn reply(request_id: &str, company_id: &str) -> DecisionReplyRecord {
+        DecisionReplyRecord {
+            request_id: request_id.to_owned(),
+            company_id: company_id.to_owned(),
+            status: ReplyStatusWire::Failed,
+            decision: None,
+            errors: vec![],
+            message: Some("test".to_owned()),
+        }
+    }
+
+    fn waiting_for(
+        request_id: &str,
+        company_id: &str,
+    ) -> (Waiting, oneshot::Receiver<DecisionReplyRecord>) {
+        let (sender, receiver) = oneshot::channel();
+        let waiting: Waiting = Arc::default();
+        let waiter = Waiter {
+            company_id: company_id.to_owned(),
+            sender,
+        };
+        lock(&waiting).insert(request_id.to_owned(), waiter);
+        (waiting, receiver)
+    }
+
+    #[test]
+    fn a_reply_naming_another_company_is_no_answer() {
+        let (waiting, mut receiver) = waiting_for("r-1", "company-a");
+        deliver(&waiting, reply("r-1", "company-b"));
+        assert!(receiver.try_recv().is_err(), "a foreign reply was taken");
+        assert!(
+            lock(&waiting).contains_key("r-1"),
+            "the request stops waiting"
+        );
+        deliver(&waiting, reply("r-1", "company-a"));
+        let taken = receiver.try_recv().expect("the company's own reply");
+        assert_eq!(taken.company_id, "company-a");
+        assert!(lock(&waiting).is_empty());
+    }
+
+    #[test]
+    fn a_reply_for_no_waiting_request_is_dropped() {
+        let (waiting, mut receiver) = waiting_for("r-1", "company-a");
+        deliver(&waiting, reply("r-2", "company-a"));
+        assert!(receiver.try_recv().is_err());
+        assert!(lock(&waiting).contains_key("r-1"));
     }
 }

@@ -16,8 +16,6 @@ pub struct AppState {
     pub catalogue: Arc<Catalogue>,
     pub tokens: Arc<TokenKeys>,
     pub metrics: PrometheusHandle,
-    /// For the readiness probe of the schema registry.
-    pub http: reqwest::Client,
     /// This instance's decision replies.
     pub replies: Arc<ReplyRouter>,
     /// Dependencies the processors of this process find down (`aval all`), for readiness.

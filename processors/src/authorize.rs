@@ -1,9 +1,12 @@
-//! Records produced straight to Kafka carry the company's token in an `authorization` header;
-//! the gateway forwards the caller's. Every processor that takes company data checks it the
-//! same way, so Kafka is no back door around authentication.
+//! Who sent a record. Records the gateway produces are sealed: they name the company and token
+//! id it authenticated, with an HMAC over those and the record's bytes (see
+//! [`aval_core::token`]). Records produced straight to Kafka carry the company's token in an
+//! `authorization` header, which is verified here and never copied onward. Either way the
+//! token id's access (company active, token not revoked) is checked against the database, so
+//! Kafka is no back door around authentication.
 
 use aval_core::audit::{AuditEvent, AuditKind};
-use aval_core::token::TokenKeys;
+use aval_core::token::{SEAL_HEADER, SENDER_HEADER, TokenKeys};
 use aval_store::Store;
 use aval_store::companies::Access;
 use chrono::{DateTime, Utc};
@@ -27,26 +30,25 @@ pub(crate) async fn authorize(
     tokens: &TokenKeys,
     store: &Store,
 ) -> Result<Authorization, aval_store::StoreError> {
-    let (company, jti) = match token_claims(message, tokens) {
-        Ok(claims) => claims,
+    let (company, jti) = match sender(message, tokens) {
+        Ok(sender) => sender,
         Err(reason) => return Ok(Authorization::Refused(reason)),
     };
     Ok(judge(store.access(company, jti).await?))
 }
 
-/// The (company, token id) the record's token carries, when its signature, algorithm and
-/// expiry check out; else why it is refused. The database check follows ([`judge`]).
-pub(crate) fn token_claims(
-    message: &impl Message,
-    tokens: &TokenKeys,
-) -> Result<(Uuid, Uuid), String> {
-    let header = message.headers().and_then(|headers| {
-        headers
-            .iter()
-            .find(|h| h.key.eq_ignore_ascii_case(AUTHORIZATION_HEADER))
-            .and_then(|h| h.value)
-    });
-    let Some(value) = header else {
+/// The (company, token id) that sent the record: from the gateway's seal when the record is
+/// sealed, else from its token, when the token's signature, algorithm and expiry check out;
+/// else why it is refused. The database check follows ([`judge`]).
+pub(crate) fn sender(message: &impl Message, tokens: &TokenKeys) -> Result<(Uuid, Uuid), String> {
+    if let Some(seal) = header(message, SEAL_HEADER) {
+        let sender = header(message, SENDER_HEADER).unwrap_or_default();
+        let payload = message.payload().unwrap_or_default();
+        return tokens
+            .unseal(sender, seal, payload)
+            .map_err(|e| e.to_string());
+    }
+    let Some(value) = header(message, AUTHORIZATION_HEADER) else {
         return Err(
             "no authorization header: send the company's token as `Bearer <token>`".to_owned(),
         );
@@ -62,6 +64,15 @@ pub(crate) fn token_claims(
     tokens
         .verify(token)
         .map_err(|e| format!("token refused: {e}"))
+}
+
+fn header<'m>(message: &'m impl Message, name: &str) -> Option<&'m [u8]> {
+    message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|h| h.key.eq_ignore_ascii_case(name))
+            .and_then(|h| h.value)
+    })
 }
 
 /// What the database says of a token with valid claims.
@@ -83,7 +94,7 @@ pub(crate) fn judge(access: Access) -> Authorization {
 const DEAD_LETTER_NAMESPACE: Uuid = Uuid::from_u128(0x6176_616c_2d64_6561_642d_6c65_7474_6572);
 
 /// The audit event telling a record's company that `processor` dead-lettered the record, when
-/// the record's token names the company (a record without a valid token belongs to nobody we
+/// the record's seal or token names the company (a record without either belongs to nobody we
 /// can tell).
 pub(crate) fn dead_letter_event(
     message: &impl Message,
@@ -91,7 +102,7 @@ pub(crate) fn dead_letter_event(
     processor: &str,
     reason: &str,
 ) -> Option<AuditEvent> {
-    let (company, _) = token_claims(message, tokens).ok()?;
+    let (company, _) = sender(message, tokens).ok()?;
     let at = message
         .timestamp()
         .to_millis()

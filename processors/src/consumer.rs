@@ -18,6 +18,7 @@
 use crate::failure::Failure;
 use crate::{DeadLetters, ProcessorError};
 use aval_core::Outages;
+use aval_topics::connection::{ConnectionContext, KafkaConnection};
 use futures::FutureExt;
 use rand::Rng;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -48,7 +49,8 @@ pub(crate) const MAX_BATCH: usize = 1_000;
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    pub bootstrap: String,
+    /// The cluster, and how to log in to it.
+    pub kafka: KafkaConnection,
     /// The consumer group: instances sharing it split the partitions between them.
     pub group_id: String,
     /// This process's stable name in the group (static membership), when it has one: a
@@ -156,15 +158,19 @@ impl ConsumerSettings {
         result
     }
 
+    fn create(&self, config: ClientConfig) -> Result<KafkaConsumer, rdkafka::error::KafkaError> {
+        self.kafka.warn_overridden(&config, "consumer");
+        config.create_with_context(ConnectionContext::default())
+    }
+
     fn consumer(
         &self,
         name: &str,
         source: Source<'_>,
         max_poll_interval: Duration,
-    ) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
-        let mut config = ClientConfig::new();
+    ) -> Result<KafkaConsumer, rdkafka::error::KafkaError> {
+        let mut config = self.kafka.client_config();
         config
-            .set("bootstrap.servers", &self.bootstrap)
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", SESSION_TIMEOUT_MS)
             .set("heartbeat.interval.ms", HEARTBEAT_INTERVAL_MS)
@@ -189,7 +195,7 @@ impl ConsumerSettings {
                         .set("group.instance.id", &member)
                         .set("client.id", &member);
                 }
-                let consumer: StreamConsumer = config.create()?;
+                let consumer = self.create(config)?;
                 consumer.subscribe(&[topic])?;
                 Ok(consumer)
             }
@@ -204,7 +210,7 @@ impl ConsumerSettings {
                     .set("enable.auto.commit", "false")
                     // What these records change should reach the processor within milliseconds.
                     .set("fetch.wait.max.ms", "50");
-                let consumer: StreamConsumer = config.create()?;
+                let consumer = self.create(config)?;
                 let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
                 let mut partitions = TopicPartitionList::new();
                 for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
@@ -240,10 +246,13 @@ impl<P> Clone for Run<P> {
 /// A batch's prepared work, or the failure that stopped its preparation.
 type Prepared<W> = Result<W, Failure>;
 
+/// Every consumer of the loop reports librdkafka's errors and log lines through `tracing`.
+type KafkaConsumer = StreamConsumer<ConnectionContext>;
+
 impl<P: Processor> Run<P> {
     /// Reads batches: each is prepared while the one before it is written, and batches are
     /// written one at a time, in order.
-    async fn consume(&self, consumer: &StreamConsumer) -> Result<(), ProcessorError> {
+    async fn consume(&self, consumer: &KafkaConsumer) -> Result<(), ProcessorError> {
         // The batch being written; resolves to the offsets to store, `None` when abandoned.
         let mut writing: Option<JoinHandle<Option<Vec<Position>>>> = None;
         loop {
@@ -298,7 +307,7 @@ impl<P: Processor> Run<P> {
         }
     }
 
-    fn done(&self, consumer: &StreamConsumer, positions: &[Position]) {
+    fn done(&self, consumer: &KafkaConsumer, positions: &[Position]) {
         if self.commits {
             store_offsets(consumer, positions);
         }
@@ -499,7 +508,7 @@ async fn finished<T>(slot: &mut Option<JoinHandle<T>>) -> Result<T, tokio::task:
 /// commit. A partition taken away by a rebalance while its records were in flight refuses the
 /// offset: its new owner gets those records again, which every phase is safe to repeat, so
 /// that is logged, not fatal.
-fn store_offsets(consumer: &StreamConsumer, done: &[Position]) {
+fn store_offsets(consumer: &KafkaConsumer, done: &[Position]) {
     let mut list = TopicPartitionList::new();
     for (topic, partition, offset) in done {
         if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {

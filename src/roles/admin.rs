@@ -1,6 +1,6 @@
 //! Operator commands: topics, migrations, companies and tokens.
 
-use super::{KAFKA_TIMEOUT, catalogue, codec, connect_store};
+use super::{KAFKA_TIMEOUT, catalogue, codec, connect_store, kafka};
 use crate::config::{Common, Environment};
 use anyhow::Context;
 use aval_topics::admin::TopicAdmin;
@@ -25,8 +25,8 @@ pub async fn topics_delete(common: &Common, yes: bool) -> anyhow::Result<ExitCod
             common.topic_prefix
         );
     }
-    let admin = TopicAdmin::new(&common.kafka_bootstrap, KAFKA_TIMEOUT)
-        .context("invalid KAFKA_BOOTSTRAP")?;
+    let admin = TopicAdmin::new(&kafka(common).await?, KAFKA_TIMEOUT)
+        .context("cannot create the Kafka admin client")?;
     for topic in admin
         .delete(&catalogue(common))
         .await
@@ -39,8 +39,8 @@ pub async fn topics_delete(common: &Common, yes: bool) -> anyhow::Result<ExitCod
 
 pub async fn topics_apply(common: &Common, fix_configs: bool) -> anyhow::Result<ExitCode> {
     let catalogue = catalogue(common);
-    let admin = TopicAdmin::new(&common.kafka_bootstrap, KAFKA_TIMEOUT)
-        .context("invalid KAFKA_BOOTSTRAP")?;
+    let admin = TopicAdmin::new(&kafka(common).await?, KAFKA_TIMEOUT)
+        .context("cannot create the Kafka admin client")?;
     let codec = codec(common)?;
     let mut report = admin
         .apply(&catalogue, &codec)

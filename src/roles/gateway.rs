@@ -28,10 +28,11 @@ pub(super) async fn serve_gateway(
         catalogue,
         codec,
         publisher,
+        kafka,
     } = Connections::open(common, true).await?;
     // Unique per process, so several gateways each receive only their own replies.
     let replies = Arc::new(ReplyRouter::new(
-        &common.kafka_bootstrap,
+        &kafka,
         codec,
         uuid::Uuid::new_v4().to_string(),
         std::time::Duration::from_millis(settings.decision_timeout_ms),
@@ -51,7 +52,6 @@ pub(super) async fn serve_gateway(
         catalogue,
         tokens: Arc::new(tokens),
         metrics: aval_gateway::telemetry::prometheus(),
-        http: reqwest::Client::new(),
         replies,
         outages,
         admission: Arc::new(aval_gateway::admission::Admission::new(settings.limits())),

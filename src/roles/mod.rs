@@ -16,7 +16,7 @@ use crate::config::{self, Common, LogFormat, SecretChoice};
 use anyhow::Context;
 use aval_core::token::TokenKeys;
 use aval_store::Store;
-use aval_topics::{AvroCodec, Catalogue, Publisher};
+use aval_topics::{AvroCodec, Catalogue, KafkaConnection, Publisher};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +37,7 @@ pub fn init_logging(format: LogFormat) {
 }
 
 async fn connect_store(common: &Common) -> anyhow::Result<Store> {
-    let store = Store::connect(&common.database_url, common.db_max_connections)
+    let store = Store::connect(common.database_url.expose(), common.db_max_connections)
         .await
         .context("cannot connect to the database (DATABASE_URL)")?;
     store
@@ -48,8 +48,25 @@ async fn connect_store(common: &Common) -> anyhow::Result<Store> {
 }
 
 fn codec(common: &Common) -> anyhow::Result<AvroCodec> {
-    AvroCodec::new(&common.schema_registry_url, REGISTRY_TIMEOUT)
-        .context("invalid SCHEMA_REGISTRY_URL")
+    let registry = common.registry()?;
+    AvroCodec::new(&registry, REGISTRY_TIMEOUT).context("cannot set up the schema registry client")
+}
+
+/// The Kafka connection, checked once: a refused login or certificate stops the process
+/// with librdkafka's reason; a cluster that does not answer yet is an outage, retried by
+/// whatever needs it.
+async fn kafka(common: &Common) -> anyhow::Result<KafkaConnection> {
+    let kafka = common.kafka()?;
+    let checked = kafka.clone();
+    let verified = tokio::task::spawn_blocking(move || checked.verify(KAFKA_TIMEOUT))
+        .await
+        .context("the Kafka connection check panicked")?;
+    match verified {
+        Ok(()) => {}
+        Err(e) if e.is_permanent() => return Err(e).context("cannot use the Kafka cluster"),
+        Err(e) => tracing::warn!(error = %e, "Kafka does not answer yet; retrying as needed"),
+    }
+    Ok(kafka)
 }
 
 fn catalogue(common: &Common) -> Catalogue {
@@ -63,19 +80,21 @@ struct Connections {
     catalogue: Arc<Catalogue>,
     codec: AvroCodec,
     publisher: Publisher,
+    kafka: KafkaConnection,
 }
 
 impl Connections {
     /// `low_latency`: no producer linger, for records someone is waiting for.
     async fn open(common: &Common, low_latency: bool) -> anyhow::Result<Self> {
+        let kafka = kafka(common).await?;
         let store = connect_store(common).await?;
         let catalogue = catalogue(common);
         let codec = codec(common)?;
         register_schemas(&codec, &catalogue).await?;
         let publisher = if low_latency {
-            Publisher::low_latency(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+            Publisher::low_latency(&kafka, codec.clone(), KAFKA_TIMEOUT)
         } else {
-            Publisher::new(&common.kafka_bootstrap, codec.clone(), KAFKA_TIMEOUT)
+            Publisher::new(&kafka, codec.clone(), KAFKA_TIMEOUT)
         }
         .context("cannot create the Kafka producer")?;
         Ok(Self {
@@ -83,6 +102,7 @@ impl Connections {
             catalogue: Arc::new(catalogue),
             codec,
             publisher,
+            kafka,
         })
     }
 }

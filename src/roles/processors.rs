@@ -139,6 +139,7 @@ impl Wiring {
             catalogue,
             codec,
             publisher,
+            kafka,
         } = Connections::open(common, low_latency).await?;
         let dead_letters = DeadLetters::new(
             publisher.clone(),
@@ -147,7 +148,7 @@ impl Wiring {
         );
         Ok(Self {
             consumer: ConsumerSettings {
-                bootstrap: common.kafka_bootstrap.clone(),
+                kafka,
                 group_id: format!("{}{role}", common.group_prefix),
                 instance_id: common.instance_id.clone(),
                 outages,

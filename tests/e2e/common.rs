@@ -5,8 +5,8 @@ use aval_gateway::auth::TokenKeys;
 use aval_processors::{ConsumerSettings, DeadLetters};
 use aval_store::Store;
 use aval_topics::admin::TopicAdmin;
-use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole};
-use rdkafka::ClientConfig;
+use aval_topics::connection::RegistryConnection;
+use aval_topics::{AvroCodec, Catalogue, KafkaConnection, Publisher, TopicRole};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,13 +48,25 @@ pub fn stack() -> StackEnv {
     }
 }
 
+impl StackEnv {
+    /// The stack's open listener, as aval's clients connect to it.
+    pub fn kafka(&self) -> KafkaConnection {
+        KafkaConnection::plaintext(&self.kafka_bootstrap)
+    }
+}
+
+/// The codec, with a registry at `url`.
+pub fn codec_at(url: &str, timeout: Duration) -> AvroCodec {
+    AvroCodec::new(&RegistryConnection::open(url), timeout).expect("codec")
+}
+
 pub fn codec() -> AvroCodec {
-    AvroCodec::new(&stack().schema_registry_url, Duration::from_secs(5)).expect("codec")
+    codec_at(&stack().schema_registry_url, Duration::from_secs(5))
 }
 
 /// A producer as aval's processors use it.
 pub fn publisher() -> Publisher {
-    Publisher::new(&stack().kafka_bootstrap, codec(), Duration::from_secs(10)).expect("producer")
+    Publisher::new(&stack().kafka(), codec(), Duration::from_secs(10)).expect("producer")
 }
 
 /// What every processor under test starts with, as `aval`'s own wiring gives it: a consumer
@@ -71,7 +83,7 @@ pub async fn wiring(catalogue: &Catalogue, group: &str, role: &'static str) -> W
     let publisher = publisher();
     Wiring {
         consumer: ConsumerSettings {
-            bootstrap: stack().kafka_bootstrap,
+            kafka: stack().kafka(),
             group_id: group.to_owned(),
             instance_id: None,
             outages: aval_core::Outages::default(),
@@ -101,8 +113,7 @@ pub async fn catalogue() -> Arc<Catalogue> {
     APPLIED
         .get_or_init(|| async {
             let catalogue = Catalogue::new(TEST_PREFIX, 1);
-            let admin =
-                TopicAdmin::new(&stack().kafka_bootstrap, Duration::from_secs(10)).expect("admin");
+            let admin = TopicAdmin::new(&stack().kafka(), Duration::from_secs(10)).expect("admin");
             let report = admin
                 .apply(&catalogue, &codec())
                 .await
@@ -123,9 +134,9 @@ pub fn keys() -> TokenKeys {
 }
 
 pub async fn app_state(registry_url: &str) -> AppState {
-    let codec = AvroCodec::new(registry_url, Duration::from_secs(2)).expect("codec");
+    let codec = codec_at(registry_url, Duration::from_secs(2));
     let replies = Arc::new(aval_gateway::replies::ReplyRouter::new(
-        &stack().kafka_bootstrap,
+        &stack().kafka(),
         codec.clone(),
         uuid::Uuid::new_v4().to_string(),
         decision_timeout(),
@@ -133,12 +144,11 @@ pub async fn app_state(registry_url: &str) -> AppState {
     AppState {
         store: store().await,
         // The given registry, not the stack's: tests point it at one that is down.
-        publisher: Publisher::new(&stack().kafka_bootstrap, codec, Duration::from_secs(10))
+        publisher: Publisher::new(&stack().kafka(), codec, Duration::from_secs(10))
             .expect("producer"),
         catalogue: catalogue().await,
         tokens: Arc::new(keys()),
         metrics: aval_gateway::telemetry::prometheus(),
-        http: reqwest::Client::new(),
         replies,
         outages: aval_core::Outages::default(),
         admission: Arc::new(aval_gateway::admission::Admission::new(OPEN_LIMITS)),
@@ -218,8 +228,9 @@ impl Gateway {
 /// shared test topics keep every earlier test's records, which a new group would otherwise
 /// work through first.
 pub fn start_group_at_end(group: &str, topic: &str) {
-    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &stack().kafka_bootstrap)
+    let consumer: rdkafka::consumer::BaseConsumer = stack()
+        .kafka()
+        .client_config()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
@@ -243,8 +254,9 @@ pub fn start_group_at_end(group: &str, topic: &str) {
 }
 
 pub fn consumer_from_start(topic: &str) -> StreamConsumer {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &stack().kafka_bootstrap)
+    let consumer: StreamConsumer = stack()
+        .kafka()
+        .client_config()
         .set("group.id", format!("e2e-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

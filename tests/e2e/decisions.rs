@@ -665,7 +665,7 @@ async fn without_a_scorer_the_gateway_answers_504_with_a_clear_body() {
     // The shared test topics have no scorer; a short deadline keeps the test quick.
     let mut state = common::app_state(&common::stack().schema_registry_url).await;
     state.replies = Arc::new(aval_gateway::replies::ReplyRouter::new(
-        &common::stack().kafka_bootstrap,
+        &common::stack().kafka(),
         common::codec(),
         Uuid::new_v4().to_string(),
         Duration::from_millis(500),

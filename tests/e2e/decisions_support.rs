@@ -15,7 +15,6 @@ use aval_topics::records::{
     DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, OrderWire,
     REPLY_INSTANCE_HEADER,
 };
-use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -97,8 +96,9 @@ impl Decisions {
             .encode(topic, request)
             .await
             .expect("encode");
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", common::stack().kafka_bootstrap)
+        let producer: FutureProducer = common::stack()
+            .kafka()
+            .client_config()
             .create()
             .expect("producer");
         let bearer = format!("Bearer {token}");
@@ -126,8 +126,9 @@ impl Decisions {
     /// Produces bytes as they are to the requests topic, with a token.
     pub async fn produce_raw(&self, token: &str, key: &str, payload: &[u8]) {
         let topic = self.pipeline.catalogue.topic(TopicRole::DecisionRequests);
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", common::stack().kafka_bootstrap)
+        let producer: FutureProducer = common::stack()
+            .kafka()
+            .client_config()
             .create()
             .expect("producer");
         let bearer = format!("Bearer {token}");

@@ -68,8 +68,9 @@ async fn owner_of_requests(catalogue: &Catalogue) -> String {
             .name
             .trim_end_matches("ingest")
     );
-    let client: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+    let client: BaseConsumer = common::stack()
+        .kafka()
+        .client_config()
         .create()
         .expect("client");
     let timeout = Duration::from_secs(5);
@@ -283,7 +284,7 @@ async fn scorer_killed_under_load(recovery: Recovery) {
 pub async fn ingest_pipeline() -> (Gateway, Arc<Catalogue>, aval_core::Outages) {
     let prefix = format!("faults-{}.", uuid::Uuid::new_v4().simple());
     let catalogue = Arc::new(Catalogue::new(&prefix, 1));
-    TopicAdmin::new(&common::stack().kafka_bootstrap, Duration::from_secs(10))
+    TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10))
         .expect("admin")
         .apply(&catalogue, &common::codec())
         .await
@@ -295,11 +296,11 @@ pub async fn ingest_pipeline() -> (Gateway, Arc<Catalogue>, aval_core::Outages) 
 }
 
 async fn delete_topics(catalogue: &Catalogue) {
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", common::stack().kafka_bootstrap)
-            .create()
-            .expect("admin");
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> = common::stack()
+        .kafka()
+        .client_config()
+        .create()
+        .expect("admin");
     let names: Vec<&str> = catalogue.topics().iter().map(|t| t.name.as_str()).collect();
     admin
         .delete_topics(&names, &rdkafka::admin::AdminOptions::new())

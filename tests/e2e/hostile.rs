@@ -8,11 +8,11 @@ use crate::ingest_support::{Dataset, stored_rows};
 use crate::training::Pipeline;
 use aval_core::ingest::items::{Batch, ItemKind};
 use aval_core::ingest::validate_batch;
+use aval_core::token::{SEAL_HEADER, SENDER_HEADER};
 use aval_processors::AUTHORIZATION_HEADER;
 use aval_processors::dead_letters::{SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC};
 use aval_topics::records::IngestRecord;
 use aval_topics::{Catalogue, TopicRole};
-use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -20,16 +20,29 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// One record as a hostile producer writes it: any key, any bytes, any token or none.
+/// One record as a hostile producer writes it: any key, any bytes, any headers (a token, a
+/// forged seal, or none).
 struct Hostile {
     what: &'static str,
     key: Vec<u8>,
     value: Option<Vec<u8>>,
-    authorization: Option<String>,
+    headers: Vec<(&'static str, String)>,
 }
 
-fn bearer(token: &str) -> Option<String> {
-    Some(format!("Bearer {token}"))
+fn bearer(token: &str) -> Vec<(&'static str, String)> {
+    vec![(AUTHORIZATION_HEADER, format!("Bearer {token}"))]
+}
+
+/// Headers claiming the gateway sealed the record for `company`: a seal made with the real
+/// key (the tests know it) over other bytes, or no seal at all but hex noise.
+fn forged_seal(company: &str, over: Option<&[u8]>) -> Vec<(&'static str, String)> {
+    let company = Uuid::parse_str(company).expect("a company id");
+    let sealed = common::keys().seal(company, Uuid::new_v4(), over.unwrap_or(b"other bytes"));
+    let seal = match over {
+        Some(_) => sealed.seal,
+        None => "ab".repeat(32),
+    };
+    vec![(SENDER_HEADER, sealed.sender), (SEAL_HEADER, seal)]
 }
 
 /// The same Confluent-framed value under a schema id the registry never issued.
@@ -53,62 +66,75 @@ fn hostile_variants(
             what: "wrong schema id",
             key: a(),
             value: Some(with_unknown_schema_id(valid)),
-            authorization: bearer(token_a),
+            headers: bearer(token_a),
         },
         Hostile {
             what: "truncated Avro",
             key: a(),
             value: Some(valid[..valid.len() / 2].to_vec()),
-            authorization: bearer(token_a),
+            headers: bearer(token_a),
         },
         Hostile {
             what: "oversized",
             key: a(),
             value: Some(oversized),
-            authorization: bearer(token_a),
+            headers: bearer(token_a),
         },
         Hostile {
             what: "wrong key",
             key: company_b.as_bytes().to_vec(),
             value: Some(valid.to_vec()),
-            authorization: bearer(token_a),
+            headers: bearer(token_a),
         },
         Hostile {
             what: "another company's ids under A's token",
             key: company_b.as_bytes().to_vec(),
             value: Some(foreign),
-            authorization: bearer(token_a),
+            headers: bearer(token_a),
         },
         Hostile {
             what: "raw bytes",
             key: a(),
             value: Some(b"{\"items\": [\"not avro\"]}".to_vec()),
-            authorization: bearer(token_a),
+            headers: bearer(token_a),
         },
         Hostile {
             what: "no value",
             key: a(),
             value: None,
-            authorization: bearer(token_a),
+            headers: bearer(token_a),
         },
         Hostile {
             what: "no token",
             key: a(),
             value: Some(valid.to_vec()),
-            authorization: None,
+            headers: vec![],
         },
         Hostile {
             what: "invalid token",
             key: a(),
             value: Some(valid.to_vec()),
-            authorization: Some("Bearer not.a.token".to_owned()),
+            headers: vec![(AUTHORIZATION_HEADER, "Bearer not.a.token".to_owned())],
+        },
+        Hostile {
+            what: "a seal of noise",
+            key: a(),
+            value: Some(valid.to_vec()),
+            headers: forged_seal(company_a, None),
+        },
+        Hostile {
+            what: "a real seal over other bytes",
+            key: a(),
+            value: Some(valid.to_vec()),
+            headers: forged_seal(company_a, Some(b"other bytes")),
         },
     ]
 }
 
 fn producer() -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+    common::stack()
+        .kafka()
+        .client_config()
         .create()
         .expect("producer")
 }
@@ -122,10 +148,10 @@ async fn produce_all(topic: &str, records: &[Hostile]) -> BTreeMap<Position, &'s
     let mut offsets = BTreeMap::new();
     for record in records {
         let mut headers = OwnedHeaders::new();
-        if let Some(authorization) = &record.authorization {
+        for (key, value) in &record.headers {
             headers = headers.insert(Header {
-                key: AUTHORIZATION_HEADER,
-                value: Some(authorization.as_bytes()),
+                key,
+                value: Some(value.as_bytes()),
             });
         }
         let mut future = FutureRecord::to(topic).key(&record.key).headers(headers);
@@ -200,6 +226,13 @@ fn assert_each_dead_once(
             !reasons[0].is_empty(),
             "{what} dead-lettered without a reason"
         );
+        if what.contains("seal") {
+            assert!(
+                reasons[0].contains("only aval's gateway seals records"),
+                "{what}: {}",
+                reasons[0]
+            );
+        }
     }
     let extra: Vec<_> = found.keys().filter(|p| !expected.contains_key(p)).collect();
     assert!(
@@ -262,7 +295,7 @@ async fn hostile_ingest_records_are_dead_lettered_and_the_partition_moves_on() {
                 what: "clean",
                 key: company.as_bytes().to_vec(),
                 value: Some(value),
-                authorization: bearer(token),
+                headers: bearer(token),
             }],
         )
         .await;

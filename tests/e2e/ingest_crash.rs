@@ -7,7 +7,6 @@ use crate::ingest_support::{
 };
 use aval_topics::Catalogue;
 use aval_topics::admin::TopicAdmin;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use std::process::{Child, Command, Stdio};
@@ -39,8 +38,7 @@ async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
     let prefix = format!("kill-{}.", uuid::Uuid::new_v4().simple());
     let group_prefix = format!("kill-{}-", uuid::Uuid::new_v4().simple());
     let catalogue = Arc::new(Catalogue::new(&prefix, 1));
-    let admin =
-        TopicAdmin::new(&common::stack().kafka_bootstrap, Duration::from_secs(10)).expect("admin");
+    let admin = TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10)).expect("admin");
     admin
         .apply(&catalogue, &common::codec())
         .await
@@ -112,8 +110,9 @@ async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
     );
     assert_eq!(settled["counts"]["stored"], data.counts());
 
-    let raw: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+    let raw: AdminClient<DefaultClientContext> = common::stack()
+        .kafka()
+        .client_config()
         .create()
         .expect("admin");
     let names: Vec<&str> = catalogue.topics().iter().map(|t| t.name.as_str()).collect();

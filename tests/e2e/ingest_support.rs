@@ -6,7 +6,6 @@ use aval_core::ingest::{cnpj_with_check_digits, validate_batch};
 use aval_processors::ingest::IngestProcessor;
 use aval_topics::records::IngestRecord;
 use aval_topics::{Catalogue, TopicRole};
-use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
@@ -247,8 +246,9 @@ pub async fn produce_direct(record: &IngestRecord, authorization: Option<&str>) 
     let catalogue = common::catalogue().await;
     let topic = catalogue.topic(TopicRole::Ingest);
     let payload = common::codec().encode(topic, record).await.expect("encode");
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+    let producer: FutureProducer = common::stack()
+        .kafka()
+        .client_config()
         .create()
         .expect("producer");
     let mut headers = OwnedHeaders::new();

@@ -2,10 +2,16 @@
 //! is bad, 403 when it is good but its company or the token was withdrawn.
 
 use crate::common::{self, Gateway, TEST_SECRET};
+use crate::ingest_support::{Dataset, create_dataset, post_batch};
+use aval_core::token::{SEAL_HEADER, SENDER_HEADER};
+use aval_topics::TopicRole;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rdkafka::Message;
+use rdkafka::message::Headers;
 use serde_json::json;
+use std::time::Instant;
 
 async fn status_with(gateway: &Gateway, authorization: Option<&str>) -> (u16, Option<String>) {
     let mut request = gateway.http.get(gateway.url("/v1/companies/me"));
@@ -239,4 +245,63 @@ async fn a_deactivated_company_is_forbidden() {
     remembered(&gateway, &store, &token).await;
     admin(&["deactivate-company", &company_id]);
     assert_eq!(status_soon(&gateway, &token, 403).await, 403);
+}
+
+/// A record the gateway produces names the company and token id it authenticated and carries
+/// the seal over its bytes, never the caller's token: whoever reads the topic learns no
+/// credential.
+#[tokio::test]
+async fn gateway_records_carry_a_seal_and_never_the_token() {
+    let gateway = Gateway::start().await;
+    let (company_id, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let items = Dataset::new(2, 1).customers;
+    let (status, _) = post_batch(&gateway, &token, &dataset, "customers", &items, None).await;
+    assert_eq!(status, 202);
+
+    let catalogue = common::catalogue().await;
+    let consumer = common::consumer_from_start(&catalogue.topic(TopicRole::Ingest).name);
+    let deadline = Instant::now() + common::DEADLINE;
+    let message = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, consumer.recv())
+            .await
+            .expect("the batch on the ingest topic")
+            .expect("consume");
+        if message.key() == Some(company_id.as_bytes()) {
+            break message;
+        }
+    };
+    let headers: Vec<(String, Vec<u8>)> = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, value) in &headers {
+        assert!(
+            !name.eq_ignore_ascii_case("authorization")
+                && !String::from_utf8_lossy(value).contains(&token),
+            "the token travels in header {name}"
+        );
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_slice())
+            .unwrap_or_else(|| panic!("no {name} header"))
+    };
+    let (company, jti) = common::keys()
+        .unseal(
+            header(SENDER_HEADER),
+            header(SEAL_HEADER),
+            message.payload().expect("a value"),
+        )
+        .expect("the seal matches the record");
+    assert_eq!(company.to_string(), company_id);
+    let (_, token_jti) = common::keys().verify(&token).expect("the token");
+    assert_eq!(jti, token_jti, "the sender is the token that was used");
 }

@@ -4,7 +4,6 @@
 use crate::common;
 use aval_topics::Catalogue;
 use aval_topics::admin::TopicAdmin;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewPartitions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use std::time::Duration;
@@ -13,8 +12,7 @@ use std::time::Duration;
 async fn apply_is_idempotent_and_reports_drift() {
     let prefix = format!("drift-{}.", uuid::Uuid::new_v4().simple());
     let catalogue = Catalogue::new(&prefix, 1);
-    let bootstrap = common::stack().kafka_bootstrap;
-    let admin = TopicAdmin::new(&bootstrap, Duration::from_secs(10)).expect("admin");
+    let admin = TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10)).expect("admin");
     let codec = common::codec();
 
     let first = admin.apply(&catalogue, &codec).await.expect("first apply");
@@ -32,8 +30,9 @@ async fn apply_is_idempotent_and_reports_drift() {
     assert_eq!(first.schemas, second.schemas, "schema ids are stable");
 
     // Behind its back: one more partition on the ingest topic, a shorter retention on audit.
-    let raw: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
+    let raw: AdminClient<DefaultClientContext> = common::stack()
+        .kafka()
+        .client_config()
         .create()
         .expect("raw admin");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
@@ -137,8 +136,9 @@ async fn the_cli_exits_3_on_drift() {
     assert_eq!(reported(&run(), "created"), 8);
     assert_eq!(reported(&run(), "unchanged"), 8);
 
-    let raw: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", common::stack().kafka_bootstrap)
+    let raw: AdminClient<DefaultClientContext> = common::stack()
+        .kafka()
+        .client_config()
         .create()
         .expect("raw admin");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
@@ -177,8 +177,9 @@ async fn the_cli_deletes_its_prefix_s_topics_only_when_told_yes() {
         assert!(aval(p, &["topics", "apply"]).status.success());
     }
     let names = |prefix: &str| -> Vec<String> {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", common::stack().kafka_bootstrap)
+        let admin: AdminClient<DefaultClientContext> = common::stack()
+            .kafka()
+            .client_config()
             .create()
             .expect("admin");
         let metadata = admin

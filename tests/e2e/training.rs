@@ -12,7 +12,6 @@ use aval_topics::Catalogue;
 use aval_topics::TopicRole;
 use aval_topics::admin::TopicAdmin;
 use aval_topics::records::ModelActivationRecord;
-use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
@@ -36,7 +35,7 @@ impl Pipeline {
     pub async fn start() -> Self {
         let prefix = format!("train-{}.", uuid::Uuid::new_v4().simple());
         let catalogue = Arc::new(Catalogue::new(&prefix, 1));
-        TopicAdmin::new(&common::stack().kafka_bootstrap, Duration::from_secs(10))
+        TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10))
             .expect("admin")
             .apply(&catalogue, &common::codec())
             .await
@@ -68,8 +67,9 @@ impl Pipeline {
 
     pub async fn stop(self) {
         self.stop.cancel();
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", common::stack().kafka_bootstrap)
+        let admin: AdminClient<DefaultClientContext> = common::stack()
+            .kafka()
+            .client_config()
             .create()
             .expect("admin");
         let names: Vec<&str> = self

@@ -2,8 +2,8 @@
 //! repairs — topics whose partitions or configuration differ, because shrinking partitions is
 //! impossible and changing them reshuffles keys, which is an operator's call.
 
+use crate::connection::KafkaConnection;
 use crate::{AvroCodec, Catalogue, TopicSpec, TopicsError};
-use rdkafka::ClientConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
 };
@@ -43,20 +43,13 @@ pub struct ApplyReport {
 #[derive(Debug)]
 pub struct TopicAdmin {
     admin: AdminClient<DefaultClientContext>,
-    http: reqwest::Client,
     timeout: Duration,
 }
 
 impl TopicAdmin {
-    pub fn new(bootstrap: &str, timeout: Duration) -> Result<Self, TopicsError> {
-        let admin = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .create()?;
-        Ok(Self {
-            admin,
-            http: reqwest::Client::new(),
-            timeout,
-        })
+    pub fn new(kafka: &KafkaConnection, timeout: Duration) -> Result<Self, TopicsError> {
+        let admin = kafka.client_config().create()?;
+        Ok(Self { admin, timeout })
     }
 
     /// Creates what is missing, compares what exists, and registers every value schema.
@@ -170,13 +163,8 @@ impl TopicAdmin {
         codec: &AvroCodec,
         subject: &str,
     ) -> Result<(), TopicsError> {
-        let url = format!(
-            "{}/config/{subject}",
-            codec.registry_url().trim_end_matches('/')
-        );
-        let response = self
-            .http
-            .put(url)
+        let response = codec
+            .registry_request(reqwest::Method::PUT, &format!("/config/{subject}"))
             .header("content-type", "application/vnd.schemaregistry.v1+json")
             .body(r#"{"compatibility":"BACKWARD"}"#)
             .timeout(self.timeout)

@@ -4,10 +4,10 @@
 //! it deems final, which includes a registry answering 500: after any failure that is not the
 //! record's own (an unknown schema id), the codec clears those, so the next record asks again.
 
+use crate::connection::RegistryConnection;
 use crate::schemas::RecordSchema;
 use crate::{TopicSpec, TopicsError};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
-use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
@@ -25,7 +25,9 @@ pub trait WireRecord: Serialize + DeserializeOwned + Send + Sync {
 
 #[derive(Clone, Debug)]
 pub struct AvroCodec {
-    registry_url: String,
+    registry: RegistryConnection,
+    /// For the calls the crate does not make: readiness, compatibility settings.
+    http: reqwest::Client,
     encoder: Arc<AvroEncoder>,
     decoder: Arc<AvroDecoder>,
     /// Per writer schema id: whether it is the reader schema itself, so decoding can skip
@@ -34,21 +36,37 @@ pub struct AvroCodec {
 }
 
 impl AvroCodec {
-    pub fn new(registry_url: &str, timeout: Duration) -> Result<Self, TopicsError> {
-        let settings = SrSettings::new_builder(registry_url.trim_end_matches('/').to_owned())
-            .set_timeout(timeout)
-            .build()
-            .map_err(registry_error)?;
+    pub fn new(registry: &RegistryConnection, timeout: Duration) -> Result<Self, TopicsError> {
+        let unusable = |e: crate::connection::ConnectionError| TopicsError::Registry {
+            message: e.to_string(),
+            retryable: false,
+        };
+        let settings = registry.converter_settings(timeout).map_err(unusable)?;
+        let http = registry
+            .client_builder()
+            .and_then(|builder| {
+                builder
+                    .timeout(timeout)
+                    .build()
+                    .map_err(|e| crate::connection::ConnectionError::Client(e.to_string()))
+            })
+            .map_err(unusable)?;
         Ok(Self {
-            registry_url: registry_url.to_owned(),
+            registry: registry.clone(),
+            http,
             encoder: Arc::new(AvroEncoder::new(settings.clone())),
             decoder: Arc::new(AvroDecoder::new(settings)),
             same_as_reader: Arc::default(),
         })
     }
 
-    pub fn registry_url(&self) -> &str {
-        &self.registry_url
+    pub fn registry(&self) -> &RegistryConnection {
+        &self.registry
+    }
+
+    /// A call to the registry at `path` (`/subjects`), logged in, outside the crate's own.
+    pub fn registry_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.registry.request(&self.http, method, path)
     }
 
     /// Registers (or finds, if already registered) the topic's value schema and returns its id.

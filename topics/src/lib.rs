@@ -1,10 +1,12 @@
 //! Everything about aval's Kafka wire: which topics exist and how they are configured (the
 //! catalogue), what their records look like (the Avro schemas from `schemas/`), the one codec
-//! that frames records the Confluent way, and the producer every role publishes with.
+//! that frames records the Confluent way, the one connection configuration every Kafka client
+//! starts from, and the producer every role publishes with.
 
 pub mod admin;
 pub mod catalogue;
 pub mod codec;
+pub mod connection;
 mod error;
 pub mod publisher;
 pub mod records;
@@ -13,5 +15,6 @@ pub mod schemas;
 pub use aval_core::Fault;
 pub use catalogue::{Catalogue, TopicRole, TopicSpec};
 pub use codec::{AvroCodec, WireRecord};
+pub use connection::KafkaConnection;
 pub use error::TopicsError;
 pub use publisher::Publisher;

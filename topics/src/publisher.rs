@@ -1,8 +1,8 @@
 //! The producer every role publishes with: encode with the codec, produce keyed, await the
 //! broker's acknowledgement.
 
+use crate::connection::{ConnectionContext, ConnectionError, KafkaConnection};
 use crate::{AvroCodec, TopicSpec, TopicsError, WireRecord};
-use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use std::time::Duration;
@@ -13,9 +13,11 @@ const ACTIVATION_NAMESPACE: uuid::Uuid =
 
 #[derive(Clone)]
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: FutureProducer<ConnectionContext>,
     codec: AvroCodec,
     delivery_timeout: Duration,
+    kafka: KafkaConnection,
+    context: ConnectionContext,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -38,11 +40,11 @@ impl Publisher {
     /// lost nor duplicated by the producer's own retries. A short linger batches concurrent
     /// requests without adding noticeable latency.
     pub fn new(
-        bootstrap: &str,
+        kafka: &KafkaConnection,
         codec: AvroCodec,
         delivery_timeout: Duration,
     ) -> Result<Self, TopicsError> {
-        Self::with_linger(bootstrap, codec, delivery_timeout, 2)
+        Self::with_linger(kafka, codec, delivery_timeout, 2)
     }
 
     /// For the decision request/reply path (the gateway's requests, the scorer's replies and
@@ -52,21 +54,22 @@ impl Publisher {
     /// hundred decisions/s. librdkafka still batches whatever queues up while a produce
     /// request is in flight, so under load batches form without waiting.
     pub fn low_latency(
-        bootstrap: &str,
+        kafka: &KafkaConnection,
         codec: AvroCodec,
         delivery_timeout: Duration,
     ) -> Result<Self, TopicsError> {
-        Self::with_linger(bootstrap, codec, delivery_timeout, 0)
+        Self::with_linger(kafka, codec, delivery_timeout, 0)
     }
 
     fn with_linger(
-        bootstrap: &str,
+        kafka: &KafkaConnection,
         codec: AvroCodec,
         delivery_timeout: Duration,
         linger_ms: u32,
     ) -> Result<Self, TopicsError> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+        let context = ConnectionContext::default();
+        let mut config = kafka.client_config();
+        config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", linger_ms.to_string())
@@ -78,12 +81,16 @@ impl Publisher {
             .set(
                 "message.timeout.ms",
                 delivery_timeout.as_millis().to_string(),
-            )
-            .create()?;
+            );
+        kafka.warn_overridden(&config, "producer");
+        let producer: FutureProducer<ConnectionContext> =
+            config.create_with_context(context.clone())?;
         Ok(Self {
             producer,
             codec,
             delivery_timeout,
+            kafka: kafka.clone(),
+            context,
         })
     }
 
@@ -140,9 +147,13 @@ impl Publisher {
         Ok(self.producer.flush(timeout)?)
     }
 
-    /// True when a broker answers a metadata request within `timeout`.
-    pub fn broker_reachable(&self, timeout: Duration) -> bool {
-        self.producer.client().fetch_metadata(None, timeout).is_ok()
+    /// Whether a broker answers a metadata request within `timeout`, and if not, why (a
+    /// refused password or certificate, in librdkafka's words).
+    pub fn broker_reachable(&self, timeout: Duration) -> Result<(), ConnectionError> {
+        match self.producer.client().fetch_metadata(None, timeout) {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.kafka.failure(&self.context, &error, timeout)),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! A valid batch becomes an ingest record on Kafka (the ingest processor stores it); the
 //! gateway keeps nothing but the dataset row it creates.
 
-use crate::auth::{Authenticated, forwarded_authorization};
+use crate::auth::{Authenticated, publish_sealed};
 use crate::json::JsonBody;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -264,7 +264,7 @@ pub(crate) async fn upload(
             return Err(problem);
         }
     }
-    produce(&state, &headers, &company, &record).await?;
+    produce(&state, &auth, &record).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(BatchReceipt {
@@ -311,26 +311,23 @@ fn batch_rejected(
         .with_detail("items", items.to_string())
 }
 
-/// Produces an ingest record carrying the caller's own token: the ingest processor checks every
-/// record the same way, whoever produced it.
+/// Produces an ingest record for the caller, sealed: the ingest processor checks every record
+/// the same way, whoever produced it.
 async fn produce(
     state: &AppState,
-    headers: &HeaderMap,
-    company: &str,
+    auth: &Authenticated,
     record: &IngestRecord,
 ) -> Result<(), Problem> {
-    let authorization = forwarded_authorization(headers);
-    state
-        .publisher
-        .publish(
-            state.catalogue.topic(TopicRole::Ingest),
-            company,
-            record,
-            &[("authorization", authorization)],
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| Problem::dependency_failed("cannot queue the batch", e))
+    publish_sealed(
+        state,
+        auth,
+        state.catalogue.topic(TopicRole::Ingest),
+        record,
+        &[],
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| Problem::dependency_failed("cannot queue the batch", e))
 }
 
 /// `POST /v1/datasets/{id}/complete`: the marker follows every batch on the company's
@@ -339,7 +336,6 @@ pub(crate) async fn complete(
     auth: Authenticated,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     JsonBody(body): JsonBody<CompletionBody>,
 ) -> Result<Response, Problem> {
     let counts = validate_counts(&body.counts).map_err(Problem::invalid)?;
@@ -367,7 +363,7 @@ pub(crate) async fn complete(
         Utc::now(),
         &counts,
     );
-    if let Err(problem) = produce(&state, &headers, &company, &record).await {
+    if let Err(problem) = produce(&state, &auth, &record).await {
         if let Err(e) = state
             .store
             .cancel_validation(auth.company.id, dataset.id)

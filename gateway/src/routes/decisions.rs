@@ -2,7 +2,7 @@
 //! fresh correlation id and this instance's id, and wait (with a deadline) for the scorer's
 //! reply routed back to this instance.
 
-use crate::auth::{Authenticated, forwarded_authorization};
+use crate::auth::{Authenticated, publish_sealed};
 use crate::json::JsonBody;
 use crate::problem::{FirstDecision, Problem};
 use crate::state::AppState;
@@ -191,7 +191,6 @@ fn answer(reply: DecisionReplyRecord, started: Instant) -> Result<Value, Problem
 async fn ask(
     state: &AppState,
     auth: &Authenticated,
-    headers: &HeaderMap,
     checked: Checked,
     language: Language,
 ) -> Result<Value, Problem> {
@@ -214,24 +213,19 @@ async fn ask(
         requested_at: Utc::now().timestamp_millis(),
     };
     // Registered before producing: the reply may come back before `publish` returns.
-    let pending = state.replies.expect(&request.request_id);
-    let authorization = forwarded_authorization(headers);
-    state
-        .publisher
-        .publish(
-            state.catalogue.topic(TopicRole::DecisionRequests),
-            &company,
-            &request,
-            &[
-                ("authorization", authorization),
-                (REPLY_INSTANCE_HEADER, state.replies.instance().as_bytes()),
-            ],
-        )
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot produce a decision request");
-            Problem::unavailable("cannot queue the decision request; retry")
-        })?;
+    let pending = state.replies.expect(&request.request_id, &company);
+    publish_sealed(
+        state,
+        auth,
+        state.catalogue.topic(TopicRole::DecisionRequests),
+        &request,
+        &[(REPLY_INSTANCE_HEADER, state.replies.instance().as_bytes())],
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "cannot produce a decision request");
+        Problem::unavailable("cannot queue the decision request; retry")
+    })?;
     let reply = pending.reply().await.map_err(|e| {
         Problem::timeout(format!(
             "no decision for order {} within the deadline ({e}); the scorer may be down or busy. Retrying with the same order id is safe: a decision made meanwhile is returned as a repeat",
@@ -255,7 +249,7 @@ pub(crate) async fn decide(
         Some(checked) if errors.is_empty() => checked,
         _ => return Err(Problem::invalid(errors)),
     };
-    ask(&state, &auth, &headers, checked, language(&headers))
+    ask(&state, &auth, checked, language(&headers))
         .await
         .map(Json)
 }
@@ -322,7 +316,7 @@ pub(crate) async fn decide_batch(
     let asked = checked
         .into_iter()
         .flatten()
-        .map(|c| ask(&state, &auth, &headers, c, language));
+        .map(|c| ask(&state, &auth, c, language));
     let answers: Vec<Value> = futures::future::join_all(asked)
         .await
         .into_iter()

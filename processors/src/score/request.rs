@@ -9,7 +9,7 @@
 use super::Scorer;
 use super::cache::{CacheError, Chosen};
 use crate::DeadLetters;
-use crate::authorize::{Authorization, dead_letter_event, judge, token_claims};
+use crate::authorize::{Authorization, dead_letter_event, judge, sender};
 use crate::consumer::Processor;
 use crate::failure::Failure;
 use aval_core::FieldErrors;
@@ -231,8 +231,8 @@ impl Scorer {
         message: &OwnedMessage,
     ) -> Result<Result<(Checked, Valid), String>, Failure> {
         let config = &self.config;
-        let (company, jti) = match token_claims(message, &config.tokens) {
-            Ok(claims) => claims,
+        let (company, jti) = match sender(message, &config.tokens) {
+            Ok(sender) => sender,
             Err(reason) => return Ok(Err(reason)),
         };
         let Some(payload) = message.payload() else {
