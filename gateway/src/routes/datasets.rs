@@ -127,7 +127,8 @@ pub(crate) struct BatchBody {
 pub(crate) struct CompletionBody {
     /// How many items of each kind the dataset should hold. All four are required, as whole
     /// numbers; unknown keys are refused (422). The dataset is rejected if what was stored
-    /// differs. Read by `validate_counts`, so every bad count is reported.
+    /// differs.
+    // A JSON value: `validate_counts` reads it, reporting every bad count.
     #[serde(default)]
     #[schema(value_type = Counts, required = true)]
     counts: Value,

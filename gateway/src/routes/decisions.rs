@@ -38,9 +38,8 @@ pub(crate) const MAX_MODEL_VERSION: u32 = i32::MAX as u32;
 /// An order to decide, with facts about its customer to use instead of the stored ones. Only
 /// `order` is required; any other field may be absent or null. Each fact must be about the
 /// order's customer (its `id` or `customer_id` is the order's `customer_id`).
-///
-/// The parts are JSON values here: `check` reads each by the upload rules, which report every
-/// bad field where serde would stop at the first.
+// The parts are JSON values: `check` reads each by the upload rules, which report every bad
+// field where serde would stop at the first.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = DecisionRequest)]
 #[serde(deny_unknown_fields)]
