@@ -638,6 +638,11 @@ fn limits_match_the_code() {
         schema("DecisionBatchResult", "/properties/decisions/maxItems"),
         json!(MAX_BATCH_ORDERS)
     );
+    // A literal of the derive (`#[schema(max_items = ...)]` takes no expression).
+    assert_eq!(
+        schema("Decision", "/properties/reasons/maxItems"),
+        json!(aval_core::decision::TOP_REASONS)
+    );
     assert_eq!(schema("Id", "/maxLength"), json!(MAX_ID_CHARS));
     assert_eq!(
         schema("BureauReport", "/properties/score/maximum"),
