@@ -12,9 +12,19 @@ const MAX_LOCAL_PART_CHARS: usize = 64;
 
 /// What a client sends to register. Unknown fields are refused so a typo never goes unnoticed.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationRequest {
+    /// Optional for serde only: a missing name is reported with every other bad field (422).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = openapi::name, required = true)
+    )]
     pub name: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = openapi::email, required = true)
+    )]
     pub email: Option<String>,
 }
 
@@ -228,5 +238,55 @@ mod tests {
         }
         let long_local = format!("{}@b.co", "a".repeat(65));
         assert!(check_email(&long_local).is_err());
+    }
+}
+
+/// The API document's schemas of a registration's fields, by the rules of `validate`.
+#[cfg(feature = "openapi")]
+mod openapi {
+    use super::{MAX_EMAIL_CHARS, MAX_LOCAL_PART_CHARS, MAX_NAME_CHARS};
+    use crate::text;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
+    pub(super) fn name() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_NAME_CHARS))
+            .description(Some(format!(
+                "The company's name: at most {MAX_NAME_CHARS} characters as sent, one line, no \
+                 control characters, no invisible format characters (zero-width, bidi \
+                 overrides), and not blank (stored trimmed)."
+            )))
+            .pattern(Some(text::name_pattern()))
+            .into()
+    }
+
+    /// The dot-atom local part, then two or more DNS labels, the last of letters. A pattern a
+    /// generator can draw from has no look-ahead, so the local part's 64 characters are kept
+    /// by shape: any length with no dot, or up to two dots within 21 + 2 x 21 characters.
+    pub(super) fn email_pattern() -> String {
+        let atom = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
+        let domain = "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}";
+        format!(
+            "^{atom}{{1,{MAX_LOCAL_PART_CHARS}}}@{domain}$|^{atom}{{1,21}}(?:\\.{atom}{{1,20}}){{1,2}}@{domain}$"
+        )
+    }
+
+    pub(super) fn email() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(MAX_EMAIL_CHARS))
+            .pattern(Some(email_pattern()))
+            .description(Some(format!(
+                "Contact address, unique per company, compared trimmed and lower-cased. A plain \
+                 address: a dot-atom of at most {MAX_LOCAL_PART_CHARS} characters before the @ \
+                 (letters, digits and ! # $ % & ' * + - / = ? ^ _ ` {{ | }} ~, dots only between \
+                 them), and a domain of at least two labels of letters, digits and inner \
+                 hyphens, at most 63 characters each, the last one of letters only. No quoted \
+                 local part, no IP domain. (The pattern admits local parts of up to two dots; \
+                 more dots are taken too, within the {MAX_LOCAL_PART_CHARS} characters.)"
+            )))
+            .into()
     }
 }

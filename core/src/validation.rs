@@ -7,8 +7,15 @@ use std::fmt;
 /// One invalid field: `field` is a JSON-pointer-like path (`items[3].document`), `reason` is a
 /// sentence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
+    /// Path to the field, like `items[3].negatives.pefin.total`; empty for the body as a whole.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(examples("items[3].document", "email", "counts.orders"))
+    )]
     pub field: String,
+    /// What is wrong, in words.
     pub reason: String,
 }
 

@@ -10,70 +10,75 @@ mod routes;
 pub mod state;
 pub mod telemetry;
 
-pub use routes::health::readiness;
+pub use routes::health::{Readiness, readiness};
 pub use state::AppState;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
 use problem::Problem;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest request body accepted: a batch of 500 bureau reports is well under 1 MiB.
 pub const BODY_LIMIT_BYTES: usize = 4 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    // In-flight limits: each of these routes is authenticated first (the layer added last
-    // runs first), then admitted against the company's and the gateway's limits.
-    let admission = &state.admission;
-    let decide = Router::new()
-        .route("/v1/decisions", post(routes::decisions::decide))
-        .route_layer(from_fn_with_state(
-            admission.decisions.clone(),
-            admission::admit_one,
-        ));
-    let decide_batch = Router::new()
-        .route("/v1/decisions/batch", post(routes::decisions::decide_batch))
-        .route_layer(from_fn_with_state(
-            admission.decisions.clone(),
-            admission::admit_batch,
-        ));
-    let upload = Router::new()
-        .route("/v1/datasets/{id}/{kind}", post(routes::datasets::upload))
-        .route_layer(from_fn_with_state(
-            admission.uploads.clone(),
-            admission::admit_one,
-        ));
-    let limited = decide
-        .merge(decide_batch)
-        .merge(upload)
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
-    Router::new()
-        .route("/v1/companies", post(routes::companies::register))
-        .route("/v1/companies/me", get(routes::companies::me))
-        .route("/v1/datasets", post(routes::datasets::create))
-        .route("/v1/datasets/{id}", get(routes::datasets::show))
-        .route(
-            "/v1/datasets/{id}/complete",
-            post(routes::datasets::complete),
-        )
-        .route("/v1/models", get(routes::models::list))
-        .route("/v1/models/compare", get(routes::models::compare))
-        .route("/v1/models/retrain", post(routes::models::retrain))
-        .route("/v1/models/{version}", get(routes::models::show))
-        .route(
-            "/v1/models/{version}/activate",
-            post(routes::models::activate),
-        )
-        .merge(limited)
-        .route("/v1/audit", get(routes::audit::list))
-        .route("/healthz", get(routes::health::healthz))
-        .route("/openapi.json", get(routes::openapi::document))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/metrics", get(routes::health::metrics))
+    let (routes, _) = routes(Some(&state)).split_for_parts();
+    routes
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::middleware::from_fn(telemetry::record_request))
         .with_state(state)
+}
+
+/// Every call of the API with its documentation: `routes!` registers a handler at the path and
+/// methods of its `#[utoipa::path]` and adds that to the document, so the document names
+/// exactly the calls served. With a state, the in-flight limits and authentication wrap the
+/// routes they guard (the layer added last runs first: authenticated, then admitted against
+/// the company's and the gateway's limits); without one, for the document alone
+/// (`routes::openapi::api`), the layers are left out: they change no call's path or method.
+pub(crate) fn routes(layers: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let mut decide = OpenApiRouter::default().routes(routes!(routes::decisions::decide));
+    let mut decide_batch =
+        OpenApiRouter::default().routes(routes!(routes::decisions::decide_batch));
+    let mut upload = OpenApiRouter::default().routes(routes!(routes::datasets::upload));
+    if let Some(state) = layers {
+        let admission = &state.admission;
+        decide = decide.route_layer(from_fn_with_state(
+            admission.decisions.clone(),
+            admission::admit_one,
+        ));
+        decide_batch = decide_batch.route_layer(from_fn_with_state(
+            admission.decisions.clone(),
+            admission::admit_batch,
+        ));
+        upload = upload.route_layer(from_fn_with_state(
+            admission.uploads.clone(),
+            admission::admit_one,
+        ));
+    }
+    let mut limited = decide.merge(decide_batch).merge(upload);
+    if let Some(state) = layers {
+        limited = limited.route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    }
+    OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi())
+        .routes(routes!(routes::companies::register))
+        .routes(routes!(routes::companies::me))
+        .routes(routes!(routes::datasets::create))
+        .routes(routes!(routes::datasets::show))
+        .routes(routes!(routes::datasets::complete))
+        .routes(routes!(routes::models::list))
+        .routes(routes!(routes::models::compare))
+        .routes(routes!(routes::models::retrain))
+        .routes(routes!(routes::models::show))
+        .routes(routes!(routes::models::activate))
+        .merge(limited)
+        .routes(routes!(routes::audit::list))
+        .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::openapi::document))
+        .routes(routes!(routes::health::readyz))
+        .routes(routes!(routes::health::metrics))
 }

@@ -12,6 +12,9 @@ use serde::Serialize;
 /// there were.
 pub const MAX_LISTED_ERRORS: usize = 100;
 
+/// The `WWW-Authenticate` of every 401.
+pub(crate) const BEARER_CHALLENGE: &str = "Bearer error=\"invalid_token\"";
+
 #[derive(Debug, Serialize)]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -336,7 +339,7 @@ impl IntoResponse for Problem {
         if challenge {
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                HeaderValue::from_static(BEARER_CHALLENGE),
             );
         }
         response
@@ -385,5 +388,146 @@ mod tests {
         assert_eq!(one["error_count"], 1);
         let none = serde_json::to_value(Problem::not_found("no such dataset")).expect("json");
         assert!(none.get("errors").is_none() && none.get("error_count").is_none());
+    }
+}
+
+/// The API document's schema of a problem: its members as `Problem` writes them, each extension
+/// member with the one kind of problem that has it.
+mod schema {
+    use super::{MAX_LISTED_ERRORS, Problem};
+    use serde_json::json;
+    use std::borrow::Cow;
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::openapi::{KnownFormat, Ref, RefOr, SchemaFormat};
+    use utoipa::{PartialSchema, ToSchema};
+
+    /// Every `type` this API answers with.
+    pub(crate) const TYPES: [&str; 17] = [
+        "/problems/malformed-body",
+        "/problems/invalid-request",
+        "/problems/unsupported-media-type",
+        "/problems/too-large",
+        "/problems/too-many-items",
+        "/problems/unauthorized",
+        "/problems/forbidden",
+        "/problems/not-found",
+        "/problems/method-not-allowed",
+        "/problems/conflict",
+        "/problems/unavailable",
+        "/problems/no-model",
+        "/problems/decision-timeout",
+        "/problems/decision-failed",
+        "/problems/order-conflict",
+        "/problems/overloaded",
+        "/problems/too-many-requests",
+    ];
+
+    /// The in-flight limits a shed request names (`crate::admission`).
+    const LIMITS: [&str; 3] = ["decisions", "decisions_per_company", "uploads_per_company"];
+
+    fn string(description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    }
+
+    fn first_decision() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "For an order id decided before with other content (409 \
+                 `/problems/order-conflict`): the decision that stands. Absent otherwise.",
+            ))
+            .property("request_id", ObjectBuilder::new().schema_type(Type::String))
+            .property("order_id", ObjectBuilder::new().schema_type(Type::String))
+            .property(
+                "decision",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["approved", "rejected"])),
+            )
+            .property(
+                "decided_at",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .required("request_id")
+            .required("order_id")
+            .required("decision")
+            .required("decided_at")
+    }
+
+    impl PartialSchema for Problem {
+        fn schema() -> RefOr<Schema> {
+            let kind = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom("uri-reference".to_owned())))
+                .description(Some("The kind of problem, a relative URI."))
+                .examples(TYPES.map(|t| json!(t)));
+            let errors = ArrayBuilder::new()
+                .items(RefOr::Ref(Ref::from_schema_name("FieldError")))
+                .max_items(Some(MAX_LISTED_ERRORS))
+                .description(Some(format!(
+                    "The fields at fault, when the problem is about fields (400, 409, 422, and \
+                     413 for too many items): at most the first {MAX_LISTED_ERRORS}; \
+                     `error_count` has how many there are in all. Absent otherwise."
+                )));
+            let error_count = ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .description(Some(format!(
+                    "How many fields are at fault in all, also those beyond the first \
+                     {MAX_LISTED_ERRORS} listed in `errors`. Present exactly when `errors` is."
+                )));
+            let limit = string(
+                "For a request shed under load (503 `/problems/overloaded`, 429 \
+                 `/problems/too-many-requests`): which in-flight limit was full. Absent \
+                 otherwise.",
+            )
+            .enum_values(Some(LIMITS));
+            RefOr::T(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some("An RFC 9457 problem document."))
+                    .property("type", kind)
+                    .property("title", string("A short, fixed summary of the type."))
+                    .property(
+                        "status",
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .description(Some("The HTTP status code.")),
+                    )
+                    .property(
+                        "detail",
+                        string(
+                            "What went wrong this time, on one line; a summary when many \
+                             fields are at fault.",
+                        ),
+                    )
+                    .property("errors", errors)
+                    .property("error_count", error_count)
+                    .property("limit", limit)
+                    .property("first_decision", first_decision())
+                    .required("type")
+                    .required("title")
+                    .required("status")
+                    .required("detail")
+                    .into(),
+            )
+        }
+    }
+
+    impl ToSchema for Problem {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Problem")
+        }
+
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.push((
+                "FieldError".to_owned(),
+                <aval_core::FieldError as PartialSchema>::schema(),
+            ));
+        }
     }
 }

@@ -18,6 +18,8 @@ mod integrity;
 mod money;
 mod order;
 mod request;
+#[cfg(feature = "openapi")]
+pub mod schema;
 
 #[cfg(test)]
 mod tests;

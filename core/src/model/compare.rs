@@ -38,24 +38,33 @@ impl Contender<'_> {
 
 /// What the versions were compared on, and how each did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ModelComparison))]
 pub struct Comparison {
     /// Orders every version was evaluated on: those with an outcome that none of them trained
-    /// on (for each version, in its holdout or outside the data it was trained from).
+    /// on (for each version, in its holdout or outside the data it was trained from). At least
+    /// 10 of each outcome.
+    #[cfg_attr(feature = "openapi", schema(minimum = 20))]
     pub examples: usize,
+    /// Of those, the approved ones.
+    #[cfg_attr(feature = "openapi", schema(minimum = 10))]
     pub approved: usize,
+    /// Of those, the blocked ones.
+    #[cfg_attr(feature = "openapi", schema(minimum = 10))]
     pub blocked: usize,
-    /// Orders with an outcome that were left out because at least one version trained on
-    /// them.
+    /// Orders with an outcome in the versions' datasets that were left out because at least
+    /// one version trained on them.
     pub excluded: usize,
-    /// In the order the contenders were given.
+    /// In the order the contenders were given (the order of the `versions` parameter).
     pub versions: Vec<ComparedVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComparedVersion {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub version: i32,
     pub learner: Learner,
-    /// Orders of the data given that this version trained on, all left out.
+    /// Orders of the versions' datasets this version trained on; all are among `excluded`.
     pub trained_on: usize,
     /// At the version's own threshold, on the `examples` orders.
     pub evaluation: Evaluation,

@@ -3,11 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Orders by what the company decided and what the model predicted at its threshold. The four
+/// cells sum to the orders evaluated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Confusion {
     pub approved_predicted_approved: u64,
+    /// False positives.
     pub approved_predicted_blocked: u64,
+    /// False negatives.
     pub blocked_predicted_approved: u64,
+    /// True positives.
     pub blocked_predicted_blocked: u64,
 }
 
@@ -20,18 +26,33 @@ impl Confusion {
     }
 }
 
-/// Metrics of a model on a set of labelled orders, at the model's threshold. With only one
-/// outcome among the orders there is nothing to rank: ROC AUC is then 0.5 and KS 0.
+/// A model's metrics on labelled orders, at the model's threshold. "Positive" is blocked:
+/// recall is the share of blocked orders the model catches. A ratio with nothing to divide by
+/// is 0; with only one outcome among the orders there is nothing to rank, so `roc_auc` is 0.5
+/// and `ks` 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evaluation {
+    /// Orders evaluated.
     pub examples: usize,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub accuracy: f64,
     pub confusion: Confusion,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub precision: f64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub recall: f64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub f1: f64,
+    /// Area under the ROC curve of the probabilities (threshold-free).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub roc_auc: f64,
+    /// Kolmogorov-Smirnov statistic: the largest gap between the shares of blocked and of
+    /// approved orders above a cut.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub ks: f64,
+    /// Mean squared error of the probabilities; lower is better.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub brier: f64,
 }
 

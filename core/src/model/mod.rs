@@ -37,6 +37,8 @@ mod select;
 mod train;
 
 mod compare;
+#[cfg(feature = "openapi")]
+pub(crate) mod schema;
 
 #[cfg(test)]
 mod tests;

@@ -7,8 +7,11 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-/// How the newest orders were held out.
+/// How the holdout was chosen: `time_ordered`, the newest orders by issue time; or
+/// `stratified_random`, a random share of each outcome, when all orders have the same time or
+/// the newest ones hold a single outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Split {
     /// The newest orders by issue time.

@@ -14,38 +14,71 @@ use serde::{Deserialize, Serialize};
 /// candidates are validated on a sample and only the chosen one is refitted on all of it; the
 /// row counts say which.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CandidateScore {
     pub learner: Learner,
+    /// Out-of-fold ROC AUC on the training part: what chose the learner. 0 when it failed.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub validation_auc: f64,
+    /// ROC AUC on the holdout of the model fitted on `fitted_rows` rows (the chosen learner:
+    /// the whole training part); shown only, it chose nothing. 0 when it failed.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub holdout_auc: f64,
     /// Seconds spent fitting it: its cross-validation and its refit. The folds of all
     /// candidates share the cores, so this is the sum of their fits, not the wall time.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub seconds: f64,
     /// Training rows its out-of-fold validation AUC is over (0: not recorded, older models).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub validation_rows: usize,
     /// Rows the model scored on the holdout learnt from (0: not recorded, older models).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub fitted_rows: usize,
     /// Why it could not be fitted, when it could not (its AUCs are then 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, examples("random forest could not be fitted"))
+    )]
     pub failure: Option<String>,
 }
 
+/// Everything measured when the version was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelMetrics {
+    /// The chosen model on the holdout: orders it never saw.
     pub holdout: Evaluation,
+    /// Orders with a probability at or above this are blocked: the cut that maximises KS on the
+    /// out-of-fold probabilities (or, when configured, minimises the cost of errors).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub threshold: f64,
     pub chosen: Learner,
+    /// Every learner tried, in order of preference (the first wins a tie).
     pub candidates: Vec<CandidateScore>,
-    /// Share of the mean absolute contribution (log-odds) each feature has on training orders;
-    /// sums to 1, largest first.
+    /// `[feature, share]` pairs: each feature's share of the mean absolute contribution
+    /// (log-odds) on the training orders. The shares sum to 1; largest first.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::model::schema::feature_importance))]
     pub feature_importance: Vec<(String, f64)>,
-    /// Features with a known direction along which the model's risk moved the wrong way.
+    /// Features with a known direction (the bureau score lowers the risk; negatives, late
+    /// payment, inquiries and amount to limit raise it) along which the model's risk moved the
+    /// wrong way, one sentence each; empty when none did.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(examples(
+            "bureau.inquiries should never lower the risk as it rises, but did on 3 of 50 orders checked (by up to 0.0123 in log-odds)"
+        ))
+    )]
     pub monotonicity_violations: Vec<String>,
+    /// Orders in the training part.
     pub training_examples: usize,
+    /// Orders in the holdout.
     pub holdout_examples: usize,
     pub split: Split,
+    /// Wall time of the whole training.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub training_seconds: f64,
 }
 

@@ -3,6 +3,7 @@
 
 use crate::auth::Authenticated;
 use crate::problem::Problem;
+use crate::routes::openapi::{params, responses};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_store::audit::StoredAuditEvent;
@@ -15,23 +16,50 @@ use std::collections::{BTreeMap, HashMap};
 pub(crate) const DEFAULT_LIMIT: i64 = 50;
 pub(crate) const MAX_LIMIT: i64 = 500;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditPage {
+    /// Newest first.
     events: Vec<AuditEventView>,
-    /// Pass as `before` for the next (older) page; absent on the last page.
+    /// Pass as `before` for the next (older) page. Absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i64, minimum = 1)]
     next_before: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-struct AuditEventView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEvent)]
+pub(crate) struct AuditEventView {
+    /// Position in the company's chain, from 1.
+    #[schema(minimum = 1)]
     seq: i64,
+    #[schema(format = Uuid)]
     event_id: String,
+    /// What happened. New kinds may appear.
+    #[schema(examples(
+        "company.registered",
+        "dataset.created",
+        "batch.accepted",
+        "batch.rejected",
+        "dataset.ready",
+        "dataset.rejected",
+        "training.started",
+        "training.finished",
+        "training.failed",
+        "model.activated",
+        "model.kept_as_candidate"
+    ))]
     kind: String,
     occurred_at: DateTime<Utc>,
+    /// Who acted: `company:<id>` for a token holder, `system:<role>` for a processor.
+    #[schema(examples("company:0b6f3c1e-8d2a-4c57-9a43-1f2e3d4c5b6a"))]
     actor: String,
+    /// Small facts about the event (ids, counts), all as text.
     details: BTreeMap<String, String>,
+    /// The previous event's `hash` (64 zeros for the first event), hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     prev_hash: String,
+    /// SHA-256 of `prev_hash` and the event's length-prefixed fields, hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     hash: String,
 }
 
@@ -50,6 +78,22 @@ impl From<StoredAuditEvent> for AuditEventView {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    operation_id = "listAuditEvents",
+    summary = "The company's audit events",
+    description = "Newest first, one page at a time. For the next (older) page pass the `next_before` of this one as `before`. Any other query parameter is refused (422).",
+    params(params::AuditPaging),
+    responses(
+        (status = 200, description = "One page of events.", content_type = "application/json", body = AuditPage),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 422, response = responses::InvalidRequest),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
 pub(crate) async fn list(
     auth: Authenticated,
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 use crate::auth::Authenticated;
 use crate::json::JsonBody;
 use crate::problem::Problem;
+use crate::routes::openapi::{examples, responses};
 use crate::state::AppState;
 use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::company::RegistrationRequest;
@@ -18,17 +19,21 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
-struct Registered {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Registration)]
+pub(crate) struct Registered {
     company_id: Uuid,
+    /// The bearer token (a JWT).
     token: String,
     token_expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Company)]
 pub(crate) struct CompanyView {
     company_id: Uuid,
     name: String,
+    #[schema(format = Email)]
     email: String,
     registered_at: DateTime<Utc>,
 }
@@ -46,6 +51,25 @@ impl From<Company> for CompanyView {
 
 /// The company row is committed only after the `company.registered` audit event is on Kafka:
 /// a company either exists with its audit trail or does not exist.
+#[utoipa::path(
+    post,
+    path = "/v1/companies",
+    tag = "companies",
+    operation_id = "registerCompany",
+    summary = "Register a company",
+    description = "Pre-registration: creates the company and returns its first token. Needs no token. The company exists only once its `company.registered` audit event is on the audit topic; if that fails nothing is registered (503).",
+    security(),
+    request_body(content = RegistrationRequest, content_type = "application/json", example = examples::register_company_request),
+    responses(
+        (status = 201, description = "Registered. Keep the token: it is shown only here.", content_type = "application/json", body = Registered, headers(("Location" = String, description = "Always `/v1/companies/me`."))),
+        (status = 400, response = responses::MalformedBody),
+        (status = 409, description = "A company with this email is already registered (`errors` names `email`).", content_type = "application/problem+json", body = Problem),
+        (status = 413, response = responses::BodyTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::InvalidRequest),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
 pub(crate) async fn register(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<RegistrationRequest>,
@@ -111,6 +135,19 @@ pub(crate) async fn register(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/companies/me",
+    tag = "companies",
+    operation_id = "getOwnCompany",
+    summary = "The token's company",
+    responses(
+        (status = 200, description = "The company the token belongs to.", content_type = "application/json", body = CompanyView),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
 pub(crate) async fn me(auth: Authenticated) -> Json<CompanyView> {
     Json(auth.company.into())
 }

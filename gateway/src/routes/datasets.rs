@@ -5,6 +5,7 @@
 use crate::auth::{Authenticated, publish_sealed};
 use crate::json::JsonBody;
 use crate::problem::Problem;
+use crate::routes::openapi::{examples, params, responses};
 use crate::state::AppState;
 use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::fingerprint::batch_fingerprint;
@@ -27,27 +28,70 @@ use uuid::Uuid;
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub(crate) const MAX_IDEMPOTENCY_KEY_CHARS: usize = 100;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Dataset)]
 pub(crate) struct DatasetView {
     dataset_id: Uuid,
+    #[schema(schema_with = status_schema)]
     status: &'static str,
     created_at: DateTime<Utc>,
+    /// When the completion marker was processed. Absent until then.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = DateTime<Utc>)]
     completed_at: Option<DateTime<Utc>>,
+    #[schema(inline)]
     counts: CountsView,
+    /// The counts the completion marker announced; null before completion.
+    #[schema(required = true)]
     announced: Option<Counts>,
+    /// Batches refused by the pipeline.
+    #[schema(minimum = 0)]
     rejected_batches: i32,
+    /// Why the dataset was rejected, one sentence each; empty otherwise.
     rejection_reasons: Vec<String>,
+    /// The model version whose training moved the dataset to `trained`. Absent until then.
+    /// Later retrainings that use the dataset do not change it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i32, minimum = 1)]
     model_version: Option<i32>,
+    /// Why training failed, in words. Present only when `status` is `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        value_type = String,
+        examples("every order with an outcome is approved; training needs both approved and blocked orders")
+    )]
     failure_reason: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct CountsView {
+/// Every status a dataset goes through, as `DatasetView::status` writes it.
+fn status_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let all = [
+        DatasetStatus::Receiving,
+        DatasetStatus::Validating,
+        DatasetStatus::Ready,
+        DatasetStatus::Rejected,
+        DatasetStatus::Training,
+        DatasetStatus::Trained,
+        DatasetStatus::Failed,
+    ];
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "`receiving` takes batches; `validating` after the completion marker; then `ready` \
+             or `rejected` (see `rejection_reasons`). A `ready` dataset is trained on by itself: \
+             `training`, then `trained` (see `model_version`) or `failed` (see \
+             `failure_reason`).",
+        ))
+        .enum_values(Some(all.map(DatasetStatus::as_str)))
+        .into()
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CountsView {
     /// Items in batches the pipeline has taken in, stored or refused.
     received: Counts,
+    /// Items stored.
     stored: Counts,
 }
 
@@ -77,19 +121,47 @@ pub(crate) struct BatchBody {
     items: Vec<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = CompletionRequest)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CompletionBody {
+    /// How many items of each kind the dataset should hold. All four are required, as whole
+    /// numbers; unknown keys are refused (422). The dataset is rejected if what was stored
+    /// differs.
+    // A JSON value: `validate_counts` reads it, reporting every bad count.
     #[serde(default)]
+    #[schema(value_type = Counts, required = true)]
     counts: Value,
 }
 
-#[derive(Debug, Serialize)]
-struct BatchReceipt {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct BatchReceipt {
     dataset_id: Uuid,
+    /// The `Idempotency-Key` sent, or the random id the gateway made up without one.
     batch_id: String,
+    #[schema(schema_with = kind_schema)]
     kind: &'static str,
+    /// Items in the batch.
+    #[schema(schema_with = items_schema)]
     items: usize,
+}
+
+fn kind_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(ItemKind::ALL.map(ItemKind::as_str)))
+        .into()
+}
+
+fn items_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(MAX_BATCH_ITEMS))
+        .description(Some("Items in the batch."))
+        .into()
 }
 
 /// Another company's dataset, a malformed id and a missing dataset all read the same: 404.
@@ -125,6 +197,20 @@ async fn audit(state: &AppState, event: AuditEvent) {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/datasets",
+    tag = "datasets",
+    operation_id = "createDataset",
+    summary = "Open a dataset",
+    description = "Opens an upload session in status `receiving`. Takes no body (one sent is ignored).",
+    responses(
+        (status = 201, description = "Created.", content_type = "application/json", body = DatasetView, headers(("Location" = String, description = "`/v1/datasets/{id}` of the new dataset."))),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
 pub(crate) async fn create(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -168,6 +254,22 @@ pub(crate) async fn create(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/datasets/{id}",
+    tag = "datasets",
+    operation_id = "getDataset",
+    summary = "Dataset status",
+    description = "Status, counts received and stored, what the completion marker announced, rejection reasons, and once trained on, the model version made (or why training failed).",
+    params(params::DatasetId),
+    responses(
+        (status = 200, description = "The dataset.", content_type = "application/json", body = DatasetView),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::DatasetNotFound),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
 pub(crate) async fn show(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -208,6 +310,27 @@ pub(crate) fn sent_idempotency_key(headers: &HeaderMap) -> Result<Option<String>
 /// binds its id to its content, then produces it. Nothing of a refused batch goes anywhere.
 /// The same key with the same content is produced again (the first attempt may not have
 /// reached Kafka; the ingest sink stores a batch id once); with other content it is refused.
+#[utoipa::path(
+    post,
+    path = "/v1/datasets/{id}/{kind}",
+    tag = "datasets",
+    operation_id = "uploadBatch",
+    summary = "Send a batch of items",
+    params(params::DatasetId, params::IdempotencyKey),
+    responses(
+        (status = 202, response = responses::BatchAccepted),
+        (status = 400, response = responses::MalformedBatch),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::DatasetNotFound),
+        (status = 409, response = responses::DatasetClosed),
+        (status = 413, response = responses::BatchTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::InvalidBatch),
+        (status = 429, response = responses::TooManyBatches),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
 pub(crate) async fn upload(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -332,6 +455,28 @@ async fn produce(
 
 /// `POST /v1/datasets/{id}/complete`: the marker follows every batch on the company's
 /// partition, so the ingest processor sees it after all of them.
+#[utoipa::path(
+    post,
+    path = "/v1/datasets/{id}/complete",
+    tag = "datasets",
+    operation_id = "completeDataset",
+    summary = "Send the completion marker",
+    description = "Closes the dataset: it moves to `validating` and takes no more batches. The marker is queued after every batch sent before it; once they are all processed the dataset becomes `ready`, or `rejected` with reasons (for example when a count announced here differs from the items stored). A `ready` dataset is then trained on by itself (`training`, then `trained` or `failed`). Poll `GET /v1/datasets/{id}` for the outcome. The body is checked before the dataset is looked up, so a bad body gets 422 even for an unknown dataset.",
+    params(params::DatasetId),
+    request_body(content = CompletionBody, content_type = "application/json", example = examples::complete_dataset_request),
+    responses(
+        (status = 202, description = "Marker queued. The body is the dataset as it now stands: status `validating`, `announced` set to the counts sent.", content_type = "application/json", body = DatasetView),
+        (status = 400, response = responses::MalformedBody),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::DatasetNotFound),
+        (status = 409, description = "The dataset was completed already (`errors` names `dataset`).", content_type = "application/problem+json", body = Problem),
+        (status = 413, response = responses::BodyTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, response = responses::InvalidRequest),
+        (status = 503, description = "The marker could not be queued; the dataset is back to `receiving`, so the call can be retried.", content_type = "application/problem+json", body = Problem),
+    )
+)]
 pub(crate) async fn complete(
     auth: Authenticated,
     State(state): State<AppState>,

@@ -5,6 +5,7 @@
 use crate::auth::{Authenticated, publish_sealed};
 use crate::json::JsonBody;
 use crate::problem::{FirstDecision, Problem};
+use crate::routes::openapi::{examples, params, responses};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::ingest::{
@@ -14,15 +15,17 @@ use aval_core::ingest::{
 use aval_core::reasons::Language;
 use aval_topics::TopicRole;
 use aval_topics::records::{
-    BureauReportWire, CreditLimitWire, CustomerWire, DecisionRecord, DecisionReplyRecord,
-    DecisionRequestRecord, OrderWire, REPLY_INSTANCE_HEADER, ReplyStatusWire,
+    BureauReportWire, CreditLimitWire, CustomerWire, DecisionOutcomeWire, DecisionRecord,
+    DecisionReplyRecord, DecisionRequestRecord, OrderWire, REPLY_INSTANCE_HEADER, ReasonWire,
+    ReplyStatusWire,
 };
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -32,22 +35,92 @@ pub(crate) const MAX_BATCH_ORDERS: usize = 500;
 /// Model versions are numbered in an `INTEGER` column.
 pub(crate) const MAX_MODEL_VERSION: u32 = i32::MAX as u32;
 
-#[derive(Debug, Deserialize)]
+/// An order to decide, with facts about its customer to use instead of the stored ones. Only
+/// `order` is required; any other field may be absent or null. Each fact must be about the
+/// order's customer (its `id` or `customer_id` is the order's `customer_id`).
+// The parts are JSON values: `check` reads each by the upload rules, which report every bad
+// field where serde would stop at the first.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = DecisionRequest)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DecisionBody {
+    #[schema(schema_with = schema::order)]
     order: Value,
+    /// The customer, instead of the stored one.
+    #[schema(schema_with = schema::customer)]
     customer: Option<Value>,
+    /// The customer's credit limit, instead of the stored ones.
+    #[schema(schema_with = schema::credit_limit)]
     credit_limit: Option<Value>,
+    /// A bureau report on the customer, instead of the stored ones.
+    #[schema(schema_with = schema::bureau_report)]
     bureau_report: Option<Value>,
     /// Read as a whole number by the rules of the items (`2.0` is 2), not by serde.
+    #[schema(schema_with = schema::model_version)]
     model_version: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = DecisionBatch)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchBody {
     /// Each a decision body (`{order, customer?, ...}`) or just the order.
+    #[schema(schema_with = schema::orders)]
     orders: Vec<Value>,
+}
+
+/// A decision as the API shows it: the scorer's record without the company (the token's), its
+/// amount in BRL, and the gateway's own timing added.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Decision)]
+pub(crate) struct DecisionView {
+    /// The decision request's id; a repeat carries the first request's.
+    #[schema(format = Uuid)]
+    request_id: String,
+    #[schema(schema_with = schema::order_id)]
+    order_id: String,
+    #[schema(inline)]
+    decision: DecisionOutcomeWire,
+    /// The model's probability that the order should be blocked.
+    #[schema(minimum = 0, maximum = 1)]
+    probability: f64,
+    /// The model's threshold: a probability at or above it rejects the order.
+    #[schema(minimum = 0, maximum = 1)]
+    threshold: f64,
+    /// The version that decided.
+    #[schema(minimum = 1)]
+    model_version: i32,
+    /// Up to 5 factors, the strongest first.
+    #[schema(max_items = 5)]
+    reasons: Vec<ReasonWire>,
+    /// For a rejected order, the largest amount (BRL, two decimals) the model would approve
+    /// with every other fact equal; null when approved, or when no amount would be.
+    #[schema(required = true, pattern = r"^[0-9]+\.[0-9]{2}$")]
+    max_approvable_amount: Option<String>,
+    /// True when this order id was decided before: this is that first decision.
+    repeat: bool,
+    #[schema(required = true)]
+    decided_at: Option<DateTime<Utc>>,
+    /// Microseconds per stage: the scorer's (`features`, `model`, `reasons`, `max_amount`,
+    /// `decide`, `stored_facts`, `scorer`, `since_request`) and `gateway`, the whole wait in the
+    /// gateway. A repeat has the first decision's scorer timings.
+    timings_us: HashMap<String, i64>,
+}
+
+/// One entry's answer in a batch: `status` 200 and its decision, or the status and problem
+/// `POST /v1/decisions` would have answered.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum DecisionResult {
+    Decided { status: u16, decision: DecisionView },
+    Refused { status: u16, problem: Problem },
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DecisionBatchResult {
+    /// One result per entry of `orders`, in the same order.
+    #[schema(schema_with = schema::results)]
+    decisions: Vec<DecisionResult>,
 }
 
 /// One checked request, ready to produce.
@@ -132,34 +205,32 @@ fn language(headers: &HeaderMap) -> Language {
 }
 
 /// The decision as the API shows it.
-fn view(decision: &DecisionRecord, gateway_us: i64) -> Value {
-    let mut timings = decision.timings_us.clone();
+fn view(decision: DecisionRecord, gateway_us: i64) -> DecisionView {
+    let mut timings = decision.timings_us;
     timings.insert("gateway".to_owned(), gateway_us);
-    json!({
-        "request_id": decision.request_id,
-        "order_id": decision.order_id,
-        "decision": decision.decision.as_str(),
-        "probability": decision.probability,
-        "threshold": decision.threshold,
-        "model_version": decision.model_version,
-        "reasons": decision.reasons.iter().map(|r| json!({
-            "feature": r.feature, "value": r.value, "contribution": r.contribution, "sentence": r.sentence,
-        })).collect::<Vec<_>>(),
-        "max_approvable_amount": decision
+    DecisionView {
+        request_id: decision.request_id,
+        order_id: decision.order_id,
+        decision: decision.decision,
+        probability: decision.probability,
+        threshold: decision.threshold,
+        model_version: decision.model_version,
+        reasons: decision.reasons,
+        max_approvable_amount: decision
             .max_approvable_amount_cents
             .map(|cents| Cents(cents).to_string()),
-        "repeat": decision.repeat,
-        "decided_at": DateTime::from_timestamp_millis(decision.decided_at),
-        "timings_us": timings,
-    })
+        repeat: decision.repeat,
+        decided_at: DateTime::from_timestamp_millis(decision.decided_at),
+        timings_us: timings,
+    }
 }
 
 /// The reply as a response body, or the problem it stands for.
-fn answer(reply: DecisionReplyRecord, started: Instant) -> Result<Value, Problem> {
+fn answer(reply: DecisionReplyRecord, started: Instant) -> Result<DecisionView, Problem> {
     let message = reply.message.clone().unwrap_or_default();
     match (reply.status, reply.decision) {
         (ReplyStatusWire::Decided, Some(decision)) => Ok(view(
-            &decision,
+            decision,
             i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
         )),
         (ReplyStatusWire::NoModel, _) => Err(Problem::no_model(message)),
@@ -193,7 +264,7 @@ async fn ask(
     auth: &Authenticated,
     checked: Checked,
     language: Language,
-) -> Result<Value, Problem> {
+) -> Result<DecisionView, Problem> {
     let started = Instant::now();
     let replies_topic = &state.catalogue.topic(TopicRole::DecisionReplies).name;
     state.replies.start(replies_topic).await.map_err(|e| {
@@ -237,12 +308,35 @@ async fn ask(
 }
 
 /// `POST /v1/decisions`.
+#[utoipa::path(
+    post,
+    path = "/v1/decisions",
+    tag = "decisions",
+    operation_id = "decideOrder",
+    summary = "Decide an order",
+    description = "Approves or rejects one order with the company's active model (or the version named in `model_version`), and says why: the top reasons, each as a sentence in the language of `Accept-Language`, and, for a rejected order, the largest amount the model would approve with every other fact equal. The order and any facts sent with it are checked by the same rules as an upload (422 lists every bad field, by path like `order.amount`); the facts must be about the order's customer. Facts sent replace the stored facts of their kind for this decision only; facts not sent are the stored ones. Nothing sent is stored, except the decision itself.\n\nDecided once per order id: without `model_version`, the decision is recorded, and the same order id asked again gets that first decision back, with `repeat` true (whatever the body). With `model_version`, the order is decided by that version as a what-if, never recorded and never a repeat. The gateway waits for the scorer up to a deadline (2 s by default): past it, 504. Retrying after a 504 is safe.",
+    params(params::AcceptLanguage),
+    request_body(content = DecisionBody, content_type = "application/json", example = examples::decide_order_request),
+    responses(
+        (status = 200, description = "Decided (or, with `repeat` true, decided before).", content_type = "application/json", body = DecisionView, example = examples::decide_order_200),
+        (status = 400, response = responses::MalformedBody),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 409, response = responses::DecisionConflict),
+        (status = 413, response = responses::BodyTooLarge),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, description = "Some fields of the order or of its facts break the rules, a fact is about another customer, or `model_version` is below 1. `errors` lists every one, by path.", content_type = "application/problem+json", body = Problem, example = examples::decide_order_422),
+        (status = 500, response = responses::DecisionFailed),
+        (status = 503, response = responses::DecisionUnavailable),
+        (status = 504, response = responses::DecisionTimeout),
+    )
+)]
 pub(crate) async fn decide(
     auth: Authenticated,
     State(state): State<AppState>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<DecisionBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<DecisionView>, Problem> {
     let mut errors = FieldErrors::default();
     let checked = check(&body, "", Utc::now(), &mut errors);
     let checked = match checked {
@@ -256,12 +350,32 @@ pub(crate) async fn decide(
 
 /// `POST /v1/decisions/batch`: every order checked first (422 lists all bad fields), then all
 /// asked at once; each answer is a decision or the problem for that order.
+#[utoipa::path(
+    post,
+    path = "/v1/decisions/batch",
+    tag = "decisions",
+    operation_id = "decideOrders",
+    summary = "Decide a batch of orders",
+    description = "Up to 500 orders, each decided as by `POST /v1/decisions`. Each entry of `orders` is a decision request (`{order, customer?, credit_limit?, bureau_report?, model_version?}`, told apart by its `order` field) or just the order. Every entry is checked first: if any is bad, 422 lists every bad field of every entry (as `orders[1].order.amount`, also for an entry sent as just the order) and nothing is decided. Otherwise all are asked at once and the answer, 200, holds one result per entry, in the same order: a decision, or the problem (409, 422, 500, 503, 504) that `POST /v1/decisions` would have answered for it. An empty `orders` gets an empty `decisions`.",
+    params(params::AcceptLanguage),
+    request_body(content = BatchBody, content_type = "application/json", example = examples::decide_orders_request),
+    responses(
+        (status = 200, description = "Every entry answered, in the order sent. Look at each result's `status`: the call succeeds even when some entries could not be decided.", content_type = "application/json", body = DecisionBatchResult, example = examples::decide_orders_200),
+        (status = 400, response = responses::MalformedBody),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 413, description = "The body is over 4 MiB (type `/problems/too-large`), or `orders` holds more than 500 entries (type `/problems/too-many-items`, `errors` names `orders`). Split the batch.", content_type = "application/problem+json", body = Problem, example = examples::decide_orders_413),
+        (status = 415, response = responses::UnsupportedMediaType),
+        (status = 422, description = "Some entries break the rules. `errors` lists every bad field of every entry, by path; an entry that is neither an order nor a decision request (such as a `model_version` that is not an integer) is named as a whole (`orders[2]`). Nothing is decided.", content_type = "application/problem+json", body = Problem, example = examples::decide_orders_422),
+        (status = 503, response = responses::DecisionUnavailable),
+    )
+)]
 pub(crate) async fn decide_batch(
     auth: Authenticated,
     State(state): State<AppState>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<BatchBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<DecisionBatchResult>, Problem> {
     if body.orders.len() > MAX_BATCH_ORDERS {
         return Err(Problem::too_many(
             "orders",
@@ -317,13 +431,136 @@ pub(crate) async fn decide_batch(
         .into_iter()
         .flatten()
         .map(|c| ask(&state, &auth, c, language));
-    let answers: Vec<Value> = futures::future::join_all(asked)
+    let decisions = futures::future::join_all(asked)
         .await
         .into_iter()
         .map(|answer| match answer {
-            Ok(decision) => json!({"status": 200, "decision": decision}),
-            Err(problem) => json!({"status": problem.status().as_u16(), "problem": problem}),
+            Ok(decision) => DecisionResult::Decided {
+                status: 200,
+                decision,
+            },
+            Err(problem) => DecisionResult::Refused {
+                status: problem.status().as_u16(),
+                problem,
+            },
         })
         .collect();
-    Ok(Json(json!({"decisions": answers})))
+    Ok(Json(DecisionBatchResult { decisions }))
+}
+
+/// The API document's schemas of what `check` reads from JSON values (the upload rules, by
+/// `aval_core::ingest::schema`), and of a batch's results.
+mod schema {
+    use super::{DecisionResult, MAX_BATCH_ORDERS, MAX_MODEL_VERSION};
+    use aval_core::ingest::schema::{nullable_with, reference};
+    use std::borrow::Cow;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{
+        ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    };
+    use utoipa::{PartialSchema, ToSchema};
+
+    pub(super) fn order() -> RefOr<Schema> {
+        reference("Order")
+    }
+
+    pub(super) fn order_id() -> RefOr<Schema> {
+        reference("Id")
+    }
+
+    pub(super) fn customer() -> Schema {
+        nullable_with("Customer", Some("The customer, instead of the stored one."))
+    }
+
+    pub(super) fn credit_limit() -> Schema {
+        nullable_with(
+            "CreditLimit",
+            Some("The customer's credit limit, instead of the stored ones."),
+        )
+    }
+
+    pub(super) fn bureau_report() -> Schema {
+        nullable_with(
+            "BureauReport",
+            Some("A bureau report on the customer, instead of the stored ones."),
+        )
+    }
+
+    pub(super) fn model_version() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+            .minimum(Some(1))
+            .maximum(Some(MAX_MODEL_VERSION))
+            .description(Some(
+                "Decide with this model version instead of the active one: a what-if, not \
+                 recorded and never a repeat. Absent or null: the active version.",
+            ))
+            .into()
+    }
+
+    pub(super) fn orders() -> Schema {
+        ArrayBuilder::new()
+            .items(
+                OneOfBuilder::new()
+                    .item(reference("DecisionRequest"))
+                    .item(reference("Order")),
+            )
+            .min_items(Some(1))
+            .max_items(Some(MAX_BATCH_ORDERS))
+            .description(Some(format!(
+                "Up to {MAX_BATCH_ORDERS} entries, each a decision request or just the order (an \
+                 object without an `order` field)."
+            )))
+            .into()
+    }
+
+    pub(super) fn results() -> Schema {
+        ArrayBuilder::new()
+            .items(reference("DecisionResult"))
+            .max_items(Some(MAX_BATCH_ORDERS))
+            .description(Some("One result per entry of `orders`, in the same order."))
+            .into()
+    }
+
+    /// The statuses of an entry `ask` could not decide: the problems of `answer`, and 503 when
+    /// the request could not be queued.
+    const REFUSED: [u16; 5] = [409, 422, 500, 503, 504];
+
+    impl PartialSchema for DecisionResult {
+        fn schema() -> RefOr<Schema> {
+            let status = |values: &[u16]| {
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .enum_values(Some(values.iter().copied()))
+            };
+            OneOfBuilder::new()
+                .description(Some(
+                    "One entry's answer: `status` 200 and its decision, or the status and \
+                     problem `POST /v1/decisions` would have answered.",
+                ))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Object)
+                        .property("status", status(&[200]))
+                        .property("decision", reference("Decision"))
+                        .required("status")
+                        .required("decision"),
+                )
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Object)
+                        .property("status", status(&REFUSED))
+                        .property("problem", reference("Problem"))
+                        .required("status")
+                        .required("problem"),
+                )
+                .into()
+        }
+    }
+
+    impl ToSchema for DecisionResult {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("DecisionResult")
+        }
+    }
 }

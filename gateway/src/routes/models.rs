@@ -6,9 +6,10 @@
 use crate::auth::Authenticated;
 use crate::problem::Problem;
 use crate::routes::datasets::sent_idempotency_key;
+use crate::routes::openapi::{examples, params, responses};
 use crate::state::AppState;
 use aval_core::FieldErrors;
-use aval_core::model::{self, Comparison};
+use aval_core::model::{self, Comparison, Learner, ModelMetrics};
 use aval_store::StoreError;
 use aval_store::comparison::Comparable;
 use aval_store::models::ModelVersion;
@@ -20,7 +21,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -43,22 +44,106 @@ async fn load(state: &AppState, company: Uuid, version: i32) -> Result<ModelVers
         .ok_or_else(|| Problem::not_found(format!("no model version {version}")))
 }
 
-#[derive(Debug, Serialize)]
-struct Summary {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ModelList {
+    /// The version that scores orders; null when none is active yet.
+    #[schema(required = true, minimum = 1)]
+    active_version: Option<i32>,
+    /// Newest first.
+    models: Vec<Summary>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ModelSummary)]
+pub(crate) struct Summary {
+    #[schema(minimum = 1)]
     version: i32,
+    #[schema(value_type = Learner)]
     learner: String,
     active: bool,
     created_at: DateTime<Utc>,
+    /// The datasets it was trained on.
     dataset_ids: Vec<Uuid>,
+    /// Orders with a probability at or above this are blocked.
+    #[schema(minimum = 0, maximum = 1)]
     threshold: f64,
     /// The headline holdout metrics; the full set is at `/v1/models/{version}`.
-    holdout: Value,
+    holdout: HoldoutHeadline,
 }
 
+/// The headline of a version's holdout `Evaluation`, copied from its stored metrics.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct HoldoutHeadline {
+    #[schema(value_type = f64, minimum = 0, maximum = 1)]
+    accuracy: Value,
+    #[schema(value_type = f64, minimum = 0, maximum = 1)]
+    roc_auc: Value,
+    #[schema(value_type = f64, minimum = 0, maximum = 1)]
+    ks: Value,
+    #[schema(value_type = u64)]
+    examples: Value,
+}
+
+/// One version with its learner's settings and every metric of its training.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ModelDetail {
+    #[schema(minimum = 1)]
+    version: i32,
+    #[schema(value_type = Learner)]
+    learner: String,
+    active: bool,
+    created_at: DateTime<Utc>,
+    /// The datasets it was trained on.
+    dataset_ids: Vec<Uuid>,
+    /// Orders with a probability at or above this are blocked; the same as
+    /// `metrics.threshold`.
+    #[schema(minimum = 0, maximum = 1)]
+    threshold: f64,
+    /// The `params` of the stored artifact; null when it cannot be read.
+    #[schema(schema_with = schema::model_params)]
+    params: Value,
+    /// The metrics stored with the version, as training wrote them.
+    #[schema(value_type = ModelMetrics)]
+    metrics: Value,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ModelActivation {
+    #[schema(minimum = 1)]
+    version: i32,
+    /// Always true.
+    active: bool,
+    activated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RetrainAccepted {
+    /// The training request's id: the training's audit events carry it as `request_id`.
+    #[schema(format = Uuid)]
+    request_id: String,
+    /// The datasets the new version will be trained on.
+    #[schema(min_items = 1)]
+    dataset_ids: Vec<Uuid>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "models",
+    operation_id = "listModels",
+    summary = "The company's model versions",
+    description = "Every model version of the company, newest first, each with its headline holdout metrics (the full set is at `GET /v1/models/{version}`), and which one is active. Versions are made by training, which is no endpoint: it follows a dataset becoming `ready`, or a `POST /v1/models/retrain`. A new version becomes active by itself when none is, or when its holdout ROC AUC is at least the active version's on the same holdout; otherwise it stays a candidate (audit event `model.kept_as_candidate`) until activated.",
+    responses(
+        (status = 200, description = "The versions; `models` is empty and `active_version` null before the first training.", content_type = "application/json", body = ModelList, example = examples::list_models_200),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
 pub(crate) async fn list(
     auth: Authenticated,
     State(state): State<AppState>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ModelList>, Problem> {
     let models = state
         .store
         .models(auth.company.id)
@@ -77,24 +162,43 @@ pub(crate) async fn list(
             threshold: m.threshold,
         })
         .collect();
-    Ok(Json(json!({"active_version": active, "models": summaries})))
+    Ok(Json(ModelList {
+        active_version: active,
+        models: summaries,
+    }))
 }
 
-fn headline(metrics: &Value) -> Value {
+fn headline(metrics: &Value) -> HoldoutHeadline {
     let holdout = &metrics["holdout"];
-    json!({
-        "accuracy": holdout["accuracy"],
-        "roc_auc": holdout["roc_auc"],
-        "ks": holdout["ks"],
-        "examples": holdout["examples"],
-    })
+    HoldoutHeadline {
+        accuracy: holdout["accuracy"].clone(),
+        roc_auc: holdout["roc_auc"].clone(),
+        ks: holdout["ks"].clone(),
+        examples: holdout["examples"].clone(),
+    }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/models/{version}",
+    tag = "models",
+    operation_id = "getModel",
+    summary = "One model version",
+    description = "The version with its chosen learner's settings (`params`) and every metric of its training: the holdout evaluation with its confusion matrix, each candidate learner's scores, feature importance and monotonicity checks.",
+    params(params::ModelVersion),
+    responses(
+        (status = 200, description = "The version.", content_type = "application/json", body = ModelDetail, example = examples::get_model_200),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::ModelNotFound),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
 pub(crate) async fn show(
     auth: Authenticated,
     State(state): State<AppState>,
     Path(version): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ModelDetail>, Problem> {
     let model = load(&state, auth.company.id, parse_version(&version)?).await?;
     let active = state
         .store
@@ -104,23 +208,39 @@ pub(crate) async fn show(
     let params = serde_json::from_slice::<Value>(&model.artifact)
         .map(|artifact| artifact["params"].clone())
         .unwrap_or(Value::Null);
-    Ok(Json(json!({
-        "version": model.version,
-        "learner": model.learner,
-        "active": active == Some(model.version),
-        "created_at": model.created_at,
-        "dataset_ids": model.dataset_ids,
-        "threshold": model.threshold,
-        "params": params,
-        "metrics": model.metrics,
-    })))
+    Ok(Json(ModelDetail {
+        version: model.version,
+        learner: model.learner,
+        active: active == Some(model.version),
+        created_at: model.created_at,
+        dataset_ids: model.dataset_ids,
+        threshold: model.threshold,
+        params,
+        metrics: model.metrics,
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/models/{version}/activate",
+    tag = "models",
+    operation_id = "activateModel",
+    summary = "Make a version the active one",
+    description = "The version scores the company's orders from now on, whatever its metrics (an older version can be re-activated). Stored first, then announced to the scorers and the audit log (`model.activated`). Activating the active version again is allowed and announces it again. Takes no body (one sent is ignored).",
+    params(params::ModelVersion),
+    responses(
+        (status = 200, description = "Active and announced.", content_type = "application/json", body = ModelActivation, example = examples::activate_model_200),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::ModelNotFound),
+        (status = 503, description = "The database failed and nothing changed, or (detail `the model is active but scorers were not told yet; retry`) the version is stored as active but the announcement could not be queued. Either way, retry the call.", content_type = "application/problem+json", body = Problem),
+    )
+)]
 pub(crate) async fn activate(
     auth: Authenticated,
     State(state): State<AppState>,
     Path(version): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ModelActivation>, Problem> {
     let version = parse_version(&version)?;
     let company = auth.company.id;
     let at = Utc::now();
@@ -144,9 +264,11 @@ pub(crate) async fn activate(
         .map_err(|e| {
             Problem::dependency_failed("the model is active but scorers were not told yet", e)
         })?;
-    Ok(Json(
-        json!({"version": version, "active": true, "activated_at": at}),
-    ))
+    Ok(Json(ModelActivation {
+        version,
+        active: true,
+        activated_at: at,
+    }))
 }
 
 /// The versions a comparison names: `versions=a,b`, 2 to 10 distinct numbers, and nothing else.
@@ -193,6 +315,24 @@ fn compared_versions(params: &HashMap<String, String>) -> Result<Vec<i32>, Probl
 
 /// Evaluates each named version, side by side, on the orders none of them trained on; 409
 /// when too few of those remain to judge by.
+#[utoipa::path(
+    get,
+    path = "/v1/models/compare",
+    tag = "models",
+    operation_id = "compareModels",
+    summary = "Compare versions on orders none of them trained on",
+    description = "Evaluates each listed version, at its own threshold, on the same orders: the orders with an outcome, in the datasets any of the versions was trained from, that none of them trained on. An order is compared on when, for every version, it is in that version's holdout or in none of its datasets. (Scoring every version on the newest one's holdout flattered an older version that had trained on some of those orders.) The answer says how many orders were compared on and of which outcome, how many were left out, and how many each version trained on. With fewer than 10 of either outcome left, the comparison is refused (409): an AUC on so few orders tells nothing. Versions come back in the order listed. Any query parameter other than `versions` is refused (422). The evaluation runs on request, so it takes a moment for large datasets.",
+    params(params::CompareVersions),
+    responses(
+        (status = 200, description = "Each version's evaluation on the same orders, none of which any of them trained on.", content_type = "application/json", body = aval_core::model::Comparison, example = examples::compare_models_200),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 404, response = responses::ModelNotFound),
+        (status = 409, description = "Too few orders remain that none of the versions trained on: fewer than 10 of either outcome (`detail` and `errors`, on `versions`, say how many remain of each and the minimum). Compare versions trained on other datasets, or upload newer orders and retrain.", content_type = "application/problem+json", body = Problem, example = examples::compare_models_409),
+        (status = 422, description = "`versions` is missing or is not 2 to 10 whole numbers of at least 1 separated by commas, or another query parameter was sent. `errors` names each (`versions`, or the unknown parameter).", content_type = "application/problem+json", body = Problem, example = examples::compare_models_422),
+        (status = 503, description = "The database failed, or a stored model could not be read. Nothing was changed.", content_type = "application/problem+json", body = Problem),
+    )
+)]
 pub(crate) async fn compare(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -228,9 +368,13 @@ pub(crate) async fn compare(
         .map_err(|too_few| Problem::conflict("versions", too_few.to_string()))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Unknown fields are refused (400).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = RetrainRequest)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RetrainBody {
+    /// Strings, not UUIDs, so that `chosen_datasets` names each bad one (422).
+    #[schema(schema_with = schema::dataset_ids)]
     dataset_ids: Option<Vec<String>>,
 }
 
@@ -274,6 +418,26 @@ fn chosen_datasets(ids: &[String], trainable: &[Uuid]) -> Result<Vec<Uuid>, Prob
 }
 
 /// Asks the trainer for a new version on the union of stored datasets (default: all).
+#[utoipa::path(
+    post,
+    path = "/v1/models/retrain",
+    tag = "models",
+    operation_id = "retrainModel",
+    summary = "Ask for a new version",
+    description = "Queues a training request on the union of the named datasets, or, with no body, an empty body or `{}`, of every completed dataset of the company (status `ready`, `training`, `trained` or `failed`). Training is asynchronous: poll `GET /v1/models` for the new version, or read the audit log (`training.started`, then `training.finished` or `training.failed`). Each call queues a new request, so a retried call trains twice. The body is read as JSON whatever its `Content-Type`.",
+    params(params::RetrainIdempotencyKey),
+    request_body(content = RetrainBody, content_type = "application/json", example = examples::retrain_model_request),
+    responses(
+        (status = 202, description = "Queued.", content_type = "application/json", body = RetrainAccepted, example = examples::retrain_model_202),
+        (status = 400, description = "The body is not valid JSON or not the shape this call takes, or the `Idempotency-Key` header breaks its rule (then `errors` names `Idempotency-Key`).", content_type = "application/problem+json", body = Problem),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 409, description = "The body names a dataset that is not a completed dataset of this company (`errors` names each, as `dataset_ids[1]`), or names none and the company has no completed dataset yet (`errors` names `dataset_ids`).", content_type = "application/problem+json", body = Problem, example = examples::retrain_model_409),
+        (status = 413, description = "The body is over 4 MiB (4194304 bytes). Unlike other calls, this answer is plain text, not a problem document.", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 422, description = "`dataset_ids` is empty, lists a dataset twice, or holds something that is not a UUID (`errors` names each, as `dataset_ids[1]`).", content_type = "application/problem+json", body = Problem, example = examples::retrain_model_422),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
 pub(crate) async fn retrain(
     auth: Authenticated,
     State(state): State<AppState>,
@@ -327,7 +491,121 @@ pub(crate) async fn retrain(
         .map_err(|e| Problem::dependency_failed("cannot queue the training request", e))?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"request_id": request.request_id, "dataset_ids": dataset_ids})),
+        Json(RetrainAccepted {
+            request_id: request.request_id,
+            dataset_ids,
+        }),
     )
         .into_response())
+}
+
+/// The API document's schemas of what the derive cannot state.
+mod schema {
+    use utoipa::openapi::schema::{
+        AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type,
+    };
+    use utoipa::openapi::{KnownFormat, SchemaFormat};
+
+    fn typed(kind: Type) -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(kind)
+    }
+
+    fn count() -> ObjectBuilder {
+        typed(Type::Integer).minimum(Some(0))
+    }
+
+    /// One learner's settings, by the fields its `params` has (`aval_core::model::learners`).
+    fn learner(name: &str, fields: Vec<(&str, Schema)>) -> Schema {
+        let mut object = typed(Type::Object).title(Some(name));
+        for (field, schema) in fields {
+            object = object.property(field, schema);
+        }
+        object.into()
+    }
+
+    pub(super) fn model_params() -> Schema {
+        let number = || Schema::from(typed(Type::Number));
+        let boolean = || Schema::from(typed(Type::Boolean));
+        AnyOfBuilder::new()
+            .description(Some(
+                "The chosen learner's settings; their shape depends on `learner`. Null when the \
+                 stored model cannot be read.",
+            ))
+            .item(learner(
+                "gradient_boosting",
+                vec![
+                    ("iterations", count().into()),
+                    ("learning_rate", number()),
+                    ("max_depth", count().into()),
+                    ("l2", number()),
+                    ("min_leaf_weight", number()),
+                    ("colsample_bytree", number()),
+                    (
+                        "monotone",
+                        typed(Type::Boolean)
+                            .description(Some(
+                                "Monotone constraints on the features whose direction is known.",
+                            ))
+                            .into(),
+                    ),
+                    ("parallel", boolean()),
+                ],
+            ))
+            .item(learner(
+                "logistic_regression",
+                vec![
+                    (
+                        "penalty_per_row",
+                        typed(Type::Number)
+                            .description(Some(
+                                "The L2 penalty chosen by cross-validation, per training row.",
+                            ))
+                            .into(),
+                    ),
+                    (
+                        "alpha",
+                        typed(Type::Number)
+                            .description(Some("`penalty_per_row` times the training rows."))
+                            .into(),
+                    ),
+                    (
+                        "penalties_tried",
+                        ArrayBuilder::new().items(typed(Type::Number)).into(),
+                    ),
+                    ("max_iterations", count().into()),
+                    ("standardised", boolean()),
+                    (
+                        "missing",
+                        typed(Type::String)
+                            .description(Some("How missing values were filled."))
+                            .into(),
+                    ),
+                ],
+            ))
+            .item(learner(
+                "random_forest",
+                vec![
+                    ("trees", count().into()),
+                    ("max_depth", count().into()),
+                    ("min_leaf", number()),
+                    ("feature_proportion", number()),
+                    ("max_rows", count().into()),
+                ],
+            ))
+            .item(typed(Type::Null))
+            .into()
+    }
+
+    pub(super) fn dataset_ids() -> Schema {
+        ArrayBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+            .items(typed(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))))
+            .min_items(Some(1))
+            .unique_items(true)
+            .description(Some(
+                "The completed datasets of the company to train on together, each once. Absent \
+                 or null: all of them.",
+            ))
+            .into()
+    }
 }

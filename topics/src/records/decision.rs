@@ -98,6 +98,7 @@ impl TryFrom<DecisionItemsWire> for OrderToDecide {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionOutcomeWire {
     Approved,
@@ -113,13 +114,26 @@ impl DecisionOutcomeWire {
     }
 }
 
+/// One factor behind the decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Reason))]
 pub struct ReasonWire {
+    /// The model's feature.
+    #[cfg_attr(feature = "openapi", schema(examples("bureau.negatives.pefin.count")))]
     pub feature: String,
-    /// The feature's value as text; `None` when it was missing.
+    /// The feature's value for this order, as text; null when it was unknown (missing).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub value: Option<String>,
-    /// Signed contribution to the risk (log-odds); positive raised it.
+    /// How much it moved the risk, in log-odds: positive raised it, negative lowered it.
     pub contribution: f64,
+    /// The factor in words, in the language of `Accept-Language`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(examples(
+            "3 PEFIN records raised the risk",
+            "3 registros de PEFIN aumentaram o risco"
+        ))
+    )]
     pub sentence: String,
 }
 

@@ -11,7 +11,10 @@ use super::spec::Design;
 use crate::features::Direction;
 use serde::{Deserialize, Serialize};
 
+/// A kind of model. Every training fits each as a candidate and keeps the one with the best
+/// validation ROC AUC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Learner {
     GradientBoosting,

@@ -1,0 +1,109 @@
+//! The document's examples, one JSON file each beside this module: what a client copies
+//! first, so the tests run each through the code's own validation or serde shapes.
+
+use serde_json::Value;
+
+/// A file of `examples/`; the tests parse every one, so a broken file fails there first.
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("an example is not JSON: {e}"))
+}
+
+pub(crate) fn activate_model_200() -> Value {
+    parse(include_str!("examples/activate_model_200.json"))
+}
+
+pub(crate) fn compare_models_200() -> Value {
+    parse(include_str!("examples/compare_models_200.json"))
+}
+
+pub(crate) fn compare_models_409() -> Value {
+    parse(include_str!("examples/compare_models_409.json"))
+}
+
+pub(crate) fn compare_models_422() -> Value {
+    parse(include_str!("examples/compare_models_422.json"))
+}
+
+pub(crate) fn complete_dataset_request() -> Value {
+    parse(include_str!("examples/complete_dataset_request.json"))
+}
+
+pub(crate) fn decide_order_200() -> Value {
+    parse(include_str!("examples/decide_order_200.json"))
+}
+
+pub(crate) fn decide_order_422() -> Value {
+    parse(include_str!("examples/decide_order_422.json"))
+}
+
+pub(crate) fn decide_order_request() -> Value {
+    parse(include_str!("examples/decide_order_request.json"))
+}
+
+pub(crate) fn decide_orders_200() -> Value {
+    parse(include_str!("examples/decide_orders_200.json"))
+}
+
+pub(crate) fn decide_orders_413() -> Value {
+    parse(include_str!("examples/decide_orders_413.json"))
+}
+
+pub(crate) fn decide_orders_422() -> Value {
+    parse(include_str!("examples/decide_orders_422.json"))
+}
+
+pub(crate) fn decide_orders_request() -> Value {
+    parse(include_str!("examples/decide_orders_request.json"))
+}
+
+pub(crate) fn get_model_200() -> Value {
+    parse(include_str!("examples/get_model_200.json"))
+}
+
+pub(crate) fn list_models_200() -> Value {
+    parse(include_str!("examples/list_models_200.json"))
+}
+
+pub(crate) fn readyz_200() -> Value {
+    parse(include_str!("examples/readyz_200.json"))
+}
+
+pub(crate) fn readyz_503() -> Value {
+    parse(include_str!("examples/readyz_503.json"))
+}
+
+pub(crate) fn register_company_request() -> Value {
+    parse(include_str!("examples/register_company_request.json"))
+}
+
+pub(crate) fn retrain_model_202() -> Value {
+    parse(include_str!("examples/retrain_model_202.json"))
+}
+
+pub(crate) fn retrain_model_409() -> Value {
+    parse(include_str!("examples/retrain_model_409.json"))
+}
+
+pub(crate) fn retrain_model_422() -> Value {
+    parse(include_str!("examples/retrain_model_422.json"))
+}
+
+pub(crate) fn retrain_model_request() -> Value {
+    parse(include_str!("examples/retrain_model_request.json"))
+}
+
+pub(crate) fn upload_bureau_reports_request() -> Value {
+    parse(include_str!("examples/upload_bureau_reports_request.json"))
+}
+
+pub(crate) fn upload_credit_limits_request() -> Value {
+    parse(include_str!("examples/upload_credit_limits_request.json"))
+}
+
+pub(crate) fn upload_customers_request() -> Value {
+    parse(include_str!("examples/upload_customers_request.json"))
+}
+
+pub(crate) fn upload_orders_request() -> Value {
+    parse(include_str!("examples/upload_orders_request.json"))
+}

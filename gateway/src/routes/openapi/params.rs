@@ -1,0 +1,222 @@
+//! The parameters of the API's calls, each stated from the rule of the code that reads it: the
+//! handlers read paths, queries and headers by hand (to answer 404 or 422 as the API says, not
+//! axum's rejections), so these are written here rather than derived from extractors.
+
+use crate::routes::audit::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::routes::datasets::MAX_IDEMPOTENCY_KEY_CHARS;
+use crate::routes::decisions::MAX_MODEL_VERSION;
+use crate::routes::models::COMPARED_VERSIONS;
+use serde_json::json;
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, ParameterStyle};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{KnownFormat, Required, SchemaFormat};
+
+fn parameter(
+    name: &str,
+    place: ParameterIn,
+    required: bool,
+    description: &str,
+) -> ParameterBuilder {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(place)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .description(Some(description))
+}
+
+/// A model version: 1 up to the largest the database numbers.
+fn version_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(MAX_MODEL_VERSION))
+}
+
+/// The one rule of every `Idempotency-Key` (`datasets::sent_idempotency_key`).
+pub(crate) fn idempotency_key_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_IDEMPOTENCY_KEY_CHARS))
+        .pattern(Some(format!(
+            "^[A-Za-z0-9._:-]{{1,{MAX_IDEMPOTENCY_KEY_CHARS}}}$"
+        )))
+        .into()
+}
+
+/// Implements [`IntoParams`] for a unit type by the parameters `make` returns.
+macro_rules! params {
+    ($(#[$doc:meta])* $name:ident, $make:expr) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub(crate) struct $name;
+
+        impl IntoParams for $name {
+            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                $make
+            }
+        }
+    };
+}
+
+params!(
+    /// `{id}` of a dataset's calls.
+    DatasetId,
+    vec![
+        parameter(
+            "id",
+            ParameterIn::Path,
+            true,
+            "The dataset id. An id that is not a UUID, unknown, or another company's all get the \
+             same 404.",
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        ))
+        .build()
+    ]
+);
+
+params!(
+    /// The `Idempotency-Key` of a batch upload.
+    IdempotencyKey,
+    vec![
+        parameter(
+            "Idempotency-Key",
+            ParameterIn::Header,
+            false,
+            "Makes a retry safe: a batch with a key already used for this dataset is stored only \
+             once. It becomes the batch id. Without it the gateway makes up a random id, so a \
+             retry is stored twice. A bad key gets 400.",
+        )
+        .schema(Some(idempotency_key_schema()))
+        .build()
+    ]
+);
+
+params!(
+    /// The `Idempotency-Key` of a retrain.
+    RetrainIdempotencyKey,
+    vec![
+        parameter(
+            "Idempotency-Key",
+            ParameterIn::Header,
+            false,
+            &format!(
+                "Makes a retried call safe: the same key names the same training request, which \
+                 trains once. 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters of A-Z a-z 0-9 - _ . : \
+                 (the rule of every `Idempotency-Key`); anything else gets 400."
+            ),
+        )
+        .schema(Some(idempotency_key_schema()))
+        .build()
+    ]
+);
+
+params!(
+    /// `{version}` of a model's calls.
+    ModelVersion,
+    vec![
+        parameter(
+            "version",
+            ParameterIn::Path,
+            true,
+            "The version number, from 1. Anything else, or a version the company does not have, \
+             gets 404.",
+        )
+        .schema(Some(version_schema()))
+        .build()
+    ]
+);
+
+params!(
+    /// The language of a decision's reasons (`aval_core::reasons::Language`).
+    AcceptLanguage,
+    vec![
+        parameter(
+            "Accept-Language",
+            ParameterIn::Header,
+            false,
+            "The language of the reasons' sentences: Portuguese (`pt-BR`) if the first language \
+             it names that aval speaks, by quality, is `pt` or any `pt-*`; English otherwise \
+             (also when absent).",
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .examples([json!("pt-BR,pt;q=0.9,en;q=0.8"), json!("en")]),
+        ))
+        .build()
+    ]
+);
+
+params!(
+    /// `versions` of a comparison (`models::compared_versions`).
+    CompareVersions,
+    vec![
+        parameter(
+            "versions",
+            ParameterIn::Query,
+            true,
+            &format!(
+                "{} to {} distinct version numbers separated by commas, like `versions=1,2`. \
+                 Missing, or anything else, gets 422; a version the company does not have gets \
+                 404.",
+                COMPARED_VERSIONS.start(),
+                COMPARED_VERSIONS.end()
+            ),
+        )
+        .style(Some(ParameterStyle::Form))
+        .explode(Some(false))
+        .schema(Some(
+            ArrayBuilder::new()
+                .items(version_schema())
+                .min_items(Some(*COMPARED_VERSIONS.start()))
+                .max_items(Some(*COMPARED_VERSIONS.end()))
+                .unique_items(true),
+        ))
+        .example(Some(json!([1, 2])))
+        .build()
+    ]
+);
+
+params!(
+    /// The paging of the audit log (`audit::list`).
+    AuditPaging,
+    vec![
+        parameter(
+            "limit",
+            ParameterIn::Query,
+            false,
+            &format!("Events per page, 1 to {MAX_LIMIT}."),
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(MAX_LIMIT))
+                .default(Some(json!(DEFAULT_LIMIT))),
+        ))
+        .build(),
+        parameter(
+            "before",
+            ParameterIn::Query,
+            false,
+            "Only events with a `seq` lower than this: the `next_before` of the previous page.",
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(i64::MAX)),
+        ))
+        .build(),
+    ]
+);
