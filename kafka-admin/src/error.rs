@@ -58,10 +58,14 @@ pub enum AdminError {
 
     /// The whole request failed: timeout, no broker reachable, or a request-level error
     /// from the broker.
-    #[error("{operation} failed: {error}")]
+    #[error("{operation} failed: {error}{}", meanwhile(reported))]
     Request {
         operation: &'static str,
         error: ApiError,
+        /// What the client reported meanwhile, for a local failure: e.g. `_AUTHENTICATION`
+        /// when the cluster refused the login, which the request itself only sees as
+        /// `_TIMED_OUT`.
+        reported: Vec<ApiError>,
     },
 
     /// librdkafka did not answer within the request timeout plus a grace period (it
@@ -112,11 +116,21 @@ fn list<T: fmt::Display>(items: &[(T, ApiError)]) -> String {
         .join("; ")
 }
 
+fn meanwhile(reported: &[ApiError]) -> String {
+    if reported.is_empty() {
+        return String::new();
+    }
+    let reported: Vec<_> = reported.iter().map(ApiError::to_string).collect();
+    format!(" (meanwhile the client reported: {})", reported.join("; "))
+}
+
 impl AdminError {
     /// The error codes this error carries (none for local failures).
     pub fn api_errors(&self) -> Vec<&ApiError> {
         match self {
-            AdminError::Request { error, .. } => vec![error],
+            AdminError::Request {
+                error, reported, ..
+            } => std::iter::once(error).chain(reported).collect(),
             AdminError::AclsRefused { refused, .. } => refused.iter().map(|(_, e)| e).collect(),
             AdminError::AclFiltersRefused { refused, .. } => {
                 refused.iter().map(|(_, e)| e).collect()

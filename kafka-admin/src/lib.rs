@@ -70,11 +70,13 @@
 //!
 //! # What librdkafka does not tell
 //!
-//! librdkafka 2.12 drops DescribeAcls' request-level error: a broker without an
-//! authorizer answers SECURITY_DISABLED, and `describe_acls` returns no ACLs instead
-//! (CreateAcls and DeleteAcls report the error per item). Callers that must know whether
-//! ACLs are enforced should create or delete one, or read the broker's
-//! `authorizer.class.name`.
+//! librdkafka 2.12 drops DescribeAcls' request-level error (`rdkafka_admin.c` reads the
+//! broker's error code and discards it): a broker without an authorizer answers
+//! SECURITY_DISABLED, and a principal without the right to describe ACLs gets
+//! CLUSTER_AUTHORIZATION_FAILED, but `describe_acls` returns no ACLs either way. CreateAcls
+//! and DeleteAcls report those errors per item, so
+//! [`authorizer_enabled`](KafkaAdmin::authorizer_enabled) asks with a DeleteAcls that
+//! selects nothing; ACL drift should be reported only after it.
 
 mod acl;
 mod error;
@@ -100,6 +102,10 @@ pub use crate::scram::{ScramCredential, ScramMechanism};
 /// Kafka's default (and minimum) SCRAM iteration count is 4096; the broker accepts up to
 /// 16384.
 pub const DEFAULT_SCRAM_ITERATIONS: u32 = 8192;
+
+/// The principal, host and topic of [`KafkaAdmin::authorizer_enabled`]'s filter: an ACL no
+/// one has.
+const AUTHORIZER_PROBE: &str = "aval.kafka-admin.authorizer-probe.no-such-acl";
 
 /// ACL and SCRAM-credential administration of one cluster, through a librdkafka handle of
 /// its own. Cheap to clone (the handle is shared).
@@ -164,8 +170,9 @@ impl<C: ClientContext> KafkaAdmin<C> {
         }
     }
 
-    /// The bindings `filter` selects, sorted. On a cluster without an authorizer this is
-    /// empty, not an error (see the crate documentation).
+    /// The bindings `filter` selects, sorted. On a cluster without an authorizer, or for a
+    /// principal that may not describe ACLs, this is empty, not an error (librdkafka drops
+    /// that error; see [`authorizer_enabled`](Self::authorizer_enabled)).
     pub fn describe_acls(
         &self,
         filter: &AclFilter,
@@ -232,6 +239,27 @@ impl<C: ClientContext> KafkaAdmin<C> {
                 refused,
                 deleted,
             })
+        }
+    }
+
+    /// Whether the cluster enforces ACLs: `false` when it answers SECURITY_DISABLED (no
+    /// authorizer), which [`describe_acls`](Self::describe_acls) cannot tell. Asks by
+    /// deleting with a filter that selects no ACL (a principal no one has), which needs the
+    /// right to alter ACLs: otherwise the error is CLUSTER_AUTHORIZATION_FAILED.
+    pub fn authorizer_enabled(&self, timeout: Duration) -> Result<bool, AdminError> {
+        let nothing = AclFilter {
+            resource: Some(ResourceType::Topic),
+            name: Some(AUTHORIZER_PROBE.to_owned()),
+            pattern: PatternFilter::Exactly(PatternType::Literal),
+            principal: Some(format!("User:{AUTHORIZER_PROBE}")),
+            host: Some(AUTHORIZER_PROBE.to_owned()),
+            operation: None,
+            permission: None,
+        };
+        match self.delete_acls(&[nothing], timeout) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is(RDKafkaErrorCode::SecurityDisabled) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -29,6 +29,7 @@ mod int {
         pub(super) fn rd_kafka_error_code(error: *const rd::rd_kafka_error_t) -> c_int;
         pub(super) fn rd_kafka_event_error(rkev: *mut rd::rd_kafka_event_t) -> c_int;
         pub(super) fn rd_kafka_err2name(err: c_int) -> *const c_char;
+        pub(super) fn rd_kafka_err2str(err: c_int) -> *const c_char;
         pub(super) fn rd_kafka_AclBinding_restype(acl: *const rd::rd_kafka_AclBinding_t) -> c_int;
         pub(super) fn rd_kafka_AclBinding_resource_pattern_type(
             acl: *const rd::rd_kafka_AclBinding_t,
@@ -210,6 +211,22 @@ const MAX_REQUEST_TIMEOUT_MS: u128 = 3_600_000;
 /// posts itself (with `_TIMED_OUT`) when the request times out.
 const RESULT_GRACE: Duration = Duration::from_secs(10);
 
+/// How far a result event's request-level error can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestError {
+    /// The event owns its error string, and destroying it is sound.
+    Owned,
+    /// librdkafka 2.12's DescribeUserScramCredentials parser stores a broker's
+    /// request-level error message as a pointer to its own stack (`RD_KAFKAP_STR_DUPA`,
+    /// i.e. alloca) or to a static string, and `rd_kafka_event_destroy` then `free`s it:
+    /// reading the string is a use after return and destroying the event corrupts the
+    /// heap (glibc aborts: "munmap_chunk(): invalid pointer"). For such an event (a
+    /// positive, broker, error code) the message is librdkafka's static text for the code,
+    /// and the event is leaked, never destroyed: a few hundred bytes per refused describe.
+    /// Local errors (negative codes) are set through `rd_strdup` and are safe.
+    BrokerErrorStringDangles,
+}
+
 /// Submits one admin request on a queue of its own and waits for its result event.
 ///
 /// `submit` receives the client, the options and the queue, and must call the librdkafka
@@ -219,6 +236,7 @@ fn run<C: ClientContext>(
     operation: &'static str,
     op: rd::rd_kafka_admin_op_t,
     expected_event: c_int,
+    request_error: RequestError,
     timeout: Duration,
     submit: impl FnOnce(
         *mut rd::rd_kafka_t,
@@ -267,10 +285,18 @@ fn run<C: ClientContext>(
     let poll_ms = c_int::try_from(waited.as_millis()).unwrap_or(c_int::MAX);
     // SAFETY: `queue` is live; the event returned (if any) is ours to destroy.
     let event = unsafe { Owned::from_raw(rd::rd_kafka_queue_poll(queue.as_ptr(), poll_ms)) };
-    serve_main_queue(client);
+    let reported = serve_main_queue(client);
     let Some(event) = event else {
         // Dropping the queue disables it; a result arriving later is freed by librdkafka.
         return Err(AdminError::NoResult { operation, waited });
+    };
+    // The client's own errors explain a local failure (negative code), not a broker's.
+    let reported_if_local = |code: c_int| {
+        if code < 0 {
+            reported.clone()
+        } else {
+            Vec::new()
+        }
     };
     let done = Completed {
         event,
@@ -284,14 +310,32 @@ fn run<C: ClientContext>(
             detail: format!("event type {kind} instead of {expected_event}"),
         });
     }
-    // SAFETY: a live event; its error string belongs to it and is copied out.
-    let (code, message) = unsafe {
-        (
-            int::rd_kafka_event_error(done.event.as_ptr()),
-            string_at(rd::rd_kafka_event_error_string(done.event.as_ptr())),
-        )
-    };
+    // SAFETY: a live event.
+    let code = unsafe { int::rd_kafka_event_error(done.event.as_ptr()) };
+    if code > 0 && request_error == RequestError::BrokerErrorStringDangles {
+        let Completed { event, _queue } = done;
+        // Not destroyed: see `RequestError::BrokerErrorStringDangles`.
+        std::mem::forget(event);
+        // SAFETY: err2name and err2str accept any code and return static strings.
+        let (name, message) = unsafe {
+            (
+                string_at(int::rd_kafka_err2name(code)),
+                string_at(int::rd_kafka_err2str(code)),
+            )
+        };
+        return Err(AdminError::Request {
+            operation,
+            error: ApiError {
+                code,
+                name: name.unwrap_or_else(|| format!("ERR_{code}")),
+                message: message.unwrap_or_default(),
+            },
+            reported: reported_if_local(code),
+        });
+    }
     if code != 0 {
+        // SAFETY: a live event that owns its error string, copied out.
+        let message = unsafe { string_at(rd::rd_kafka_event_error_string(done.event.as_ptr())) };
         // SAFETY: err2name accepts any code (unknown ones get a generic name) and returns a
         // static string.
         let name = unsafe { string_at(int::rd_kafka_err2name(code)) };
@@ -302,6 +346,7 @@ fn run<C: ClientContext>(
                 name: name.unwrap_or_else(|| format!("ERR_{code}")),
                 message: message.unwrap_or_default(),
             },
+            reported: reported_if_local(code),
         });
     }
     Ok(done)
@@ -309,20 +354,21 @@ fn run<C: ClientContext>(
 
 /// Hands what librdkafka posted on the client's main queue (its log lines and global
 /// errors: rdkafka's `Client` routes logs there) to the client context, as rdkafka's own
-/// clients do when polled, so they neither pile up nor go unseen. Other events there
-/// (statistics) are dropped.
-fn serve_main_queue<C: ClientContext>(client: &Client<C>) {
+/// clients do when polled, so they neither pile up nor go unseen, and returns the errors
+/// (the first of each code). Other events there (statistics) are dropped.
+fn serve_main_queue<C: ClientContext>(client: &Client<C>) -> Vec<ApiError> {
+    let mut errors: Vec<ApiError> = Vec::new();
     // SAFETY: the live client handle; `rd_kafka_queue_get_main` returns a new reference,
     // released by `Owned`'s drop.
     let Some(main) = (unsafe { Owned::from_raw(rd::rd_kafka_queue_get_main(client.native_ptr())) })
     else {
-        return;
+        return errors;
     };
     loop {
         // SAFETY: `main` is live; a returned event is ours.
         let Some(event) = (unsafe { Owned::from_raw(rd::rd_kafka_queue_poll(main.as_ptr(), 0)) })
         else {
-            return;
+            return errors;
         };
         let ev = event.as_ptr();
         // SAFETY: a live event.
@@ -344,22 +390,28 @@ fn serve_main_queue<C: ClientContext>(client: &Client<C>) {
                 );
             }
             rd::RD_KAFKA_EVENT_ERROR => {
-                // SAFETY: a live event; strings copied out.
-                let (name, reason) = unsafe {
+                // SAFETY: a live ERROR event, which owns its string (copied out);
+                // err2name returns a static string for any code.
+                let (code, name, reason) = unsafe {
+                    let code = int::rd_kafka_event_error(ev);
                     (
-                        string_at(int::rd_kafka_err2name(int::rd_kafka_event_error(ev))),
+                        code,
+                        string_at(int::rd_kafka_err2name(code)),
                         string_at(rd::rd_kafka_event_error_string(ev)),
                     )
                 };
-                client.context().log(
-                    RDKafkaLogLevel::Error,
-                    "ERROR",
-                    &format!(
-                        "{}: {}",
-                        name.unwrap_or_default(),
-                        reason.unwrap_or_default()
-                    ),
-                );
+                let error = ApiError {
+                    code,
+                    name: name.unwrap_or_else(|| format!("ERR_{code}")),
+                    message: reason.unwrap_or_default(),
+                };
+                client
+                    .context()
+                    .log(RDKafkaLogLevel::Error, "ERROR", &error.to_string());
+                // Once per code: librdkafka repeats a failing login every reconnect.
+                if !errors.iter().any(|e| e.code == error.code) {
+                    errors.push(error);
+                }
             }
             _ => {}
         }
@@ -461,6 +513,7 @@ pub(crate) fn create_acls<C: ClientContext>(
         OP,
         rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATEACLS,
         rd::RD_KAFKA_EVENT_CREATEACLS_RESULT,
+        RequestError::Owned,
         timeout,
         // SAFETY: the live handle, options and queue from `run`; `ptrs` holds `len()` live
         // bindings, which librdkafka copies (we still own and later destroy them).
@@ -509,6 +562,7 @@ pub(crate) fn describe_acls<C: ClientContext>(
         OP,
         rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBEACLS,
         rd::RD_KAFKA_EVENT_DESCRIBEACLS_RESULT,
+        RequestError::Owned,
         timeout,
         // SAFETY: the live handle, options and queue; the filter is live and copied.
         |rk, options, queue| unsafe {
@@ -554,6 +608,7 @@ pub(crate) fn delete_acls<C: ClientContext>(
         OP,
         rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DELETEACLS,
         rd::RD_KAFKA_EVENT_DELETEACLS_RESULT,
+        RequestError::Owned,
         timeout,
         // SAFETY: the live handle, options and queue; `ptrs` holds `len()` live filters,
         // which librdkafka copies.
@@ -681,6 +736,7 @@ pub(crate) fn alter_scram<C: ClientContext>(
         operation,
         rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_ALTERUSERSCRAMCREDENTIALS,
         rd::RD_KAFKA_EVENT_ALTERUSERSCRAMCREDENTIALS_RESULT,
+        RequestError::Owned,
         timeout,
         // SAFETY: the live handle, options and queue; `ptrs` holds `len()` live
         // alterations, which librdkafka copies.
@@ -746,6 +802,7 @@ pub(crate) fn describe_scram<C: ClientContext>(
         OP,
         rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBEUSERSCRAMCREDENTIALS,
         rd::RD_KAFKA_EVENT_DESCRIBEUSERSCRAMCREDENTIALS_RESULT,
+        RequestError::BrokerErrorStringDangles,
         timeout,
         // SAFETY: the live handle, options and queue; `ptrs` holds `len()` NUL-terminated
         // names (NULL array when empty) that outlive the call, which copies them.

@@ -1,10 +1,43 @@
-//! The admin calls against a real Kafka broker with an authorizer (StandardAuthorizer).
+//! The admin calls against a real Kafka broker with an authorizer (StandardAuthorizer),
+//! through a SASL listener, logged in as a super user (one who may alter ACLs and SCRAM
+//! credentials); the tests also log in as a user they create, who may not.
 //!
-//! The broker is named by `AVAL_ACL_TEST_BOOTSTRAP`; without it these tests fail. The
-//! principal they log in as must be allowed to alter ACLs and SCRAM credentials (a super
-//! user). Optional, for a SASL listener: `AVAL_ACL_TEST_SASL_USERNAME`,
-//! `AVAL_ACL_TEST_SASL_PASSWORD`, `AVAL_ACL_TEST_SASL_MECHANISM` (default SCRAM-SHA-512),
-//! `AVAL_ACL_TEST_SSL_CA_LOCATION` (SASL_SSL when set, else SASL_PLAINTEXT).
+//! Required: `AVAL_ACL_TEST_BOOTSTRAP` (the SASL listener), `AVAL_ACL_TEST_SASL_USERNAME`,
+//! `AVAL_ACL_TEST_SASL_PASSWORD`. Optional: `AVAL_ACL_TEST_SASL_MECHANISM` (default
+//! SCRAM-SHA-512), `AVAL_ACL_TEST_SSL_CA_LOCATION` (SASL_SSL when set, else
+//! SASL_PLAINTEXT). Without the required ones these tests fail.
+//!
+//! A throwaway single-node broker that fits, from the jars `scripts/stack` installs
+//! (`.stack/kafka/lib`), in a `server.properties`:
+//!
+//! ```text
+//! process.roles=broker,controller
+//! node.id=1
+//! controller.quorum.bootstrap.servers=127.0.0.1:29093
+//! controller.listener.names=CONTROLLER
+//! listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093,SASL_PLAINTEXT://127.0.0.1:29094
+//! advertised.listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093,SASL_PLAINTEXT://127.0.0.1:29094
+//! listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+//! inter.broker.listener.name=PLAINTEXT
+//! log.dirs=/tmp/acl-kafka/data
+//! offsets.topic.replication.factor=1
+//! transaction.state.log.replication.factor=1
+//! transaction.state.log.min.isr=1
+//! authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+//! super.users=User:ANONYMOUS;User:admin
+//! sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+//! listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+//! listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+//! ```
+//!
+//! ```text
+//! java -cp '.stack/kafka/lib/*' kafka.tools.StorageTool format --standalone \
+//!   --cluster-id=aclTestCluster0000001 -c server.properties \
+//!   --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'
+//! setsid java -Xmx512m -cp '.stack/kafka/lib/*' kafka.Kafka server.properties &
+//! AVAL_ACL_TEST_BOOTSTRAP=127.0.0.1:29094 AVAL_ACL_TEST_SASL_USERNAME=admin \
+//!   AVAL_ACL_TEST_SASL_PASSWORD=admin-secret cargo test -p aval-kafka-admin
+//! ```
 //!
 //! Every run uses names of its own (principals, users, resources) and removes what it
 //! created, so runs can share a broker.
@@ -13,53 +46,70 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aval_kafka_admin::{
-    AclBinding, AclFilter, AdminError, CLUSTER_RESOURCE_NAME, KafkaAdmin, Operation, PatternFilter,
-    PatternType, Permission, ResourceType, ScramCredential, ScramMechanism,
+    AclBinding, AclFilter, AdminError, CLUSTER_RESOURCE_NAME, DEFAULT_SCRAM_ITERATIONS, KafkaAdmin,
+    Operation, PatternFilter, PatternType, Permission, ResourceType, ScramCredential,
+    ScramMechanism,
 };
 use rdkafka::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-const HOW_TO_START: &str = "AVAL_ACL_TEST_BOOTSTRAP is not set: these tests need a Kafka \
-broker with an authorizer, administered by the test's principal. For example a throwaway \
-KRaft broker from the stack's jars: a server.properties with process.roles=broker,controller, \
-listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093, \
-authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer, \
-super.users=User:ANONYMOUS; `java -cp '.stack/kafka/lib/*' kafka.tools.StorageTool format \
---standalone --cluster-id=ID -c server.properties`, then `java -Xmx512m -cp \
-'.stack/kafka/lib/*' kafka.Kafka server.properties`; then AVAL_ACL_TEST_BOOTSTRAP=127.0.0.1:29092";
+fn required(name: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not set: these tests need the SASL listener of a Kafka broker with an \
+             authorizer and a super user's login (see kafka-admin/tests/broker.rs for a \
+             throwaway broker that fits)"
+            )
+        })
+}
 
-fn config() -> ClientConfig {
-    let bootstrap = std::env::var("AVAL_ACL_TEST_BOOTSTRAP").expect(HOW_TO_START);
+fn optional(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The configured broker's SASL mechanism (the one a created user logs in with too).
+fn mechanism() -> ScramMechanism {
+    match optional("AVAL_ACL_TEST_SASL_MECHANISM").as_deref() {
+        None | Some("SCRAM-SHA-512") => ScramMechanism::Sha512,
+        Some("SCRAM-SHA-256") => ScramMechanism::Sha256,
+        Some(other) => panic!("AVAL_ACL_TEST_SASL_MECHANISM={other}: SCRAM-SHA-256 or -512"),
+    }
+}
+
+/// The configured broker, logged in as `username`.
+fn config_as(username: &str, password: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &bootstrap);
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    if let Some(username) = var("AVAL_ACL_TEST_SASL_USERNAME") {
-        let ca = var("AVAL_ACL_TEST_SSL_CA_LOCATION");
-        config
-            .set(
-                "security.protocol",
-                if ca.is_some() {
-                    "SASL_SSL"
-                } else {
-                    "SASL_PLAINTEXT"
-                },
-            )
-            .set(
-                "sasl.mechanism",
-                var("AVAL_ACL_TEST_SASL_MECHANISM").unwrap_or_else(|| "SCRAM-SHA-512".into()),
-            )
-            .set("sasl.username", username)
-            .set(
-                "sasl.password",
-                var("AVAL_ACL_TEST_SASL_PASSWORD").expect("AVAL_ACL_TEST_SASL_PASSWORD"),
-            );
-        if let Some(ca) = ca {
-            config.set("ssl.ca.location", ca);
-        }
+    let ca = optional("AVAL_ACL_TEST_SSL_CA_LOCATION");
+    config
+        .set("bootstrap.servers", required("AVAL_ACL_TEST_BOOTSTRAP"))
+        .set(
+            "security.protocol",
+            if ca.is_some() {
+                "SASL_SSL"
+            } else {
+                "SASL_PLAINTEXT"
+            },
+        )
+        .set("sasl.mechanism", mechanism().as_str())
+        .set("sasl.username", username)
+        .set("sasl.password", password);
+    if let Some(ca) = ca {
+        config.set("ssl.ca.location", ca);
     }
     config
+}
+
+/// The configured broker as the configured super user.
+fn config() -> ClientConfig {
+    config_as(
+        &required("AVAL_ACL_TEST_SASL_USERNAME"),
+        &required("AVAL_ACL_TEST_SASL_PASSWORD"),
+    )
 }
 
 fn admin() -> KafkaAdmin {
@@ -406,4 +456,91 @@ fn an_unreachable_cluster_is_a_timeout_named_as_such() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_created_user_logs_in_and_is_refused_what_its_acls_do_not_allow() {
+    let admin = admin();
+    assert!(
+        admin.authorizer_enabled(TIMEOUT).expect("authorizer"),
+        "the broker enforces ACLs"
+    );
+    let user = unique("tenant");
+    let password = "tenant-password-1";
+    admin
+        .upsert_scram_credential(
+            &user,
+            mechanism(),
+            password,
+            DEFAULT_SCRAM_ITERATIONS,
+            TIMEOUT,
+        )
+        .expect("create the tenant's credential");
+    credentials_until(&admin, &[&user], |c| !c.is_empty());
+
+    // Logged in (the errors are the authorizer's, not authentication failures), and refused:
+    // ACLs and credentials are the cluster's, and the tenant has no right on it.
+    let tenant = KafkaAdmin::new(&config_as(&user, password)).expect("tenant client");
+    let acl = AclBinding::allow(
+        format!("User:{user}"),
+        Operation::Write,
+        ResourceType::Topic,
+        PatternType::Prefixed,
+        unique("topics"),
+    );
+    let err = tenant
+        .create_acls(&[acl], TIMEOUT)
+        .expect_err("a tenant may not create ACLs");
+    assert!(
+        err.is(RDKafkaErrorCode::ClusterAuthorizationFailed),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("CLUSTER_AUTHORIZATION_FAILED"),
+        "{err}"
+    );
+    let err = tenant
+        .describe_scram_credentials(&[&user], TIMEOUT)
+        .expect_err("a tenant may not describe credentials");
+    assert!(
+        err.is(RDKafkaErrorCode::ClusterAuthorizationFailed),
+        "{err}"
+    );
+    let err = tenant
+        .upsert_scram_credential(&user, mechanism(), "another", 8192, TIMEOUT)
+        .expect_err("a tenant may not change credentials, not even its own");
+    assert!(
+        err.is(RDKafkaErrorCode::ClusterAuthorizationFailed),
+        "{err}"
+    );
+    let err = tenant
+        .authorizer_enabled(TIMEOUT)
+        .expect_err("a tenant may not delete ACLs");
+    assert!(
+        err.is(RDKafkaErrorCode::ClusterAuthorizationFailed),
+        "{err}"
+    );
+    // librdkafka drops DescribeAcls' error: the refused tenant sees no ACLs at all.
+    assert_eq!(
+        tenant
+            .describe_acls(&AclFilter::any(), TIMEOUT)
+            .expect("describe"),
+        []
+    );
+
+    // A wrong password: the request only times out, and the error says why.
+    let wrong = KafkaAdmin::new(&config_as(&user, "not-the-password")).expect("client");
+    let err = wrong
+        .describe_scram_credentials(&[&user], Duration::from_secs(3))
+        .expect_err("a wrong password");
+    assert!(err.is(RDKafkaErrorCode::OperationTimedOut), "{err}");
+    assert!(err.is(RDKafkaErrorCode::Authentication), "{err}");
+    assert!(
+        !format!("{err} {err:?}").contains("not-the-password"),
+        "{err:?}"
+    );
+
+    admin
+        .delete_scram_credential(&user, mechanism(), TIMEOUT)
+        .expect("clean up");
 }
