@@ -283,8 +283,17 @@ fn run<C: ClientContext>(
 
     let waited = Duration::from_millis(timeout_ms as u64) + RESULT_GRACE;
     let poll_ms = c_int::try_from(waited.as_millis()).unwrap_or(c_int::MAX);
-    // SAFETY: `queue` is live; the event returned (if any) is ours to destroy.
-    let event = unsafe { Owned::from_raw(rd::rd_kafka_queue_poll(queue.as_ptr(), poll_ms)) };
+    let mut event;
+    loop {
+        // SAFETY: `queue` is live; the event returned (if any) is ours to destroy.
+        event = unsafe { Owned::from_raw(rd::rd_kafka_queue_poll(queue.as_ptr(), poll_ms)) };
+        // A result that arrives after the queue is gone is destroyed by librdkafka, which
+        // must not happen to one whose error string dangles: for those, wait on (librdkafka
+        // posts every request's result, at its timeout at the latest).
+        if event.is_some() || request_error == RequestError::Owned {
+            break;
+        }
+    }
     let reported = serve_main_queue(client);
     let Some(event) = event else {
         // Dropping the queue disables it; a result arriving later is freed by librdkafka.

@@ -544,3 +544,35 @@ fn a_created_user_logs_in_and_is_refused_what_its_acls_do_not_allow() {
         .delete_scram_credential(&user, mechanism(), TIMEOUT)
         .expect("clean up");
 }
+
+#[test]
+fn calls_from_several_threads_get_their_own_results() {
+    let admin = admin();
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let admin = admin.clone();
+            std::thread::spawn(move || {
+                let principal = format!("User:{}", unique(&format!("thread{i}")));
+                let acl = AclBinding::allow(
+                    &principal,
+                    Operation::Read,
+                    ResourceType::Topic,
+                    PatternType::Literal,
+                    unique("topic"),
+                );
+                let mine = AclFilter::principal(&principal);
+                admin
+                    .create_acls(std::slice::from_ref(&acl), TIMEOUT)
+                    .expect("create");
+                let described = describe_until(&admin, &mine, |d| !d.is_empty());
+                let deleted = admin.delete_acls(&[mine], TIMEOUT).expect("delete");
+                (acl, described, deleted)
+            })
+        })
+        .collect();
+    for thread in threads {
+        let (acl, described, deleted) = thread.join().expect("thread");
+        assert_eq!(described, deleted);
+        assert_eq!(deleted, [acl]);
+    }
+}
