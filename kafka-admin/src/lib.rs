@@ -83,7 +83,8 @@
 //! librdkafka 2.12 drops DescribeAcls' request-level error (`rdkafka_admin.c` reads the
 //! broker's error code and discards it): a broker without an authorizer answers
 //! SECURITY_DISABLED, and a principal without the right to describe ACLs gets
-//! CLUSTER_AUTHORIZATION_FAILED, but `describe_acls` returns no ACLs either way. CreateAcls
+//! CLUSTER_AUTHORIZATION_FAILED (as does one whose filter the broker rejects), but
+//! `describe_acls` returns no ACLs in every case (the tests pin this down). CreateAcls
 //! and DeleteAcls report those errors per item, so
 //! [`authorizer_enabled`](KafkaAdmin::authorizer_enabled) asks with a DeleteAcls that
 //! selects nothing; ACL drift should be reported only after it.
