@@ -222,6 +222,12 @@ impl TopicAdmin {
             .collect())
     }
 
+    /// Creates `topic` unless it exists: a topic made on demand, such as a company's own
+    /// decisions topic.
+    pub async fn ensure(&self, topic: &TopicSpec) -> Result<(), TopicsError> {
+        self.create(&[topic]).await
+    }
+
     async fn create(&self, topics: &[&TopicSpec]) -> Result<(), TopicsError> {
         if topics.is_empty() {
             return Ok(());
