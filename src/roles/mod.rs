@@ -7,7 +7,9 @@ mod health;
 mod processors;
 mod tools;
 
-pub use admin::{deactivate_company, migrate, revoke_token, topics_apply, topics_delete};
+pub use admin::{
+    deactivate_company, kafka_tenant, migrate, revoke_token, topics_apply, topics_delete,
+};
 pub use gateway::gateway;
 pub use processors::{all, audit, ingest, score, train};
 pub use tools::{synth, upload};

@@ -138,6 +138,7 @@ pub async fn app_state(registry_url: &str) -> AppState {
     let replies = Arc::new(aval_gateway::replies::ReplyRouter::new(
         &stack().kafka(),
         codec.clone(),
+        "aval-e2e-",
         uuid::Uuid::new_v4().to_string(),
         decision_timeout(),
     ));
