@@ -103,7 +103,8 @@ async fn apply_service_acls(
         return Ok(0);
     };
     let layout = access::service_acls(catalogue, &principal, &common.group_prefix);
-    match admin.apply_acls(&principal, layout).await {
+    let scope = access::Scope::of(catalogue, &common.group_prefix);
+    match admin.apply_acls(&principal, layout, scope).await {
         Ok(report) => Ok(print_acls(&report)),
         // aval itself, on a secured cluster: an administrator applies its ACLs.
         Err(e) if e.is_not_authorized() => {
@@ -180,8 +181,9 @@ pub async fn kafka_tenant(common: &Common, company_id: uuid::Uuid) -> anyhow::Re
     }
     let principal = access::user_principal(&username);
     let layout = access::tenant_acls(&catalogue, &common.group_prefix, company_id, &principal);
+    let scope = access::Scope::of(&catalogue, &common.group_prefix);
     let report = admin
-        .apply_acls(&principal, layout)
+        .apply_acls(&principal, layout, scope)
         .await
         .with_context(|| format!("cannot apply the ACLs of {principal}"))?;
     if let AclReport::NoAuthorizer = report {

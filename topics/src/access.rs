@@ -108,6 +108,33 @@ pub fn tenant_acls(
     acls
 }
 
+/// The resources of one deployment: topics under its prefix, groups under its group prefix,
+/// and the cluster. A principal may hold ACLs in other deployments sharing the cluster; only
+/// those in this one are compared with its layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub topic_prefix: String,
+    pub group_prefix: String,
+}
+
+impl Scope {
+    pub fn of(catalogue: &Catalogue, group_prefix: &str) -> Self {
+        Self {
+            topic_prefix: catalogue.prefix().to_owned(),
+            group_prefix: group_prefix.to_owned(),
+        }
+    }
+
+    pub fn holds(&self, acl: &AclBinding) -> bool {
+        match acl.resource {
+            ResourceType::Topic => acl.name.starts_with(&self.topic_prefix),
+            ResourceType::Group => acl.name.starts_with(&self.group_prefix),
+            ResourceType::Cluster => true,
+            ResourceType::TransactionalId => false,
+        }
+    }
+}
+
 /// How a principal's ACLs on the cluster differ from the layout: what is missing, and what
 /// the principal holds beyond it (reported, never removed: an operator may have reasons).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,6 +246,16 @@ mod tests {
     fn drift_names_what_is_missing_and_what_is_extra() {
         let wanted = service_acls(&catalogue(), "User:aval", "secure-");
         assert!(AclDrift::between(&wanted, &wanted).is_empty());
+        let scope = Scope::of(&catalogue(), "secure-");
+        assert!(wanted.iter().all(|acl| scope.holds(acl)));
+        let elsewhere = AclBinding::allow(
+            "User:aval",
+            Operation::Read,
+            ResourceType::Topic,
+            PatternType::Prefixed,
+            "secure.other-deployment.",
+        );
+        assert!(!scope.holds(&elsewhere));
         let mut found = wanted[1..].to_vec();
         let extra = AclBinding::allow(
             "User:aval",

@@ -2,7 +2,7 @@
 //! repairs — topics whose partitions or configuration differ, because shrinking partitions is
 //! impossible and changing them reshuffles keys, which is an operator's call.
 
-use crate::access::AclDrift;
+use crate::access::{AclDrift, Scope};
 use crate::connection::{ConnectionContext, KafkaConnection};
 use crate::{AvroCodec, Catalogue, TopicSpec, TopicsError};
 use aval_kafka_admin::{AclBinding, AclFilter, KafkaAdmin, ScramMechanism};
@@ -245,12 +245,14 @@ impl TopicAdmin {
             .collect())
     }
 
-    /// Gives `principal` the ACLs of `layout` it lacks, and reports those it holds beyond it.
+    /// Gives `principal` the ACLs of `layout` it lacks, and reports those it holds beyond it
+    /// within `scope` (this deployment's resources).
     /// Creating an ACL that exists is no error, so this is safe to repeat.
     pub async fn apply_acls(
         &self,
         principal: &str,
         layout: Vec<AclBinding>,
+        scope: Scope,
     ) -> Result<AclReport, TopicsError> {
         let (acls, timeout, principal) = (self.acls.clone(), self.timeout, principal.to_owned());
         tokio::task::spawn_blocking(move || {
@@ -258,9 +260,10 @@ impl TopicAdmin {
             if !acls.authorizer_enabled(timeout).map_err(TopicsError::Acl)? {
                 return Ok(AclReport::NoAuthorizer);
             }
-            let found = acls
+            let mut found = acls
                 .describe_acls(&AclFilter::principal(&principal), timeout)
                 .map_err(TopicsError::Acl)?;
+            found.retain(|acl| scope.holds(acl));
             let drift = AclDrift::between(&layout, &found);
             acls.create_acls(&drift.missing, timeout)
                 .map_err(TopicsError::Acl)?;
