@@ -3,13 +3,20 @@
 //! would meet them, and the errors a wrong password or an untrusted CA give at start.
 
 use crate::common::{self, Gateway};
+use crate::decisions_support::{order, order_json, post_decision, request};
+use crate::ingest_support::{complete, create_dataset, upload_all};
+use crate::training::{learnable, wait_trained, wait_versions};
+use aval_processors::AUTHORIZATION_HEADER;
 use aval_topics::connection::{SaslLogin, SaslMechanism, SecurityProtocol};
+use aval_topics::records::DecisionRecord;
 use aval_topics::{Catalogue, KafkaConnection, TopicRole};
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -54,9 +61,14 @@ impl Secured {
     /// `aval` with the secured listener's settings, logged in as `login`, under `deployment`'s
     /// topic and group prefixes.
     pub fn aval(&self, login: &(String, String), deployment: &Deployment, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_aval"))
-            .args(args)
-            .env("KAFKA_BOOTSTRAP", &self.bootstrap)
+        let mut aval = Command::new(env!("CARGO_BIN_EXE_aval"));
+        aval.args(args);
+        self.configure(&mut aval, login, deployment);
+        aval.output().expect("run aval")
+    }
+
+    pub fn configure(&self, aval: &mut Command, login: &(String, String), deployment: &Deployment) {
+        aval.env("KAFKA_BOOTSTRAP", &self.bootstrap)
             .env("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
             .env("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
             .env("KAFKA_SASL_USERNAME", &login.0)
@@ -66,9 +78,7 @@ impl Secured {
             .env("AVAL_GROUP_PREFIX", &deployment.groups)
             .env("AVAL_SERVICE_PRINCIPAL", format!("User:{}", self.aval.0))
             .env("SCHEMA_REGISTRY_URL", &common::stack().schema_registry_url)
-            .env("DATABASE_URL", &common::stack().database_url)
-            .output()
-            .expect("run aval")
+            .env("DATABASE_URL", &common::stack().database_url);
     }
 }
 
@@ -291,4 +301,145 @@ fn a_wrong_password_or_an_untrusted_ca_is_named_at_start() {
         said.contains("refused the connection") && said.contains("certificate verify failed"),
         "{said}"
     );
+}
+
+/// `aval all` as aval's own principal on the secured listener, under ACLs the administrator
+/// applied: a company registers, uploads over HTTP, trains, and is decided for over HTTP and
+/// over Kafka as its own principal, whose decision it reads from its own decisions topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_product_runs_over_sasl_ssl_with_acls() {
+    let secured = secured();
+    let deployment = Deployment::applied(&secured);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut aval = Command::new(env!("CARGO_BIN_EXE_aval"));
+    aval.arg("all")
+        .env("AVAL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "AVAL_JWT_SECRET",
+            std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    secured.configure(&mut aval, &secured.aval, &deployment);
+    let mut child = ChildGuard(aval.spawn().expect("start aval all"));
+    let gateway = Gateway {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+    };
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = gateway.http.get(gateway.url("/readyz")).send().await
+            && response.status() == 200
+        {
+            break;
+        }
+        assert!(
+            child.0.try_wait().expect("status").is_none(),
+            "aval all exited over SASL_SSL"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "aval all over SASL_SSL was not ready within 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let (company, token) = gateway.register().await;
+    let dataset = create_dataset(&gateway, &token).await;
+    let data = learnable(150, 8);
+    upload_all(&gateway, &token, &dataset, &data, 500).await;
+    assert_eq!(
+        complete(&gateway, &token, &dataset, &data.counts()).await.0,
+        202
+    );
+    let trained = wait_trained(&gateway, &token, &dataset).await;
+    assert_eq!(trained["status"], "trained", "{trained}");
+    wait_versions(&gateway, &token, 1).await;
+
+    let over_http = order("O-http", "C1", 50_000);
+    let (status, body) = post_decision(
+        &gateway,
+        &token,
+        "/v1/decisions",
+        json!({"order": order_json(&over_http)}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        matches!(body["decision"].as_str(), Some("approved" | "rejected")),
+        "{body}"
+    );
+
+    // The company's own systems, as its own principal: a decision request with its token,
+    // and the decision read back from its own topic.
+    let settings = deployment.tenant(&secured, &company);
+    let tenant = secured.as_user(&(
+        settings["KAFKA_SASL_USERNAME"].clone(),
+        settings["KAFKA_SASL_PASSWORD"].clone(),
+    ));
+    let requests = deployment.catalogue.topic(TopicRole::DecisionRequests);
+    let registry = common::codec();
+    registry.register(requests).await.expect("schema");
+    let asked = request(&company, order("O-kafka", "C1", 50_000), None);
+    let payload = registry.encode(requests, &asked).await.expect("encode");
+    let producer: FutureProducer = tenant.client_config().create().expect("producer");
+    let bearer = format!("Bearer {token}");
+    let headers = OwnedHeaders::new().insert(Header {
+        key: AUTHORIZATION_HEADER,
+        value: Some(bearer.as_bytes()),
+    });
+    producer
+        .send(
+            FutureRecord::to(&requests.name)
+                .key(company.as_bytes())
+                .payload(&payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the tenant may write decision requests");
+    let consumer: BaseConsumer = tenant
+        .client_config()
+        .set(
+            "group.id",
+            format!("{}downstream", settings["AVAL_CONSUMER_GROUP_PREFIX"]),
+        )
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&[&settings["AVAL_DECISIONS_TOPIC"]])
+        .expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while !seen.contains(&"O-kafka".to_owned()) {
+        assert!(
+            Instant::now() < deadline,
+            "the Kafka decision never reached the company's topic; seen {seen:?}"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let message = message.expect("the tenant may read its own decisions");
+        let decision: DecisionRecord = registry
+            .decode(message.payload().expect("a value"))
+            .await
+            .expect("a decision");
+        assert_eq!(decision.company_id, company, "another company's decision");
+        seen.push(decision.order_id);
+    }
+}
+
+/// Kills the child process when the test ends, however it ends.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
