@@ -26,7 +26,7 @@
 //!   N decisions have come out of it.
 //!   `RESULT kafka <n> <decided> <produce_s> <total_s> <decisions_per_s> <reasons_in_sample>`
 
-use aval_topics::connection::RegistryConnection;
+use aval_topics::connection::{RegistryConnection, SaslLogin, SecurityProtocol};
 use aval_topics::records::{DecisionRecord, DecisionRequestRecord, OrderWire};
 use aval_topics::{AvroCodec, Catalogue, KafkaConnection, TopicRole};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -357,8 +357,30 @@ async fn open_loop(options: &HashMap<String, String>) -> Result<Run, Error> {
     })
 }
 
+/// The cluster as aval's roles reach it, with the security settings of the same environment
+/// variables (`scripts/bench-decisions --secure` exports the secured listener's).
+fn connection(bootstrap: &str) -> Result<KafkaConnection, Error> {
+    let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let protocol: SecurityProtocol = var("KAFKA_SECURITY_PROTOCOL")
+        .as_deref()
+        .unwrap_or("PLAINTEXT")
+        .parse()?;
+    let login = match (
+        var("KAFKA_SASL_MECHANISM"),
+        var("KAFKA_SASL_USERNAME"),
+        var("KAFKA_SASL_PASSWORD"),
+    ) {
+        (Some(mechanism), Some(user), Some(password)) => {
+            Some(SaslLogin::new(mechanism.parse()?, user, password))
+        }
+        _ => None,
+    };
+    let ca = var("KAFKA_SSL_CA_LOCATION");
+    Ok(KafkaConnection::new(bootstrap, protocol, login, ca, vec![])?)
+}
+
 async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
-    let kafka = KafkaConnection::plaintext(get(options, "bootstrap")?);
+    let kafka = connection(get(options, "bootstrap")?)?;
     let registry = RegistryConnection::open(get(options, "registry")?);
     let codec = AvroCodec::new(&registry, Duration::from_secs(10))?;
     let catalogue = Catalogue::new(get(options, "prefix")?, 1);
