@@ -99,6 +99,13 @@ impl Store {
         Ok(answers)
     }
 
+    /// Forgets this company's granted tokens in this process now (after a revocation it
+    /// committed), rather than when the database's notification arrives: the revoking process
+    /// refuses the token at once; the others within the notification's delay.
+    pub fn forget_access(&self, company_id: Uuid) {
+        self.access.forget(company_id);
+    }
+
     /// Whether the next check of this token would be answered from memory, without the
     /// database: for tests and diagnostics.
     pub fn remembers_access(&self, company_id: Uuid, jti: Uuid) -> bool {

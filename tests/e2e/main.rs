@@ -25,5 +25,6 @@ mod redrive;
 mod registration;
 mod service;
 mod text_safety;
+mod tokens;
 mod topics;
 mod training;

@@ -225,6 +225,8 @@ pub(crate) async fn revoke(
         .commit()
         .await
         .map_err(|e| Problem::dependency_failed("cannot revoke the token", e))?;
+    // Refused at once here; other processes hear the database's notification.
+    state.store.forget_access(company_id);
     tracing::info!(%company_id, %jti, "token revoked");
     Ok(StatusCode::NO_CONTENT)
 }
