@@ -30,7 +30,8 @@ pub enum LogFormat {
 /// Settings every role shares: where the services are and how topics are named.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
-    /// development or production; production refuses insecure defaults.
+    /// development or production; production refuses what only a test deployment should do
+    /// (`topics delete`).
     #[arg(
         long,
         env = "AVAL_ENV",
