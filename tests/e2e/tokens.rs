@@ -219,15 +219,25 @@ impl Drop for Process {
 }
 
 fn start_gateway(database_url: &str) -> Process {
+    start_gateway_logging(database_url, None)
+}
+
+/// A gateway whose log, at debug level, goes to `log`.
+fn start_gateway_logging(database_url: &str, log: Option<&std::path::Path>) -> Process {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).expect("a log file")),
+        None => Stdio::null(),
+    };
     let child = aval(database_url)
         .arg("gateway")
         .env("AVAL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("start aval gateway");
     Process(
@@ -289,7 +299,8 @@ async fn stored_kids(database_url: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn generated_keys_are_shared_kept_apart_and_rotated_without_logging_anyone_out() {
     let (one, two) = (fresh_database().await, fresh_database().await);
-    let mut a = start_gateway(&one);
+    let log = std::env::temp_dir().join(format!("aval-keys-{}.log", uuid::Uuid::new_v4()));
+    let mut a = start_gateway_logging(&one, Some(&log));
     let mut b = start_gateway(&one);
     let mut other = start_gateway(&two);
     ready(&mut a).await;
@@ -389,7 +400,51 @@ async fn generated_keys_are_shared_kept_apart_and_rotated_without_logging_anyone
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // The key material appears nowhere: not in a gateway's debug log (which saw the key
+    // generated and the rotation), its metrics, or the operator's listing.
+    let metrics =
+        a.1.http
+            .get(a.1.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+    let store = Store::connect(&one, 2).await.expect("connect");
+    let secrets = store.all_jwt_keys().await.expect("keys");
     drop((a, b, other));
+    let logged = std::fs::read(&log).expect("the log");
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        String::from_utf8_lossy(&logged).contains(&first_kid),
+        "the log names the key"
+    );
+    for key in &secrets {
+        let secret = key.secret.expose();
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret);
+        for (place, text) in [
+            ("log", &logged[..]),
+            ("metrics", metrics.as_bytes()),
+            ("listing", listing.as_bytes()),
+        ] {
+            assert!(
+                text.windows(secret.len()).all(|w| w != secret),
+                "a secret in the {place} (raw)"
+            );
+            let text = String::from_utf8_lossy(text).to_lowercase();
+            assert!(!text.contains(&hex), "a secret in the {place} (hex)");
+            assert!(
+                !text.contains(&b64.to_lowercase()),
+                "a secret in the {place} (base64)"
+            );
+            assert!(
+                !text.contains(&format!("{secret:?}")),
+                "a secret in the {place} (bytes)"
+            );
+        }
+    }
     drop_database(&one).await;
     drop_database(&two).await;
 }
