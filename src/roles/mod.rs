@@ -129,7 +129,16 @@ async fn register_schemas(codec: &AvroCodec, catalogue: &Catalogue) -> anyhow::R
 /// `jwt_keys` table does (the first process to start generates one). Every key stored and
 /// not retired verifies. A rotation reaches this process through the database's notification
 /// (see `aval_store::jwt_keys`), or at the latest when a token names the new key.
+///
+/// One set per process: the roles of `aval all` share it (one follower, one listener).
 async fn token_keys(common: &Common, store: &Store) -> anyhow::Result<Arc<TokenKeys>> {
+    static KEYS: tokio::sync::OnceCell<Arc<TokenKeys>> = tokio::sync::OnceCell::const_new();
+    KEYS.get_or_try_init(|| load_token_keys(common, store))
+        .await
+        .cloned()
+}
+
+async fn load_token_keys(common: &Common, store: &Store) -> anyhow::Result<Arc<TokenKeys>> {
     let ttl = chrono::Duration::days(common.token_ttl_days);
     let configured = match common.secret()? {
         SecretChoice::Configured(secret) => Some(KeySecret::new(secret.as_bytes())),
