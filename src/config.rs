@@ -75,6 +75,12 @@ pub struct Common {
     /// PEM file of the CA that signed the brokers' certificates; unset: the system's roots.
     #[arg(long, env = "KAFKA_SSL_CA_LOCATION", global = true)]
     pub kafka_ssl_ca_location: Option<String>,
+    /// aval's own Kafka principal, which `aval topics apply` gives the ACLs every role needs
+    /// on the topic and group prefixes (`User:aval`). Unset: `User:` and KAFKA_SASL_USERNAME
+    /// under a SASL protocol, else none (no ACLs applied). Set it when `topics apply` runs as
+    /// an administrator rather than as aval.
+    #[arg(long, env = "AVAL_SERVICE_PRINCIPAL", global = true)]
+    pub service_principal: Option<String>,
     /// Confluent-compatible schema registry base URL (http:// or https://).
     #[arg(
         long,
@@ -489,6 +495,16 @@ impl Common {
             self.kafka_ssl_ca_location.clone(),
             connection::passed_through(std::env::vars()),
         )?)
+    }
+
+    /// The principal aval's roles run as, for its ACLs.
+    pub fn service_principal(&self) -> Option<String> {
+        self.service_principal.clone().or_else(|| {
+            self.kafka_sasl_username
+                .as_deref()
+                .filter(|_| self.kafka_security_protocol.uses_sasl())
+                .map(aval_topics::access::user_principal)
+        })
     }
 
     /// The schema registry and aval's login to it.

@@ -77,6 +77,9 @@ enum TopicsCommand {
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
+    /// A company's own Kafka principal: its decisions topic, SCRAM credential and ACLs; prints
+    /// its Kafka settings as KEY=value lines (exit 4: the user could not be created here).
+    KafkaTenant { company_id: uuid::Uuid },
     /// Refuse every token of a company from now on (403).
     DeactivateCompany { company_id: uuid::Uuid },
     /// Refuse one token, by its `jti` claim, from now on (403).
@@ -133,6 +136,9 @@ fn main() -> std::process::ExitCode {
                 roles::topics_delete(&cli.common, yes).await
             }
             Command::Migrate => roles::migrate(&cli.common).await,
+            Command::Admin(AdminCommand::KafkaTenant { company_id }) => {
+                roles::kafka_tenant(&cli.common, company_id).await
+            }
             Command::Admin(AdminCommand::DeactivateCompany { company_id }) => {
                 roles::deactivate_company(&cli.common, company_id).await
             }

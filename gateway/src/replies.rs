@@ -40,6 +40,9 @@ type Waiting = Arc<Mutex<HashMap<String, Waiter>>>;
 
 pub struct ReplyRouter {
     instance: String,
+    /// This instance's consumer group, under the deployment's group prefix (where its
+    /// principal may read).
+    group: String,
     kafka: KafkaConnection,
     codec: AvroCodec,
     timeout: Duration,
@@ -90,10 +93,12 @@ impl ReplyRouter {
     pub fn new(
         kafka: &KafkaConnection,
         codec: AvroCodec,
+        group_prefix: &str,
         instance: String,
         timeout: Duration,
     ) -> Self {
         Self {
+            group: format!("{group_prefix}gateway-replies-{instance}"),
             instance,
             kafka: kafka.clone(),
             codec,
@@ -130,10 +135,7 @@ impl ReplyRouter {
         let error = |e: rdkafka::error::KafkaError| ReplyError::Consumer(e.to_string());
         let mut config = self.kafka.client_config();
         config
-            .set(
-                "group.id",
-                format!("aval-gateway-replies-{}", self.instance),
-            )
+            .set("group.id", &self.group)
             .set("enable.auto.commit", "false")
             // A reply waits for no batch: with fetch.min.bytes=1 the broker answers a fetch
             // the moment a reply lands. The wait only bounds a fetch that finds nothing, so a

@@ -2,42 +2,10 @@
 //! through a SASL listener, logged in as a super user (one who may alter ACLs and SCRAM
 //! credentials); the tests also log in as a user they create, who may not.
 //!
-//! Required: `AVAL_ACL_TEST_BOOTSTRAP` (the SASL listener), `AVAL_ACL_TEST_SASL_USERNAME`,
-//! `AVAL_ACL_TEST_SASL_PASSWORD`. Optional: `AVAL_ACL_TEST_SASL_MECHANISM` (default
-//! SCRAM-SHA-512), `AVAL_ACL_TEST_SSL_CA_LOCATION` (SASL_SSL when set, else
-//! SASL_PLAINTEXT). Without the required ones these tests fail.
-//!
-//! A throwaway single-node broker that fits, from the jars `scripts/stack` installs
-//! (`.stack/kafka/lib`), in a `server.properties`:
-//!
-//! ```text
-//! process.roles=broker,controller
-//! node.id=1
-//! controller.quorum.bootstrap.servers=127.0.0.1:29093
-//! controller.listener.names=CONTROLLER
-//! listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093,SASL_PLAINTEXT://127.0.0.1:29094
-//! advertised.listeners=PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093,SASL_PLAINTEXT://127.0.0.1:29094
-//! listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
-//! inter.broker.listener.name=PLAINTEXT
-//! log.dirs=/tmp/acl-kafka/data
-//! offsets.topic.replication.factor=1
-//! transaction.state.log.replication.factor=1
-//! transaction.state.log.min.isr=1
-//! authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-//! super.users=User:ANONYMOUS;User:admin
-//! sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
-//! listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-//! listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-//! ```
-//!
-//! ```text
-//! java -cp '.stack/kafka/lib/*' kafka.tools.StorageTool format --standalone \
-//!   --cluster-id=aclTestCluster0000001 -c server.properties \
-//!   --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'
-//! setsid java -Xmx512m -cp '.stack/kafka/lib/*' kafka.Kafka server.properties &
-//! AVAL_ACL_TEST_BOOTSTRAP=127.0.0.1:29094 AVAL_ACL_TEST_SASL_USERNAME=admin \
-//!   AVAL_ACL_TEST_SASL_PASSWORD=admin-secret cargo test -p aval-kafka-admin
-//! ```
+//! The broker is the secured listener `scripts/stack up` starts: its settings come from the
+//! environment or else from the repository's `.stack.env`: `KAFKA_SECURE_BOOTSTRAP`,
+//! `KAFKA_ADMIN_SASL_USERNAME` and `KAFKA_ADMIN_SASL_PASSWORD` (a super user),
+//! `KAFKA_SASL_MECHANISM` and `KAFKA_SSL_CA_LOCATION`. Without them these tests fail.
 //!
 //! Every run uses names of its own (principals, users, resources) and removes what it
 //! created, so runs can share a broker.
@@ -55,38 +23,46 @@ use rdkafka::types::RDKafkaErrorCode;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn required(name: &str) -> String {
+/// A setting of the stack, from the environment or else from `.stack.env`.
+fn optional(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} is not set: these tests need the SASL listener of a Kafka broker with an \
-             authorizer and a super user's login (see kafka-admin/tests/broker.rs for a \
-             throwaway broker that fits)"
-            )
+        .or_else(|| {
+            let file =
+                std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.stack.env"))
+                    .ok()?;
+            file.lines()
+                .filter_map(|line| line.trim().split_once('='))
+                .find(|(key, _)| key.trim() == name)
+                .map(|(_, value)| value.trim().trim_matches('"').to_owned())
         })
+        .filter(|v| !v.is_empty())
 }
 
-fn optional(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+fn required(name: &str) -> String {
+    optional(name).unwrap_or_else(|| {
+        panic!(
+            "{name} is not set: these tests need the secured listener of `scripts/stack up` \
+             (a Kafka broker with an authorizer, and a super user's login)"
+        )
+    })
 }
 
 /// The configured broker's SASL mechanism (the one a created user logs in with too).
 fn mechanism() -> ScramMechanism {
-    match optional("AVAL_ACL_TEST_SASL_MECHANISM").as_deref() {
+    match optional("KAFKA_SASL_MECHANISM").as_deref() {
         None | Some("SCRAM-SHA-512") => ScramMechanism::Sha512,
         Some("SCRAM-SHA-256") => ScramMechanism::Sha256,
-        Some(other) => panic!("AVAL_ACL_TEST_SASL_MECHANISM={other}: SCRAM-SHA-256 or -512"),
+        Some(other) => panic!("KAFKA_SASL_MECHANISM={other}: SCRAM-SHA-256 or -512"),
     }
 }
 
 /// The configured broker, logged in as `username`.
 fn config_as(username: &str, password: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
-    let ca = optional("AVAL_ACL_TEST_SSL_CA_LOCATION");
+    let ca = optional("KAFKA_SSL_CA_LOCATION");
     config
-        .set("bootstrap.servers", required("AVAL_ACL_TEST_BOOTSTRAP"))
+        .set("bootstrap.servers", required("KAFKA_SECURE_BOOTSTRAP"))
         .set(
             "security.protocol",
             if ca.is_some() {
@@ -107,8 +83,8 @@ fn config_as(username: &str, password: &str) -> ClientConfig {
 /// The configured broker as the configured super user.
 fn config() -> ClientConfig {
     config_as(
-        &required("AVAL_ACL_TEST_SASL_USERNAME"),
-        &required("AVAL_ACL_TEST_SASL_PASSWORD"),
+        &required("KAFKA_ADMIN_SASL_USERNAME"),
+        &required("KAFKA_ADMIN_SASL_PASSWORD"),
     )
 }
 

@@ -4,12 +4,18 @@ use super::{KAFKA_TIMEOUT, catalogue, codec, connect_store, kafka};
 use crate::config::{Common, Environment, SecretChoice};
 use anyhow::Context;
 use aval_core::token::KeySecret;
+use aval_kafka_admin::ScramMechanism;
 use aval_store::StoreError;
-use aval_topics::admin::TopicAdmin;
+use aval_topics::TopicRole;
+use aval_topics::access;
+use aval_topics::admin::{AclReport, TopicAdmin};
+use aval_topics::connection::SaslMechanism;
 use std::process::ExitCode;
 
 /// Exit code of `topics apply` when the cluster differs from the catalogue.
 const EXIT_DRIFT: u8 = 3;
+/// `admin kafka-tenant` could not create the SCRAM user: the rest is done, the user is not.
+const EXIT_NO_CREDENTIAL: u8 = 4;
 
 pub async fn migrate(common: &Common) -> anyhow::Result<ExitCode> {
     connect_store(common).await?;
@@ -73,15 +79,147 @@ pub async fn topics_apply(common: &Common, fix_configs: bool) -> anyhow::Result<
     for drift in &report.drift {
         println!("DRIFT     {drift}");
     }
-    if report.drift.is_empty() {
+    let unexpected_acls = apply_service_acls(common, &admin, &catalogue).await?;
+    let drifted = report.drift.len() + unexpected_acls;
+    if drifted == 0 {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
-            "aval: {} setting(s) differ from the catalogue; fix them by hand",
-            report.drift.len()
+            "aval: {drifted} setting(s) or ACL(s) differ from the catalogue; fix them by hand"
         );
         Ok(ExitCode::from(EXIT_DRIFT))
     }
+}
+
+/// Gives aval's service principal the ACLs of the catalogue's layout and prints what it
+/// found; returns how many ACLs the principal holds beyond the layout (drift).
+async fn apply_service_acls(
+    common: &Common,
+    admin: &TopicAdmin,
+    catalogue: &aval_topics::Catalogue,
+) -> anyhow::Result<usize> {
+    let Some(principal) = common.service_principal() else {
+        println!(
+            "acls      none applied: no service principal (AVAL_SERVICE_PRINCIPAL, or a SASL login)"
+        );
+        return Ok(0);
+    };
+    let layout = access::service_acls(catalogue, &principal, &common.group_prefix);
+    let scope = access::Scope::of(catalogue, &common.group_prefix);
+    match admin.apply_acls(&principal, layout, scope).await {
+        Ok(report) => Ok(print_acls(&report)),
+        // aval itself, on a secured cluster: an administrator applies its ACLs.
+        Err(e) if e.is_not_authorized() => {
+            println!(
+                "acls      not checked: this principal may not read ACLs; an administrator applies them (topics apply with AVAL_SERVICE_PRINCIPAL={principal})"
+            );
+            Ok(0)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot apply the ACLs of {principal}")),
+    }
+}
+
+/// Prints an ACL report like the topics' one; returns the number of unexpected ACLs.
+fn print_acls(report: &AclReport) -> usize {
+    match report {
+        AclReport::NoAuthorizer => {
+            println!("acls      none applied: the cluster has no authorizer");
+            0
+        }
+        AclReport::Applied {
+            principal,
+            created,
+            unchanged,
+            unexpected,
+        } => {
+            for acl in created {
+                println!("created   acl {acl}");
+            }
+            println!("unchanged {unchanged} acl(s) of {principal}");
+            for acl in unexpected {
+                println!("DRIFT     acl {acl} is not in the catalogue's layout");
+            }
+            unexpected.len()
+        }
+    }
+}
+
+/// `aval admin kafka-tenant COMPANY_ID`: a company's own Kafka principal, for its systems that
+/// produce data and orders and read decisions straight from Kafka. Creates the company's
+/// decisions topic, its SCRAM credential (where the cluster lets aval create users) and its
+/// ACLs, and prints the settings the company needs as `KEY=value` lines.
+pub async fn kafka_tenant(common: &Common, company_id: uuid::Uuid) -> anyhow::Result<ExitCode> {
+    let store = connect_store(common).await?;
+    let company = store
+        .company(company_id)
+        .await
+        .with_context(|| format!("no company {company_id}"))?;
+    if company.deactivated_at.is_some() {
+        anyhow::bail!("company {company_id} is deactivated");
+    }
+    let kafka = kafka(common).await?;
+    let catalogue = catalogue(common);
+    let admin =
+        TopicAdmin::new(&kafka, KAFKA_TIMEOUT).context("cannot create the Kafka admin client")?;
+    let decisions = catalogue.company_decisions(company_id);
+    admin
+        .ensure(&decisions)
+        .await
+        .with_context(|| format!("cannot create {}", decisions.name))?;
+    let username = access::tenant_username(company_id);
+    let mechanism = match common.kafka_sasl_mechanism {
+        Some(SaslMechanism::ScramSha256) => ScramMechanism::Sha256,
+        _ => ScramMechanism::Sha512,
+    };
+    // 122 random bits, as hex: no character a shell or a properties file would mangle.
+    let password = format!("{}", uuid::Uuid::new_v4().simple());
+    let created = admin
+        .upsert_scram_user(&username, mechanism, &password)
+        .await;
+    if let Err(e) = &created {
+        eprintln!(
+            "aval: cannot create the SCRAM user {username} ({e}); create it where the cluster's users are managed, with the ACLs below"
+        );
+    }
+    let principal = access::user_principal(&username);
+    let layout = access::tenant_acls(&catalogue, &common.group_prefix, company_id, &principal);
+    let scope = access::Scope::of(&catalogue, &common.group_prefix);
+    let report = admin
+        .apply_acls(&principal, layout, scope)
+        .await
+        .with_context(|| format!("cannot apply the ACLs of {principal}"))?;
+    if let AclReport::NoAuthorizer = report {
+        eprintln!("aval: the cluster has no authorizer: any client may read every topic");
+    }
+    let password = created.as_ref().map_or("", |()| password.as_str());
+    let mechanism = created.as_ref().map_or("", |()| mechanism.as_str());
+    for (key, value) in [
+        ("KAFKA_BOOTSTRAP", kafka.bootstrap()),
+        ("KAFKA_SECURITY_PROTOCOL", kafka.protocol().as_str()),
+        ("KAFKA_SASL_MECHANISM", mechanism),
+        ("KAFKA_SASL_USERNAME", username.as_str()),
+        ("KAFKA_SASL_PASSWORD", password),
+        (
+            "AVAL_INGEST_TOPIC",
+            catalogue.topic(TopicRole::Ingest).name.as_str(),
+        ),
+        (
+            "AVAL_DECISION_REQUESTS_TOPIC",
+            catalogue.topic(TopicRole::DecisionRequests).name.as_str(),
+        ),
+        ("AVAL_DECISIONS_TOPIC", decisions.name.as_str()),
+        (
+            "AVAL_CONSUMER_GROUP_PREFIX",
+            access::tenant_group_prefix(&common.group_prefix, company_id).as_str(),
+        ),
+    ] {
+        println!("{key}={value}");
+    }
+    Ok(if created.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NO_CREDENTIAL)
+    })
 }
 
 pub async fn deactivate_company(

@@ -34,6 +34,7 @@ pub(super) async fn serve_gateway(
     let replies = Arc::new(ReplyRouter::new(
         &kafka,
         codec,
+        &common.group_prefix,
         uuid::Uuid::new_v4().to_string(),
         std::time::Duration::from_millis(settings.decision_timeout_ms),
     ));

@@ -25,9 +25,9 @@ pub struct StackEnv {
     pub database_url: String,
 }
 
-/// The stack's addresses, from the environment or else from `.stack.env` (written by
-/// `scripts/stack up`). Panics with instructions when neither has them.
-pub fn stack() -> StackEnv {
+/// One setting of the stack, from the environment or else from `.stack.env` (written by
+/// `scripts/stack up`). Panics with instructions when neither has it.
+pub fn stack_setting(key: &str) -> String {
     let file: HashMap<String, String> =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.stack.env"))
             .unwrap_or_default()
@@ -35,16 +35,18 @@ pub fn stack() -> StackEnv {
             .filter_map(|line| line.trim().trim_start_matches("export ").split_once('='))
             .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
             .collect();
-    let get = |key: &str| {
-        std::env::var(key)
-            .ok()
-            .or_else(|| file.get(key).cloned())
-            .unwrap_or_else(|| panic!("{key} is not set: run `scripts/stack up` first"))
-    };
+    std::env::var(key)
+        .ok()
+        .or_else(|| file.get(key).cloned())
+        .unwrap_or_else(|| panic!("{key} is not set: run `scripts/stack up` first"))
+}
+
+/// The stack's addresses.
+pub fn stack() -> StackEnv {
     StackEnv {
-        kafka_bootstrap: get("KAFKA_BOOTSTRAP"),
-        schema_registry_url: get("SCHEMA_REGISTRY_URL"),
-        database_url: get("DATABASE_URL"),
+        kafka_bootstrap: stack_setting("KAFKA_BOOTSTRAP"),
+        schema_registry_url: stack_setting("SCHEMA_REGISTRY_URL"),
+        database_url: stack_setting("DATABASE_URL"),
     }
 }
 
@@ -138,6 +140,7 @@ pub async fn app_state(registry_url: &str) -> AppState {
     let replies = Arc::new(aval_gateway::replies::ReplyRouter::new(
         &stack().kafka(),
         codec.clone(),
+        "aval-e2e-",
         uuid::Uuid::new_v4().to_string(),
         decision_timeout(),
     ));

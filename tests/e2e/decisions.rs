@@ -667,6 +667,7 @@ async fn without_a_scorer_the_gateway_answers_504_with_a_clear_body() {
     state.replies = Arc::new(aval_gateway::replies::ReplyRouter::new(
         &common::stack().kafka(),
         common::codec(),
+        "aval-e2e-",
         Uuid::new_v4().to_string(),
         Duration::from_millis(500),
     ));

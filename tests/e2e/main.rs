@@ -23,6 +23,7 @@ mod jwt;
 mod poison;
 mod redrive;
 mod registration;
+mod secured;
 mod service;
 mod text_safety;
 mod tokens;

@@ -2,8 +2,10 @@
 //! repairs — topics whose partitions or configuration differ, because shrinking partitions is
 //! impossible and changing them reshuffles keys, which is an operator's call.
 
-use crate::connection::KafkaConnection;
+use crate::access::{AclDrift, Scope};
+use crate::connection::{ConnectionContext, KafkaConnection};
 use crate::{AvroCodec, Catalogue, TopicSpec, TopicsError};
+use aval_kafka_admin::{AclBinding, AclFilter, KafkaAdmin, ScramMechanism};
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
 };
@@ -40,16 +42,37 @@ pub struct ApplyReport {
     pub schemas: Vec<(String, u32)>,
 }
 
+/// What applying a principal's ACL layout found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclReport {
+    /// The cluster has no authorizer: every client may do everything, and no ACL applies.
+    NoAuthorizer,
+    Applied {
+        principal: String,
+        created: Vec<AclBinding>,
+        unchanged: usize,
+        /// ACLs the principal holds beyond the layout: reported, not removed.
+        unexpected: Vec<AclBinding>,
+    },
+}
+
 #[derive(Debug)]
 pub struct TopicAdmin {
     admin: AdminClient<DefaultClientContext>,
+    acls: KafkaAdmin<ConnectionContext>,
     timeout: Duration,
 }
 
 impl TopicAdmin {
     pub fn new(kafka: &KafkaConnection, timeout: Duration) -> Result<Self, TopicsError> {
         let admin = kafka.client_config().create()?;
-        Ok(Self { admin, timeout })
+        let acls = KafkaAdmin::with_context(&kafka.client_config(), ConnectionContext::default())
+            .map_err(TopicsError::Acl)?;
+        Ok(Self {
+            admin,
+            acls,
+            timeout,
+        })
     }
 
     /// Creates what is missing, compares what exists, and registers every value schema.
@@ -220,6 +243,69 @@ impl TopicAdmin {
             .iter()
             .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
             .collect())
+    }
+
+    /// Gives `principal` the ACLs of `layout` it lacks, and reports those it holds beyond it
+    /// within `scope` (this deployment's resources).
+    /// Creating an ACL that exists is no error, so this is safe to repeat.
+    pub async fn apply_acls(
+        &self,
+        principal: &str,
+        layout: Vec<AclBinding>,
+        scope: Scope,
+    ) -> Result<AclReport, TopicsError> {
+        let (acls, timeout, principal) = (self.acls.clone(), self.timeout, principal.to_owned());
+        tokio::task::spawn_blocking(move || {
+            // Without an authorizer, describing ACLs answers an empty list, not an error.
+            if !acls.authorizer_enabled(timeout).map_err(TopicsError::Acl)? {
+                return Ok(AclReport::NoAuthorizer);
+            }
+            let mut found = acls
+                .describe_acls(&AclFilter::principal(&principal), timeout)
+                .map_err(TopicsError::Acl)?;
+            found.retain(|acl| scope.holds(acl));
+            let drift = AclDrift::between(&layout, &found);
+            acls.create_acls(&drift.missing, timeout)
+                .map_err(TopicsError::Acl)?;
+            Ok(AclReport::Applied {
+                principal,
+                unchanged: layout.len() - drift.missing.len(),
+                created: drift.missing,
+                unexpected: drift.unexpected,
+            })
+        })
+        .await
+        .map_err(|e| TopicsError::AclPanicked(e.to_string()))?
+    }
+
+    /// Creates or replaces `user`'s SCRAM credential. Fails where the cluster manages its
+    /// users elsewhere (managed services) or the caller may not alter them.
+    pub async fn upsert_scram_user(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+        password: &str,
+    ) -> Result<(), TopicsError> {
+        let (acls, timeout) = (self.acls.clone(), self.timeout);
+        let (user, password) = (user.to_owned(), password.to_owned());
+        tokio::task::spawn_blocking(move || {
+            acls.upsert_scram_credential(
+                &user,
+                mechanism,
+                &password,
+                aval_kafka_admin::DEFAULT_SCRAM_ITERATIONS,
+                timeout,
+            )
+            .map_err(TopicsError::Acl)
+        })
+        .await
+        .map_err(|e| TopicsError::AclPanicked(e.to_string()))?
+    }
+
+    /// Creates `topic` unless it exists: a topic made on demand, such as a company's own
+    /// decisions topic.
+    pub async fn ensure(&self, topic: &TopicSpec) -> Result<(), TopicsError> {
+        self.create(&[topic]).await
     }
 
     async fn create(&self, topics: &[&TopicSpec]) -> Result<(), TopicsError> {

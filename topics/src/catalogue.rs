@@ -82,6 +82,7 @@ impl TopicSpec {
 
 #[derive(Debug, Clone)]
 pub struct Catalogue {
+    prefix: String,
     topics: Vec<TopicSpec>,
 }
 
@@ -101,6 +102,7 @@ impl Catalogue {
         };
         use CleanupPolicy::{Compact, Delete};
         let mut catalogue = Self {
+            prefix: prefix.to_owned(),
             topics: vec![
                 topic(
                     TopicRole::Ingest,
@@ -190,11 +192,47 @@ impl Catalogue {
     pub fn topics(&self) -> &[TopicSpec] {
         &self.topics
     }
+
+    /// The prefix every topic name starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A company's own decisions topic, `<prefix>decisions.<company id>`: the same records as
+    /// the shared `decisions` topic, for the company's downstream consumers, which may read
+    /// it and nothing else of the company's neighbours. Not in [`Catalogue::topics`]: it is
+    /// created for each company (by `aval admin kafka-tenant`, or by the scorer at the
+    /// company's first decision). One partition keeps a company's decisions in order, and
+    /// one per company keeps the cluster's partition count near the number of companies.
+    pub fn company_decisions(&self, company: uuid::Uuid) -> TopicSpec {
+        let shared = self.topic(TopicRole::Decisions);
+        TopicSpec {
+            name: format!("{}.{company}", shared.name),
+            partitions: 1,
+            ..shared.clone()
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_company_s_decisions_topic_is_named_after_the_shared_one() {
+        let catalogue = Catalogue::new("aval.", 3);
+        let company = uuid::Uuid::from_u128(7);
+        let topic = catalogue.company_decisions(company);
+        assert_eq!(topic.name, format!("aval.decisions.{company}"));
+        assert_eq!(topic.partitions, 1);
+        assert_eq!(topic.replication, 3);
+        let shared = catalogue.topic(TopicRole::Decisions);
+        assert_eq!(
+            topic.value.map(|schema| schema.file),
+            shared.value.map(|schema| schema.file)
+        );
+        assert!(!catalogue.topics().iter().any(|t| t.name == topic.name));
+    }
 
     #[test]
     fn every_role_has_its_own_topic() {

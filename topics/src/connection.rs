@@ -7,8 +7,9 @@
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -192,6 +193,9 @@ impl ConnectionError {
     }
 }
 
+/// How long [`KafkaConnection::verify`] waits for librdkafka's reason after a failed call.
+const ERROR_EVENT_WAIT: Duration = Duration::from_secs(2);
+
 /// Where the cluster is and how to log in to it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConnection {
@@ -340,13 +344,23 @@ impl KafkaConnection {
     /// untrusted certificate stops aval with librdkafka's reason instead of a timeout later.
     pub fn verify(&self, timeout: Duration) -> Result<(), ConnectionError> {
         let context = ConnectionContext::default();
-        let consumer: BaseConsumer<ConnectionContext> = self
+        let client: BaseProducer<ConnectionContext> = self
             .client_config()
             .create_with_context(context.clone())
             .map_err(|e| ConnectionError::Client(e.to_string()))?;
-        match consumer.fetch_metadata(None, timeout) {
+        match client.client().fetch_metadata(None, timeout) {
             Ok(_) => Ok(()),
-            Err(error) => Err(self.failure(&context, &error, timeout)),
+            Err(error) => {
+                // librdkafka reports a refused login or certificate as an event on the
+                // client's main queue, which only a poll hands to the context, and it may
+                // queue it just after the metadata call gives up.
+                let waited = std::time::Instant::now();
+                let refused = || context.last_error().is_some_and(|seen| seen.refused);
+                while !refused() && waited.elapsed() < ERROR_EVENT_WAIT {
+                    client.poll(Duration::from_millis(50));
+                }
+                Err(self.failure(&context, &error, timeout))
+            }
         }
     }
 
@@ -592,8 +606,9 @@ pub struct SeenError {
 }
 
 /// A client context that remembers the last connection error librdkafka reported, so a
-/// timeout can be explained (a refused password, an untrusted certificate), and that sends
-/// librdkafka's log lines to `tracing`.
+/// timeout can be explained (a refused password, an untrusted certificate: such a refusal is
+/// kept over the outages reported after it), and that sends librdkafka's log lines to
+/// `tracing`.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionContext {
     last: Arc<Mutex<Option<SeenError>>>,
@@ -624,15 +639,25 @@ impl ClientContext for ConnectionContext {
         );
         tracing::warn!(target: "librdkafka", error = %error, reason, "Kafka connection error");
         if let Ok(mut last) = self.last.lock() {
-            *last = Some(SeenError {
-                reason: reason.to_owned(),
-                refused,
-            });
+            // A refusal explains the "all brokers down" that librdkafka reports after it.
+            if refused || !last.as_ref().is_some_and(|seen| seen.refused) {
+                *last = Some(SeenError {
+                    reason: reason.to_owned(),
+                    refused,
+                });
+            }
         }
     }
 }
 
 impl ConsumerContext for ConnectionContext {}
+
+/// Only [`KafkaConnection::verify`] produces through this context directly, and sends nothing.
+impl ProducerContext for ConnectionContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
 
 #[cfg(test)]
 mod tests {
@@ -830,6 +855,19 @@ mod tests {
         );
         let down = connection.failure(&context, &timeout, Duration::from_secs(5));
         assert!(!down.is_permanent());
+        // librdkafka follows a refusal with "all brokers down": the refusal is the reason.
+        let context = ConnectionContext::default();
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::SSL),
+            "SSL handshake failed: certificate verify failed",
+        );
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+            "1/1 brokers are down",
+        );
+        let refused = connection.failure(&context, &timeout, Duration::from_secs(5));
+        assert!(refused.is_permanent(), "{refused}");
+        assert!(refused.to_string().contains("certificate verify failed"));
         assert!(down.to_string().contains("1/1 brokers are down"), "{down}");
     }
 }

@@ -25,6 +25,10 @@ pub enum TopicsError {
     },
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("kafka ACLs: {0}")]
+    Acl(#[from] aval_kafka_admin::AdminError),
+    #[error("kafka ACLs: the call panicked: {0}")]
+    AclPanicked(String),
     #[error("topic {topic} carries no Avro schema")]
     Unframed { topic: String },
     #[error("schema {file}: {message}")]
@@ -32,6 +36,12 @@ pub enum TopicsError {
 }
 
 impl TopicsError {
+    /// The principal may not do what was asked (alter ACLs, create users).
+    pub fn is_not_authorized(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode::ClusterAuthorizationFailed;
+        matches!(self, TopicsError::Acl(e) if e.is(ClusterAuthorizationFailed))
+    }
+
     pub fn fault(&self) -> Fault {
         match self {
             TopicsError::Decode(_) | TopicsError::WrongRecordType { .. } => Fault::Sender,
@@ -53,7 +63,10 @@ impl TopicsError {
             {
                 Fault::Internal
             }
-            TopicsError::Kafka(_) | TopicsError::Admin { .. } => Fault::External(Dependency::Kafka),
+            TopicsError::Kafka(_) | TopicsError::Admin { .. } | TopicsError::Acl(_) => {
+                Fault::External(Dependency::Kafka)
+            }
+            TopicsError::AclPanicked(_) => Fault::Internal,
             TopicsError::Encode { .. }
             | TopicsError::Unframed { .. }
             | TopicsError::Schema { .. } => Fault::Internal,

@@ -3,6 +3,7 @@
 //! that frames records the Confluent way, the one connection configuration every Kafka client
 //! starts from, and the producer every role publishes with.
 
+pub mod access;
 pub mod admin;
 pub mod catalogue;
 pub mod codec;
