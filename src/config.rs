@@ -13,10 +13,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Signs development tokens when `AVAL_JWT_SECRET` is unset. Public by definition: anyone can
-/// forge tokens with it, which is why `AVAL_ENV=production` refuses to start with it.
-pub const DEVELOPMENT_JWT_SECRET: &str = "aval-development-key-never-use-in-production";
-const MIN_SECRET_BYTES: usize = 32;
+use aval_core::token::MIN_SECRET_BYTES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
@@ -33,7 +30,8 @@ pub enum LogFormat {
 /// Settings every role shares: where the services are and how topics are named.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
-    /// development or production; production refuses insecure defaults.
+    /// development or production; production refuses what only a test deployment should do
+    /// (`topics delete`).
     #[arg(
         long,
         env = "AVAL_ENV",
@@ -159,8 +157,10 @@ pub struct Common {
     )]
     pub log_format: LogFormat,
     /// HMAC-SHA256 secret (at least 32 bytes) that signs company tokens; the gateway and every
-    /// processor that takes records straight from Kafka verify with it. Unset: a built-in
-    /// development key, refused in production.
+    /// processor that takes records straight from Kafka verify with it (and with the keys in
+    /// the database, so tokens signed before it was set keep working). Unset: the keys in the
+    /// database's `jwt_keys` table, a random one generated at the first start, rotated with
+    /// `aval admin rotate-jwt-key`.
     #[arg(long, env = "AVAL_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<Secret>,
     /// How long a company token stays valid, in days: 1 to 3650 (a longer life is a token
@@ -519,26 +519,25 @@ impl Common {
     }
 }
 
-/// The signing secret to use, or why the process must not start.
+/// Where the signing key comes from, or why the process must not start.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SecretChoice<'a> {
+    /// `AVAL_JWT_SECRET`: it signs; it and the database's keys verify.
     Configured(&'a str),
-    Development,
+    /// The database's keys (generated at the first start): the newest signs, all verify.
+    Stored,
 }
 
 impl Common {
     pub fn secret(&self) -> anyhow::Result<SecretChoice<'_>> {
-        match (&self.jwt_secret, self.environment) {
-            (Some(secret), _) if secret.expose().len() >= MIN_SECRET_BYTES => {
+        match &self.jwt_secret {
+            Some(secret) if secret.expose().len() >= MIN_SECRET_BYTES => {
                 Ok(SecretChoice::Configured(secret.expose()))
             }
-            (Some(_), _) => {
+            Some(_) => {
                 anyhow::bail!("AVAL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
             }
-            (None, Environment::Production) => anyhow::bail!(
-                "AVAL_ENV=production but AVAL_JWT_SECRET is unset: refusing to sign tokens with the public development key"
-            ),
-            (None, Environment::Development) => Ok(SecretChoice::Development),
+            None => Ok(SecretChoice::Stored),
         }
     }
 }
@@ -661,12 +660,14 @@ mod tests {
     }
 
     #[test]
-    fn production_refuses_the_development_key() {
-        assert!(common("production", None).secret().is_err());
-        assert_eq!(
-            common("development", None).secret().ok(),
-            Some(SecretChoice::Development)
-        );
+    fn without_a_secret_every_environment_uses_the_stored_keys() {
+        for environment in ["production", "development"] {
+            assert_eq!(
+                common(environment, None).secret().ok(),
+                Some(SecretChoice::Stored),
+                "{environment}"
+            );
+        }
     }
 
     #[test]

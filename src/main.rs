@@ -47,7 +47,7 @@ enum Command {
     Topics(TopicsCommand),
     /// Apply the database migrations and exit.
     Migrate,
-    /// Operator actions on companies and tokens.
+    /// Operator actions on companies, tokens and token keys.
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Write a realistic synthetic dataset (four JSON-lines files) with a hidden risk rule.
@@ -89,6 +89,12 @@ enum AdminCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Sign tokens with a new, random key from now on; tokens signed before keep working.
+    RotateJwtKey,
+    /// Stop a key verifying: every token it signed is refused (401) from now on.
+    RetireJwtKey { kid: String },
+    /// List the token keys: id, creation date, signing, verifying or retired.
+    JwtKeys,
 }
 
 /// How long a stopping process waits for blocking work (a training) before it exits anyway.
@@ -141,6 +147,11 @@ fn main() -> std::process::ExitCode {
                 jti,
                 reason,
             }) => roles::revoke_token(&cli.common, company_id, jti, &reason).await,
+            Command::Admin(AdminCommand::RotateJwtKey) => roles::rotate_jwt_key(&cli.common).await,
+            Command::Admin(AdminCommand::RetireJwtKey { kid }) => {
+                roles::retire_jwt_key(&cli.common, &kid).await
+            }
+            Command::Admin(AdminCommand::JwtKeys) => roles::jwt_keys(&cli.common).await,
             Command::Synth(synth) => roles::synth(&synth),
             Command::Upload(upload) => roles::upload(&upload).await,
         }

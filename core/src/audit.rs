@@ -38,6 +38,12 @@ pub enum AuditKind {
     /// accept; it went to the dead-letter topic, and this says where and why.
     #[serde(rename = "record.dead_lettered")]
     RecordDeadLettered,
+    /// The company issued itself a new token (`jti`, `label`).
+    #[serde(rename = "token.issued")]
+    TokenIssued,
+    /// The company revoked one of its tokens (`jti`).
+    #[serde(rename = "token.revoked")]
+    TokenRevoked,
 }
 
 impl AuditKind {
@@ -55,6 +61,8 @@ impl AuditKind {
             AuditKind::ModelActivated => "model.activated",
             AuditKind::ModelKeptAsCandidate => "model.kept_as_candidate",
             AuditKind::RecordDeadLettered => "record.dead_lettered",
+            AuditKind::TokenIssued => "token.issued",
+            AuditKind::TokenRevoked => "token.revoked",
         }
     }
 }

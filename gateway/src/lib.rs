@@ -67,6 +67,8 @@ pub(crate) fn routes(layers: Option<&AppState>) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi())
         .routes(routes!(routes::companies::register))
         .routes(routes!(routes::companies::me))
+        .routes(routes!(routes::tokens::list, routes::tokens::issue))
+        .routes(routes!(routes::tokens::revoke))
         .routes(routes!(routes::datasets::create))
         .routes(routes!(routes::datasets::show))
         .routes(routes!(routes::datasets::complete))

@@ -21,7 +21,6 @@ pub(super) async fn serve_gateway(
     outages: Outages,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    let tokens = token_keys(common)?;
     // No linger: decision requests are awaited by their HTTP callers (see `low_latency`).
     let Connections {
         store,
@@ -30,6 +29,7 @@ pub(super) async fn serve_gateway(
         publisher,
         kafka,
     } = Connections::open(common, true).await?;
+    let tokens = token_keys(common, &store).await?;
     // Unique per process, so several gateways each receive only their own replies.
     let replies = Arc::new(ReplyRouter::new(
         &kafka,
@@ -51,7 +51,7 @@ pub(super) async fn serve_gateway(
         store,
         publisher: publisher.clone(),
         catalogue,
-        tokens: Arc::new(tokens),
+        tokens,
         metrics: aval_gateway::telemetry::prometheus(),
         replies,
         outages,

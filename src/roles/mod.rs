@@ -8,16 +8,18 @@ mod processors;
 mod tools;
 
 pub use admin::{
-    deactivate_company, kafka_tenant, migrate, revoke_token, topics_apply, topics_delete,
+    deactivate_company, jwt_keys, kafka_tenant, migrate, retire_jwt_key, revoke_token,
+    rotate_jwt_key, topics_apply, topics_delete,
 };
 pub use gateway::gateway;
 pub use processors::{all, audit, ingest, score, train};
 pub use tools::{synth, upload};
 
-use crate::config::{self, Common, LogFormat, SecretChoice};
+use crate::config::{Common, LogFormat, SecretChoice};
 use anyhow::Context;
-use aval_core::token::TokenKeys;
+use aval_core::token::{KeySecret, TokenKeys};
 use aval_store::Store;
+use aval_store::jwt_keys::StoredKey;
 use aval_topics::{AvroCodec, Catalogue, KafkaConnection, Publisher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,24 +124,76 @@ async fn register_schemas(codec: &AvroCodec, catalogue: &Catalogue) -> anyhow::R
     Ok(())
 }
 
-/// The token keys every role that sees company tokens uses; says loudly when they are the
-/// public development key (and refuses it in production).
-fn token_keys(common: &Common) -> anyhow::Result<TokenKeys> {
-    let secret = match common.secret()? {
-        SecretChoice::Configured(secret) => secret,
-        SecretChoice::Development => {
-            let banner = "!".repeat(78);
-            eprintln!(
-                "{banner}\n!! AVAL_JWT_SECRET is unset: tokens use the PUBLIC DEVELOPMENT KEY.\n!! Anyone can forge tokens. Never expose this deployment; set AVAL_JWT_SECRET.\n{banner}"
-            );
-            tracing::warn!("using the built-in development JWT key");
-            config::DEVELOPMENT_JWT_SECRET
+/// The token keys every role that sees company tokens uses, kept current while the process
+/// runs: `AVAL_JWT_SECRET` signs when set; otherwise the newest key of the database's
+/// `jwt_keys` table does (the first process to start generates one). Every key stored and
+/// not retired verifies. A rotation reaches this process through the database's notification
+/// (see `aval_store::jwt_keys`), or at the latest when a token names the new key.
+///
+/// One set per process: the roles of `aval all` share it (one follower, one listener).
+async fn token_keys(common: &Common, store: &Store) -> anyhow::Result<Arc<TokenKeys>> {
+    static KEYS: tokio::sync::OnceCell<Arc<TokenKeys>> = tokio::sync::OnceCell::const_new();
+    KEYS.get_or_try_init(|| load_token_keys(common, store))
+        .await
+        .cloned()
+}
+
+async fn load_token_keys(common: &Common, store: &Store) -> anyhow::Result<Arc<TokenKeys>> {
+    let ttl = chrono::Duration::days(common.token_ttl_days);
+    let configured = match common.secret()? {
+        SecretChoice::Configured(secret) => Some(KeySecret::new(secret.as_bytes())),
+        SecretChoice::Stored => {
+            let generated = store
+                .ensure_jwt_key(KeySecret::generate, chrono::Utc::now())
+                .await
+                .context("cannot store a generated token key")?;
+            if generated {
+                tracing::info!(
+                    "AVAL_JWT_SECRET is unset: generated this installation's token key, kept in the database (jwt_keys)"
+                );
+            }
+            None
         }
     };
-    Ok(TokenKeys::new(
-        secret.as_bytes(),
-        chrono::Duration::days(common.token_ttl_days),
-    ))
+    let stored = store
+        .jwt_keys()
+        .await
+        .context("cannot read the token keys")?;
+    let (signing, verifying) = key_set(configured.as_ref(), &stored)
+        .context("no token key in the database (jwt_keys): was every key retired?")?;
+    let keys = Arc::new(TokenKeys::with_keys(&signing, &verifying, ttl));
+    match &configured {
+        Some(_) => {
+            tracing::info!(kid = %keys.signing_kid(), verifying = ?keys.verifying_kids(), "tokens signed with AVAL_JWT_SECRET")
+        }
+        None => {
+            tracing::info!(kid = %keys.signing_kid(), verifying = ?keys.verifying_kids(), "tokens signed with the newest key in the database")
+        }
+    }
+    let followed = keys.clone();
+    let stale = store.follow_jwt_keys(move |stored| {
+        if let Some((signing, verifying)) = key_set(configured.as_ref(), &stored) {
+            let before = (followed.signing_kid(), followed.verifying_kids());
+            followed.replace(&signing, &verifying);
+            let after = (followed.signing_kid(), followed.verifying_kids());
+            if before != after {
+                tracing::info!(kid = %after.0, verifying = ?after.1, "token keys changed");
+            }
+        }
+    });
+    keys.on_unknown_key(move || stale.wake());
+    Ok(keys)
+}
+
+/// The signing key and the verification keys: the configured secret, or else the newest
+/// stored key, signs; every stored key verifies. `None` without any key.
+fn key_set(
+    configured: Option<&KeySecret>,
+    stored: &[StoredKey],
+) -> Option<(KeySecret, Vec<KeySecret>)> {
+    let verifying: Vec<KeySecret> = stored.iter().map(|key| key.secret.clone()).collect();
+    let signing = configured.or_else(|| verifying.first())?.clone();
+    Some((signing, verifying))
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C.

@@ -196,8 +196,8 @@ async fn run_ingest(
     outages: Outages,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    let tokens = token_keys(common)?;
     let w = Wiring::new(common, "ingest", false, outages).await?;
+    let tokens = token_keys(common, &w.store).await?;
     let processor = IngestProcessor {
         consumer: w.consumer.clone(),
         catalogue: w.catalogue.clone(),
@@ -205,7 +205,7 @@ async fn run_ingest(
         store: w.store.clone(),
         publisher: w.publisher.clone(),
         dead_letters: w.dead_letters.clone(),
-        tokens: Arc::new(tokens),
+        tokens,
     };
     w.finish(processor.run(stop.cancelled_owned()).await, "ingest")
 }
@@ -239,9 +239,9 @@ async fn run_score(
     outages: Outages,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    let tokens = token_keys(common)?;
     // No linger: replies are awaited by requesters (see `low_latency`).
     let w = Wiring::new(common, "score", true, outages).await?;
+    let tokens = token_keys(common, &w.store).await?;
     let processor = ScoreProcessor {
         consumer: w.consumer.clone(),
         catalogue: w.catalogue.clone(),
@@ -249,7 +249,7 @@ async fn run_score(
         store: w.store.clone(),
         publisher: w.publisher.clone(),
         dead_letters: w.dead_letters.clone(),
-        tokens: Arc::new(tokens),
+        tokens,
         cache_companies: settings.score_cache_companies,
         cache_customers: settings.score_cache_customers,
     };

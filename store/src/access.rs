@@ -77,6 +77,11 @@ impl AccessMemory {
         self.granted.invalidate_all();
     }
 
+    /// Forgets the company's granted tokens now, without waiting for the notification.
+    pub(crate) fn forget(&self, company: Uuid) {
+        self.granted.invalidate(company);
+    }
+
     pub(crate) fn remember(&self, company: Company, jti: Uuid, generation: crate::Generation) {
         self.granted.put(company.id, jti, company, generation);
     }

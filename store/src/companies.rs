@@ -1,4 +1,4 @@
-//! Companies (tenants) and their withdrawn tokens.
+//! Companies (tenants), the tokens issued to them and the tokens withdrawn.
 
 use crate::{Pending, Store, StoreError};
 use aval_core::company::Registration;
@@ -99,6 +99,13 @@ impl Store {
         Ok(answers)
     }
 
+    /// Forgets this company's granted tokens in this process now (after a revocation it
+    /// committed), rather than when the database's notification arrives: the revoking process
+    /// refuses the token at once; the others within the notification's delay.
+    pub fn forget_access(&self, company_id: Uuid) {
+        self.access.forget(company_id);
+    }
+
     /// Whether the next check of this token would be answered from memory, without the
     /// database: for tests and diagnostics.
     pub fn remembers_access(&self, company_id: Uuid, jti: Uuid) -> bool {
@@ -180,5 +187,127 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// A token as recorded: its claims and label, never the token string.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TokenRecord {
+    pub jti: Uuid,
+    pub company_id: Uuid,
+    pub kid: String,
+    pub label: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What a revocation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Revoked by this call.
+    Revoked,
+    /// It already was; nothing changed.
+    AlreadyRevoked,
+}
+
+/// A token to record: its identity, the key that signed it and the company's label.
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    pub jti: Uuid,
+    pub company_id: Uuid,
+    pub kid: &'a str,
+    pub label: &'a str,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl<T> Pending<T> {
+    /// Records an issued token in the same transaction (registration's first token).
+    pub async fn record_token(&mut self, token: &NewToken<'_>) -> Result<(), StoreError> {
+        insert_token(&mut self.tx, token).await
+    }
+}
+
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    token: &NewToken<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tokens (jti, company_id, kid, label, issued_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token.jti)
+    .bind(token.company_id)
+    .bind(token.kid)
+    .bind(token.label)
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Records a token in an open transaction: the caller audits it, then commits.
+    pub async fn begin_token(&self, token: &NewToken<'_>) -> Result<Pending<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_token(&mut tx, token).await?;
+        Ok(Pending::new((), tx))
+    }
+
+    /// The company's recorded tokens, newest first, revoked ones included.
+    pub async fn tokens(&self, company_id: Uuid) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT t.jti, t.company_id, t.kid, t.label, t.issued_at, t.expires_at, r.revoked_at
+             FROM tokens t LEFT JOIN revoked_tokens r ON r.jti = t.jti
+             WHERE t.company_id = $1
+             ORDER BY t.issued_at DESC, t.jti",
+        )
+        .bind(company_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Revokes one of the company's own tokens in an open transaction: the caller audits a
+    /// [`Revocation::Revoked`], then commits. `NotFound` when the company has no such token:
+    /// another company's token is no different from an unknown one. `own` vouches that the
+    /// token is the company's although it may not be recorded (the token of the request
+    /// itself, perhaps issued before tokens were recorded).
+    pub async fn begin_revocation(
+        &self,
+        company_id: Uuid,
+        jti: Uuid,
+        own: bool,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Pending<Revocation>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let recorded: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM tokens WHERE jti = $1 AND company_id = $2)",
+        )
+        .bind(jti)
+        .bind(company_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !recorded && !own {
+            return Err(StoreError::NotFound);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO revoked_tokens (jti, company_id, revoked_at, reason)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(company_id)
+        .bind(at)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        let revocation = if inserted.rows_affected() == 1 {
+            Revocation::Revoked
+        } else {
+            Revocation::AlreadyRevoked
+        };
+        Ok(Pending::new(revocation, tx))
     }
 }

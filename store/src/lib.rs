@@ -9,6 +9,7 @@ pub mod datasets;
 mod error;
 pub mod facts;
 mod items;
+pub mod jwt_keys;
 pub mod models;
 mod rows;
 mod tenant_cache;

@@ -26,5 +26,6 @@ mod registration;
 mod secured;
 mod service;
 mod text_safety;
+mod tokens;
 mod topics;
 mod training;

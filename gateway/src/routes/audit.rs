@@ -46,7 +46,9 @@ pub(crate) struct AuditEventView {
         "training.finished",
         "training.failed",
         "model.activated",
-        "model.kept_as_candidate"
+        "model.kept_as_candidate",
+        "token.issued",
+        "token.revoked"
     ))]
     kind: String,
     occurred_at: DateTime<Utc>,

@@ -1,4 +1,5 @@
-//! `POST /v1/companies` (pre-registration, no token) and `GET /v1/companies/me`.
+//! `POST /v1/companies` (pre-registration, no token) and `GET /v1/companies/me`; the
+//! company's tokens are in `tokens.rs`.
 
 use crate::auth::Authenticated;
 use crate::json::JsonBody;
@@ -8,7 +9,7 @@ use crate::state::AppState;
 use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::company::RegistrationRequest;
 use aval_store::StoreError;
-use aval_store::companies::Company;
+use aval_store::companies::{Company, NewToken};
 use aval_topics::TopicRole;
 use aval_topics::records::AuditEventRecord;
 use axum::Json;
@@ -117,6 +118,21 @@ pub(crate) async fn register(
         tracing::error!(error = %e, "cannot sign token");
         Problem::unavailable("cannot issue a token right now; retry")
     })?;
+    let mut pending = pending;
+    pending
+        .record_token(&NewToken {
+            jti: issued.jti,
+            company_id,
+            kid: &issued.kid,
+            label: "",
+            issued_at: issued.issued_at,
+            expires_at: issued.expires_at,
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot record the registration's token");
+            Problem::unavailable("cannot register right now; retry")
+        })?;
     pending.commit().await.map_err(|e| {
         tracing::error!(error = %e, "cannot commit registration");
         Problem::unavailable("cannot register right now; retry")

@@ -5,3 +5,4 @@ pub(crate) mod decisions;
 pub(crate) mod health;
 pub(crate) mod models;
 pub(crate) mod openapi;
+pub(crate) mod tokens;

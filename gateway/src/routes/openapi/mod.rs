@@ -37,7 +37,7 @@ pub(crate) const UPLOAD_ROUTE: &str = "/v1/datasets/{id}/{kind}";
 #[openapi(
     info(title = "aval HTTP API"),
     tags(
-        (name = "companies", description = "Registration and the token's company."),
+        (name = "companies", description = "Registration, the token's company and the company's tokens."),
         (name = "datasets", description = "Upload sessions: create, send batches, complete, read status."),
         (name = "models", description = "Model versions trained on the datasets: list, read, compare, activate, retrain."),
         (name = "decisions", description = "Approve or reject an order with the company's model, and say why."),

@@ -121,6 +121,26 @@ params!(
 );
 
 params!(
+    /// `{jti}` of a token's calls.
+    TokenId,
+    vec![
+        parameter(
+            "jti",
+            ParameterIn::Path,
+            true,
+            "The token's id (its `jti` claim). An id that is not a UUID, unknown, or another \
+             company's all get the same 404.",
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        ))
+        .build()
+    ]
+);
+
+params!(
     /// `{version}` of a model's calls.
     ModelVersion,
     vec![
