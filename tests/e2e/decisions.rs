@@ -9,7 +9,7 @@ use crate::decisions_support::{
 use crate::ingest_support::{Dataset, complete, create_dataset, upload_all};
 use crate::training::{post, wait_versions};
 use aval_topics::TopicRole;
-use aval_topics::records::{DecisionOutcomeWire, DecisionRecord, ReplyStatusWire};
+use aval_topics::records::{DecisionOutcomeWire, DecisionRecord, OrderWire, ReplyStatusWire};
 use rdkafka::Message;
 use serde_json::json;
 use std::sync::Arc;
@@ -756,12 +756,12 @@ async fn each_decision_also_goes_to_its_company_s_own_topic_and_nowhere_else() {
     let ((company, token), (other, other_token)) =
         tokio::join!(pipeline.trained_company(), pipeline.trained_company());
     let gateway = pipeline.gateway();
-    let decide = async |token: &str, id: &str| {
+    let decide = async |token: &str, order: &OrderWire| {
         let (status, decided) = post_decision(
             gateway,
             token,
             "/v1/decisions",
-            json!({"order": order_json(&order(id, "C00001", 120_000))}),
+            json!({"order": order_json(order)}),
             "en",
         )
         .await;
@@ -773,9 +773,13 @@ async fn each_decision_also_goes_to_its_company_s_own_topic_and_nowhere_else() {
     };
     // One after the other: the other company's decision is on the broker before the
     // company's second one, so reading the company's topic up to that one covers it.
-    let first = decide(&token, "O-1").await;
-    let others = decide(&other_token, "O-1").await;
-    let second = decide(&token, "O-2").await;
+    let (o1, o2) = (
+        order("O-1", "C00001", 120_000),
+        order("O-2", "C00001", 120_000),
+    );
+    let first = decide(&token, &o1).await;
+    let others = decide(&other_token, &o1).await;
+    let second = decide(&token, &o2).await;
 
     let catalogue = &pipeline.pipeline.catalogue;
     let shared = &catalogue.topic(TopicRole::Decisions).name;
@@ -811,7 +815,7 @@ async fn each_decision_also_goes_to_its_company_s_own_topic_and_nowhere_else() {
         gateway,
         &token,
         "/v1/decisions",
-        json!({"order": order_json(&order("O-2", "C00001", 120_000))}),
+        json!({"order": order_json(&o2)}),
         "en",
     )
     .await;

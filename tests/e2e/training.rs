@@ -74,7 +74,7 @@ impl Pipeline {
             .expect("admin");
         // The companies' own decisions topics too (`<decisions topic>.<company id>`), which
         // the scorer created at their first decisions.
-        let own = format!("{}.", self.catalogue.topic(TopicRole::Decisions).name);
+        let own = self.catalogue.company_decisions_prefix();
         let existing = admin
             .inner()
             .fetch_metadata(None, Duration::from_secs(10))
