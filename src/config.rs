@@ -300,6 +300,17 @@ pub struct Score {
         value_parser = in_range("AVAL_SCORE_CACHE_CUSTOMERS", 0_usize, 10_000_000)
     )]
     pub score_cache_customers: usize,
+    /// Whether the scorer publishes each decision to the company's own topic,
+    /// `<prefix>decisions.<company id>` (created at the company's first decision, one
+    /// partition), as well as to the shared decisions topic: `true` or `false`. Off: the
+    /// shared topic alone.
+    #[arg(
+        long,
+        env = "AVAL_COMPANY_DECISION_TOPICS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub company_decision_topics: bool,
 }
 
 /// `aval synth`'s settings.
@@ -625,6 +636,18 @@ mod tests {
             let refusal = refusal(&[flag]).unwrap_or_else(|| panic!("{flag} was accepted"));
             assert!(refusal.contains(message), "{flag}: {refusal}");
         }
+    }
+
+    #[test]
+    fn company_decision_topics_are_on_unless_turned_off() {
+        let parse = |args: &[&str]| {
+            AllCli::try_parse_from(std::iter::once("aval").chain(args.iter().copied()))
+                .map(|cli| cli.score.company_decision_topics)
+        };
+        assert!(parse(&[]).expect("default"));
+        assert!(!parse(&["--company-decision-topics=false"]).expect("off"));
+        assert!(parse(&["--company-decision-topics", "true"]).expect("on"));
+        assert!(parse(&["--company-decision-topics=maybe"]).is_err());
     }
 
     #[test]

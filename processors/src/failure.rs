@@ -98,5 +98,13 @@ mod tests {
             Failure::from(StoreError::Corrupt("bad row".into())),
             Failure::Defect(_)
         ));
+        // A company's decisions topic that cannot be created yet: the batch waits and retries.
+        assert!(matches!(
+            Failure::from(TopicsError::Admin {
+                topic: "aval.decisions.x".into(),
+                code: rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed,
+            }),
+            Failure::Outage(Dependency::Kafka, _)
+        ));
     }
 }

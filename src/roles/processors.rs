@@ -13,6 +13,7 @@ use aval_processors::ingest::IngestProcessor;
 use aval_processors::score::ScoreProcessor;
 use aval_processors::train::TrainProcessor;
 use aval_processors::{ConsumerSettings, DeadLetters};
+use aval_topics::admin::TopicAdmin;
 use aval_topics::{Publisher, TopicRole};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -242,6 +243,14 @@ async fn run_score(
     // No linger: replies are awaited by requesters (see `low_latency`).
     let w = Wiring::new(common, "score", true, outages).await?;
     let tokens = token_keys(common, &w.store).await?;
+    // Creates each company's own decisions topic at its first decision.
+    let company_topics = if settings.company_decision_topics {
+        let admin = TopicAdmin::new(&w.consumer.kafka, KAFKA_TIMEOUT)
+            .context("cannot create the Kafka admin client")?;
+        Some(Arc::new(admin))
+    } else {
+        None
+    };
     let processor = ScoreProcessor {
         consumer: w.consumer.clone(),
         catalogue: w.catalogue.clone(),
@@ -252,6 +261,7 @@ async fn run_score(
         tokens,
         cache_companies: settings.score_cache_companies,
         cache_customers: settings.score_cache_customers,
+        company_topics,
     };
     w.finish(processor.run(stop.cancelled_owned()).await, "score")
 }

@@ -3,12 +3,13 @@
 
 use crate::common::{self, DEADLINE, Gateway};
 use crate::decisions_support::{
-    Decisions, check_against_the_model, dead_reason, order, order_json, post_decision, request,
+    Decisions, check_against_the_model, dead_reason, decisions_until, order, order_json,
+    post_decision, request,
 };
 use crate::ingest_support::{Dataset, complete, create_dataset, upload_all};
 use crate::training::{post, wait_versions};
 use aval_topics::TopicRole;
-use aval_topics::records::{DecisionOutcomeWire, ReplyStatusWire};
+use aval_topics::records::{DecisionOutcomeWire, DecisionRecord, OrderWire, ReplyStatusWire};
 use rdkafka::Message;
 use serde_json::json;
 use std::sync::Arc;
@@ -748,4 +749,128 @@ async fn decisions_are_recorded_again_after_the_database_drops_the_writer_s_conn
     .await
     .expect("read the decisions");
     assert_eq!(recorded, ["W-1", "W-2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_decision_also_goes_to_its_company_s_own_topic_and_nowhere_else() {
+    let pipeline = Decisions::start().await;
+    let ((company, token), (other, other_token)) =
+        tokio::join!(pipeline.trained_company(), pipeline.trained_company());
+    let gateway = pipeline.gateway();
+    let decide = async |token: &str, order: &OrderWire| {
+        let (status, decided) = post_decision(
+            gateway,
+            token,
+            "/v1/decisions",
+            json!({"order": order_json(order)}),
+            "en",
+        )
+        .await;
+        assert_eq!(status, 200, "{decided}");
+        decided["request_id"]
+            .as_str()
+            .expect("request id")
+            .to_owned()
+    };
+    // One after the other: the other company's decision is on the broker before the
+    // company's second one, so reading the company's topic up to that one covers it.
+    let (o1, o2) = (
+        order("O-1", "C00001", 120_000),
+        order("O-2", "C00001", 120_000),
+    );
+    let first = decide(&token, &o1).await;
+    let others = decide(&other_token, &o1).await;
+    let second = decide(&token, &o2).await;
+
+    let catalogue = &pipeline.pipeline.catalogue;
+    let shared = &catalogue.topic(TopicRole::Decisions).name;
+    let own = |company: &str| {
+        let id = Uuid::parse_str(company).expect("company id");
+        catalogue.company_decisions(id).name
+    };
+    assert_eq!(own(&company), format!("{shared}.{company}"));
+    let on_shared = decisions_until(shared, &second).await;
+    let on_own = decisions_until(&own(&company), &second).await;
+    let codec = common::codec();
+    let mut seen = Vec::new();
+    for (key, value) in &on_own {
+        let decision: DecisionRecord = codec.decode(value).await.expect("decode");
+        assert_eq!(decision.company_id, company, "another company's decision");
+        assert_eq!(key.as_slice(), company.as_bytes());
+        // The very record of the shared topic: same key, same bytes (same schema id).
+        assert!(
+            on_shared.contains(&(key.clone(), value.clone())),
+            "{} is not on the shared topic as it is on the company's",
+            decision.request_id
+        );
+        seen.push(decision.request_id);
+    }
+    assert_eq!(seen, vec![first, second.clone()]);
+
+    let theirs = decisions_until(&own(&other), &others).await;
+    assert_eq!(theirs.len(), 1);
+    assert!(on_shared.contains(&theirs[0]));
+
+    // A repeat is published again, as on the shared topic.
+    let (status, again) = post_decision(
+        gateway,
+        &token,
+        "/v1/decisions",
+        json!({"order": order_json(&o2)}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["repeat"], true);
+    let mut repeated = Vec::new();
+    let consumer = common::consumer_from_start(&own(&company));
+    while repeated.len() < 3 {
+        let message = tokio::time::timeout(DEADLINE, consumer.recv())
+            .await
+            .expect("the repeat in time")
+            .expect("consume");
+        let decision: DecisionRecord = codec
+            .decode(message.payload().expect("value"))
+            .await
+            .expect("decode");
+        repeated.push((decision.request_id, decision.repeat));
+    }
+    assert_eq!(repeated[2], (second, true));
+    pipeline.pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_company_topics_off_only_the_shared_topic_is_written() {
+    let pipeline = Decisions::start_with(false).await;
+    let (company, token) = pipeline.trained_company().await;
+    let (status, decided) = post_decision(
+        pipeline.gateway(),
+        &token,
+        "/v1/decisions",
+        json!({"order": order_json(&order("O-1", "C00001", 120_000))}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    let request_id = decided["request_id"].as_str().expect("request id");
+    pipeline.decision_on_topic(request_id, false).await;
+    let own = pipeline
+        .pipeline
+        .catalogue
+        .company_decisions(Uuid::parse_str(&company).expect("company id"))
+        .name;
+    use rdkafka::consumer::Consumer;
+    let client: rdkafka::consumer::BaseConsumer = common::stack()
+        .kafka()
+        .client_config()
+        .create()
+        .expect("client");
+    let metadata = client
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    assert!(
+        !metadata.topics().iter().any(|t| t.name() == own),
+        "{own} was created with company topics off"
+    );
+    pipeline.pipeline.stop().await;
 }

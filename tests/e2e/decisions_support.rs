@@ -11,6 +11,7 @@ use aval_core::model::TrainedModel;
 use aval_processors::AUTHORIZATION_HEADER;
 use aval_processors::score::{DEFAULT_CACHE_COMPANIES, DEFAULT_CACHE_CUSTOMERS, ScoreProcessor};
 use aval_topics::TopicRole;
+use aval_topics::admin::TopicAdmin;
 use aval_topics::records::{
     DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, OrderWire,
     REPLY_INSTANCE_HEADER,
@@ -44,7 +45,19 @@ impl Decisions {
         }
     }
 
+    /// The pipeline with a scorer publishing to the shared decisions topic alone, or to each
+    /// company's own topic too (`company_topics`).
+    pub async fn start_with(company_topics: bool) -> Self {
+        let decisions = Self::without_scorer().await;
+        decisions.start_scorer_with(company_topics).await;
+        decisions
+    }
+
     pub async fn start_scorer(&self) {
+        self.start_scorer_with(true).await;
+    }
+
+    pub async fn start_scorer_with(&self, company_topics: bool) {
         let pipeline = &self.pipeline;
         let prefix = pipeline
             .catalogue
@@ -63,6 +76,12 @@ impl Decisions {
             tokens: Arc::new(common::keys()),
             cache_companies: DEFAULT_CACHE_COMPANIES,
             cache_customers: DEFAULT_CACHE_CUSTOMERS,
+            company_topics: company_topics.then(|| {
+                Arc::new(
+                    TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10))
+                        .expect("admin"),
+                )
+            }),
         };
         tokio::spawn(scorer.run(pipeline.stop.clone().cancelled_owned()));
     }
@@ -222,6 +241,27 @@ impl Decisions {
             if decision.request_id == request_id && decision.repeat == repeat {
                 return decision;
             }
+        }
+    }
+}
+
+/// Every record on `topic` (key, value) until the one for `last_request` (by request id),
+/// in the topic's order; for a topic of one partition, that is everything produced there
+/// before it.
+pub async fn decisions_until(topic: &str, last_request: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let consumer = common::consumer_from_start(topic);
+    let codec = common::codec();
+    let mut records = Vec::new();
+    loop {
+        let message = tokio::time::timeout(DEADLINE, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{last_request} on {topic} in time"))
+            .expect("consume");
+        let value = message.payload().expect("value").to_vec();
+        let decision: DecisionRecord = codec.decode(&value).await.expect("decode");
+        records.push((message.key().expect("key").to_vec(), value));
+        if decision.request_id == last_request {
+            return records;
         }
     }
 }

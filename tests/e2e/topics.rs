@@ -194,14 +194,22 @@ async fn the_cli_deletes_its_prefix_s_topics_only_when_told_yes() {
             .collect()
     };
     assert_eq!(names(&prefix).len(), 8);
+    // A company's own decisions topic, as the scorer creates it at its first decision.
+    let catalogue = Catalogue::new(&prefix, 1);
+    TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10))
+        .expect("admin")
+        .ensure(&catalogue.company_decisions(uuid::Uuid::new_v4()))
+        .await
+        .expect("the company's topic");
+    assert_eq!(names(&prefix).len(), 9);
 
     let refused = aval(&prefix, &["topics", "delete"]);
     assert!(!refused.status.success(), "deleted without --yes");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
-    assert_eq!(names(&prefix).len(), 8);
+    assert_eq!(names(&prefix).len(), 9);
 
     let deleted = aval(&prefix, &["topics", "delete", "--yes"]);
-    assert_eq!(reported(&deleted, "deleted"), 8);
+    assert_eq!(reported(&deleted, "deleted"), 9);
     // The broker removes deleted topics from its metadata asynchronously.
     let started = std::time::Instant::now();
     while !names(&prefix).is_empty() && started.elapsed() < common::DEADLINE {

@@ -72,11 +72,25 @@ impl Pipeline {
             .client_config()
             .create()
             .expect("admin");
+        // The companies' own decisions topics too (`<decisions topic>.<company id>`), which
+        // the scorer created at their first decisions.
+        let own = self.catalogue.company_decisions_prefix();
+        let existing = admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(10))
+            .expect("metadata");
         let names: Vec<&str> = self
             .catalogue
             .topics()
             .iter()
             .map(|t| t.name.as_str())
+            .chain(
+                existing
+                    .topics()
+                    .iter()
+                    .map(|t| t.name())
+                    .filter(|name| name.starts_with(&own)),
+            )
             .collect();
         admin
             .delete_topics(&names, &AdminOptions::new())

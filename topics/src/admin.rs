@@ -209,16 +209,24 @@ impl TopicAdmin {
         Ok(())
     }
 
-    /// Deletes every topic of the catalogue that exists, records included: the teardown of a
-    /// test or benchmark deployment, whose topics would otherwise stay on the broker for good.
-    /// Returns the topics deleted.
+    /// Deletes every topic of the catalogue that exists, and every company's own decisions
+    /// topic under its prefix, records included: the teardown of a test or benchmark
+    /// deployment, whose topics would otherwise stay on the broker for good. Returns the
+    /// topics deleted.
     pub async fn delete(&self, catalogue: &Catalogue) -> Result<Vec<String>, TopicsError> {
         let existing = self.partition_counts()?;
+        let companies = catalogue.company_decisions_prefix();
         let names: Vec<&str> = catalogue
             .topics()
             .iter()
             .map(|t| t.name.as_str())
             .filter(|name| existing.contains_key(*name))
+            .chain(
+                existing
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|name| name.starts_with(&companies)),
+            )
             .collect();
         if names.is_empty() {
             return Ok(Vec::new());

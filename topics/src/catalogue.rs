@@ -198,6 +198,11 @@ impl Catalogue {
         &self.prefix
     }
 
+    /// What every company's own decisions topic's name starts with: `<prefix>decisions.`.
+    pub fn company_decisions_prefix(&self) -> String {
+        format!("{}.", self.topic(TopicRole::Decisions).name)
+    }
+
     /// A company's own decisions topic, `<prefix>decisions.<company id>`: the same records as
     /// the shared `decisions` topic, for the company's downstream consumers, which may read
     /// it and nothing else of the company's neighbours. Not in [`Catalogue::topics`]: it is
@@ -207,7 +212,7 @@ impl Catalogue {
     pub fn company_decisions(&self, company: uuid::Uuid) -> TopicSpec {
         let shared = self.topic(TopicRole::Decisions);
         TopicSpec {
-            name: format!("{}.{company}", shared.name),
+            name: format!("{}{company}", self.company_decisions_prefix()),
             partitions: 1,
             ..shared.clone()
         }
@@ -224,6 +229,11 @@ mod tests {
         let company = uuid::Uuid::from_u128(7);
         let topic = catalogue.company_decisions(company);
         assert_eq!(topic.name, format!("aval.decisions.{company}"));
+        assert!(
+            topic
+                .name
+                .starts_with(&catalogue.company_decisions_prefix())
+        );
         assert_eq!(topic.partitions, 1);
         assert_eq!(topic.replication, 3);
         let shared = catalogue.topic(TopicRole::Decisions);

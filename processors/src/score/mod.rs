@@ -5,6 +5,7 @@
 //! topic so a newly activated version decides from the next request on, without a restart.
 
 mod cache;
+mod company_topics;
 mod request;
 
 use crate::consumer::{Processor, Source};
@@ -14,10 +15,12 @@ use aval_core::audit::AuditKind;
 use aval_core::features::CustomerFacts;
 use aval_core::token::TokenKeys;
 use aval_store::{Store, TenantCache};
+use aval_topics::admin::TopicAdmin;
 use aval_topics::records::AuditEventRecord;
 use aval_topics::records::ModelActivationRecord;
 use aval_topics::{AvroCodec, Catalogue, Publisher, TopicRole, WireRecord};
 use cache::ModelCache;
+use company_topics::CompanyTopics;
 use rdkafka::Message;
 use rdkafka::Offset;
 use rdkafka::message::OwnedMessage;
@@ -53,6 +56,9 @@ pub struct ScoreProcessor {
     pub tokens: Arc<TokenKeys>,
     pub cache_companies: usize,
     pub cache_customers: usize,
+    /// Where each company's own decisions topic is created: `Some` publishes every decision
+    /// to the company's topic as well as the shared one; `None`, to the shared one alone.
+    pub company_topics: Option<Arc<TopicAdmin>>,
 }
 
 /// The processor with its caches: what handles each batch of requests.
@@ -66,6 +72,8 @@ pub(crate) struct Scorer {
     /// `dataset.ready` audit event after its commit, and [`Uploads`] invalidates the
     /// company when it reads one.
     facts: TenantCache<String, Arc<CustomerFacts>>,
+    /// The companies whose own decisions topic exists, when decisions go there too.
+    company_topics: Option<CompanyTopics>,
 }
 
 impl ScoreProcessor {
@@ -80,6 +88,10 @@ impl ScoreProcessor {
         let scorer = Arc::new(Scorer {
             cache: ModelCache::new(self.store.clone(), self.cache_companies),
             facts: TenantCache::new(self.cache_customers, FACTS_MAX_AGE),
+            company_topics: self
+                .company_topics
+                .clone()
+                .map(|admin| CompanyTopics::new(admin, self.catalogue.clone())),
             config: self,
         });
         let stop = CancellationToken::new();

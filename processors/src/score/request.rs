@@ -612,34 +612,98 @@ impl Processor for Scorer {
         let config = &self.config;
         let replies_topic = config.catalogue.topic(TopicRole::DecisionReplies);
         let decisions_topic = config.catalogue.topic(TopicRole::Decisions);
-        let mut sends = Vec::new();
-        for out in outs {
-            sends.push(futures::future::Either::Left(async move {
-                let headers: Vec<(&str, &[u8])> = out
-                    .instance
-                    .as_deref()
-                    .map(|instance| vec![(REPLY_INSTANCE_HEADER, instance)])
-                    .unwrap_or_default();
-                config
-                    .publisher
-                    .publish(replies_topic, &out.reply.request_id, &out.reply, &headers)
-                    .await
-            }));
-            // A conflict carries the first decision to name it; it is no decision of its own.
-            if out.reply.status == ReplyStatusWire::Decided
-                && let Some(decision) = &out.reply.decision
-            {
-                sends.push(futures::future::Either::Right(async move {
-                    config
-                        .publisher
-                        .publish(decisions_topic, &out.company.to_string(), decision, &[])
-                        .await
-                }));
+        // A conflict carries the first decision to name it; it is no decision of its own.
+        let decisions: Vec<(&Outgoing, &DecisionRecord)> = outs
+            .iter()
+            .filter(|out| out.reply.status == ReplyStatusWire::Decided)
+            .filter_map(|out| out.reply.decision.as_ref().map(|d| (out, d)))
+            .collect();
+        let own_topics = self.company_topics(&decisions).await?;
+        let replies = outs.iter().map(|out| async move {
+            let headers: Vec<(&str, &[u8])> = out
+                .instance
+                .as_deref()
+                .map(|instance| vec![(REPLY_INSTANCE_HEADER, instance)])
+                .unwrap_or_default();
+            config
+                .publisher
+                .publish(replies_topic, &out.reply.request_id, &out.reply, &headers)
+                .await
+                .map_err(Failure::from)
+        });
+        let decisions = decisions.iter().map(|&(out, decision)| {
+            let own = own_topics.get(&out.company);
+            async move {
+                // Encoded once: the company's copy is the same bytes, under the shared
+                // topic's schema id.
+                let payload = config.codec.encode(decisions_topic, decision).await?;
+                let key = out.company.to_string();
+                let publisher = &config.publisher;
+                let shared = publisher.publish_raw(
+                    &decisions_topic.name,
+                    Some(key.as_bytes()),
+                    &payload,
+                    &[],
+                );
+                let Some(own) = own else {
+                    shared.await?;
+                    return Ok(());
+                };
+                let (shared, own) = tokio::join!(
+                    shared,
+                    publisher.publish_raw(own, Some(key.as_bytes()), &payload, &[])
+                );
+                shared?;
+                own.map_err(|e| self.own_topic_failed(out.company, e))?;
+                Ok::<_, Failure>(())
             }
-        }
+        });
         // Every record of the batch is in flight at once; the batch waits for the last
         // acknowledgement, not for their sum.
-        futures::future::try_join_all(sends).await?;
+        futures::future::try_join(
+            futures::future::try_join_all(replies),
+            futures::future::try_join_all(decisions),
+        )
+        .await?;
         Ok(())
+    }
+}
+
+impl Scorer {
+    /// Each deciding company's own decisions topic, ensured (created once per company per
+    /// process); none when decisions go to the shared topic alone. A topic that cannot be
+    /// created fails the batch as an outage, retried, so no decision misses it.
+    async fn company_topics(
+        &self,
+        decisions: &[(&Outgoing, &DecisionRecord)],
+    ) -> Result<HashMap<Uuid, Arc<str>>, Failure> {
+        let Some(topics) = &self.company_topics else {
+            return Ok(HashMap::new());
+        };
+        let companies: HashSet<Uuid> = decisions.iter().map(|(out, _)| out.company).collect();
+        let names =
+            futures::future::try_join_all(companies.into_iter().map(|company| async move {
+                Ok::<_, Failure>((company, topics.ensure(company).await?))
+            }))
+            .await?;
+        Ok(names.into_iter().collect())
+    }
+
+    /// A record the company's own topic refused; when the broker no longer knows the topic
+    /// (deleted since it was ensured), the retry creates it again.
+    fn own_topic_failed(&self, company: Uuid, error: aval_topics::TopicsError) -> Failure {
+        if let aval_topics::TopicsError::Kafka(e) = &error
+            && matches!(
+                e.rdkafka_error_code(),
+                Some(
+                    rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition
+                        | rdkafka::types::RDKafkaErrorCode::UnknownTopic
+                )
+            )
+            && let Some(topics) = &self.company_topics
+        {
+            topics.forget(company);
+        }
+        error.into()
     }
 }
