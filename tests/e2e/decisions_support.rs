@@ -245,25 +245,25 @@ impl Decisions {
     }
 }
 
-/// Every record on `topic` (key, value) until the one for `last_request` (by request id),
-/// in the topic's order; for a topic of one partition, that is everything produced there
-/// before it.
-pub async fn decisions_until(topic: &str, last_request: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Every record on `topic` (key, value) until those for every one of `requests` (by request
+/// id) were read. Partitions are read in no set order, but within one, in order: on a topic
+/// of one partition, that is everything produced there up to the last of them.
+pub async fn decisions_until(topic: &str, requests: &[&str]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let consumer = common::consumer_from_start(topic);
     let codec = common::codec();
     let mut records = Vec::new();
-    loop {
+    let mut missing: std::collections::HashSet<&str> = requests.iter().copied().collect();
+    while !missing.is_empty() {
         let message = tokio::time::timeout(DEADLINE, consumer.recv())
             .await
-            .unwrap_or_else(|_| panic!("{last_request} on {topic} in time"))
+            .unwrap_or_else(|_| panic!("{missing:?} on {topic} in time"))
             .expect("consume");
         let value = message.payload().expect("value").to_vec();
         let decision: DecisionRecord = codec.decode(&value).await.expect("decode");
         records.push((message.key().expect("key").to_vec(), value));
-        if decision.request_id == last_request {
-            return records;
-        }
+        missing.remove(decision.request_id.as_str());
     }
+    records
 }
 
 pub fn dead_reason(message: &impl Message) -> String {
