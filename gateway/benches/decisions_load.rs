@@ -376,7 +376,13 @@ fn connection(bootstrap: &str) -> Result<KafkaConnection, Error> {
         _ => None,
     };
     let ca = var("KAFKA_SSL_CA_LOCATION");
-    Ok(KafkaConnection::new(bootstrap, protocol, login, ca, vec![])?)
+    Ok(KafkaConnection::new(
+        bootstrap,
+        protocol,
+        login,
+        ca,
+        vec![],
+    )?)
 }
 
 async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {

@@ -4,8 +4,11 @@
 
 use crate::common::{self, Gateway};
 use crate::decisions_support::{order, order_json, post_decision, request};
-use crate::ingest_support::{complete, create_dataset, upload_all};
+use crate::ingest_support::{
+    Dataset, batch_record, complete, create_dataset, stored_rows, upload_all,
+};
 use crate::training::{learnable, wait_trained, wait_versions};
+use aval_core::ingest::ItemKind;
 use aval_processors::AUTHORIZATION_HEADER;
 use aval_topics::connection::{SaslLogin, SaslMechanism, SecurityProtocol};
 use aval_topics::records::DecisionRecord;
@@ -304,8 +307,9 @@ fn a_wrong_password_or_an_untrusted_ca_is_named_at_start() {
 }
 
 /// `aval all` as aval's own principal on the secured listener, under ACLs the administrator
-/// applied: a company registers, uploads over HTTP, trains, and is decided for over HTTP and
-/// over Kafka as its own principal, whose decision it reads from its own decisions topic.
+/// applied: a company registers, uploads over HTTP, trains, and is decided for over HTTP; as
+/// its own principal it uploads a batch and asks for a decision over Kafka, and reads that
+/// decision from its own decisions topic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_product_runs_over_sasl_ssl_with_acls() {
     let secured = secured();
@@ -374,34 +378,42 @@ async fn the_whole_product_runs_over_sasl_ssl_with_acls() {
         "{body}"
     );
 
-    // The company's own systems, as its own principal: a decision request with its token,
-    // and the decision read back from its own topic.
+    // The company's own systems, as its own principal, with the company's token: a batch of
+    // data for a second dataset, and a decision request whose decision it reads back from its
+    // own topic.
     let settings = deployment.tenant(&secured, &company);
     let tenant = secured.as_user(&(
         settings["KAFKA_SASL_USERNAME"].clone(),
         settings["KAFKA_SASL_PASSWORD"].clone(),
     ));
-    let requests = deployment.catalogue.topic(TopicRole::DecisionRequests);
     let registry = common::codec();
+    let direct = create_dataset(&gateway, &token).await;
+    let customers = Dataset::new(3, 1).customers;
+    let batch = batch_record(
+        &company,
+        &direct,
+        "direct-1",
+        ItemKind::Customers,
+        &customers,
+    );
+    let ingest = deployment.catalogue.topic(TopicRole::Ingest);
+    registry.register(ingest).await.expect("schema");
+    let payload = registry.encode(ingest, &batch).await.expect("encode");
+    produce_as(&tenant, &ingest.name, &company, &payload, &token).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored_rows(&direct).await[0] != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the tenant's Kafka-direct batch was not stored within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let requests = deployment.catalogue.topic(TopicRole::DecisionRequests);
     registry.register(requests).await.expect("schema");
     let asked = request(&company, order("O-kafka", "C1", 50_000), None);
     let payload = registry.encode(requests, &asked).await.expect("encode");
-    let producer: FutureProducer = tenant.client_config().create().expect("producer");
-    let bearer = format!("Bearer {token}");
-    let headers = OwnedHeaders::new().insert(Header {
-        key: AUTHORIZATION_HEADER,
-        value: Some(bearer.as_bytes()),
-    });
-    producer
-        .send(
-            FutureRecord::to(&requests.name)
-                .key(company.as_bytes())
-                .payload(&payload)
-                .headers(headers),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("the tenant may write decision requests");
+    produce_as(&tenant, &requests.name, &company, &payload, &token).await;
     let consumer: BaseConsumer = tenant
         .client_config()
         .set(
@@ -432,6 +444,33 @@ async fn the_whole_product_runs_over_sasl_ssl_with_acls() {
         assert_eq!(decision.company_id, company, "another company's decision");
         seen.push(decision.order_id);
     }
+}
+
+/// Produces `payload` to `topic` as `kafka`'s principal, keyed by the company, with the
+/// company's token, as a company's own producer does.
+async fn produce_as(
+    kafka: &KafkaConnection,
+    topic: &str,
+    company: &str,
+    payload: &[u8],
+    token: &str,
+) {
+    let producer: FutureProducer = kafka.client_config().create().expect("producer");
+    let bearer = format!("Bearer {token}");
+    let headers = OwnedHeaders::new().insert(Header {
+        key: AUTHORIZATION_HEADER,
+        value: Some(bearer.as_bytes()),
+    });
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(company.as_bytes())
+                .payload(payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_or_else(|(e, _)| panic!("the tenant may write to {topic}: {e}"));
 }
 
 /// Kills the child process when the test ends, however it ends.
