@@ -253,7 +253,7 @@ mod tests {
             Operation::Read,
             ResourceType::Topic,
             PatternType::Prefixed,
-            "secure.other-deployment.",
+            "other-deployment.",
         );
         assert!(!scope.holds(&elsewhere));
         let mut found = wanted[1..].to_vec();
