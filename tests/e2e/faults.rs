@@ -423,9 +423,13 @@ async fn registry_down_for_30_seconds() {
             .expect("readyz");
         let status = response.status();
         let body: serde_json::Value = response.json().await.expect("json");
+        // The processor's report (with how long), not only the gateway's own probe.
+        let reported = |o: &serde_json::Value| {
+            o["dependency"] == "schema_registry" && o["for_seconds"].is_u64()
+        };
         if body["failing"]
             .as_array()
-            .is_some_and(|f| f.iter().any(|o| o["dependency"] == "schema_registry"))
+            .is_some_and(|f| f.iter().any(reported))
         {
             assert_eq!(status, 503, "{body}");
             break;
