@@ -28,13 +28,17 @@ pub struct StackEnv {
 /// One setting of the stack, from the environment or else from `.stack.env` (written by
 /// `scripts/stack up`). Panics with instructions when neither has it.
 pub fn stack_setting(key: &str) -> String {
-    let file: HashMap<String, String> =
+    // `.stack.env` is written before the tests start: read once per test process, not once
+    // per setting and call.
+    static FILE: std::sync::OnceLock<HashMap<String, String>> = std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.stack.env"))
             .unwrap_or_default()
             .lines()
             .filter_map(|line| line.trim().trim_start_matches("export ").split_once('='))
             .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
-            .collect();
+            .collect()
+    });
     std::env::var(key)
         .ok()
         .or_else(|| file.get(key).cloned())
