@@ -219,6 +219,7 @@ async fn a_tenant_principal_writes_data_and_orders_and_reads_only_its_own_decisi
         TopicRole::ModelActivations,
         TopicRole::TrainingRequests,
         TopicRole::Audit,
+        TopicRole::AuditHeads,
         TopicRole::DecisionReplies,
         TopicRole::DeadLetters,
         TopicRole::Decisions,
@@ -233,6 +234,7 @@ async fn a_tenant_principal_writes_data_and_orders_and_reads_only_its_own_decisi
         (topic(TopicRole::Ingest), false),
         (topic(TopicRole::DecisionRequests), false),
         (topic(TopicRole::Audit), false),
+        (topic(TopicRole::AuditHeads), false),
     ];
     for (name, _) in &reads {
         seed(&secured, name).await;

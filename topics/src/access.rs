@@ -209,6 +209,7 @@ mod tests {
             TopicRole::DecisionReplies,
             TopicRole::Decisions,
             TopicRole::Audit,
+            TopicRole::AuditHeads,
             TopicRole::DeadLetters,
         ] {
             for operation in [Operation::Read, Operation::Write] {

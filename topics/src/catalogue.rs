@@ -27,6 +27,9 @@ pub enum TopicRole {
     /// Every decision, for downstream systems.
     Decisions,
     Audit,
+    /// Compacted: the latest record per company is the tip of its audit chain, a copy kept
+    /// outside the database.
+    AuditHeads,
     /// Records no processor could accept, byte for byte, with the reason in headers.
     DeadLetters,
 }
@@ -161,6 +164,14 @@ impl Catalogue {
                     Some(&schemas::AUDIT_EVENT),
                 ),
                 topic(
+                    TopicRole::AuditHeads,
+                    "audit-heads",
+                    6,
+                    Compact,
+                    None,
+                    Some(&schemas::AUDIT_HEAD),
+                ),
+                topic(
                     TopicRole::DeadLetters,
                     "dead-letters",
                     3,
@@ -255,6 +266,7 @@ mod tests {
             TopicRole::DecisionReplies,
             TopicRole::Decisions,
             TopicRole::Audit,
+            TopicRole::AuditHeads,
             TopicRole::DeadLetters,
         ];
         for role in roles {

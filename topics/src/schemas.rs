@@ -59,9 +59,10 @@ schema!(
 schema!(DECISION, "aval.Decision", "decision.avsc");
 schema!(DECISION_REPLY, "aval.DecisionReply", "decision_reply.avsc");
 schema!(AUDIT_EVENT, "aval.AuditEvent", "audit_event.avsc");
+schema!(AUDIT_HEAD, "aval.AuditHead", "audit_head.avsc");
 
 /// Every schema file, so a test can check each one parses and composes.
-pub static ALL: [&RecordSchema; 12] = [
+pub static ALL: [&RecordSchema; 13] = [
     &ATTRIBUTE_VALUE,
     &CUSTOMER,
     &CREDIT_LIMIT,
@@ -74,6 +75,7 @@ pub static ALL: [&RecordSchema; 12] = [
     &DECISION,
     &DECISION_REPLY,
     &AUDIT_EVENT,
+    &AUDIT_HEAD,
 ];
 
 impl RecordSchema {

@@ -1,4 +1,4 @@
-//! The audit event record.
+//! The audit event record, and the chain head record of the compacted `audit-heads` topic.
 
 use crate::WireRecord;
 use crate::schemas;
@@ -68,4 +68,19 @@ impl TryFrom<AuditEventRecord> for AuditEvent {
             _ => Err(errors),
         }
     }
+}
+
+/// The tip of a company's audit chain, as last stored: `seq` and `hash` of its last event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHeadRecord {
+    pub company_id: String,
+    pub seq: i64,
+    /// 64 lowercase hex digits.
+    pub hash: String,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub published_at: i64,
+}
+
+impl WireRecord for AuditHeadRecord {
+    const SCHEMA: &'static schemas::RecordSchema = &schemas::AUDIT_HEAD;
 }
