@@ -14,8 +14,12 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 pub const TEST_SECRET: &[u8] = b"e2e-test-secret-e2e-test-secret-e2e";
-/// Topics of the shared test catalogue; tests that change topics use a prefix of their own.
-pub const TEST_PREFIX: &str = "aval-e2e.";
+/// Topics of the shared test catalogue (`aval-e2e.`, or `AVAL_E2E_TOPIC_PREFIX` so that two
+/// checkouts can test against one broker at once); tests that change topics use a prefix of
+/// their own.
+pub fn test_prefix() -> String {
+    std::env::var("AVAL_E2E_TOPIC_PREFIX").unwrap_or_else(|_| "aval-e2e.".to_owned())
+}
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
@@ -118,7 +122,7 @@ pub async fn catalogue() -> Arc<Catalogue> {
     static APPLIED: OnceCell<Arc<Catalogue>> = OnceCell::const_new();
     APPLIED
         .get_or_init(|| async {
-            let catalogue = Catalogue::new(TEST_PREFIX, 1);
+            let catalogue = Catalogue::new(&test_prefix(), 1);
             let admin = TopicAdmin::new(&stack().kafka(), Duration::from_secs(10)).expect("admin");
             let report = admin
                 .apply(&catalogue, &codec())

@@ -109,7 +109,7 @@ async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
         .env("KAFKA_BOOTSTRAP", &stack.kafka_bootstrap)
         .env("SCHEMA_REGISTRY_URL", &stack.schema_registry_url)
         .env("DATABASE_URL", &stack.database_url)
-        .env("AVAL_TOPIC_PREFIX", common::TEST_PREFIX)
+        .env("AVAL_TOPIC_PREFIX", common::test_prefix())
         .env(
             "AVAL_GROUP_PREFIX",
             format!("e2e-all-{}-", uuid::Uuid::new_v4().simple()),

@@ -202,7 +202,7 @@ fn aval(database_url: &str) -> Command {
         .env("KAFKA_BOOTSTRAP", &stack.kafka_bootstrap)
         .env("SCHEMA_REGISTRY_URL", &stack.schema_registry_url)
         .env("DATABASE_URL", database_url)
-        .env("AVAL_TOPIC_PREFIX", common::TEST_PREFIX)
+        .env("AVAL_TOPIC_PREFIX", common::test_prefix())
         .env("AVAL_ENV", "production")
         .env_remove("AVAL_JWT_SECRET");
     command
