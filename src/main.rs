@@ -25,8 +25,9 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Gateway(config::Gateway),
-    /// Store audit events in each company's hash-chained audit log.
-    Audit,
+    /// Store audit events in each company's hash-chained audit log; `audit verify` checks a
+    /// company's chain.
+    Audit(AuditArgs),
     /// Validate and store dataset batches; decide each completed dataset ready or rejected.
     Ingest,
     /// Train a new model version for each training request.
@@ -55,6 +56,24 @@ enum Command {
     /// Upload a folder of customers, credit limits, bureau reports and orders (.jsonl or .csv)
     /// as one dataset, resumably, and wait for its verdict.
     Upload(config::Upload),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct AuditArgs {
+    /// Without a subcommand: run the audit processor.
+    #[command(subcommand)]
+    command: Option<AuditCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check a company's whole audit chain in the database, against its stored head and the
+    /// copy published to the audit-heads topic (exit 5: it does not verify).
+    Verify {
+        #[arg(long)]
+        company: uuid::Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,7 +139,10 @@ fn main() -> std::process::ExitCode {
     let role = runtime.spawn(async move {
         match cli.command {
             Command::Gateway(gateway) => roles::gateway(&cli.common, &gateway).await,
-            Command::Audit => roles::audit(&cli.common).await,
+            Command::Audit(AuditArgs { command: None }) => roles::audit(&cli.common).await,
+            Command::Audit(AuditArgs {
+                command: Some(AuditCommand::Verify { company }),
+            }) => roles::audit_verify(&cli.common, company).await,
             Command::Ingest => roles::ingest(&cli.common).await,
             Command::Train(train) => roles::train(&cli.common, &train).await,
             Command::Score(score) => roles::score(&cli.common, &score).await,

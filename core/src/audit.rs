@@ -1,6 +1,8 @@
 //! Audit events: what happened to a company's data, by whom, and when. Every action of the
 //! pipeline emits one; the audit processor chains them per company so tampering shows.
 
+pub mod verification;
+
 use crate::fingerprint::Canonical;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -47,6 +49,24 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// Every kind, for callers that name them (the audit log's filters).
+    pub const ALL: [AuditKind; 14] = [
+        AuditKind::CompanyRegistered,
+        AuditKind::DatasetCreated,
+        AuditKind::BatchAccepted,
+        AuditKind::BatchRejected,
+        AuditKind::DatasetReady,
+        AuditKind::DatasetRejected,
+        AuditKind::TrainingStarted,
+        AuditKind::TrainingFinished,
+        AuditKind::TrainingFailed,
+        AuditKind::ModelActivated,
+        AuditKind::ModelKeptAsCandidate,
+        AuditKind::RecordDeadLettered,
+        AuditKind::TokenIssued,
+        AuditKind::TokenRevoked,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuditKind::CompanyRegistered => "company.registered",
@@ -111,6 +131,22 @@ pub type ChainHash = [u8; 32];
 /// The previous hash of a company's first event.
 pub const GENESIS: ChainHash = [0; 32];
 
+/// A chain hash as the API, the CLI and the `audit-heads` topic show it: 64 lowercase hex digits.
+pub fn hash_to_hex(hash: &ChainHash) -> String {
+    hex::encode(hash)
+}
+
+/// The hash that [`hash_to_hex`] wrote; anything else (other length, upper case) is `None`.
+pub fn hash_from_hex(text: &str) -> Option<ChainHash> {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    hex::decode(text).ok()?.try_into().ok()
+}
+
 impl AuditEvent {
     pub fn chain_hash(&self, previous: &ChainHash) -> ChainHash {
         let mut canonical = Canonical::starting_with(previous);
@@ -131,6 +167,44 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hash_reads_back_only_in_its_written_form() {
+        let hash = event().chain_hash(&GENESIS);
+        let text = hash_to_hex(&hash);
+        assert_eq!(text.len(), 64);
+        assert_eq!(hash_from_hex(&text), Some(hash));
+        assert_eq!(hash_from_hex(&text.to_uppercase()), None);
+        assert_eq!(hash_from_hex(&text[..62]), None);
+        assert_eq!(hash_from_hex("zz"), None);
+    }
+
+    #[test]
+    fn all_names_every_kind_once() {
+        // A kind missing from ALL cannot be filtered on: adding a variant must add it there.
+        // The match has no wildcard, so a new variant fails to compile here until it is listed.
+        for kind in AuditKind::ALL {
+            let position = match kind {
+                AuditKind::CompanyRegistered => 0,
+                AuditKind::DatasetCreated => 1,
+                AuditKind::BatchAccepted => 2,
+                AuditKind::BatchRejected => 3,
+                AuditKind::DatasetReady => 4,
+                AuditKind::DatasetRejected => 5,
+                AuditKind::TrainingStarted => 6,
+                AuditKind::TrainingFinished => 7,
+                AuditKind::TrainingFailed => 8,
+                AuditKind::ModelActivated => 9,
+                AuditKind::ModelKeptAsCandidate => 10,
+                AuditKind::RecordDeadLettered => 11,
+                AuditKind::TokenIssued => 12,
+                AuditKind::TokenRevoked => 13,
+            };
+            assert_eq!(AuditKind::ALL[position], kind);
+            let wire = serde_json::to_value(kind).unwrap_or_default();
+            assert_eq!(wire, serde_json::json!(kind.as_str()));
+        }
+    }
 
     fn event() -> AuditEvent {
         let at = DateTime::from_timestamp_millis(1_764_000_000_000).unwrap_or_default();

@@ -79,6 +79,7 @@ pub(crate) fn routes(layers: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::models::activate))
         .merge(limited)
         .routes(routes!(routes::audit::list))
+        .routes(routes!(routes::audit::verify))
         .routes(routes!(routes::health::healthz))
         .routes(routes!(routes::openapi::document))
         .routes(routes!(routes::health::readyz))

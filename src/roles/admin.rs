@@ -1,8 +1,10 @@
-//! Operator commands: topics, migrations, companies, tokens and token keys.
+//! Operator commands: topics, migrations, companies, tokens and token keys, the audit chain.
 
 use super::{KAFKA_TIMEOUT, catalogue, codec, connect_store, kafka};
 use crate::config::{Common, Environment, SecretChoice};
 use anyhow::Context;
+use aval_core::audit::verification::{Checkpoint, CheckpointSource};
+use aval_core::audit::{hash_from_hex, hash_to_hex};
 use aval_core::token::KeySecret;
 use aval_kafka_admin::ScramMechanism;
 use aval_store::StoreError;
@@ -311,4 +313,70 @@ pub async fn jwt_keys(common: &Common) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `audit verify`: the company's chain does not verify.
+const EXIT_NOT_VERIFIED: u8 = 5;
+
+/// Checks a company's whole audit chain in the database against its stored head and against
+/// the copy published to the `audit-heads` topic, which a rewrite of the database alone
+/// cannot reach.
+pub async fn audit_verify(common: &Common, company_id: uuid::Uuid) -> anyhow::Result<ExitCode> {
+    let store = connect_store(common).await?;
+    store
+        .company(company_id)
+        .await
+        .with_context(|| format!("no company {company_id}"))?;
+    let kafka = kafka(common).await?;
+    let topic = catalogue(common).topic(TopicRole::AuditHeads).name.clone();
+    let published = aval_topics::audit_heads::published_head(
+        &kafka,
+        &codec(common)?,
+        &topic,
+        company_id,
+        KAFKA_TIMEOUT,
+    )
+    .await
+    .with_context(|| format!("cannot read the published heads ({topic})"))?;
+    let mut elsewhere = Vec::new();
+    match &published {
+        Some(head) => {
+            let hash = hash_from_hex(&head.hash)
+                .with_context(|| format!("the published head of {company_id} is not a hash"))?;
+            println!(
+                "published  event {} {} at {}",
+                head.seq,
+                head.hash,
+                chrono::DateTime::from_timestamp_millis(head.published_at)
+                    .map_or_else(|| head.published_at.to_string(), |at| at.to_rfc3339())
+            );
+            elsewhere.push(Checkpoint {
+                seq: head.seq,
+                hash,
+                source: CheckpointSource::PublishedHead,
+            });
+        }
+        None => println!("published  none yet (checked against the database alone)"),
+    }
+    let report = store
+        .verify_audit_chain(company_id, &elsewhere)
+        .await
+        .context("cannot read the audit log")?;
+    println!("events     {}", report.events);
+    println!(
+        "head       event {} {}",
+        report.last_seq,
+        hash_to_hex(&report.head)
+    );
+    match &report.broken {
+        None => {
+            println!("verified   yes");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(broken) => {
+            println!("verified   NO: from event {}", broken.first_broken_seq());
+            println!("problem    {}", broken.describe());
+            Ok(ExitCode::from(EXIT_NOT_VERIFIED))
+        }
+    }
 }

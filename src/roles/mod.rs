@@ -8,8 +8,8 @@ mod processors;
 mod tools;
 
 pub use admin::{
-    deactivate_company, jwt_keys, kafka_tenant, migrate, retire_jwt_key, revoke_token,
-    rotate_jwt_key, topics_apply, topics_delete,
+    audit_verify, deactivate_company, jwt_keys, kafka_tenant, migrate, retire_jwt_key,
+    revoke_token, rotate_jwt_key, topics_apply, topics_delete,
 };
 pub use gateway::gateway;
 pub use processors::{all, audit, ingest, score, train};

@@ -1,10 +1,12 @@
-//! The audit log: append with the hash chain, read newest first.
+//! The audit log: append with the hash chain (here), read a filtered page newest first
+//! (`query`), verify a company's whole chain (`verification`).
+
+pub mod query;
+mod verification;
 
 use crate::{Store, StoreError};
 use aval_core::audit::{AuditEvent, ChainHash, GENESIS};
-use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 /// An event as stored, with its place in the company's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,56 +75,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(Appended::New { seq })
-    }
-
-    /// A company's events, newest first, older than `before` (a seq) when given.
-    pub async fn audit_events(
-        &self,
-        company_id: Uuid,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<StoredAuditEvent>, StoreError> {
-        type Row = (
-            i64,
-            Uuid,
-            String,
-            DateTime<Utc>,
-            String,
-            String,
-            Vec<u8>,
-            Vec<u8>,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, event_id, kind, occurred_at, actor, details::text, prev_hash, hash
-             FROM audit_events
-             WHERE company_id = $1 AND seq < $2
-             ORDER BY seq DESC
-             LIMIT $3",
-        )
-        .bind(company_id)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(
-                |(seq, event_id, kind, occurred_at, actor, details, prev, hash)| {
-                    Ok(StoredAuditEvent {
-                        seq,
-                        event: AuditEvent {
-                            event_id,
-                            company_id,
-                            kind,
-                            occurred_at,
-                            actor,
-                            details: parse_details(&details)?,
-                        },
-                        prev_hash: to_hash(&prev)?,
-                        hash: to_hash(&hash)?,
-                    })
-                },
-            )
-            .collect()
     }
 }
 

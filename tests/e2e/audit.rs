@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-async fn start_processor() -> CancellationToken {
+pub(crate) async fn start_processor() -> CancellationToken {
     let catalogue = common::catalogue().await;
     let w = common::wiring(
         &catalogue,
@@ -35,7 +35,7 @@ async fn start_processor() -> CancellationToken {
     stop
 }
 
-async fn audit_page(gateway: &Gateway, token: &str, query: &str) -> (u16, Value) {
+pub(crate) async fn audit_page(gateway: &Gateway, token: &str, query: &str) -> (u16, Value) {
     let response = gateway
         .http
         .get(gateway.url(&format!("/v1/audit{query}")))
@@ -50,7 +50,7 @@ async fn audit_page(gateway: &Gateway, token: &str, query: &str) -> (u16, Value)
 }
 
 /// Polls the company's log until it holds `count` events, or fails at the deadline.
-async fn wait_for_events(gateway: &Gateway, token: &str, count: usize) -> Vec<Value> {
+pub(crate) async fn wait_for_events(gateway: &Gateway, token: &str, count: usize) -> Vec<Value> {
     let started = Instant::now();
     loop {
         let (status, page) = audit_page(gateway, token, "?limit=500").await;

@@ -9,6 +9,7 @@ use crate::ingest_support::{
     Dataset, complete, create_dataset, get_dataset, ingest_processor, post_batch, stored_rows,
     upload_all, wait_settled,
 };
+use aval_store::audit::query::AuditQuery;
 use aval_topics::admin::TopicAdmin;
 use aval_topics::{Catalogue, TopicRole};
 use serde_json::json;
@@ -643,7 +644,12 @@ async fn audit_processor_killed_mid_stream_then_restarted() {
             .expect("produce");
     }
     let store = common::store().await;
-    let stored = async || store.audit_events(company_id, None, 1).await.expect("read");
+    let stored = async || {
+        store
+            .audit_events(company_id, &AuditQuery::newest(1))
+            .await
+            .expect("read")
+    };
     let mut audit = start_role("audit", &catalogue, "a");
     let started = Instant::now();
     while stored().await.first().is_none_or(|e| e.seq < 100) {
@@ -672,7 +678,7 @@ async fn audit_processor_killed_mid_stream_then_restarted() {
     }
     kill(&mut audit, "-TERM");
     let mut events = store
-        .audit_events(company_id, None, all + 10)
+        .audit_events(company_id, &AuditQuery::newest(all + 10))
         .await
         .expect("read");
     events.reverse();

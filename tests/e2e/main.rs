@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 
 mod audit;
+mod audit_queries;
 mod avro;
 mod bounds;
 mod checked_facts;

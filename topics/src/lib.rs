@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit_heads;
 pub mod catalogue;
 pub mod codec;
 pub mod connection;

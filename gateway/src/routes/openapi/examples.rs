@@ -12,6 +12,14 @@ pub(crate) fn activate_model_200() -> Value {
     parse(include_str!("examples/activate_model_200.json"))
 }
 
+pub(crate) fn list_audit_events_200() -> Value {
+    parse(include_str!("examples/list_audit_events_200.json"))
+}
+
+pub(crate) fn verify_audit_log_200() -> Value {
+    parse(include_str!("examples/verify_audit_log_200.json"))
+}
+
 pub(crate) fn compare_models_200() -> Value {
     parse(include_str!("examples/compare_models_200.json"))
 }

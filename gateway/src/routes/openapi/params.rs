@@ -2,7 +2,7 @@
 //! handlers read paths, queries and headers by hand (to answer 404 or 422 as the API says, not
 //! axum's rejections), so these are written here rather than derived from extractors.
 
-use crate::routes::audit::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::routes::audit::{DEFAULT_LIMIT, MAX_LIMIT, MAX_REQUEST_ID_CHARS};
 use crate::routes::datasets::MAX_IDEMPOTENCY_KEY_CHARS;
 use crate::routes::decisions::MAX_MODEL_VERSION;
 use crate::routes::models::COMPARED_VERSIONS;
@@ -208,8 +208,8 @@ params!(
 );
 
 params!(
-    /// The paging of the audit log (`audit::list`).
-    AuditPaging,
+    /// The paging and filters of the audit log (`audit::list`).
+    AuditFilters,
     vec![
         parameter(
             "limit",
@@ -238,5 +238,107 @@ params!(
                 .maximum(Some(i64::MAX)),
         ))
         .build(),
+        parameter(
+            "kind",
+            ParameterIn::Query,
+            false,
+            "Only these kinds, separated by commas; a name ending in `.*` is a family \
+             (`decision.*`, `training.*`). A name that matches no kind gets 422.",
+        )
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .example(Some(json!("dataset.ready,training.*")))
+        .build(),
+        parameter(
+            "from",
+            ParameterIn::Query,
+            false,
+            "Only events that occurred at or after this time (RFC 3339, with its offset).",
+        )
+        .schema(Some(date_time_schema()))
+        .build(),
+        parameter(
+            "to",
+            ParameterIn::Query,
+            false,
+            "Only events that occurred before this time (RFC 3339); later than `from`.",
+        )
+        .schema(Some(date_time_schema()))
+        .build(),
+        parameter(
+            "dataset_id",
+            ParameterIn::Query,
+            false,
+            "Only events about this dataset: its creation, batches and verdict, and the \
+             trainings that used it.",
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        ))
+        .build(),
+        parameter(
+            "model_version",
+            ParameterIn::Query,
+            false,
+            "Only events about this model version: its training, activation, and the \
+             decisions it made.",
+        )
+        .schema(Some(version_schema()))
+        .build(),
+        parameter(
+            "request_id",
+            ParameterIn::Query,
+            false,
+            &format!(
+                "Only events of this request: a decision's, or a training's. 1 to \
+                 {MAX_REQUEST_ID_CHARS} characters."
+            ),
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_REQUEST_ID_CHARS)),
+        ))
+        .build(),
     ]
 );
+
+params!(
+    /// A head kept from an earlier check of the audit log (`audit::verify`).
+    AuditHead,
+    vec![
+        parameter(
+            "head_seq",
+            ParameterIn::Query,
+            false,
+            "The `head_seq` of an earlier check; with `head`.",
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(i64::MAX)),
+        ))
+        .build(),
+        parameter(
+            "head",
+            ParameterIn::Query,
+            false,
+            "The `head` of that check, 64 lowercase hex digits; with `head_seq`.",
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[0-9a-f]{64}$")),
+        ))
+        .build(),
+    ]
+);
+
+fn date_time_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+}
