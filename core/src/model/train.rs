@@ -2,8 +2,8 @@
 //! Choosing and fitting the learner is in `select`.
 
 use super::examples::{TrainingExample, for_each_example_in_parts, part_of};
-use super::progress::{Stage, TrainingProgress};
 use super::options::{MIN_EXAMPLES, MIN_PER_OUTCOME, TrainingError, TrainingOptions};
+use super::progress::{Stage, TrainingProgress};
 use super::select::{Prepared, fit_and_judge};
 use super::spec::{Design, FeatureSpec, SpecBuilder};
 use super::split::{Meta, Split, split};
@@ -93,7 +93,14 @@ pub fn train_dataset(
     options: &TrainingOptions,
 ) -> Result<TrainedModel, TrainingError> {
     let progress = TrainingProgress::default();
-    train_dataset_reporting(customers, credit_limits, bureau_reports, orders, options, &progress)
+    train_dataset_reporting(
+        customers,
+        credit_limits,
+        bureau_reports,
+        orders,
+        options,
+        &progress,
+    )
 }
 
 /// [`train_dataset`], telling `progress` each stage it goes through.
