@@ -173,6 +173,29 @@ mod tests {
         assert_eq!(read(&[("limit", "100")]).expect("max").limit, 100);
     }
 
+    /// The documented 422 is what the code writes for the same query.
+    #[test]
+    fn the_documented_refusal_is_written_by_this_code() {
+        let errors = read(&[("limit", "0"), ("cursor", "zz")]).expect_err("refused");
+        let written = serde_json::to_value(crate::problem::Problem::invalid(errors))
+            .expect("a problem serializes");
+        let documented = crate::routes::openapi::examples::list_page_422();
+        for member in ["type", "title", "status", "detail"] {
+            assert_eq!(written[member], documented[member], "{member}");
+        }
+        let fields = |v: &serde_json::Value| {
+            let mut pairs: Vec<String> = v["errors"]
+                .as_array()
+                .expect("errors")
+                .iter()
+                .map(|e| format!("{}: {}", e["field"], e["reason"]))
+                .collect();
+            pairs.sort();
+            pairs
+        };
+        assert_eq!(fields(&written), fields(&documented));
+    }
+
     #[test]
     fn the_extra_item_gives_the_next_cursor() {
         let key = |n: &i64| Cursor {

@@ -155,22 +155,36 @@ impl TrainProcessor {
         let mut written: Option<Snapshot> = None;
         loop {
             tokio::select! {
-                done = &mut work => return done,
-                _ = tick.tick() => {
-                    let now = progress.snapshot();
-                    if written == Some(now) {
-                        continue;
-                    }
-                    // Progress is shown, never relied on: a failed write waits for the next.
-                    match self
-                        .store
-                        .report_progress(&request.id, now.stage.as_str(), now.fraction)
-                        .await
-                    {
-                        Ok(()) => written = Some(now),
-                        Err(e) => tracing::warn!(error = %e, request = %request.id, "cannot record training progress"),
-                    }
+                done = &mut work => {
+                    // Where a failed run stopped, which the last tick may not have written.
+                    self.write_progress(request, progress, &mut written).await;
+                    return done;
                 }
+                _ = tick.tick() => self.write_progress(request, progress, &mut written).await,
+            }
+        }
+    }
+
+    /// Writes the progress unless `written` already says it. Progress is shown, never relied
+    /// on: a failed write waits for the next tick.
+    async fn write_progress(
+        &self,
+        request: &Request,
+        progress: &TrainingProgress,
+        written: &mut Option<Snapshot>,
+    ) {
+        let now = progress.snapshot();
+        if *written == Some(now) {
+            return;
+        }
+        match self
+            .store
+            .report_progress(&request.id, now.stage.as_str(), now.fraction)
+            .await
+        {
+            Ok(()) => *written = Some(now),
+            Err(e) => {
+                tracing::warn!(error = %e, request = %request.id, "cannot record training progress");
             }
         }
     }
