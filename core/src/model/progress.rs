@@ -87,6 +87,10 @@ pub struct TrainingProgress {
     stage: AtomicU8,
     steps_done: AtomicUsize,
     steps_total: AtomicUsize,
+    /// Each stage left, with the steps done and expected in it: whether a stage's estimate
+    /// of its steps holds.
+    #[cfg(test)]
+    pub(super) left: std::sync::Mutex<Vec<(Stage, usize, usize)>>,
 }
 
 impl Default for TrainingProgress {
@@ -95,6 +99,8 @@ impl Default for TrainingProgress {
             stage: AtomicU8::new(0),
             steps_done: AtomicUsize::new(0),
             steps_total: AtomicUsize::new(0),
+            #[cfg(test)]
+            left: std::sync::Mutex::default(),
         }
     }
 }
@@ -102,6 +108,12 @@ impl Default for TrainingProgress {
 impl TrainingProgress {
     /// Enters `stage`, expecting `steps` steps in it (0: no steps, the stage's start is shown).
     pub fn enter(&self, stage: Stage, steps: usize) {
+        #[cfg(test)]
+        self.left.lock().expect("not poisoned").push((
+            self.snapshot().stage,
+            self.steps_done.load(Ordering::Relaxed),
+            self.steps_total.load(Ordering::Relaxed),
+        ));
         self.steps_total.store(steps, Ordering::Relaxed);
         self.steps_done.store(0, Ordering::Relaxed);
         let index = Stage::ALL.iter().position(|s| *s == stage).unwrap_or(0);
