@@ -215,12 +215,17 @@ impl IngestProcessor {
         let (company, dataset) = (target.company, target.dataset);
         let outcome = self
             .store
-            .complete_dataset(&origin(target), announced, |stored, facts| {
-                check_integrity(announced, stored, facts)
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect()
-            })
+            .complete_dataset(
+                &origin(target),
+                announced,
+                &training_request_id(dataset),
+                |stored, facts| {
+                    check_integrity(announced, stored, facts)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect()
+                },
+            )
             .await?;
         let reasons = match outcome {
             Completion::Ready => Vec::new(),
@@ -433,7 +438,7 @@ fn completion_follow_ups(
     let mut follow_ups = vec![FollowUp::Audit(event)];
     if reasons.is_empty() {
         follow_ups.push(FollowUp::Training(TrainingRequestRecord {
-            request_id: derived_id(&[&dataset.to_string(), "training-request"]).to_string(),
+            request_id: training_request_id(dataset),
             company_id: company.to_string(),
             dataset_ids: vec![dataset.to_string()],
             reason: "dataset.ready".to_owned(),
@@ -441,6 +446,12 @@ fn completion_follow_ups(
         }));
     }
     follow_ups
+}
+
+/// The id of a ready dataset's training request, fixed by the dataset: its run is queued under
+/// it before the request is produced, and a redelivered marker names the same request.
+fn training_request_id(dataset: Uuid) -> String {
+    derived_id(&[&dataset.to_string(), "training-request"]).to_string()
 }
 
 fn origin(target: &Target) -> BatchOrigin<'_> {

@@ -33,6 +33,11 @@ impl DatasetStatus {
         }
     }
 
+    /// The status named `text`, if it is one.
+    pub fn from_name(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     fn parse(text: &str) -> Result<Self, StoreError> {
         Ok(match text {
             "receiving" => DatasetStatus::Receiving,
@@ -64,7 +69,7 @@ impl DatasetStatus {
         )
     }
 
-    const ALL: [DatasetStatus; 7] = [
+    pub const ALL: [DatasetStatus; 7] = [
         DatasetStatus::Receiving,
         DatasetStatus::Validating,
         DatasetStatus::Ready,
@@ -295,6 +300,32 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(Dataset::try_from).transpose()
+    }
+
+    /// The company's datasets newest first, after `cursor` (the last of the previous page), at
+    /// most `limit`, of one status when given.
+    pub async fn datasets(
+        &self,
+        company_id: Uuid,
+        status: Option<DatasetStatus>,
+        cursor: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<Dataset>, StoreError> {
+        // Walks `datasets_company` newest first; the optional filters only skip rows.
+        let rows: Vec<DatasetRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets
+             WHERE company_id = $1 AND ($2::text IS NULL OR status = $2)
+               AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+             ORDER BY created_at DESC, id DESC LIMIT $5"
+        )))
+        .bind(company_id)
+        .bind(status.map(DatasetStatus::as_str))
+        .bind(cursor.map(|(at, _)| at))
+        .bind(cursor.map(|(_, id)| id))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Dataset::try_from).collect()
     }
 
     /// Moves `receiving` to `validating` when the completion marker is sent; false when the
@@ -541,12 +572,14 @@ pub enum Completion {
 
 impl Store {
     /// Processes a completion marker in one transaction: every batch before it on the company's
-    /// partition has been processed already, so the stored facts are final. `decide` turns the
+    /// partition has been processed already, so the stored facts are final. A ready dataset's
+    /// training run (`training_request_id`) is queued in the same transaction. `decide` turns the
     /// facts into rejection reasons (none = ready); it is the domain's rule, not the store's.
     pub async fn complete_dataset(
         &self,
         origin: &BatchOrigin<'_>,
         announced: &Counts,
+        training_request_id: &str,
         decide: impl FnOnce(&Counts, &DatasetFacts) -> Vec<String>,
     ) -> Result<Completion, StoreError> {
         let (dataset_id, at) = (origin.dataset_id, origin.at);
@@ -585,6 +618,17 @@ impl Store {
         .bind(i64::try_from(stored.bureau_reports).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
+        // The training request follows once this commits: its run is queued from now.
+        if reasons.is_empty() {
+            crate::training_runs::queue_run(
+                &mut tx,
+                training_request_id,
+                origin.company_id,
+                &[dataset_id],
+                at,
+            )
+            .await?;
+        }
         tx.commit().await?;
         if !reasons.is_empty() {
             return Ok(Completion::Rejected(reasons));

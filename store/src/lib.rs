@@ -14,6 +14,7 @@ pub mod models;
 mod rows;
 mod tenant_cache;
 pub mod training_data;
+pub mod training_runs;
 
 pub use error::StoreError;
 pub use tenant_cache::{Generation, TenantCache};

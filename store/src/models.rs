@@ -49,7 +49,7 @@ pub struct NewModel<'a> {
 /// Where a training request stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrainingRun {
-    /// First delivery: train now.
+    /// First delivery (the run was queued, or not recorded at all): train now.
     Started,
     /// Started before and not finished (a crash mid-training): train again.
     Interrupted,
@@ -62,8 +62,9 @@ pub enum TrainingRun {
 }
 
 impl Store {
-    /// Records the start of a training request; a request seen before reports how it ended.
-    /// The datasets it uses move from `ready` to `training`.
+    /// Records the start of a training request: a queued run (or one never queued: a request
+    /// produced straight to Kafka) becomes `running` at `loading`; a request seen before
+    /// reports how it ended. The datasets it uses move from `ready` to `training`.
     pub async fn begin_training(
         &self,
         request_id: &str,
@@ -73,8 +74,8 @@ impl Store {
     ) -> Result<TrainingRun, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO training_runs (request_id, company_id, dataset_ids, status, started_at)
-             VALUES ($1, $2, $3, 'training', $4) ON CONFLICT (request_id) DO NOTHING",
+            "INSERT INTO training_runs (request_id, company_id, dataset_ids, status, stage, progress, queued_at, started_at)
+             VALUES ($1, $2, $3, 'running', 'loading', 0, $4, $4) ON CONFLICT (request_id) DO NOTHING",
         )
         .bind(request_id)
         .bind(company_id)
@@ -86,22 +87,35 @@ impl Store {
             TrainingRun::Started
         } else {
             let (status, version, reason): (String, Option<i32>, Option<String>) = sqlx::query_as(
-                "SELECT status, model_version, reason FROM training_runs WHERE request_id = $1 AND company_id = $2",
+                "SELECT status, model_version, reason FROM training_runs
+                 WHERE request_id = $1 AND company_id = $2 FOR UPDATE",
             )
             .bind(request_id)
             .bind(company_id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
-            match (status.as_str(), version) {
-                ("trained", Some(version)) => return Ok(TrainingRun::Trained { version }),
+            let run = match (status.as_str(), version) {
+                ("finished", Some(version)) => return Ok(TrainingRun::Trained { version }),
                 ("failed", _) => {
                     return Ok(TrainingRun::Failed {
                         reason: reason.unwrap_or_default(),
                     });
                 }
+                ("queued", _) => TrainingRun::Started,
                 _ => TrainingRun::Interrupted,
-            }
+            };
+            // Started again from the beginning, whatever an interrupted attempt had reached.
+            sqlx::query(
+                "UPDATE training_runs SET status = 'running', stage = 'loading', progress = 0,
+                        started_at = COALESCE(started_at, $2)
+                 WHERE request_id = $1",
+            )
+            .bind(request_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            run
         };
         sqlx::query(
             "UPDATE datasets SET status = 'training' WHERE company_id = $1 AND id = ANY($2) AND status = 'ready'",
@@ -149,7 +163,8 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE training_runs SET status = 'trained', model_version = $2, finished_at = $3 WHERE request_id = $1",
+            "UPDATE training_runs SET status = 'finished', stage = 'storing', progress = 1, model_version = $2, finished_at = $3
+             WHERE request_id = $1",
         )
         .bind(model.training_request_id)
         .bind(version)

@@ -588,7 +588,9 @@ async fn trainer_killed_mid_training_then_restarted() {
             .await
             .expect("count")
     };
-    let runs = "SELECT count(*) FROM training_runs WHERE company_id = $1::uuid";
+    // Queued runs exist before the trainer takes them: only a running one proves it started.
+    let runs =
+        "SELECT count(*) FROM training_runs WHERE company_id = $1::uuid AND status = 'running'";
     let versions = "SELECT count(*) FROM models WHERE company_id = $1::uuid";
     let started = Instant::now();
     while count(runs).await == 0 {

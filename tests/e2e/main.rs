@@ -11,6 +11,7 @@ mod bounds;
 mod checked_facts;
 mod common;
 mod comparison;
+mod datasets;
 mod decisions;
 mod decisions_support;
 mod faults;

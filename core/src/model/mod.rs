@@ -5,8 +5,9 @@
 //!
 //! Dependencies run one way: each module uses only those above it in this list, and this
 //! file only declares them and names what is public.
-//! 1. `spec`, `metrics`, `sample`, `parallel`, `examples`: encoding features into rows, the
-//!    measures of a model, evenly spread samples, fits side by side, examples from a dataset;
+//! 1. `spec`, `metrics`, `sample`, `parallel`, `examples`, `progress`: encoding features into
+//!    rows, the measures of a model, evenly spread samples, fits side by side, examples from a
+//!    dataset, how far a training has got;
 //! 2. `learners`: the candidate learners (`Learner`), their settings and fitted forms;
 //! 3. `options`: what a training is asked for (`TrainingOptions`) and how it fails;
 //! 4. `split`: which orders train and which judge;
@@ -19,6 +20,7 @@
 mod examples;
 mod metrics;
 mod parallel;
+mod progress;
 mod sample;
 mod spec;
 
@@ -51,7 +53,8 @@ pub use learners::{BoostingSettings, ForestSettings, Learner, LogisticSettings};
 pub use metrics::{Confusion, Evaluation};
 pub use options::{MIN_EXAMPLES, MIN_PER_OUTCOME, TrainingError, TrainingOptions};
 pub use parallel::cores;
+pub use progress::{Snapshot, Stage, TrainingProgress};
 pub use spec::{Encoding, FeatureColumn, FeatureSpec, OTHER};
 pub use split::Split;
-pub use train::{train, train_dataset};
+pub use train::{train, train_dataset, train_dataset_reporting};
 pub use trained::{CandidateScore, Contribution, Explanation, ModelMetrics, TrainedModel};

@@ -7,6 +7,7 @@ use super::metrics::{self, cost_threshold, ks_threshold, roc_auc};
 use super::monotone;
 use super::options::{MIN_EXAMPLES, TrainingError, TrainingOptions};
 use super::parallel::{Permits, side_by_side};
+use super::progress::{Stage, TrainingProgress};
 use super::sample::spread_sample;
 use super::spec::{Design, FeatureSpec};
 use super::split::{Split, stratified_folds};
@@ -34,6 +35,7 @@ pub(super) fn fit_and_judge(
     prepared: Prepared,
     options: &TrainingOptions,
     started: Instant,
+    progress: &TrainingProgress,
 ) -> Result<TrainedModel, TrainingError> {
     let Prepared {
         spec,
@@ -80,7 +82,12 @@ pub(super) fn fit_and_judge(
         folds,
         permits: &permits,
         busy: &unused,
+        progress,
     };
+    progress.enter(
+        Stage::CrossValidating,
+        expected_fold_fits(options, folds, rank_blocked.len()),
+    );
 
     // Seconds each candidate's fits held a core, in nanoseconds.
     let busy: Vec<AtomicU64> = options
@@ -112,6 +119,7 @@ pub(super) fn fit_and_judge(
     ranking.sort_by(|&a, &b| auc_of(b).total_cmp(&auc_of(a)));
     let winner = ranking.first().copied();
 
+    progress.enter(Stage::Refitting, 0);
     // Only the winner learns from the whole training part. With a sample, the others are shown
     // on the holdout with their first fold's model; without one, each is refitted on all of it.
     let on_all = |i: usize| Some(i) == winner || sample.is_none();
@@ -159,6 +167,7 @@ pub(super) fn fit_and_judge(
         }
     }
 
+    progress.enter(Stage::EvaluatingHoldout, 0);
     let mut hold_of_chosen = Vec::new();
     let mut scores = Vec::with_capacity(options.candidates.len());
     for (i, &learner) in options.candidates.iter().enumerate() {
@@ -283,6 +292,25 @@ struct Folds<'a> {
     permits: &'a Permits,
     /// Where the fits add the time they took (nanoseconds).
     busy: &'a AtomicU64,
+    /// Told of each fold fitted.
+    progress: &'a TrainingProgress,
+}
+
+/// How many fold fits cross-validation makes: each candidate's folds, the logistic learner's
+/// once per penalty tried (and once more when a large training part chose it on a sample).
+fn expected_fold_fits(options: &TrainingOptions, folds: usize, rows: usize) -> usize {
+    let penalties = options.logistic.penalties.len().max(1);
+    options
+        .candidates
+        .iter()
+        .map(|learner| match learner {
+            Learner::LogisticRegression if rows > TUNING_ROWS && penalties > 1 => {
+                folds * (penalties + 1)
+            }
+            Learner::LogisticRegression => folds * penalties,
+            Learner::GradientBoosting | Learner::RandomForest => folds,
+        })
+        .sum()
 }
 
 /// Out-of-fold probabilities of one learner over the training part, and the model of the first
@@ -317,6 +345,7 @@ fn out_of_fold(
             });
             let nanos = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
             cv.busy.fetch_add(nanos, Ordering::Relaxed);
+            cv.progress.step();
             held
         })?;
         let rows = Fitted::rows_used(learner, &labels, settings);

@@ -3,6 +3,7 @@
 
 use super::examples::{TrainingExample, for_each_example_in_parts, part_of};
 use super::options::{MIN_EXAMPLES, MIN_PER_OUTCOME, TrainingError, TrainingOptions};
+use super::progress::{Stage, TrainingProgress};
 use super::select::{Prepared, fit_and_judge};
 use super::spec::{Design, FeatureSpec, SpecBuilder};
 use super::split::{Meta, Split, split};
@@ -77,7 +78,7 @@ pub fn train(
         design,
         hold_design,
     );
-    fit_and_judge(prepared, options, started)
+    fit_and_judge(prepared, options, started, &TrainingProgress::default())
 }
 
 /// [`train`] on [`examples`] of the dataset, without holding every example at once: features
@@ -91,6 +92,28 @@ pub fn train_dataset(
     orders: &[Order],
     options: &TrainingOptions,
 ) -> Result<TrainedModel, TrainingError> {
+    let progress = TrainingProgress::default();
+    train_dataset_reporting(
+        customers,
+        credit_limits,
+        bureau_reports,
+        orders,
+        options,
+        &progress,
+    )
+}
+
+/// [`train_dataset`], telling `progress` each stage it goes through.
+pub fn train_dataset_reporting(
+    customers: &[Customer],
+    credit_limits: &[CreditLimit],
+    bureau_reports: &[BureauReport],
+    orders: &[Order],
+    options: &TrainingOptions,
+    progress: &TrainingProgress,
+) -> Result<TrainedModel, TrainingError> {
+    // Two passes over the examples: learning the spec, then encoding.
+    progress.enter(Stage::BuildingFeatures, 2);
     let started = Instant::now();
     let labelled: Vec<usize> = (0..orders.len())
         .filter(|&i| orders[i].outcome.is_some())
@@ -128,6 +151,7 @@ pub fn train_dataset(
         .collect();
     for_each_example_in_parts(facts.0, facts.1, facts.2, facts.3, &mut observers);
     drop(observers);
+    progress.step();
     let mut builder = SpecBuilder::default();
     for part in builders {
         builder.absorb(part);
@@ -184,7 +208,8 @@ pub fn train_dataset(
         design,
         hold_design,
     );
-    fit_and_judge(prepared, options, started)
+    progress.step();
+    fit_and_judge(prepared, options, started, progress)
 }
 
 fn prepare(

@@ -6,21 +6,25 @@ use crate::auth::{Authenticated, publish_sealed};
 use crate::json::JsonBody;
 use crate::problem::Problem;
 use crate::routes::openapi::{examples, params, responses};
+use crate::routes::paging::{self, Cursor};
+use crate::routes::training_runs::TrainingRunView;
 use crate::state::AppState;
 use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::fingerprint::batch_fingerprint;
 use aval_core::ingest::items::{Counts, ItemKind};
 use aval_core::ingest::{MAX_BATCH_ITEMS, validate_batch, validate_counts};
 use aval_store::datasets::{BatchIdReuse, BatchOrigin, Dataset, DatasetStatus};
+use aval_store::training_runs::StoredRun;
 use aval_topics::TopicRole;
 use aval_topics::records::{AuditEventRecord, IngestRecord};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// The header that makes a batch upload safe to retry: the same key for the same dataset is
@@ -61,20 +65,25 @@ pub(crate) struct DatasetView {
         examples("every order with an outcome is approved; training needs both approved and blocked orders")
     )]
     failure_reason: Option<String>,
+    /// The training runs that used the dataset (alone or with others), newest first: the one
+    /// a `ready` dataset starts, and any retraining that named it.
+    training_runs: Vec<TrainingRunView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DatasetPage {
+    /// Newest first.
+    datasets: Vec<DatasetView>,
+    /// Pass as `cursor` for the next (older) page. Absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    next_cursor: Option<String>,
 }
 
 /// Every status a dataset goes through, as `DatasetView::status` writes it.
 fn status_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let all = [
-        DatasetStatus::Receiving,
-        DatasetStatus::Validating,
-        DatasetStatus::Ready,
-        DatasetStatus::Rejected,
-        DatasetStatus::Training,
-        DatasetStatus::Trained,
-        DatasetStatus::Failed,
-    ];
+    let all = DatasetStatus::ALL;
     ObjectBuilder::new()
         .schema_type(Type::String)
         .description(Some(
@@ -95,9 +104,17 @@ pub(crate) struct CountsView {
     stored: Counts,
 }
 
-impl From<Dataset> for DatasetView {
-    fn from(d: Dataset) -> Self {
+impl DatasetView {
+    /// The dataset with those of `runs` that used it.
+    fn with_runs(d: Dataset, runs: &[StoredRun]) -> Self {
+        let training_runs = runs
+            .iter()
+            .filter(|run| run.dataset_ids.contains(&d.id))
+            .cloned()
+            .map(TrainingRunView::from)
+            .collect();
         Self {
+            training_runs,
             dataset_id: d.id,
             status: d.status.as_str(),
             created_at: d.created_at,
@@ -249,7 +266,7 @@ pub(crate) async fn create(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(DatasetView::from(dataset)),
+        Json(DatasetView::with_runs(dataset, &[])),
     )
         .into_response())
 }
@@ -260,7 +277,7 @@ pub(crate) async fn create(
     tag = "datasets",
     operation_id = "getDataset",
     summary = "Dataset status",
-    description = "Status, counts received and stored, what the completion marker announced, rejection reasons, and once trained on, the model version made (or why training failed).",
+    description = "Status, counts received and stored, what the completion marker announced, rejection reasons, once trained on, the model version made (or why training failed), and the training runs that used it.",
     params(params::DatasetId),
     responses(
         (status = 200, description = "The dataset.", content_type = "application/json", body = DatasetView),
@@ -275,7 +292,77 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DatasetView>, Problem> {
-    Ok(Json(owned_dataset(&state, &auth, &id).await?.into()))
+    let dataset = owned_dataset(&state, &auth, &id).await?;
+    let runs = dataset_runs(&state, auth.company.id, &[dataset.id]).await?;
+    Ok(Json(DatasetView::with_runs(dataset, &runs)))
+}
+
+/// The company's runs that used any of `datasets`, in one query.
+async fn dataset_runs(
+    state: &AppState,
+    company: Uuid,
+    datasets: &[Uuid],
+) -> Result<Vec<StoredRun>, Problem> {
+    if datasets.is_empty() {
+        return Ok(Vec::new());
+    }
+    state
+        .store
+        .dataset_runs(company, datasets)
+        .await
+        .map_err(|e| Problem::dependency_failed("cannot read the training runs", e))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/datasets",
+    tag = "datasets",
+    operation_id = "listDatasets",
+    summary = "The company's datasets",
+    description = "The company's datasets, newest first, one page at a time, each as `GET /v1/datasets/{id}` shows it: status, counts, rejection reasons, the model version made and its training runs. For the next (older) page pass `next_cursor` as `cursor`; a dataset created meanwhile appears on no later page, and none is repeated or skipped. Any other query parameter is refused (422).",
+    params(params::DatasetPaging),
+    responses(
+        (status = 200, description = "One page of datasets; `datasets` is empty when there are none (in that status).", content_type = "application/json", body = DatasetPage, example = examples::list_datasets_200),
+        (status = 401, response = responses::Unauthorized),
+        (status = 403, response = responses::Forbidden),
+        (status = 422, description = "A bad `limit`, `cursor` or `status`, or another query parameter (`errors` names each).", content_type = "application/problem+json", body = Problem, example = examples::list_page_422),
+        (status = 503, response = responses::Unavailable),
+    )
+)]
+pub(crate) async fn list(
+    auth: Authenticated,
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<DatasetPage>, Problem> {
+    let page = paging::page_request(
+        &params,
+        DatasetStatus::from_name,
+        &DatasetStatus::ALL.map(DatasetStatus::as_str),
+        |id| Uuid::parse_str(id).is_ok(),
+    )
+    .map_err(Problem::invalid)?;
+    let cursor = page
+        .cursor
+        .and_then(|c| Some((c.at, Uuid::parse_str(&c.id).ok()?)));
+    let company = auth.company.id;
+    let datasets = state
+        .store
+        .datasets(company, page.status, cursor, page.limit + 1)
+        .await
+        .map_err(|e| Problem::dependency_failed("cannot list the datasets", e))?;
+    let (datasets, next_cursor) = paging::cut(datasets, page.limit, |d| Cursor {
+        at: d.created_at,
+        id: d.id.to_string(),
+    });
+    let ids: Vec<Uuid> = datasets.iter().map(|d| d.id).collect();
+    let runs = dataset_runs(&state, company, &ids).await?;
+    Ok(Json(DatasetPage {
+        datasets: datasets
+            .into_iter()
+            .map(|d| DatasetView::with_runs(d, &runs))
+            .collect(),
+        next_cursor,
+    }))
 }
 
 fn item_kind(segment: &str) -> Option<ItemKind> {
@@ -518,7 +605,8 @@ pub(crate) async fn complete(
         }
         return Err(problem);
     }
-    let mut view = DatasetView::from(dataset);
+    let runs = dataset_runs(&state, auth.company.id, &[dataset.id]).await?;
+    let mut view = DatasetView::with_runs(dataset, &runs);
     view.status = DatasetStatus::Validating.as_str();
     view.announced = Some(counts);
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())

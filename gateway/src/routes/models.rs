@@ -424,7 +424,7 @@ fn chosen_datasets(ids: &[String], trainable: &[Uuid]) -> Result<Vec<Uuid>, Prob
     tag = "models",
     operation_id = "retrainModel",
     summary = "Ask for a new version",
-    description = "Queues a training request on the union of the named datasets, or, with no body, an empty body or `{}`, of every completed dataset of the company (status `ready`, `training`, `trained` or `failed`). Training is asynchronous: poll `GET /v1/models` for the new version, or read the audit log (`training.started`, then `training.finished` or `training.failed`). Each call queues a new request, so a retried call trains twice. The body is read as JSON whatever its `Content-Type`.",
+    description = "Queues a training request on the union of the named datasets, or, with no body, an empty body or `{}`, of every completed dataset of the company (status `ready`, `training`, `trained` or `failed`). Training is asynchronous: the run is `queued` at once; follow it at `GET /v1/models/runs` (running with its progress, then finished with its version or failed with the reason), or read the audit log (`training.started`, then `training.finished` or `training.failed`). Each call queues a new request, so a retried call trains twice. The body is read as JSON whatever its `Content-Type`.",
     params(params::RetrainIdempotencyKey),
     request_body(content = RetrainBody, content_type = "application/json", example = examples::retrain_model_request),
     responses(
@@ -479,6 +479,13 @@ pub(crate) async fn retrain(
         reason: "retrain".to_owned(),
         requested_at: Utc::now().timestamp_millis(),
     };
+    // The run is queued in a transaction committed once the request is on Kafka: no run
+    // without a request, and a trainer quick to take the request waits for the commit.
+    let queued = state
+        .store
+        .queue_training(&request.request_id, company, &dataset_ids, Utc::now())
+        .await
+        .map_err(|e| Problem::dependency_failed("cannot queue the training request", e))?;
     state
         .publisher
         .publish(
@@ -489,6 +496,11 @@ pub(crate) async fn retrain(
         )
         .await
         .map_err(|e| Problem::dependency_failed("cannot queue the training request", e))?;
+    // The request is on its way: without the queued row the trainer records the run itself
+    // when it takes the request, so the call still succeeded.
+    if let Err(e) = queued.commit().await {
+        tracing::warn!(error = %e, request = %request.request_id, "cannot record the queued training run");
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(RetrainAccepted {

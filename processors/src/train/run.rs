@@ -6,20 +6,26 @@
 use super::TrainProcessor;
 use crate::failure::Failure;
 use aval_core::audit::{AuditEvent, AuditKind};
-use aval_core::model::{self, TrainedModel, TrainingExample};
+use aval_core::model::{self, Snapshot, Stage, TrainedModel, TrainingExample, TrainingProgress};
 use aval_store::models::{NewModel, TrainingRun};
 use aval_store::training_data::TrainingData;
+use aval_store::training_runs::RunOutcome;
 use aval_topics::TopicRole;
 use aval_topics::records::{AuditEventRecord, TrainingRequestRecord};
 use chrono::Utc;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Ids of derived audit events, fixed per request so a replay repeats them exactly.
 const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x6176_616c_2d74_7261_696e_2d65_7674_7331);
 const ACTOR: &str = "system:train";
+/// How often a running training's progress may be written.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(crate) struct Request {
@@ -75,30 +81,11 @@ impl TrainProcessor {
     }
 
     async fn train(&self, request: &Request) -> Result<(), Failure> {
-        let data = self.data(request).await?;
-        self.audit(
-            request,
-            AuditKind::TrainingStarted,
-            &[("orders", data.orders.len().to_string())],
-        )
-        .await?;
-        let options = self.options.clone();
-        // Minutes of CPU for a large dataset: never on the async runtime.
-        let (data, trained) = tokio::task::spawn_blocking(move || {
-            let trained = model::train_dataset(
-                &data.customers,
-                &data.credit_limits,
-                &data.bureau_reports,
-                &data.orders,
-                &options,
-            );
-            (data, trained)
-        })
-        .await?;
-        let model = match trained {
-            Ok(model) => model,
-            Err(error) => {
-                let reason = error.to_string();
+        let progress = Arc::new(TrainingProgress::default());
+        let work = self.fit_and_store(request, Arc::clone(&progress));
+        match self.reporting(request, &progress, work).await? {
+            Ok((version, model, data)) => self.follow_up(request, version, model, data).await,
+            Err(reason) => {
                 self.store
                     .fail_training(
                         &request.id,
@@ -109,11 +96,97 @@ impl TrainProcessor {
                     )
                     .await?;
                 tracing::info!(company = %request.company, %reason, "training failed");
-                return self.tell_failed(request, reason).await;
+                self.tell_failed(request, reason).await
             }
+        }
+    }
+
+    /// Loads, trains and stores the version; `Err` inside when the data cannot be trained on,
+    /// with the reason.
+    async fn fit_and_store(
+        &self,
+        request: &Request,
+        progress: Arc<TrainingProgress>,
+    ) -> Result<Result<(i32, TrainedModel, TrainingData), String>, Failure> {
+        progress.enter(Stage::Loading, 0);
+        let data = self.data(request).await?;
+        self.audit(
+            request,
+            AuditKind::TrainingStarted,
+            &[("orders", data.orders.len().to_string())],
+        )
+        .await?;
+        let options = self.options.clone();
+        let reporter = Arc::clone(&progress);
+        // Minutes of CPU for a large dataset: never on the async runtime.
+        let (data, trained) = tokio::task::spawn_blocking(move || {
+            let trained = model::train_dataset_reporting(
+                &data.customers,
+                &data.credit_limits,
+                &data.bureau_reports,
+                &data.orders,
+                &options,
+                &reporter,
+            );
+            (data, trained)
+        })
+        .await?;
+        let model = match trained {
+            Ok(model) => model,
+            Err(error) => return Ok(Err(error.to_string())),
         };
+        progress.enter(Stage::Storing, 0);
         let version = self.store_version(request, &model).await?;
-        self.follow_up(request, version, model, data).await
+        Ok(Ok((version, model, data)))
+    }
+
+    /// Runs `work`, writing the run's progress as it moves, at most once per
+    /// [`PROGRESS_INTERVAL`]: the training threads only bump atomics, and the database hears
+    /// of a change a second later at worst.
+    async fn reporting<T>(
+        &self,
+        request: &Request,
+        progress: &TrainingProgress,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let mut work = std::pin::pin!(work);
+        let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut written: Option<Snapshot> = None;
+        loop {
+            tokio::select! {
+                done = &mut work => {
+                    // Where a failed run stopped, which the last tick may not have written.
+                    self.write_progress(request, progress, &mut written).await;
+                    return done;
+                }
+                _ = tick.tick() => self.write_progress(request, progress, &mut written).await,
+            }
+        }
+    }
+
+    /// Writes the progress unless `written` already says it. Progress is shown, never relied
+    /// on: a failed write waits for the next tick.
+    async fn write_progress(
+        &self,
+        request: &Request,
+        progress: &TrainingProgress,
+        written: &mut Option<Snapshot>,
+    ) {
+        let now = progress.snapshot();
+        if *written == Some(now) {
+            return;
+        }
+        match self
+            .store
+            .report_progress(&request.id, now.stage.as_str(), now.fraction)
+            .await
+        {
+            Ok(()) => *written = Some(now),
+            Err(e) => {
+                tracing::warn!(error = %e, request = %request.id, "cannot record training progress");
+            }
+        }
     }
 
     /// Carries out again what follows a version stored by an earlier delivery.
@@ -203,11 +276,18 @@ impl TrainProcessor {
         let active = self.store.activation(company).await?;
         if let Some((active, at)) = active {
             if active == version {
+                self.store
+                    .record_run_outcome(&request.id, RunOutcome::Activated)
+                    .await?;
                 self.publisher
                     .announce_activation(&self.catalogue, company, version, ACTOR, at)
                     .await?;
                 return Ok(());
             }
+            let kept_as_candidate = || {
+                self.store
+                    .record_run_outcome(&request.id, RunOutcome::Candidate)
+            };
             let kept = |reason: String| {
                 (
                     AuditKind::ModelKeptAsCandidate,
@@ -218,6 +298,7 @@ impl TrainProcessor {
                 let (kind, details) = kept(format!(
                     "version {active}, newer than version {version}, was already active"
                 ));
+                kept_as_candidate().await?;
                 return self.audit(request, kind, &details).await;
             }
             if let Some(active_auc) = self.active_auc(company, active, &model, data).await? {
@@ -226,12 +307,16 @@ impl TrainProcessor {
                     let (kind, details) = kept(format!(
                         "version {version} scored holdout AUC {new_auc:.4}, below active version {active}'s {active_auc:.4} on the same holdout"
                     ));
+                    kept_as_candidate().await?;
                     return self.audit(request, kind, &details).await;
                 }
             }
         }
         let at = Utc::now();
         self.store.activate(company, version, ACTOR, at).await?;
+        self.store
+            .record_run_outcome(&request.id, RunOutcome::Activated)
+            .await?;
         self.publisher
             .announce_activation(&self.catalogue, company, version, ACTOR, at)
             .await?;

@@ -4,6 +4,7 @@ mod compare;
 mod german;
 mod large;
 mod learners;
+mod progress;
 mod rules;
 
 use crate::ingest::items::{

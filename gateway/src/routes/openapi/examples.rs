@@ -115,3 +115,15 @@ pub(crate) fn upload_customers_request() -> Value {
 pub(crate) fn upload_orders_request() -> Value {
     parse(include_str!("examples/upload_orders_request.json"))
 }
+
+pub(crate) fn list_datasets_200() -> Value {
+    parse(include_str!("examples/list_datasets_200.json"))
+}
+
+pub(crate) fn list_training_runs_200() -> Value {
+    parse(include_str!("examples/list_training_runs_200.json"))
+}
+
+pub(crate) fn list_page_422() -> Value {
+    parse(include_str!("examples/list_page_422.json"))
+}

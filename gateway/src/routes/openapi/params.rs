@@ -5,6 +5,7 @@
 use crate::routes::audit::{DEFAULT_LIMIT, MAX_LIMIT, MAX_REQUEST_ID_CHARS};
 use crate::routes::datasets::MAX_IDEMPOTENCY_KEY_CHARS;
 use crate::routes::decisions::MAX_MODEL_VERSION;
+use crate::routes::paging;
 use crate::routes::models::COMPARED_VERSIONS;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -342,3 +343,63 @@ fn date_time_schema() -> ObjectBuilder {
         .schema_type(Type::String)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
 }
+
+/// `limit`, `cursor` and `status` of a cursor-paged list (`routes::paging`), with the list's
+/// statuses.
+fn paging(items: &str, statuses: &[&str]) -> Vec<Parameter> {
+    vec![
+        parameter(
+            "limit",
+            ParameterIn::Query,
+            false,
+            &format!("{items} per page, 1 to {}.", paging::MAX_LIMIT),
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(paging::MAX_LIMIT))
+                .default(Some(json!(paging::DEFAULT_LIMIT))),
+        ))
+        .build(),
+        parameter(
+            "cursor",
+            ParameterIn::Query,
+            false,
+            "The `next_cursor` of the previous page, as it came (opaque).",
+        )
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build(),
+        parameter(
+            "status",
+            ParameterIn::Query,
+            false,
+            &format!("Only {} in this status.", items.to_lowercase()),
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(statuses.iter().copied())),
+        ))
+        .build(),
+    ]
+}
+
+params!(
+    /// The query of `GET /v1/datasets`.
+    DatasetPaging,
+    paging(
+        "Datasets",
+        &aval_store::datasets::DatasetStatus::ALL.map(aval_store::datasets::DatasetStatus::as_str)
+    )
+);
+
+params!(
+    /// The query of `GET /v1/models/runs`.
+    RunPaging,
+    paging(
+        "Runs",
+        &aval_store::training_runs::RunStatus::ALL
+            .map(aval_store::training_runs::RunStatus::as_str)
+    )
+);
