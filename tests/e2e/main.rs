@@ -10,6 +10,7 @@ mod bounds;
 mod checked_facts;
 mod common;
 mod comparison;
+mod decision_history;
 mod decisions;
 mod decisions_support;
 mod faults;
