@@ -524,4 +524,49 @@ async fn an_export_of_100_000_decisions_matches_the_list_page_by_page() {
         .collect();
     assert!(in_range.len() > 30_000, "{}", in_range.len());
     assert_eq!(exported, in_range);
+
+    // The database failing midway ends the transfer with an error, not a short file: the
+    // export's statement is ended from another connection while the client holds back.
+    let mut response = gateway
+        .http
+        .get(with_query(
+            gateway,
+            "/v1/decisions/export",
+            &[("format", "jsonl")],
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("export");
+    let mut received = response
+        .chunk()
+        .await
+        .expect("a first chunk")
+        .map_or(0, |c| c.len());
+    let mut terminated = false;
+    let deadline = Instant::now() + DEADLINE;
+    while !terminated {
+        assert!(
+            Instant::now() < deadline,
+            "the export's statement never showed"
+        );
+        terminated = sqlx::query_scalar::<_, bool>(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE '%COALESCE($2, ''-infinity''%'
+               AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("terminate")
+        .into_iter()
+        .any(|t| t);
+    }
+    let broken = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => received += chunk.len(),
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(broken, "the transfer ended cleanly after {received} bytes");
 }
