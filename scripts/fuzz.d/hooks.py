@@ -14,7 +14,9 @@ as little as it must. Negative cases are left exactly as generated.
   - payment-habit shares sum to at most 1 (0.001 of rounding allowed);
   - a date or instant is at most a day in the future (and, with its offset, not before 1900 in UTC);
   - an Idempotency-Key names one batch: the same key with another body is refused, so a
-    positive case's key carries a digest of its body.
+    positive case's key carries a digest of its body;
+  - a decisions listing's `cursor` is one the API gave (a positive case has none), and its or
+    an export's `from` is before `to` (else `to` is left out).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ UPLOADS = {
 }
 DATE_FIELDS = {"customer": "founded_on", "credit_limit": "valid_from"}
 INSTANT_FIELDS = {"order": "issued_at", "bureau_report": "queried_at"}
+DECISION_READS = ("/v1/decisions", "/v1/decisions/export")
 SEPARATORS = re.compile(r"[./-]")
 # Well inside the past: a replacement date that every rule takes.
 SAFE_DAY = "2020-01-02"
@@ -57,6 +60,8 @@ def before_add_examples(context, examples):
 
 
 def case_within_rules(path, case):
+    if path in DECISION_READS and case.method.upper() == "GET":
+        return query_within_rules(case)
     # Only bodies of these calls are changed. Any assignment to `case.body` makes schemathesis
     # validate the case again and label it by the result: assigning an absent body (the
     # optional one of POST /v1/models/retrain) would label the case invalid.
@@ -94,6 +99,19 @@ def case_within_rules(path, case):
                 if order["id"] in seen:
                     order["id"] = distinct(order["id"], i)
                 seen.add(order["id"])
+    return case
+
+
+def query_within_rules(case):
+    if not isinstance(case.query, dict):
+        return case
+    query = dict(case.query)
+    query.pop("cursor", None)
+    start, end = parsed(str(query.get("from", ""))), parsed(str(query.get("to", "")))
+    if start is not None and end is not None and start >= end:
+        query.pop("to")
+    if query != case.query:
+        case.query = query
     return case
 
 

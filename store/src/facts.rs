@@ -62,6 +62,14 @@ pub struct NewDecision<'a> {
     pub decided_at: DateTime<Utc>,
     /// `order_fingerprint` of the order decided.
     pub order_fingerprint: &'a Fingerprint,
+    /// What the list of decisions filters and shows, as typed columns (the record has them
+    /// too, but for the customer).
+    pub customer_id: &'a str,
+    /// `approved` or `rejected`.
+    pub outcome: &'a str,
+    pub probability: f64,
+    pub threshold: f64,
+    pub model_version: i32,
 }
 
 /// Rows of one item kind for some customers of one company, from its checked datasets only,
@@ -242,6 +250,11 @@ impl Store {
         let mut bodies = Vec::with_capacity(decisions.len());
         let mut times = Vec::with_capacity(decisions.len());
         let mut fingerprints = Vec::with_capacity(decisions.len());
+        let mut customers = Vec::with_capacity(decisions.len());
+        let mut outcomes = Vec::with_capacity(decisions.len());
+        let mut probabilities = Vec::with_capacity(decisions.len());
+        let mut thresholds = Vec::with_capacity(decisions.len());
+        let mut versions = Vec::with_capacity(decisions.len());
         for d in decisions {
             companies.push(d.company_id);
             orders.push(d.order_id);
@@ -249,6 +262,11 @@ impl Store {
             bodies.push(d.decision);
             times.push(d.decided_at);
             fingerprints.push(d.order_fingerprint.as_slice());
+            customers.push(d.customer_id);
+            outcomes.push(d.outcome);
+            probabilities.push(d.probability);
+            thresholds.push(d.threshold);
+            versions.push(d.model_version);
         }
         // Committed without waiting for the WAL flush (a few ms per batch on this kind of
         // disk, most of a decision's latency). A database crash can lose the last fraction
@@ -257,10 +275,14 @@ impl Store {
         // is as durable as Kafka is configured to be. `set_config(.., true)` holds for this
         // statement's own transaction, so one round trip does it.
         let inserted = sqlx::query_as(
-            "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at, order_fingerprint)
-             SELECT k.company_id, k.order_id, k.request_id, k.decision::jsonb, k.decided_at, k.order_fingerprint
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])
-                  AS k(company_id, order_id, request_id, decision, decided_at, order_fingerprint)
+            "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at, order_fingerprint,
+                                    customer_id, outcome, probability, threshold, model_version)
+             SELECT k.company_id, k.order_id, k.request_id, k.decision::jsonb, k.decided_at, k.order_fingerprint,
+                    k.customer_id, k.outcome, k.probability, k.threshold, k.model_version
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[],
+                         $7::text[], $8::text[], $9::float8[], $10::float8[], $11::int4[])
+                  AS k(company_id, order_id, request_id, decision, decided_at, order_fingerprint,
+                       customer_id, outcome, probability, threshold, model_version)
              CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous
              ON CONFLICT (company_id, order_id) DO NOTHING
              RETURNING company_id, order_id",
@@ -270,7 +292,12 @@ impl Store {
         .bind(&requests)
         .bind(&bodies)
         .bind(&times)
-        .bind(&fingerprints);
+        .bind(&fingerprints)
+        .bind(&customers)
+        .bind(&outcomes)
+        .bind(&probabilities)
+        .bind(&thresholds)
+        .bind(&versions);
         let inserted: Vec<(Uuid, String)> = {
             let mut writer = self.decision_writer.lock().await;
             let connection = match writer.as_mut() {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod companies;
 pub mod comparison;
 pub mod datasets;
+pub mod decisions;
 mod error;
 pub mod facts;
 mod items;

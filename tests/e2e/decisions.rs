@@ -714,6 +714,11 @@ async fn decisions_are_recorded_again_after_the_database_drops_the_writer_s_conn
         decision: r#"{"decision": "approved"}"#,
         decided_at,
         order_fingerprint: &[7; 32],
+        customer_id: "C-1",
+        outcome: "approved",
+        probability: 0.1,
+        threshold: 0.5,
+        model_version: 1,
     };
     writer
         .record_decisions(&[decision("W-1")])

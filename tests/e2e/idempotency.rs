@@ -280,6 +280,11 @@ async fn an_order_decided_before_is_a_repeat_or_a_conflict_even_without_an_activ
             decision: &json,
             decided_at: chrono::Utc::now(),
             order_fingerprint: &order_fingerprint(&as_validated),
+            customer_id: &as_validated.customer_id,
+            outcome: first.decision.as_str(),
+            probability: first.probability,
+            threshold: first.threshold,
+            model_version: first.model_version,
         }])
         .await
         .expect("recorded");

@@ -12,6 +12,7 @@ mod checked_facts;
 mod common;
 mod comparison;
 mod datasets;
+mod decision_history;
 mod decisions;
 mod decisions_support;
 mod faults;

@@ -225,6 +225,14 @@ fn view(decision: DecisionRecord, gateway_us: i64) -> DecisionView {
     }
 }
 
+/// A recorded decision as the API shows it: as first answered, without the `gateway` timing
+/// (no call waited for it).
+pub(crate) fn recorded_view(decision: DecisionRecord) -> DecisionView {
+    let mut view = view(decision, 0);
+    view.timings_us.remove("gateway");
+    view
+}
+
 /// The reply as a response body, or the problem it stands for.
 fn answer(reply: DecisionReplyRecord, started: Instant) -> Result<DecisionView, Problem> {
     let message = reply.message.clone().unwrap_or_default();

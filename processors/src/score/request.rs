@@ -53,7 +53,15 @@ pub(crate) struct Outgoing {
     company: Uuid,
     /// Decisions with the active model are recorded for idempotency, with the fingerprint of
     /// the order decided (`Some`); a test of a named version is not the order's decision.
-    record: Option<Fingerprint>,
+    record: Option<ToRecord>,
+}
+
+/// What is recorded of a decision beside its record: the order's fingerprint, and its
+/// customer, which the decision record does not carry and the list of decisions filters by.
+#[derive(Debug, Clone)]
+struct ToRecord {
+    fingerprint: Fingerprint,
+    customer_id: String,
 }
 
 impl Outgoing {
@@ -73,7 +81,7 @@ impl Outgoing {
         }
     }
 
-    fn decided(checked: &Checked, decision: DecisionRecord, record: Option<Fingerprint>) -> Self {
+    fn decided(checked: &Checked, decision: DecisionRecord, record: Option<ToRecord>) -> Self {
         let mut out = Self::status(checked, ReplyStatusWire::Decided, None);
         out.reply.decision = Some(decision);
         out.record = record;
@@ -510,11 +518,10 @@ impl Processor for Scorer {
                     .saturating_sub(c.request.requested_at)
                     .saturating_mul(1_000),
             );
-            let record = c
-                .request
-                .model_version
-                .is_none()
-                .then(|| order_fingerprint(&item.order));
+            let record = c.request.model_version.is_none().then(|| ToRecord {
+                fingerprint: order_fingerprint(&item.order),
+                customer_id: item.order.customer_id.clone(),
+            });
             work[item.slot] = Some(ScoreWork::Reply(Box::new(Outgoing::decided(
                 c, decision, record,
             ))));
@@ -544,29 +551,33 @@ impl Processor for Scorer {
                 ScoreWork::DeadLetter(_) => None,
             })
             .collect();
-        let to_record: Vec<(usize, Fingerprint, String)> = replies
+        let to_record: Vec<(usize, ToRecord, String)> = replies
             .iter()
             .enumerate()
             .filter_map(|(i, out)| {
-                let fingerprint = out.record?;
-                out.reply.decision.as_ref().map(|d| (i, fingerprint, d))
+                let record = out.record.clone()?;
+                out.reply.decision.as_ref().map(|d| (i, record, d))
             })
-            .map(|(i, fingerprint, d)| Ok((i, fingerprint, serde_json::to_string(d)?)))
+            .map(|(i, record, d)| Ok((i, record, serde_json::to_string(d)?)))
             .collect::<Result<_, serde_json::Error>>()?;
         let new: Vec<NewDecision<'_>> = to_record
             .iter()
-            .map(|(i, fingerprint, json)| {
-                let decision = replies[*i].reply.decision.as_ref();
-                NewDecision {
+            .filter_map(|(i, record, json)| {
+                let decision = replies[*i].reply.decision.as_ref()?;
+                Some(NewDecision {
                     company_id: replies[*i].company,
-                    order_id: decision.map_or("", |d| d.order_id.as_str()),
-                    request_id: decision.map_or("", |d| d.request_id.as_str()),
+                    order_id: decision.order_id.as_str(),
+                    request_id: decision.request_id.as_str(),
                     decision: json,
-                    decided_at: decision
-                        .and_then(|d| DateTime::from_timestamp_millis(d.decided_at))
+                    decided_at: DateTime::from_timestamp_millis(decision.decided_at)
                         .unwrap_or_else(Utc::now),
-                    order_fingerprint: fingerprint,
-                }
+                    order_fingerprint: &record.fingerprint,
+                    customer_id: &record.customer_id,
+                    outcome: decision.decision.as_str(),
+                    probability: decision.probability,
+                    threshold: decision.threshold,
+                    model_version: decision.model_version,
+                })
             })
             .collect();
         let (_, recorded) = tokio::try_join!(dead_letters, async {
@@ -577,8 +588,8 @@ impl Processor for Scorer {
         let earlier: Vec<(usize, Fingerprint, FirstDecision)> = to_record
             .iter()
             .zip(recorded)
-            .filter_map(|((i, fingerprint, _), recorded)| match recorded {
-                Recorded::Repeat(first) => Some((*i, *fingerprint, first)),
+            .filter_map(|((i, record, _), recorded)| match recorded {
+                Recorded::Repeat(first) => Some((*i, record.fingerprint, first)),
                 Recorded::First => None,
             })
             .collect();

@@ -40,6 +40,24 @@ pub(crate) fn decide_order_200() -> Value {
     parse(include_str!("examples/decide_order_200.json"))
 }
 
+pub(crate) fn list_decisions_200() -> Value {
+    parse(include_str!("examples/list_decisions_200.json"))
+}
+
+pub(crate) fn get_decision_200() -> Value {
+    parse(include_str!("examples/get_decision_200.json"))
+}
+
+/// Not JSON: the body is the file itself.
+pub(crate) fn export_decisions_csv() -> Value {
+    Value::String(include_str!("examples/export_decisions.csv").to_owned())
+}
+
+/// JSON lines: the body is the file itself.
+pub(crate) fn export_decisions_jsonl() -> Value {
+    Value::String(include_str!("examples/export_decisions.jsonl").to_owned())
+}
+
 pub(crate) fn decide_order_422() -> Value {
     parse(include_str!("examples/decide_order_422.json"))
 }

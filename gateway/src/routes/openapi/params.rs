@@ -4,6 +4,9 @@
 
 use crate::routes::audit::{DEFAULT_LIMIT, MAX_LIMIT, MAX_REQUEST_ID_CHARS};
 use crate::routes::datasets::MAX_IDEMPOTENCY_KEY_CHARS;
+use crate::routes::decision_history::{
+    DEFAULT_LIMIT as DECISIONS_DEFAULT_LIMIT, MAX_LIMIT as DECISIONS_MAX_LIMIT,
+};
 use crate::routes::decisions::MAX_MODEL_VERSION;
 use crate::routes::paging;
 use crate::routes::models::COMPARED_VERSIONS;
@@ -402,4 +405,147 @@ params!(
         &aval_store::training_runs::RunStatus::ALL
             .map(aval_store::training_runs::RunStatus::as_str)
     )
+);
+
+fn date_time(name: &str, description: &str) -> Parameter {
+    parameter(name, ParameterIn::Query, false, description)
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        ))
+        .build()
+}
+
+fn text_id(name: &str, description: &str) -> Parameter {
+    parameter(name, ParameterIn::Query, false, description)
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(100)),
+        ))
+        .build()
+}
+
+fn decided_range() -> Vec<Parameter> {
+    vec![
+        date_time(
+            "from",
+            "Only decisions decided at or after this instant (RFC 3339).",
+        ),
+        date_time(
+            "to",
+            "Only decisions decided before this instant (RFC 3339); later than `from`.",
+        ),
+    ]
+}
+
+params!(
+    /// The filters and paging of `GET /v1/decisions`.
+    DecisionListing,
+    {
+        let mut all = vec![
+            parameter(
+                "limit",
+                ParameterIn::Query,
+                false,
+                &format!("Decisions per page, 1 to {DECISIONS_MAX_LIMIT}."),
+            )
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(DECISIONS_MAX_LIMIT))
+                    .default(Some(json!(DECISIONS_DEFAULT_LIMIT))),
+            ))
+            .build(),
+            parameter(
+                "cursor",
+                ParameterIn::Query,
+                false,
+                "The `next_cursor` of the previous page, unchanged (pass the same filters with \
+                 it). Anything else gets 422.",
+            )
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[0-9a-f]+$")),
+            ))
+            .build(),
+        ];
+        all.extend(decided_range());
+        all.push(
+            parameter(
+                "decision",
+                ParameterIn::Query,
+                false,
+                "Only approved, or only rejected, decisions.",
+            )
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["approved", "rejected"])),
+            ))
+            .build(),
+        );
+        all.push(text_id("customer_id", "Only decisions on this customer's orders."));
+        all.push(
+            parameter(
+                "model_version",
+                ParameterIn::Query,
+                false,
+                "Only decisions by this model version.",
+            )
+            .schema(Some(version_schema()))
+            .build(),
+        );
+        all.push(text_id("order_id", "Only the decision on this order."));
+        all
+    }
+);
+
+params!(
+    /// The format and range of `GET /v1/decisions/export`.
+    DecisionExport,
+    {
+        let mut all = vec![
+            parameter(
+                "format",
+                ParameterIn::Query,
+                true,
+                "`csv` (a header row, then one row per decision) or `jsonl` (one JSON object per \
+                 line).",
+            )
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["csv", "jsonl"])),
+            ))
+            .build(),
+        ];
+        all.extend(decided_range());
+        all
+    }
+);
+
+params!(
+    /// `{request_id}` of a recorded decision.
+    RequestId,
+    vec![
+        parameter(
+            "request_id",
+            ParameterIn::Path,
+            true,
+            "The decision request's id (the `request_id` of the decision). Unknown, or another \
+             company's, gets 404.",
+        )
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(100)),
+        ))
+        .build()
+    ]
 );

@@ -133,6 +133,11 @@ response!(ModelNotFound, {
         .example(json!({"type": "/problems/not-found", "title": "Not found", "status": 404, "detail": "no model version 7"}))
 });
 
+response!(DecisionNotFound, {
+    problem("No decision recorded under this request id for this company.")
+        .example(json!({"type": "/problems/not-found", "title": "Not found", "status": 404, "detail": "no decision with request id 3f2b8c1d-6a4e-4f0b-9c7d-2e1a5b6c7d8e"}))
+});
+
 response!(DatasetClosed, {
     problem(
         "The dataset is no longer `receiving` (it was completed) and takes no more batches (`errors` names `dataset`).",

@@ -131,8 +131,8 @@ fn every_route_is_documented_and_nothing_else() {
     );
     assert_eq!(
         expected.len(),
-        27,
-        "24 routes, the upload one serving 4 kinds"
+        30,
+        "27 routes, the upload one serving 4 kinds"
     );
 }
 
