@@ -44,6 +44,19 @@ pub enum AuditKind {
     /// The company revoked one of its tokens (`jti`).
     #[serde(rename = "token.revoked")]
     TokenRevoked,
+    /// An order approved (`request_id`, `order_id`, `decision`, `probability`, `model_version`,
+    /// `channel`, ...).
+    #[serde(rename = "decision.approved")]
+    DecisionApproved,
+    #[serde(rename = "decision.rejected")]
+    DecisionRejected,
+    /// A request for an order decided before, answered with that first decision.
+    #[serde(rename = "decision.repeated")]
+    DecisionRepeated,
+    /// A request answered without a decision (`status`: `no_model`, `invalid`, `conflict`,
+    /// `failed`; `reason`).
+    #[serde(rename = "decision.refused")]
+    DecisionRefused,
 }
 
 impl AuditKind {
@@ -63,6 +76,10 @@ impl AuditKind {
             AuditKind::RecordDeadLettered => "record.dead_lettered",
             AuditKind::TokenIssued => "token.issued",
             AuditKind::TokenRevoked => "token.revoked",
+            AuditKind::DecisionApproved => "decision.approved",
+            AuditKind::DecisionRejected => "decision.rejected",
+            AuditKind::DecisionRepeated => "decision.repeated",
+            AuditKind::DecisionRefused => "decision.refused",
         }
     }
 }

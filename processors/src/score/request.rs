@@ -21,8 +21,8 @@ use aval_core::ingest::items::Order;
 use aval_core::reasons::Language;
 use aval_store::facts::{FirstDecision, NewDecision, Recorded};
 use aval_topics::records::{
-    AuditEventRecord, DecisionContext, DecisionItemsWire, DecisionRecord, DecisionReplyRecord,
-    DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, ReplyStatusWire,
+    DecisionContext, DecisionItemsWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord,
+    FieldErrorWire, REPLY_INSTANCE_HEADER, ReplyStatusWire,
 };
 use aval_topics::{Fault, TopicRole};
 use chrono::{DateTime, Utc};
@@ -597,12 +597,7 @@ impl Processor for Scorer {
         if let Some(event) = dead_letter_event(message, &config.tokens, Self::NAME, reason) {
             config
                 .publisher
-                .publish(
-                    config.catalogue.topic(TopicRole::Audit),
-                    &event.company_id.to_string(),
-                    &AuditEventRecord::from(&event),
-                    &[],
-                )
+                .publish_audit(&config.catalogue, &event)
                 .await?;
         }
         Ok(())

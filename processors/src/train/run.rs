@@ -9,8 +9,7 @@ use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::model::{self, TrainedModel, TrainingExample};
 use aval_store::models::{NewModel, TrainingRun};
 use aval_store::training_data::TrainingData;
-use aval_topics::TopicRole;
-use aval_topics::records::{AuditEventRecord, TrainingRequestRecord};
+use aval_topics::records::TrainingRequestRecord;
 use chrono::Utc;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
@@ -295,12 +294,7 @@ impl TrainProcessor {
             format!("{}\u{1f}{}", request.id, kind.as_str()).as_bytes(),
         );
         self.publisher
-            .publish(
-                self.catalogue.topic(TopicRole::Audit),
-                &request.company.to_string(),
-                &AuditEventRecord::from(&event),
-                &[],
-            )
+            .publish_audit(&self.catalogue, &event)
             .await?;
         Ok(())
     }
