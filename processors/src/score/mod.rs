@@ -4,6 +4,7 @@
 //! the decision for downstream systems. A second consumer follows the compacted activation
 //! topic so a newly activated version decides from the next request on, without a restart.
 
+mod audit;
 mod cache;
 mod company_topics;
 mod request;
