@@ -26,7 +26,7 @@ enum Command {
     /// Serve the HTTP API.
     Gateway(config::Gateway),
     /// Store audit events in each company's hash-chained audit log.
-    Audit,
+    Audit(config::Audit),
     /// Validate and store dataset batches; decide each completed dataset ready or rejected.
     Ingest,
     /// Train a new model version for each training request.
@@ -41,6 +41,8 @@ enum Command {
         train: config::Train,
         #[command(flatten)]
         score: config::Score,
+        #[command(flatten)]
+        audit: config::Audit,
     },
     /// Manage the Kafka topics of the catalogue.
     #[command(subcommand)]
@@ -120,7 +122,7 @@ fn main() -> std::process::ExitCode {
     let role = runtime.spawn(async move {
         match cli.command {
             Command::Gateway(gateway) => roles::gateway(&cli.common, &gateway).await,
-            Command::Audit => roles::audit(&cli.common).await,
+            Command::Audit(audit) => roles::audit(&cli.common, &audit).await,
             Command::Ingest => roles::ingest(&cli.common).await,
             Command::Train(train) => roles::train(&cli.common, &train).await,
             Command::Score(score) => roles::score(&cli.common, &score).await,
@@ -128,7 +130,8 @@ fn main() -> std::process::ExitCode {
                 gateway,
                 train,
                 score,
-            } => roles::all(&cli.common, &gateway, &train, &score).await,
+                audit,
+            } => roles::all(&cli.common, &gateway, &train, &score, &audit).await,
             Command::Topics(TopicsCommand::Apply { fix_configs }) => {
                 roles::topics_apply(&cli.common, fix_configs).await
             }

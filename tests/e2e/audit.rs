@@ -3,17 +3,20 @@
 //! its own log.
 
 use crate::common::{self, DEADLINE, Gateway};
-use aval_core::audit::{AuditEvent, GENESIS};
+use aval_core::audit::{AuditEvent, AuditKind, GENESIS};
 use aval_processors::audit::AuditProcessor;
 use aval_processors::dead_letters;
 use aval_topics::TopicRole;
-use aval_topics::records::AuditEventRecord;
+use aval_topics::records::{AuditEventRecord, AuditHeadRecord};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// Short, so the heads test sees a head published by the ticker within its deadline.
+const HEAD_INTERVAL: Duration = Duration::from_millis(500);
 
 async fn start_processor() -> CancellationToken {
     let catalogue = common::catalogue().await;
@@ -29,6 +32,9 @@ async fn start_processor() -> CancellationToken {
         codec: w.codec,
         store: w.store,
         dead_letters: w.dead_letters,
+        publisher: w.publisher,
+        catalogue: catalogue.clone(),
+        head_interval: HEAD_INTERVAL,
     };
     let stop = CancellationToken::new();
     tokio::spawn(processor.run(stop.clone().cancelled_owned()));
@@ -250,4 +256,126 @@ fn decode_hex(text: &str) -> [u8; 32] {
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex");
     }
     out
+}
+
+/// Two companies' events interleaved in one batch, with an event repeated within the batch and
+/// one already stored: each chain grows without gaps, and every stored link recomputes.
+#[tokio::test]
+async fn a_batch_appends_gap_free_chains_for_each_company_once() {
+    let store = common::store().await;
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let at = chrono::Utc::now();
+    let event = |company, n: usize| {
+        AuditEvent::new(company, AuditKind::DatasetCreated, "system:e2e", at)
+            .with_detail("n", n.to_string())
+    };
+    let earlier = event(a, 0);
+    let first = store
+        .append_audit_events(std::slice::from_ref(&earlier))
+        .await
+        .expect("append");
+    assert_eq!((first.stored, first.duplicates), (1, 0));
+
+    let batch: Vec<AuditEvent> = vec![
+        event(b, 1),
+        event(a, 2),
+        earlier.clone(),
+        event(b, 3),
+        event(a, 4),
+    ];
+    let mut with_repeat = batch.clone();
+    with_repeat.insert(3, batch[1].clone());
+    let appended = store
+        .append_audit_events(&with_repeat)
+        .await
+        .expect("append");
+    assert_eq!(appended.stored, 4);
+    assert_eq!(
+        appended.duplicates, 2,
+        "the stored one and the repeat in the batch"
+    );
+    let mut expected_heads = vec![a, b];
+    expected_heads.sort();
+    let grown: Vec<uuid::Uuid> = appended.heads.iter().map(|(c, _)| *c).collect();
+    assert_eq!(grown, expected_heads);
+
+    for (company, count, ns) in [(a, 3, vec!["0", "2", "4"]), (b, 2, vec!["1", "3"])] {
+        let mut stored = store.audit_events(company, None, 100).await.expect("read");
+        stored.reverse();
+        assert_eq!(stored.len(), count);
+        let mut previous = GENESIS;
+        for (i, link) in stored.iter().enumerate() {
+            assert_eq!(link.seq, i as i64 + 1, "no gap");
+            assert_eq!(link.prev_hash, previous, "links to the previous event");
+            assert_eq!(link.hash, link.event.chain_hash(&previous), "recomputes");
+            assert_eq!(link.event.details["n"], ns[i], "in the batch's order");
+            previous = link.hash;
+        }
+        let head = store
+            .audit_head(company)
+            .await
+            .expect("head")
+            .expect("a head");
+        assert_eq!((head.seq, head.hash), (count as i64, previous));
+        let reported = appended.heads.iter().find(|(c, _)| *c == company);
+        assert_eq!(reported.map(|(_, h)| *h), Some(head));
+    }
+}
+
+/// After events for a company, the latest `audit-heads` record for it is the stored head.
+#[tokio::test]
+async fn the_chain_head_is_published_to_the_heads_topic() {
+    let stop = start_processor().await;
+    let catalogue = common::catalogue().await;
+    let audit = catalogue.topic(TopicRole::Audit);
+    let heads = common::consumer_from_start(&catalogue.topic(TopicRole::AuditHeads).name);
+    let publisher = common::publisher();
+    let store = common::store().await;
+    let company = uuid::Uuid::new_v4().to_string();
+    // Two rounds: the second lands within the interval after the first head went out, so only
+    // the ticker publishes it.
+    for round in 0..2 {
+        for _ in 0..3 {
+            publisher
+                .publish(
+                    audit,
+                    &company,
+                    &event_for(&company, "dataset.created"),
+                    &[],
+                )
+                .await
+                .expect("publish");
+        }
+        let want_seq = 3 * (round + 1);
+        let codec = common::codec();
+        let started = Instant::now();
+        loop {
+            assert!(started.elapsed() < DEADLINE, "no head with seq {want_seq}");
+            let Ok(Ok(message)) = tokio::time::timeout(DEADLINE, heads.recv()).await else {
+                continue;
+            };
+            if message.key() != Some(company.as_bytes()) {
+                continue;
+            }
+            let record: AuditHeadRecord = codec
+                .decode(message.payload().expect("value"))
+                .await
+                .expect("decode");
+            if record.seq < want_seq {
+                continue;
+            }
+            assert_eq!(record.seq, want_seq);
+            let company_id = uuid::Uuid::parse_str(&company).expect("uuid");
+            let stored = store
+                .audit_head(company_id)
+                .await
+                .expect("head")
+                .expect("a head");
+            assert_eq!(record.seq, stored.seq);
+            assert_eq!(record.hash, hex(&stored.hash));
+            assert_eq!(record.company_id, company);
+            break;
+        }
+    }
+    stop.cancel();
 }
