@@ -280,6 +280,21 @@ pub struct Train {
     pub train_seed: u64,
 }
 
+/// `aval audit`'s settings.
+#[derive(Debug, Clone, Args)]
+pub struct Audit {
+    /// How often, at most, `aval audit` publishes a company's audit chain head to the
+    /// compacted `audit-heads` topic, in milliseconds: 100 to 3600000. A head not yet
+    /// published goes out within about this long even when no further event arrives.
+    #[arg(
+        long,
+        env = "AVAL_AUDIT_HEAD_INTERVAL_MS",
+        default_value_t = 5_000,
+        value_parser = in_range("AVAL_AUDIT_HEAD_INTERVAL_MS", 100_u64, 3_600_000)
+    )]
+    pub audit_head_interval_ms: u64,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Score {
     /// Companies whose models the scorer keeps in memory (least recently used go first): 1 to

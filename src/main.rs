@@ -42,6 +42,8 @@ enum Command {
         train: config::Train,
         #[command(flatten)]
         score: config::Score,
+        #[command(flatten)]
+        audit: config::Audit,
     },
     /// Manage the Kafka topics of the catalogue.
     #[command(subcommand)]
@@ -59,8 +61,10 @@ enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
 struct AuditArgs {
+    /// The audit processor's settings (when run without a subcommand).
+    #[command(flatten)]
+    settings: config::Audit,
     /// Without a subcommand: run the audit processor.
     #[command(subcommand)]
     command: Option<AuditCommand>,
@@ -139,9 +143,13 @@ fn main() -> std::process::ExitCode {
     let role = runtime.spawn(async move {
         match cli.command {
             Command::Gateway(gateway) => roles::gateway(&cli.common, &gateway).await,
-            Command::Audit(AuditArgs { command: None }) => roles::audit(&cli.common).await,
+            Command::Audit(AuditArgs {
+                command: None,
+                settings,
+            }) => roles::audit(&cli.common, &settings).await,
             Command::Audit(AuditArgs {
                 command: Some(AuditCommand::Verify { company }),
+                ..
             }) => roles::audit_verify(&cli.common, company).await,
             Command::Ingest => roles::ingest(&cli.common).await,
             Command::Train(train) => roles::train(&cli.common, &train).await,
@@ -150,7 +158,8 @@ fn main() -> std::process::ExitCode {
                 gateway,
                 train,
                 score,
-            } => roles::all(&cli.common, &gateway, &train, &score).await,
+                audit,
+            } => roles::all(&cli.common, &gateway, &train, &score, &audit).await,
             Command::Topics(TopicsCommand::Apply { fix_configs }) => {
                 roles::topics_apply(&cli.common, fix_configs).await
             }

@@ -46,11 +46,24 @@ pub enum AuditKind {
     /// The company revoked one of its tokens (`jti`).
     #[serde(rename = "token.revoked")]
     TokenRevoked,
+    /// An order approved (`request_id`, `order_id`, `decision`, `probability`, `model_version`,
+    /// `channel`, ...).
+    #[serde(rename = "decision.approved")]
+    DecisionApproved,
+    #[serde(rename = "decision.rejected")]
+    DecisionRejected,
+    /// A request for an order decided before, answered with that first decision.
+    #[serde(rename = "decision.repeated")]
+    DecisionRepeated,
+    /// A request answered without a decision (`status`: `no_model`, `invalid`, `conflict`,
+    /// `failed`; `reason`).
+    #[serde(rename = "decision.refused")]
+    DecisionRefused,
 }
 
 impl AuditKind {
     /// Every kind, for callers that name them (the audit log's filters).
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 18] = [
         AuditKind::CompanyRegistered,
         AuditKind::DatasetCreated,
         AuditKind::BatchAccepted,
@@ -65,6 +78,10 @@ impl AuditKind {
         AuditKind::RecordDeadLettered,
         AuditKind::TokenIssued,
         AuditKind::TokenRevoked,
+        AuditKind::DecisionApproved,
+        AuditKind::DecisionRejected,
+        AuditKind::DecisionRepeated,
+        AuditKind::DecisionRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +100,10 @@ impl AuditKind {
             AuditKind::RecordDeadLettered => "record.dead_lettered",
             AuditKind::TokenIssued => "token.issued",
             AuditKind::TokenRevoked => "token.revoked",
+            AuditKind::DecisionApproved => "decision.approved",
+            AuditKind::DecisionRejected => "decision.rejected",
+            AuditKind::DecisionRepeated => "decision.repeated",
+            AuditKind::DecisionRefused => "decision.refused",
         }
     }
 }
@@ -164,6 +185,56 @@ impl AuditEvent {
     }
 }
 
+/// The tip of a company's chain: its last event's `seq` (0 before the first) and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: ChainHash,
+}
+
+impl Default for ChainHead {
+    fn default() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS,
+        }
+    }
+}
+
+/// An event placed in its company's chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link<'a> {
+    pub event: &'a AuditEvent,
+    pub seq: i64,
+    pub prev_hash: ChainHash,
+    pub hash: ChainHash,
+}
+
+/// Chains `events`, in order, after their companies' `heads` (a company missing from `heads`
+/// starts at [`GENESIS`]), and moves each head to its company's last link.
+pub fn chain<'a>(
+    heads: &mut std::collections::HashMap<Uuid, ChainHead>,
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+) -> Vec<Link<'a>> {
+    events
+        .into_iter()
+        .map(|event| {
+            let head = heads.entry(event.company_id).or_default();
+            let link = Link {
+                event,
+                seq: head.seq + 1,
+                prev_hash: head.hash,
+                hash: event.chain_hash(&head.hash),
+            };
+            *head = ChainHead {
+                seq: link.seq,
+                hash: link.hash,
+            };
+            link
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,11 +270,49 @@ mod tests {
                 AuditKind::RecordDeadLettered => 11,
                 AuditKind::TokenIssued => 12,
                 AuditKind::TokenRevoked => 13,
+                AuditKind::DecisionApproved => 14,
+                AuditKind::DecisionRejected => 15,
+                AuditKind::DecisionRepeated => 16,
+                AuditKind::DecisionRefused => 17,
             };
             assert_eq!(AuditKind::ALL[position], kind);
             let wire = serde_json::to_value(kind).unwrap_or_default();
             assert_eq!(wire, serde_json::json!(kind.as_str()));
         }
+    }
+
+    #[test]
+    fn a_batch_chains_each_company_after_its_own_head() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let at = DateTime::from_timestamp_millis(1_764_000_000_000).unwrap_or_default();
+        let event = |company| AuditEvent::new(company, AuditKind::DatasetCreated, "x", at);
+        let events = [event(a), event(b), event(a)];
+        let b_head = ChainHead {
+            seq: 4,
+            hash: [9; 32],
+        };
+        let mut heads = std::collections::HashMap::from([(b, b_head)]);
+        let links = chain(&mut heads, &events);
+        let placed: Vec<(Uuid, i64)> = links.iter().map(|l| (l.event.company_id, l.seq)).collect();
+        assert_eq!(placed, [(a, 1), (b, 5), (a, 2)]);
+        assert_eq!(links[0].prev_hash, GENESIS);
+        assert_eq!(links[1].prev_hash, [9; 32]);
+        assert_eq!(links[2].prev_hash, links[0].hash);
+        assert_eq!(links[2].hash, events[2].chain_hash(&links[0].hash));
+        assert_eq!(
+            heads[&a],
+            ChainHead {
+                seq: 2,
+                hash: links[2].hash
+            }
+        );
+        assert_eq!(
+            heads[&b],
+            ChainHead {
+                seq: 5,
+                hash: links[1].hash
+            }
+        );
     }
 
     fn event() -> AuditEvent {

@@ -66,6 +66,16 @@ pub(crate) fn sender(message: &impl Message, tokens: &TokenKeys) -> Result<(Uuid
         .map_err(|e| format!("token refused: {e}"))
 }
 
+/// How the record came: `http` when the gateway sealed it (checked first, as [`sender`]
+/// does), `kafka` when the company's own producer sent it with its token.
+pub(crate) fn channel(message: &impl Message) -> &'static str {
+    if header(message, SEAL_HEADER).is_some() {
+        "http"
+    } else {
+        "kafka"
+    }
+}
+
 fn header<'m>(message: &'m impl Message, name: &str) -> Option<&'m [u8]> {
     message.headers().and_then(|headers| {
         headers

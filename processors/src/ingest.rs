@@ -15,7 +15,7 @@ use aval_core::ingest::items::{Batch, Counts, ItemKind};
 use aval_core::token::TokenKeys;
 use aval_store::Store;
 use aval_store::datasets::{BatchIdReuse, BatchOrigin, Completion, DatasetStatus, Sunk};
-use aval_topics::records::{AuditEventRecord, IngestContent, IngestRecord, TrainingRequestRecord};
+use aval_topics::records::{IngestContent, IngestRecord, TrainingRequestRecord};
 use aval_topics::{AvroCodec, Catalogue, Fault, Publisher, TopicRole};
 use chrono::Utc;
 use rdkafka::Message;
@@ -342,14 +342,7 @@ impl IngestProcessor {
     async fn publish(&self, follow_up: &FollowUp) -> Result<(), Failure> {
         match follow_up {
             FollowUp::Audit(event) => {
-                self.publisher
-                    .publish(
-                        self.catalogue.topic(TopicRole::Audit),
-                        &event.company_id.to_string(),
-                        &AuditEventRecord::from(event),
-                        &[],
-                    )
-                    .await?;
+                self.publisher.publish_audit(&self.catalogue, event).await?;
             }
             FollowUp::Training(request) => {
                 self.publisher

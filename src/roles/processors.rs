@@ -17,11 +17,12 @@ use aval_topics::admin::TopicAdmin;
 use aval_topics::{Publisher, TopicRole};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub async fn audit(common: &Common) -> anyhow::Result<ExitCode> {
+pub async fn audit(common: &Common, settings: &config::Audit) -> anyhow::Result<ExitCode> {
     alone(common, async |outages, stop| {
-        run_audit(common, outages, stop).await
+        run_audit(common, settings, outages, stop).await
     })
     .await
 }
@@ -72,6 +73,7 @@ pub async fn all(
     settings: &config::Gateway,
     training: &config::Train,
     scoring: &config::Score,
+    auditing: &config::Audit,
 ) -> anyhow::Result<ExitCode> {
     let applied = super::topics_apply(common, false).await?;
     if applied != ExitCode::SUCCESS {
@@ -90,7 +92,7 @@ pub async fn all(
         },
         async {
             guard(
-                run_audit(common, outages.clone(), stop.clone()).await,
+                run_audit(common, auditing, outages.clone(), stop.clone()).await,
                 &stop,
             )
         },
@@ -178,6 +180,7 @@ impl Wiring {
 
 async fn run_audit(
     common: &Common,
+    settings: &config::Audit,
     outages: Outages,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
@@ -188,6 +191,9 @@ async fn run_audit(
         codec: w.codec.clone(),
         store: w.store.clone(),
         dead_letters: w.dead_letters.clone(),
+        publisher: w.publisher.clone(),
+        catalogue: w.catalogue.clone(),
+        head_interval: Duration::from_millis(settings.audit_head_interval_ms),
     };
     w.finish(processor.run(stop.cancelled_owned()).await, "audit")
 }

@@ -5,8 +5,11 @@ pub mod query;
 mod verification;
 
 use crate::{Store, StoreError};
-use aval_core::audit::{AuditEvent, ChainHash, GENESIS};
-use std::collections::BTreeMap;
+use aval_core::audit::{AuditEvent, ChainHash, ChainHead, GENESIS, Link, chain};
+
+use sqlx::{Postgres, Transaction};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use uuid::Uuid;
 
 /// An event as stored, with its place in the company's chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,65 +20,155 @@ pub struct StoredAuditEvent {
     pub hash: ChainHash,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Appended {
-    /// Stored as the `seq`-th event of its company.
-    New { seq: i64 },
-    /// An event with this id was stored before (a redelivery): nothing changed.
-    Duplicate,
+/// What a batch appended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Appended {
+    pub stored: usize,
+    /// Events whose id was stored before, or came twice in the batch (redeliveries): skipped.
+    pub duplicates: usize,
+    /// The new head of each company whose chain grew, in company-id order.
+    pub heads: Vec<(Uuid, ChainHead)>,
 }
 
 impl Store {
-    /// Appends one event to its company's chain in one transaction; idempotent by event id.
-    pub async fn append_audit_event(&self, event: &AuditEvent) -> Result<Appended, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Creating the head row first gives the lock below something to lock for a new company.
-        sqlx::query("INSERT INTO audit_heads (company_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING")
-            .bind(event.company_id)
-            .bind(GENESIS.as_slice())
-            .execute(&mut *tx)
-            .await?;
-        let (seq, prev): (i64, Vec<u8>) =
-            sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE company_id = $1 FOR UPDATE")
-                .bind(event.company_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let already: Option<(i64,)> =
-            sqlx::query_as("SELECT seq FROM audit_events WHERE event_id = $1")
-                .bind(event.event_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if already.is_some() {
-            return Ok(Appended::Duplicate);
+    /// Appends `events` to their companies' chains in one transaction, in order; idempotent by
+    /// event id. Locks the heads of the batch's companies in company-id order (so two writers
+    /// never deadlock), chains in memory, then writes all rows with one statement and the
+    /// heads with another.
+    pub async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<Appended, StoreError> {
+        if events.is_empty() {
+            return Ok(Appended::default());
         }
-        let prev = to_hash(&prev)?;
-        let hash = event.chain_hash(&prev);
-        let seq = seq + 1;
-        let details = serde_json_map(&event.details);
+        let companies: Vec<Uuid> = events
+            .iter()
+            .map(|e| e.company_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let mut tx = self.pool.begin().await?;
+        // Creating missing head rows first gives the lock below something to lock for a new
+        // company.
         sqlx::query(
-            "INSERT INTO audit_events (company_id, seq, event_id, kind, occurred_at, actor, details, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)",
+            "INSERT INTO audit_heads (company_id, seq, hash)
+             SELECT company_id, 0, $2 FROM UNNEST($1::uuid[]) AS c(company_id)
+             ON CONFLICT DO NOTHING",
         )
-        .bind(event.company_id)
-        .bind(seq)
-        .bind(event.event_id)
-        .bind(&event.kind)
-        .bind(event.occurred_at)
-        .bind(&event.actor)
-        .bind(details)
-        .bind(prev.as_slice())
-        .bind(hash.as_slice())
+        .bind(&companies)
+        .bind(GENESIS.as_slice())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE company_id = $1")
-            .bind(event.company_id)
-            .bind(seq)
-            .bind(hash.as_slice())
-            .execute(&mut *tx)
-            .await?;
+        let locked: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT company_id, seq, hash FROM audit_heads
+             WHERE company_id = ANY($1) ORDER BY company_id FOR UPDATE",
+        )
+        .bind(&companies)
+        .fetch_all(&mut *tx)
+        .await?;
+        let stored: HashSet<Uuid> =
+            sqlx::query_scalar("SELECT event_id FROM audit_events WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let mut heads = HashMap::with_capacity(locked.len());
+        for (company, seq, hash) in locked {
+            let hash = to_hash(&hash)?;
+            heads.insert(company, ChainHead { seq, hash });
+        }
+        let mut seen = stored;
+        let new = events.iter().filter(|e| seen.insert(e.event_id));
+        let links = chain(&mut heads, new);
+        let duplicates = events.len() - links.len();
+        if links.is_empty() {
+            tx.commit().await?;
+            return Ok(Appended {
+                stored: 0,
+                duplicates,
+                heads: Vec::new(),
+            });
+        }
+        insert_links(&mut tx, &links).await?;
+        let grown: BTreeSet<Uuid> = links.iter().map(|l| l.event.company_id).collect();
+        let grown: Vec<(Uuid, ChainHead)> = grown
+            .into_iter()
+            .filter_map(|company| heads.get(&company).map(|head| (company, *head)))
+            .collect();
+        sqlx::query(
+            "UPDATE audit_heads AS h SET seq = u.seq, hash = u.hash
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::bytea[]) AS u(company_id, seq, hash)
+             WHERE h.company_id = u.company_id",
+        )
+        .bind(grown.iter().map(|(c, _)| *c).collect::<Vec<_>>())
+        .bind(grown.iter().map(|(_, h)| h.seq).collect::<Vec<_>>())
+        .bind(
+            grown
+                .iter()
+                .map(|(_, h)| h.hash.to_vec())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(Appended::New { seq })
+        Ok(Appended {
+            stored: links.len(),
+            duplicates,
+            heads: grown,
+        })
     }
+
+    /// A company's stored chain head, if it has one.
+    pub async fn audit_head(&self, company_id: Uuid) -> Result<Option<ChainHead>, StoreError> {
+        let row: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE company_id = $1")
+                .bind(company_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(seq, hash)| {
+            Ok(ChainHead {
+                seq,
+                hash: to_hash(&hash)?,
+            })
+        })
+        .transpose()
+    }
+}
+
+/// Every link in one `INSERT ... UNNEST`: one round trip for the batch. `recorded_at` is the
+/// moment of the write, not of the transaction's start, so the audit lag measured from it is
+/// honest.
+async fn insert_links(
+    tx: &mut Transaction<'_, Postgres>,
+    links: &[Link<'_>],
+) -> Result<(), StoreError> {
+    let column = |f: fn(&Link<'_>) -> Uuid| links.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO audit_events
+             (company_id, seq, event_id, kind, occurred_at, actor, details, prev_hash, hash, recorded_at)
+         SELECT company_id, seq, event_id, kind, occurred_at, actor, details::jsonb, prev_hash, hash,
+                clock_timestamp()
+         FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::timestamptz[],
+                     $6::text[], $7::text[], $8::bytea[], $9::bytea[])
+              AS l(company_id, seq, event_id, kind, occurred_at, actor, details, prev_hash, hash)",
+    )
+    .bind(column(|l| l.event.company_id))
+    .bind(links.iter().map(|l| l.seq).collect::<Vec<_>>())
+    .bind(column(|l| l.event.event_id))
+    .bind(links.iter().map(|l| l.event.kind.as_str()).collect::<Vec<_>>())
+    .bind(links.iter().map(|l| l.event.occurred_at).collect::<Vec<_>>())
+    .bind(links.iter().map(|l| l.event.actor.as_str()).collect::<Vec<_>>())
+    .bind(
+        links
+            .iter()
+            .map(|l| serde_json_map(&l.event.details))
+            .collect::<Vec<_>>(),
+    )
+    .bind(links.iter().map(|l| l.prev_hash.to_vec()).collect::<Vec<_>>())
+    .bind(links.iter().map(|l| l.hash.to_vec()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn to_hash(bytes: &[u8]) -> Result<ChainHash, StoreError> {

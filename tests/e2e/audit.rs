@@ -3,11 +3,12 @@
 //! its own log.
 
 use crate::common::{self, DEADLINE, Gateway};
-use aval_core::audit::{AuditEvent, GENESIS};
+use aval_core::audit::{AuditEvent, AuditKind, GENESIS};
 use aval_processors::audit::AuditProcessor;
 use aval_processors::dead_letters;
+use aval_store::audit::query::AuditQuery;
 use aval_topics::TopicRole;
-use aval_topics::records::AuditEventRecord;
+use aval_topics::records::{AuditEventRecord, AuditHeadRecord};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use serde_json::Value;
@@ -15,8 +16,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// Short, so the heads test sees a head published by the ticker within its deadline.
+const HEAD_INTERVAL: Duration = Duration::from_millis(500);
+
 pub(crate) async fn start_processor() -> CancellationToken {
-    let catalogue = common::catalogue().await;
+    start_processor_on(common::catalogue().await).await
+}
+
+async fn start_processor_on(
+    catalogue: std::sync::Arc<aval_topics::Catalogue>,
+) -> CancellationToken {
     let w = common::wiring(
         &catalogue,
         &format!("e2e-audit-{}", uuid::Uuid::new_v4()),
@@ -29,6 +38,9 @@ pub(crate) async fn start_processor() -> CancellationToken {
         codec: w.codec,
         store: w.store,
         dead_letters: w.dead_letters,
+        publisher: w.publisher,
+        catalogue: catalogue.clone(),
+        head_interval: HEAD_INTERVAL,
     };
     let stop = CancellationToken::new();
     tokio::spawn(processor.run(stop.clone().cancelled_owned()));
@@ -250,4 +262,328 @@ fn decode_hex(text: &str) -> [u8; 32] {
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex");
     }
     out
+}
+
+/// Two companies' events interleaved in one batch, with an event repeated within the batch and
+/// one already stored: each chain grows without gaps, and every stored link recomputes.
+#[tokio::test]
+async fn a_batch_appends_gap_free_chains_for_each_company_once() {
+    let store = common::store().await;
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let at = chrono::Utc::now();
+    let event = |company, n: usize| {
+        AuditEvent::new(company, AuditKind::DatasetCreated, "system:e2e", at)
+            .with_detail("n", n.to_string())
+    };
+    let earlier = event(a, 0);
+    let first = store
+        .append_audit_events(std::slice::from_ref(&earlier))
+        .await
+        .expect("append");
+    assert_eq!((first.stored, first.duplicates), (1, 0));
+
+    let batch: Vec<AuditEvent> = vec![
+        event(b, 1),
+        event(a, 2),
+        earlier.clone(),
+        event(b, 3),
+        event(a, 4),
+    ];
+    let mut with_repeat = batch.clone();
+    with_repeat.insert(3, batch[1].clone());
+    let appended = store
+        .append_audit_events(&with_repeat)
+        .await
+        .expect("append");
+    assert_eq!(appended.stored, 4);
+    assert_eq!(
+        appended.duplicates, 2,
+        "the stored one and the repeat in the batch"
+    );
+    let mut expected_heads = vec![a, b];
+    expected_heads.sort();
+    let grown: Vec<uuid::Uuid> = appended.heads.iter().map(|(c, _)| *c).collect();
+    assert_eq!(grown, expected_heads);
+
+    for (company, count, ns) in [(a, 3, vec!["0", "2", "4"]), (b, 2, vec!["1", "3"])] {
+        let mut stored = store
+            .audit_events(company, &AuditQuery::newest(100))
+            .await
+            .expect("read");
+        stored.reverse();
+        assert_eq!(stored.len(), count);
+        let mut previous = GENESIS;
+        for (i, link) in stored.iter().enumerate() {
+            assert_eq!(link.seq, i as i64 + 1, "no gap");
+            assert_eq!(link.prev_hash, previous, "links to the previous event");
+            assert_eq!(link.hash, link.event.chain_hash(&previous), "recomputes");
+            assert_eq!(link.event.details["n"], ns[i], "in the batch's order");
+            previous = link.hash;
+        }
+        let head = store
+            .audit_head(company)
+            .await
+            .expect("head")
+            .expect("a head");
+        assert_eq!((head.seq, head.hash), (count as i64, previous));
+        let reported = appended.heads.iter().find(|(c, _)| *c == company);
+        assert_eq!(reported.map(|(_, h)| *h), Some(head));
+    }
+}
+
+/// After events for a company, the latest `audit-heads` record for it is the stored head.
+#[tokio::test]
+async fn the_chain_head_is_published_to_the_heads_topic() {
+    let stop = start_processor().await;
+    let catalogue = common::catalogue().await;
+    let audit = catalogue.topic(TopicRole::Audit);
+    let heads = common::consumer_from_start(&catalogue.topic(TopicRole::AuditHeads).name);
+    let publisher = common::publisher();
+    let store = common::store().await;
+    let company = uuid::Uuid::new_v4().to_string();
+    // Two rounds: the second lands within the interval after the first head went out, so only
+    // the ticker publishes it.
+    for round in 0..2 {
+        for _ in 0..3 {
+            publisher
+                .publish(
+                    audit,
+                    &company,
+                    &event_for(&company, "dataset.created"),
+                    &[],
+                )
+                .await
+                .expect("publish");
+        }
+        let want_seq = 3 * (round + 1);
+        let codec = common::codec();
+        let started = Instant::now();
+        loop {
+            assert!(started.elapsed() < DEADLINE, "no head with seq {want_seq}");
+            let Ok(Ok(message)) = tokio::time::timeout(DEADLINE, heads.recv()).await else {
+                continue;
+            };
+            if message.key() != Some(company.as_bytes()) {
+                continue;
+            }
+            let record: AuditHeadRecord = codec
+                .decode(message.payload().expect("value"))
+                .await
+                .expect("decode");
+            if record.seq < want_seq {
+                continue;
+            }
+            assert_eq!(record.seq, want_seq);
+            let company_id = uuid::Uuid::parse_str(&company).expect("uuid");
+            let stored = store
+                .audit_head(company_id)
+                .await
+                .expect("head")
+                .expect("a head");
+            assert_eq!(record.seq, stored.seq);
+            assert_eq!(record.hash, hex(&stored.hash));
+            assert_eq!(record.company_id, company);
+            break;
+        }
+    }
+    stop.cancel();
+}
+
+/// The company's stored events once they hold `count` decision events, oldest first.
+async fn wait_for_decision_events(
+    store: &aval_store::Store,
+    company: uuid::Uuid,
+    count: usize,
+) -> Vec<aval_store::audit::StoredAuditEvent> {
+    let started = Instant::now();
+    loop {
+        let mut events = store
+            .audit_events(company, &AuditQuery::newest(500))
+            .await
+            .expect("read");
+        let decisions = events
+            .iter()
+            .filter(|e| e.event.kind.starts_with("decision."))
+            .count();
+        if decisions >= count {
+            events.reverse();
+            return events;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "only {decisions} of {count} decision events after {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every link of the stored chain recomputes from its event and the previous link.
+fn assert_chain_verifies(events: &[aval_store::audit::StoredAuditEvent]) {
+    let mut previous = GENESIS;
+    for (i, stored) in events.iter().enumerate() {
+        assert_eq!(stored.seq, i as i64 + 1, "no gap");
+        assert_eq!(stored.prev_hash, previous, "seq {}", stored.seq);
+        assert_eq!(
+            stored.hash,
+            stored.event.chain_hash(&previous),
+            "seq {}",
+            stored.seq
+        );
+        previous = stored.hash;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_over_http_and_kafka_are_audited_once_each_and_the_chain_verifies() {
+    use crate::decisions_support::{Decisions, order, order_json, post_decision, request};
+    use aval_topics::records::ReplyStatusWire;
+    use serde_json::json;
+
+    let decisions = Decisions::start().await;
+    let _audit = start_processor_on(decisions.pipeline.catalogue.clone()).await;
+    let gateway = decisions.gateway();
+    let store = common::store().await;
+    let (company, token) = decisions.trained_company().await;
+
+    // Over HTTP: a decision, its repeat, and the gateway's own 422.
+    let first = order("AU-1", "C00004", 150_000);
+    let body = json!({"order": order_json(&first)});
+    let (status, decided) =
+        post_decision(gateway, &token, "/v1/decisions", body.clone(), "en").await;
+    assert_eq!(status, 200, "{decided}");
+    let (status, repeated) = post_decision(gateway, &token, "/v1/decisions", body, "en").await;
+    assert_eq!(
+        (status, &repeated["repeat"]),
+        (200, &json!(true)),
+        "{repeated}"
+    );
+    let mut bad = order_json(&order("AU-BAD", "C00004", 1));
+    bad["amount"] = json!("-5.00");
+    let (status, problem) = post_decision(
+        gateway,
+        &token,
+        "/v1/decisions",
+        json!({"order": bad}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+
+    // Over Kafka: a decision, and a test of a named version.
+    let over_kafka = request(&company, order("AU-2", "C00005", 90_000), None);
+    let kafka_decision = decisions.decide(&token, &over_kafka).await;
+    let tested = request(&company, order("AU-3", "C00006", 90_000), Some(1));
+    decisions.decide(&token, &tested).await;
+
+    // A company without a model: refused over HTTP (409) and over Kafka.
+    let (bare, bare_token) = gateway.register().await;
+    let (status, refused) = post_decision(
+        gateway,
+        &bare_token,
+        "/v1/decisions",
+        json!({"order": order_json(&order("AU-4", "C00001", 10_000))}),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 409, "{refused}");
+    let unmodelled = request(&bare, order("AU-5", "C00001", 10_000), None);
+    decisions.request_over_kafka(&bare_token, &unmodelled).await;
+    assert_eq!(
+        decisions.reply(&unmodelled.request_id).await.0.status,
+        ReplyStatusWire::NoModel
+    );
+
+    let company_id = uuid::Uuid::parse_str(&company).expect("uuid");
+    let events = wait_for_decision_events(&store, company_id, 5).await;
+    assert_chain_verifies(&events);
+    let decision_events: Vec<&AuditEvent> = events
+        .iter()
+        .map(|e| &e.event)
+        .filter(|e| e.kind.starts_with("decision."))
+        .collect();
+    assert_eq!(
+        decision_events.len(),
+        5,
+        "each request once: {decision_events:#?}"
+    );
+    let by_order = |order: &str| -> Vec<&AuditEvent> {
+        decision_events
+            .iter()
+            .copied()
+            .filter(|e| e.details.get("order_id").map(String::as_str) == Some(order))
+            .collect()
+    };
+    let detail = |e: &AuditEvent, key: &str| e.details.get(key).cloned().unwrap_or_default();
+
+    let http = by_order("AU-1");
+    assert_eq!(http.len(), 2, "{http:#?}");
+    let (fresh, repeat) = (http[0], http[1]);
+    assert_eq!(
+        fresh.kind,
+        format!("decision.{}", decided["decision"].as_str().expect("d"))
+    );
+    assert_eq!(
+        detail(fresh, "request_id"),
+        decided["request_id"].as_str().expect("id")
+    );
+    assert_eq!(detail(fresh, "channel"), "http");
+    assert_eq!(detail(fresh, "customer_id"), "C00004");
+    assert_eq!(detail(fresh, "model_version"), "1");
+    assert_eq!(detail(fresh, "threshold"), decided["threshold"].to_string());
+    let probability: f64 = detail(fresh, "probability").parse().expect("a number");
+    assert!((probability - decided["probability"].as_f64().expect("p")).abs() < 1e-12);
+    assert_eq!(fresh.actor, format!("company:{company}"));
+    assert_eq!(repeat.kind, "decision.repeated");
+    assert_eq!(detail(repeat, "channel"), "http");
+    assert_eq!(
+        detail(repeat, "first_request_id"),
+        detail(fresh, "request_id")
+    );
+    assert_ne!(detail(repeat, "request_id"), detail(fresh, "request_id"));
+
+    let invalid = by_order("AU-BAD");
+    assert_eq!(invalid.len(), 1, "{invalid:#?}");
+    assert_eq!(invalid[0].kind, "decision.refused");
+    assert_eq!(detail(invalid[0], "status"), "invalid");
+    assert_eq!(detail(invalid[0], "channel"), "http");
+    assert_eq!(detail(invalid[0], "reason"), "order.amount");
+
+    let kafka = by_order("AU-2");
+    assert_eq!(kafka.len(), 1, "{kafka:#?}");
+    assert_eq!(
+        kafka[0].kind,
+        format!("decision.{}", kafka_decision.decision.as_str())
+    );
+    assert_eq!(detail(kafka[0], "channel"), "kafka");
+    assert_eq!(detail(kafka[0], "request_id"), over_kafka.request_id);
+    assert!(!kafka[0].details.contains_key("version_requested"));
+    let version = by_order("AU-3");
+    assert_eq!(version.len(), 1, "{version:#?}");
+    assert_eq!(detail(version[0], "version_requested"), "true");
+    assert_eq!(detail(version[0], "channel"), "kafka");
+
+    let bare_id = uuid::Uuid::parse_str(&bare).expect("uuid");
+    let bare_events = wait_for_decision_events(&store, bare_id, 2).await;
+    assert_chain_verifies(&bare_events);
+    let refusals: Vec<(String, String, String)> = bare_events
+        .iter()
+        .map(|e| &e.event)
+        .filter(|e| e.kind.starts_with("decision."))
+        .map(|e| {
+            assert_eq!(e.kind, "decision.refused");
+            (
+                detail(e, "order_id"),
+                detail(e, "channel"),
+                detail(e, "status"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            ("AU-4".to_owned(), "http".to_owned(), "no_model".to_owned()),
+            ("AU-5".to_owned(), "kafka".to_owned(), "no_model".to_owned()),
+        ]
+    );
+    decisions.pipeline.stop.cancel();
 }

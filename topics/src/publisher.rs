@@ -158,6 +158,24 @@ impl Publisher {
 }
 
 impl Publisher {
+    /// Puts `event` on the audit topic, keyed by its company (which orders a company's events
+    /// on one partition), its kind in the [`AUDIT_KIND_HEADER`](crate::records::AUDIT_KIND_HEADER)
+    /// header. Every audit event aval produces goes through here.
+    pub async fn publish_audit(
+        &self,
+        catalogue: &crate::Catalogue,
+        event: &aval_core::audit::AuditEvent,
+    ) -> Result<Delivered, TopicsError> {
+        use crate::records::{AUDIT_KIND_HEADER, AuditEventRecord};
+        self.publish(
+            catalogue.topic(crate::TopicRole::Audit),
+            &event.company_id.to_string(),
+            &AuditEventRecord::from(event),
+            &[(AUDIT_KIND_HEADER, event.kind.as_bytes())],
+        )
+        .await
+    }
+
     /// Tells everyone a company's active model changed: the compacted activation record (what
     /// scorers follow) and the audit event. The caller has stored the activation first. Safe
     /// to repeat.
@@ -170,7 +188,7 @@ impl Publisher {
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), TopicsError> {
         use crate::TopicRole;
-        use crate::records::{AuditEventRecord, ModelActivationRecord};
+        use crate::records::ModelActivationRecord;
         use aval_core::audit::{AuditEvent, AuditKind};
         let key = company_id.to_string();
         let activation = ModelActivationRecord {
@@ -194,13 +212,7 @@ impl Publisher {
             &ACTIVATION_NAMESPACE,
             format!("{company_id}\u{1f}{version}\u{1f}{}", at.timestamp_millis()).as_bytes(),
         );
-        self.publish(
-            catalogue.topic(TopicRole::Audit),
-            &key,
-            &AuditEventRecord::from(&event),
-            &[],
-        )
-        .await?;
+        self.publish_audit(catalogue, &event).await?;
         Ok(())
     }
 }

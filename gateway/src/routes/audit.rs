@@ -66,7 +66,12 @@ pub(crate) struct AuditEventView {
         "model.activated",
         "model.kept_as_candidate",
         "token.issued",
-        "token.revoked"
+        "token.revoked",
+        "record.dead_lettered",
+        "decision.approved",
+        "decision.rejected",
+        "decision.repeated",
+        "decision.refused"
     ))]
     kind: String,
     occurred_at: DateTime<Utc>,

@@ -10,8 +10,6 @@ use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::company::RegistrationRequest;
 use aval_store::StoreError;
 use aval_store::companies::{Company, NewToken};
-use aval_topics::TopicRole;
-use aval_topics::records::AuditEventRecord;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -98,15 +96,9 @@ pub(crate) async fn register(
         now,
     )
     .with_detail("name", registration.name.clone());
-    let audit = state.catalogue.topic(TopicRole::Audit);
     if let Err(e) = state
         .publisher
-        .publish(
-            audit,
-            &company_id.to_string(),
-            &AuditEventRecord::from(&event),
-            &[],
-        )
+        .publish_audit(&state.catalogue, &event)
         .await
     {
         tracing::error!(error = %e, "cannot publish company.registered; registration rolled back");

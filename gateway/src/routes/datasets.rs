@@ -16,7 +16,7 @@ use aval_core::ingest::{MAX_BATCH_ITEMS, validate_batch, validate_counts};
 use aval_store::datasets::{BatchIdReuse, BatchOrigin, Dataset, DatasetStatus};
 use aval_store::training_runs::StoredRun;
 use aval_topics::TopicRole;
-use aval_topics::records::{AuditEventRecord, IngestRecord};
+use aval_topics::records::IngestRecord;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -203,11 +203,9 @@ async fn owned_dataset(
 /// Best effort: for events about requests that changed nothing (a refused batch), a broker
 /// outage must not turn the client's 422 into a 503.
 async fn audit(state: &AppState, event: AuditEvent) {
-    let topic = state.catalogue.topic(TopicRole::Audit);
-    let key = event.company_id.to_string();
     if let Err(e) = state
         .publisher
-        .publish(topic, &key, &AuditEventRecord::from(&event), &[])
+        .publish_audit(&state.catalogue, &event)
         .await
     {
         tracing::error!(error = %e, kind = %event.kind, "cannot publish audit event");
@@ -248,12 +246,7 @@ pub(crate) async fn create(
     .with_detail("dataset_id", pending.value.id.to_string());
     state
         .publisher
-        .publish(
-            state.catalogue.topic(TopicRole::Audit),
-            &auth.company.id.to_string(),
-            &AuditEventRecord::from(&event),
-            &[],
-        )
+        .publish_audit(&state.catalogue, &event)
         .await
         .map_err(|e| {
             Problem::dependency_failed("the audit log is unavailable; nothing was created", e)

@@ -8,6 +8,7 @@ use crate::problem::{FirstDecision, Problem};
 use crate::routes::openapi::{examples, params, responses};
 use crate::state::AppState;
 use aval_core::FieldErrors;
+use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::ingest::{
     Cents, facts_about_the_order, validate_bureau_report, validate_credit_limit, validate_customer,
     validate_order, whole_number_in,
@@ -349,7 +350,11 @@ pub(crate) async fn decide(
     let checked = check(&body, "", Utc::now(), &mut errors);
     let checked = match checked {
         Some(checked) if errors.is_empty() => checked,
-        _ => return Err(Problem::invalid(errors)),
+        _ => {
+            let refused = Refused::of(&body.order, errors.iter().map(|e| e.field.as_str()));
+            audit_refused(&state, &auth, &[refused]).await?;
+            return Err(Problem::invalid(errors));
+        }
     };
     ask(&state, &auth, checked, language(&headers))
         .await
@@ -418,6 +423,11 @@ pub(crate) async fn decide_batch(
             }
         }
     }
+    let orders: Vec<Value> = body
+        .orders
+        .iter()
+        .map(|item| item.get("order").unwrap_or(item).clone())
+        .collect();
     let mut checked = Vec::with_capacity(body.orders.len());
     for (i, item) in body.orders.into_iter().enumerate() {
         let prefix = format!("orders[{i}].");
@@ -432,6 +442,7 @@ pub(crate) async fn decide_batch(
         }
     }
     if !errors.is_empty() {
+        audit_refused(&state, &auth, &Refused::per_entry(&orders, &errors)).await?;
         return Err(Problem::invalid(errors));
     }
     let language = language(&headers);
@@ -454,6 +465,89 @@ pub(crate) async fn decide_batch(
         })
         .collect();
     Ok(Json(DecisionBatchResult { decisions }))
+}
+
+/// A decision request the gateway refused itself, as its audit event tells it.
+#[derive(Debug)]
+struct Refused {
+    order_id: String,
+    customer_id: String,
+    /// The bad fields' paths.
+    fields: Vec<String>,
+}
+
+impl Refused {
+    /// Whatever ids the order names, valid or not: the log says what was asked.
+    fn of<'a>(order: &Value, fields: impl Iterator<Item = &'a str>) -> Self {
+        let text = |key: &str| {
+            order
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Self {
+            order_id: text("id"),
+            customer_id: text("customer_id"),
+            fields: fields.map(str::to_owned).collect(),
+        }
+    }
+
+    /// One per entry of a batch with a bad field (`orders[i]...`); an error naming the batch
+    /// as a whole (`orders`) is about no entry.
+    fn per_entry(orders: &[Value], errors: &FieldErrors) -> Vec<Self> {
+        let mut by_entry: std::collections::BTreeMap<usize, Vec<&str>> = Default::default();
+        for error in errors.iter() {
+            let entry = error
+                .field
+                .strip_prefix("orders[")
+                .and_then(|rest| rest.split_once(']'))
+                .and_then(|(index, _)| index.parse::<usize>().ok());
+            if let Some(entry) = entry {
+                by_entry.entry(entry).or_default().push(&error.field);
+            }
+        }
+        by_entry
+            .into_iter()
+            .filter_map(|(i, fields)| {
+                let order = orders.get(i)?;
+                Some(Self::of(order, fields.into_iter()))
+            })
+            .collect()
+    }
+}
+
+/// Audits requests refused before reaching the scorer (`decision.refused`, status `invalid`),
+/// as the scorer audits those it refuses; awaited, so no refusal is answered unaudited.
+async fn audit_refused(
+    state: &AppState,
+    auth: &Authenticated,
+    refused: &[Refused],
+) -> Result<(), Problem> {
+    let now = Utc::now();
+    let company = auth.company.id;
+    let published = refused.iter().map(|refused| {
+        let event = AuditEvent::new(company, AuditKind::DecisionRefused, auth.actor(), now)
+            .with_detail("request_id", Uuid::new_v4().to_string())
+            .with_detail("order_id", refused.order_id.clone())
+            .with_detail("customer_id", refused.customer_id.clone())
+            .with_detail("channel", "http")
+            .with_detail("status", "invalid")
+            .with_detail("reason", refused.fields.join(","));
+        async move {
+            state
+                .publisher
+                .publish_audit(&state.catalogue, &event)
+                .await
+        }
+    });
+    futures::future::try_join_all(published)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot publish decision.refused");
+            Problem::unavailable("the audit log is unavailable; retry")
+        })?;
+    Ok(())
 }
 
 /// The API document's schemas of what `check` reads from JSON values (the upload rules, by

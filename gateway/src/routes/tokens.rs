@@ -14,8 +14,6 @@ use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::text::{self, TextKind};
 use aval_store::StoreError;
 use aval_store::companies::{NewToken, Revocation, TokenRecord};
-use aval_topics::TopicRole;
-use aval_topics::records::AuditEventRecord;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -244,15 +242,9 @@ fn label(raw: Option<&str>) -> Result<String, FieldErrors> {
 
 /// Puts `event` on the audit topic; `undone` says what the 503 leaves undone.
 async fn audit(state: &AppState, event: &AuditEvent, undone: &str) -> Result<(), Problem> {
-    let topic = state.catalogue.topic(TopicRole::Audit);
     state
         .publisher
-        .publish(
-            topic,
-            &event.company_id.to_string(),
-            &AuditEventRecord::from(event),
-            &[],
-        )
+        .publish_audit(&state.catalogue, event)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, kind = %event.kind, "cannot publish the audit event");

@@ -3,13 +3,14 @@
 //! batch at once (token access; customers' stored facts, when not in memory), then decides on
 //! every core; `apply` records the decisions in one statement — where an order was decided
 //! before, that first decision is the answer, marked as a repeat, or a conflict when the
-//! request carries other content under that order id — and dead-letters refused records; `announce` produces every reply and decision record and awaits their
-//! acknowledgements together.
+//! request carries other content under that order id — and dead-letters refused records; `announce` produces every reply, decision record and audit event and
+//! awaits their acknowledgements together.
 
 use super::Scorer;
+use super::audit::{AuditMark, decision_event};
 use super::cache::{CacheError, Chosen};
 use crate::DeadLetters;
-use crate::authorize::{Authorization, dead_letter_event, judge, sender};
+use crate::authorize::{Authorization, channel, dead_letter_event, judge, sender};
 use crate::consumer::Processor;
 use crate::failure::Failure;
 use aval_core::FieldErrors;
@@ -21,8 +22,8 @@ use aval_core::ingest::items::Order;
 use aval_core::reasons::Language;
 use aval_store::facts::{FirstDecision, NewDecision, Recorded};
 use aval_topics::records::{
-    AuditEventRecord, DecisionContext, DecisionItemsWire, DecisionRecord, DecisionReplyRecord,
-    DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, ReplyStatusWire,
+    DecisionContext, DecisionItemsWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord,
+    FieldErrorWire, REPLY_INSTANCE_HEADER, ReplyStatusWire,
 };
 use aval_topics::{Fault, TopicRole};
 use chrono::{DateTime, Utc};
@@ -54,6 +55,8 @@ pub(crate) struct Outgoing {
     /// Decisions with the active model are recorded for idempotency, with the fingerprint of
     /// the order decided (`Some`); a test of a named version is not the order's decision.
     record: Option<ToRecord>,
+    /// What the request's audit event needs besides the reply.
+    mark: AuditMark,
 }
 
 /// What is recorded of a decision beside its record: the order's fingerprint, and its
@@ -78,11 +81,18 @@ impl Outgoing {
             instance: checked.instance.clone(),
             company: checked.company,
             record: None,
+            mark: AuditMark {
+                at: Utc::now(),
+                ..checked.mark.clone()
+            },
         }
     }
 
     fn decided(checked: &Checked, decision: DecisionRecord, record: Option<ToRecord>) -> Self {
         let mut out = Self::status(checked, ReplyStatusWire::Decided, None);
+        if let Some(at) = DateTime::from_timestamp_millis(decision.decided_at) {
+            out.mark.at = at;
+        }
         out.reply.decision = Some(decision);
         out.record = record;
         out
@@ -97,6 +107,7 @@ struct Checked {
     company: Uuid,
     jti: Uuid,
     instance: Option<Vec<u8>>,
+    mark: AuditMark,
 }
 
 /// What the reply and the decision record need of a request, its items taken out to be
@@ -275,6 +286,14 @@ impl Scorer {
             language,
             requested_at,
         } = request;
+        let mark = AuditMark {
+            event_id: AuditMark::event_id(message),
+            channel: channel(message),
+            order_id: order.id.clone(),
+            customer_id: order.customer_id.clone(),
+            version_requested: model_version.is_some(),
+            at: Utc::now(),
+        };
         let items = DecisionItemsWire {
             order,
             customer,
@@ -292,6 +311,7 @@ impl Scorer {
             company,
             jti,
             instance: reply_instance(message),
+            mark,
         };
         Ok(Ok((checked, items.checked(Utc::now()))))
     }
@@ -608,12 +628,7 @@ impl Processor for Scorer {
         if let Some(event) = dead_letter_event(message, &config.tokens, Self::NAME, reason) {
             config
                 .publisher
-                .publish(
-                    config.catalogue.topic(TopicRole::Audit),
-                    &event.company_id.to_string(),
-                    &AuditEventRecord::from(&event),
-                    &[],
-                )
+                .publish_audit(&config.catalogue, &event)
                 .await?;
         }
         Ok(())
@@ -669,11 +684,24 @@ impl Processor for Scorer {
                 Ok::<_, Failure>(())
             }
         });
+        // Every answer is audited; an event that cannot be produced fails the batch as an
+        // outage, retried (the event ids are fixed, so a retry stores each once).
+        let audits = outs.iter().map(|out| async move {
+            config
+                .publisher
+                .publish_audit(
+                    &config.catalogue,
+                    &decision_event(out.company, &out.mark, &out.reply),
+                )
+                .await
+                .map_err(Failure::from)
+        });
         // Every record of the batch is in flight at once; the batch waits for the last
         // acknowledgement, not for their sum.
-        futures::future::try_join(
+        futures::future::try_join3(
             futures::future::try_join_all(replies),
             futures::future::try_join_all(decisions),
+            futures::future::try_join_all(audits),
         )
         .await?;
         Ok(())

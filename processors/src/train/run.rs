@@ -10,8 +10,7 @@ use aval_core::model::{self, Snapshot, Stage, TrainedModel, TrainingExample, Tra
 use aval_store::models::{NewModel, TrainingRun};
 use aval_store::training_data::TrainingData;
 use aval_store::training_runs::RunOutcome;
-use aval_topics::TopicRole;
-use aval_topics::records::{AuditEventRecord, TrainingRequestRecord};
+use aval_topics::records::TrainingRequestRecord;
 use chrono::Utc;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
@@ -380,12 +379,7 @@ impl TrainProcessor {
             format!("{}\u{1f}{}", request.id, kind.as_str()).as_bytes(),
         );
         self.publisher
-            .publish(
-                self.catalogue.topic(TopicRole::Audit),
-                &request.company.to_string(),
-                &AuditEventRecord::from(&event),
-                &[],
-            )
+            .publish_audit(&self.catalogue, &event)
             .await?;
         Ok(())
     }

@@ -7,6 +7,10 @@ use aval_core::audit::AuditEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The record header carrying an audit event's kind (`dataset.ready`, ...), so a consumer
+/// interested in a few kinds skips the others without decoding them.
+pub const AUDIT_KIND_HEADER: &str = "aval.audit_kind";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEventRecord {
     pub event_id: String,

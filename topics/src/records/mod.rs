@@ -10,7 +10,7 @@ mod items;
 mod training;
 
 pub use activation::ModelActivationRecord;
-pub use audit::{AuditEventRecord, AuditHeadRecord};
+pub use audit::{AUDIT_KIND_HEADER, AuditEventRecord, AuditHeadRecord};
 pub use decision::{
     DecisionContext, DecisionItemsWire, DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord,
     DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, ReasonWire, ReplyStatusWire,

@@ -8,8 +8,8 @@ use crate::routes::decision_history::{
     DEFAULT_LIMIT as DECISIONS_DEFAULT_LIMIT, MAX_LIMIT as DECISIONS_MAX_LIMIT,
 };
 use crate::routes::decisions::MAX_MODEL_VERSION;
-use crate::routes::paging;
 use crate::routes::models::COMPARED_VERSIONS;
+use crate::routes::paging;
 use serde_json::json;
 use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, ParameterStyle};
