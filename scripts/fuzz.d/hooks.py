@@ -15,8 +15,11 @@ as little as it must. Negative cases are left exactly as generated.
   - a date or instant is at most a day in the future (and, with its offset, not before 1900 in UTC);
   - an Idempotency-Key names one batch: the same key with another body is refused, so a
     positive case's key carries a digest of its body;
-  - a decisions listing's `cursor` is one the API gave (a positive case has none), and its or
-    an export's `from` is before `to` (else `to` is left out).
+  - a listing's `cursor` is one the API gave (a positive case has none), and its or an
+    export's `from` is before `to` (else `to` is left out): decisions, the audit log, datasets
+    and training runs;
+  - an audit verification's `head_seq` and `head` come together (a positive case with one of
+    them alone has neither).
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ UPLOADS = {
 }
 DATE_FIELDS = {"customer": "founded_on", "credit_limit": "valid_from"}
 INSTANT_FIELDS = {"order": "issued_at", "bureau_report": "queried_at"}
-DECISION_READS = ("/v1/decisions", "/v1/decisions/export")
+LISTINGS = ("/v1/decisions", "/v1/decisions/export", "/v1/audit", "/v1/datasets", "/v1/models/runs")
+AUDIT_VERIFY = "/v1/audit/verify"
 SEPARATORS = re.compile(r"[./-]")
 # Well inside the past: a replacement date that every rule takes.
 SAFE_DAY = "2020-01-02"
@@ -60,8 +64,10 @@ def before_add_examples(context, examples):
 
 
 def case_within_rules(path, case):
-    if path in DECISION_READS and case.method.upper() == "GET":
+    if path in LISTINGS and case.method.upper() == "GET":
         return query_within_rules(case)
+    if path == AUDIT_VERIFY and case.method.upper() == "GET":
+        return head_within_rules(case)
     # Only bodies of these calls are changed. Any assignment to `case.body` makes schemathesis
     # validate the case again and label it by the result: assigning an absent body (the
     # optional one of POST /v1/models/retrain) would label the case invalid.
@@ -110,6 +116,18 @@ def query_within_rules(case):
     start, end = parsed(str(query.get("from", ""))), parsed(str(query.get("to", "")))
     if start is not None and end is not None and start >= end:
         query.pop("to")
+    if query != case.query:
+        case.query = query
+    return case
+
+
+def head_within_rules(case):
+    if not isinstance(case.query, dict):
+        return case
+    query = dict(case.query)
+    if ("head_seq" in query) != ("head" in query):
+        query.pop("head_seq", None)
+        query.pop("head", None)
     if query != case.query:
         case.query = query
     return case

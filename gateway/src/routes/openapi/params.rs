@@ -10,6 +10,7 @@ use crate::routes::decision_history::{
 use crate::routes::decisions::MAX_MODEL_VERSION;
 use crate::routes::models::COMPARED_VERSIONS;
 use crate::routes::paging;
+use aval_core::audit::AuditKind;
 use serde_json::json;
 use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, ParameterStyle};
@@ -249,7 +250,11 @@ params!(
             "Only these kinds, separated by commas; a name ending in `.*` is a family \
              (`decision.*`, `training.*`). A name that matches no kind gets 422.",
         )
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(kind_list_pattern())),
+        ))
         .example(Some(json!("dataset.ready,training.*")))
         .build(),
         parameter(
@@ -340,6 +345,24 @@ params!(
         .build(),
     ]
 );
+
+/// A comma-separated list of audit kinds and families (`decision.*`), as `audit::list` reads it.
+fn kind_list_pattern() -> String {
+    let mut names: Vec<String> = AuditKind::ALL
+        .iter()
+        .map(|kind| kind.as_str().replace('.', "\\."))
+        .collect();
+    let mut families: Vec<String> = AuditKind::ALL
+        .iter()
+        .filter_map(|kind| kind.as_str().split_once('.'))
+        .map(|(family, _)| format!("{family}\\.\\*"))
+        .collect();
+    families.sort();
+    families.dedup();
+    names.extend(families);
+    let one = format!("(?:{})", names.join("|"));
+    format!("^{one}(?:,{one})*$")
+}
 
 fn date_time_schema() -> ObjectBuilder {
     ObjectBuilder::new()
