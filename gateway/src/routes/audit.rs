@@ -5,6 +5,7 @@
 use crate::auth::Authenticated;
 use crate::problem::Problem;
 use crate::routes::openapi::{examples, params, responses};
+use crate::routes::query::{id_param, range};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::audit::verification::{ChainReport, Checkpoint, CheckpointSource};
@@ -20,8 +21,6 @@ use uuid::Uuid;
 
 pub(crate) const DEFAULT_LIMIT: i64 = 50;
 pub(crate) const MAX_LIMIT: i64 = 500;
-/// The longest request id a decision request may carry (as the scorer checks it).
-pub(crate) const MAX_REQUEST_ID_CHARS: usize = 100;
 /// The filters and paging `GET /v1/audit` reads; anything else is refused.
 const LIST_PARAMETERS: [&str; 8] = [
     "limit",
@@ -180,13 +179,7 @@ fn audit_query(params: &HashMap<String, String>) -> Result<AuditQuery, FieldErro
             Err(message) => errors.push("kind", message),
         }
     }
-    query.from = time(params, "from", &mut errors);
-    query.to = time(params, "to", &mut errors);
-    if let (Some(from), Some(to)) = (query.from, query.to)
-        && from >= to
-    {
-        errors.push("to", "must be later than from");
-    }
+    (query.from, query.to) = range(params, &mut errors);
     if let Some(dataset) = params.get("dataset_id") {
         match Uuid::parse_str(dataset) {
             Ok(dataset) => query.dataset_id = Some(dataset),
@@ -202,16 +195,7 @@ fn audit_query(params: &HashMap<String, String>) -> Result<AuditQuery, FieldErro
             ),
         }
     }
-    if let Some(request) = params.get("request_id") {
-        if request.is_empty() || request.chars().count() > MAX_REQUEST_ID_CHARS {
-            errors.push(
-                "request_id",
-                format!("must be 1 to {MAX_REQUEST_ID_CHARS} characters"),
-            );
-        } else {
-            query.request_id = Some(request.clone());
-        }
-    }
+    query.request_id = id_param(params, "request_id", &mut errors);
     if errors.is_empty() {
         Ok(query)
     } else {
@@ -251,24 +235,6 @@ fn kinds_named(list: &str) -> Result<Vec<String>, String> {
     kinds.sort();
     kinds.dedup();
     Ok(kinds)
-}
-
-fn time(
-    params: &HashMap<String, String>,
-    name: &str,
-    errors: &mut FieldErrors,
-) -> Option<DateTime<Utc>> {
-    let text = params.get(name)?;
-    match DateTime::parse_from_rfc3339(text) {
-        Ok(at) => Some(at.with_timezone(&Utc)),
-        Err(_) => {
-            errors.push(
-                name,
-                "must be an RFC 3339 date-time with its offset, like 2026-12-03T10:00:00Z",
-            );
-            None
-        }
-    }
 }
 
 /// What checking the company's whole chain found.

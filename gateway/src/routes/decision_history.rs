@@ -7,6 +7,7 @@ use crate::auth::Authenticated;
 use crate::problem::Problem;
 use crate::routes::decisions::{DecisionView, recorded_view};
 use crate::routes::openapi::{examples, params, responses};
+use crate::routes::query::{id_param, range};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_store::decisions::{DecisionFilter, DecisionSummary, Position, Snapshot};
@@ -127,53 +128,6 @@ fn refuse_unknown(params: &HashMap<String, String>, known: &[&str], errors: &mut
             format!("unknown parameter; use {}", known.join(", ")),
         );
     }
-}
-
-fn instant(
-    params: &HashMap<String, String>,
-    field: &str,
-    errors: &mut FieldErrors,
-) -> Option<DateTime<Utc>> {
-    let value = params.get(field)?;
-    match DateTime::parse_from_rfc3339(value) {
-        Ok(t) => Some(t.with_timezone(&Utc)),
-        Err(_) => {
-            errors.push(
-                field,
-                "must be an RFC 3339 date-time, like 2026-12-01T00:00:00Z",
-            );
-            None
-        }
-    }
-}
-
-/// `from` and `to` read, and `from` before `to` when both are given.
-fn range(
-    params: &HashMap<String, String>,
-    errors: &mut FieldErrors,
-) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-    let from = instant(params, "from", errors);
-    let to = instant(params, "to", errors);
-    if let (Some(from), Some(to)) = (from, to)
-        && from >= to
-    {
-        errors.push("to", "must be later than from");
-    }
-    (from, to)
-}
-
-/// A non-empty text of at most 100 characters (the longest id the API takes).
-fn id_param(
-    params: &HashMap<String, String>,
-    field: &str,
-    errors: &mut FieldErrors,
-) -> Option<String> {
-    let value = params.get(field)?;
-    if value.is_empty() || value.chars().count() > 100 {
-        errors.push(field, "must be 1 to 100 characters");
-        return None;
-    }
-    Some(value.clone())
 }
 
 struct ListQuery {

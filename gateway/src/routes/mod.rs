@@ -7,5 +7,6 @@ pub(crate) mod health;
 pub(crate) mod models;
 pub(crate) mod openapi;
 pub(crate) mod paging;
+pub(crate) mod query;
 pub(crate) mod tokens;
 pub(crate) mod training_runs;

@@ -2,7 +2,7 @@
 //! handlers read paths, queries and headers by hand (to answer 404 or 422 as the API says, not
 //! axum's rejections), so these are written here rather than derived from extractors.
 
-use crate::routes::audit::{DEFAULT_LIMIT, MAX_LIMIT, MAX_REQUEST_ID_CHARS};
+use crate::routes::audit::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::routes::datasets::MAX_IDEMPOTENCY_KEY_CHARS;
 use crate::routes::decision_history::{
     DEFAULT_LIMIT as DECISIONS_DEFAULT_LIMIT, MAX_LIMIT as DECISIONS_MAX_LIMIT,
@@ -10,6 +10,7 @@ use crate::routes::decision_history::{
 use crate::routes::decisions::MAX_MODEL_VERSION;
 use crate::routes::models::COMPARED_VERSIONS;
 use crate::routes::paging;
+use crate::routes::query::MAX_ID_CHARS;
 use aval_core::audit::AuditKind;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -216,20 +217,7 @@ params!(
     /// The paging and filters of the audit log (`audit::list`).
     AuditFilters,
     vec![
-        parameter(
-            "limit",
-            ParameterIn::Query,
-            false,
-            &format!("Events per page, 1 to {MAX_LIMIT}."),
-        )
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(1))
-                .maximum(Some(MAX_LIMIT))
-                .default(Some(json!(DEFAULT_LIMIT))),
-        ))
-        .build(),
+        limit("Events", MAX_LIMIT, DEFAULT_LIMIT),
         parameter(
             "before",
             ParameterIn::Query,
@@ -257,22 +245,14 @@ params!(
         ))
         .example(Some(json!("dataset.ready,training.*")))
         .build(),
-        parameter(
+        date_time(
             "from",
-            ParameterIn::Query,
-            false,
             "Only events that occurred at or after this time (RFC 3339, with its offset).",
-        )
-        .schema(Some(date_time_schema()))
-        .build(),
-        parameter(
+        ),
+        date_time(
             "to",
-            ParameterIn::Query,
-            false,
             "Only events that occurred before this time (RFC 3339); later than `from`.",
-        )
-        .schema(Some(date_time_schema()))
-        .build(),
+        ),
         parameter(
             "dataset_id",
             ParameterIn::Query,
@@ -295,22 +275,10 @@ params!(
         )
         .schema(Some(version_schema()))
         .build(),
-        parameter(
+        text_id(
             "request_id",
-            ParameterIn::Query,
-            false,
-            &format!(
-                "Only events of this request: a decision's, or a training's. 1 to \
-                 {MAX_REQUEST_ID_CHARS} characters."
-            ),
-        )
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(1))
-                .max_length(Some(MAX_REQUEST_ID_CHARS)),
-        ))
-        .build(),
+            "Only events of this request: a decision's, or a training's.",
+        ),
     ]
 );
 
@@ -364,30 +332,11 @@ fn kind_list_pattern() -> String {
     format!("^{one}(?:,{one})*$")
 }
 
-fn date_time_schema() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-}
-
 /// `limit`, `cursor` and `status` of a cursor-paged list (`routes::paging`), with the list's
 /// statuses.
 fn paging(items: &str, statuses: &[&str]) -> Vec<Parameter> {
     vec![
-        parameter(
-            "limit",
-            ParameterIn::Query,
-            false,
-            &format!("{items} per page, 1 to {}.", paging::MAX_LIMIT),
-        )
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(1))
-                .maximum(Some(paging::MAX_LIMIT))
-                .default(Some(json!(paging::DEFAULT_LIMIT))),
-        ))
-        .build(),
+        limit(items, paging::MAX_LIMIT, paging::DEFAULT_LIMIT),
         parameter(
             "cursor",
             ParameterIn::Query,
@@ -430,6 +379,24 @@ params!(
     )
 );
 
+/// `limit` of a paged list: `items` per page, 1 to `max`.
+fn limit(items: &str, max: i64, default: i64) -> Parameter {
+    parameter(
+        "limit",
+        ParameterIn::Query,
+        false,
+        &format!("{items} per page, 1 to {max}."),
+    )
+    .schema(Some(
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(max))
+            .default(Some(json!(default))),
+    ))
+    .build()
+}
+
 fn date_time(name: &str, description: &str) -> Parameter {
     parameter(name, ParameterIn::Query, false, description)
         .schema(Some(
@@ -446,7 +413,7 @@ fn text_id(name: &str, description: &str) -> Parameter {
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(1))
-                .max_length(Some(100)),
+                .max_length(Some(MAX_ID_CHARS)),
         ))
         .build()
 }
@@ -469,20 +436,7 @@ params!(
     DecisionListing,
     {
         let mut all = vec![
-            parameter(
-                "limit",
-                ParameterIn::Query,
-                false,
-                &format!("Decisions per page, 1 to {DECISIONS_MAX_LIMIT}."),
-            )
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(1))
-                    .maximum(Some(DECISIONS_MAX_LIMIT))
-                    .default(Some(json!(DECISIONS_DEFAULT_LIMIT))),
-            ))
-            .build(),
+            limit("Decisions", DECISIONS_MAX_LIMIT, DECISIONS_DEFAULT_LIMIT),
             parameter(
                 "cursor",
                 ParameterIn::Query,

@@ -1,0 +1,55 @@
+//! Query parameters that several listings read by the same rule: a time range and a text id.
+
+use aval_core::FieldErrors;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// The longest id a filter takes (a request id, an order or customer id).
+pub(crate) const MAX_ID_CHARS: usize = 100;
+
+fn instant(
+    params: &HashMap<String, String>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Option<DateTime<Utc>> {
+    let value = params.get(field)?;
+    match DateTime::parse_from_rfc3339(value) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => {
+            errors.push(
+                field,
+                "must be an RFC 3339 date-time, like 2026-12-01T00:00:00Z",
+            );
+            None
+        }
+    }
+}
+
+/// `from` and `to` read, and `from` before `to` when both are given.
+pub(crate) fn range(
+    params: &HashMap<String, String>,
+    errors: &mut FieldErrors,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let from = instant(params, "from", errors);
+    let to = instant(params, "to", errors);
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        errors.push("to", "must be later than from");
+    }
+    (from, to)
+}
+
+/// A non-empty text of at most [`MAX_ID_CHARS`] characters.
+pub(crate) fn id_param(
+    params: &HashMap<String, String>,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let value = params.get(field)?;
+    if value.is_empty() || value.chars().count() > MAX_ID_CHARS {
+        errors.push(field, format!("must be 1 to {MAX_ID_CHARS} characters"));
+        return None;
+    }
+    Some(value.clone())
+}
