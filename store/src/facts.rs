@@ -273,7 +273,9 @@ impl Store {
         // of a second of these rows: those orders' next requests are decided afresh instead
         // of answered as repeats. The decisions themselves are on the decisions topic, which
         // is as durable as Kafka is configured to be. `set_config(.., true)` holds for this
-        // statement's own transaction, so one round trip does it.
+        // statement's own transaction, so one round trip does it. Rows go in in key order:
+        // scorers on other partitions may insert the same orders at once (an order id sent
+        // for two customers), and a common order of taking the keys cannot deadlock.
         let inserted = sqlx::query_as(
             "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at, order_fingerprint,
                                     customer_id, outcome, probability, threshold, model_version)
@@ -284,6 +286,7 @@ impl Store {
                   AS k(company_id, order_id, request_id, decision, decided_at, order_fingerprint,
                        customer_id, outcome, probability, threshold, model_version)
              CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous
+             ORDER BY k.company_id, k.order_id
              ON CONFLICT (company_id, order_id) DO NOTHING
              RETURNING company_id, order_id",
         )

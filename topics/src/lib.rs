@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod codec;
 pub mod connection;
 mod error;
+pub mod keys;
 pub mod publisher;
 pub mod records;
 pub mod schemas;

@@ -110,10 +110,42 @@ impl Publisher {
             .await
     }
 
+    /// Like [`Publisher::publish`], to the partition named rather than the key's: a decision
+    /// reply goes to the partition its gateway reads.
+    pub async fn publish_to_partition<R: WireRecord>(
+        &self,
+        topic: &TopicSpec,
+        partition: i32,
+        key: &str,
+        record: &R,
+        headers: &[(&str, &[u8])],
+    ) -> Result<Delivered, TopicsError> {
+        let payload = self.codec.encode(topic, record).await?;
+        self.produce(
+            &topic.name,
+            Some(partition),
+            Some(key.as_bytes()),
+            &payload,
+            headers,
+        )
+        .await
+    }
+
     /// Produces bytes as they are: for dead letters, which keep the original record.
     pub async fn publish_raw(
         &self,
         topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: &[(&str, &[u8])],
+    ) -> Result<Delivered, TopicsError> {
+        self.produce(topic, None, key, payload, headers).await
+    }
+
+    async fn produce(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
         key: Option<&[u8]>,
         payload: &[u8],
         headers: &[(&str, &[u8])],
@@ -130,6 +162,9 @@ impl Publisher {
             .headers(owned);
         if let Some(key) = key {
             record = record.key(key);
+        }
+        if let Some(partition) = partition {
+            record = record.partition(partition);
         }
         let delivery = self
             .producer

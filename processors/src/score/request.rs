@@ -23,9 +23,9 @@ use aval_core::reasons::Language;
 use aval_store::facts::{FirstDecision, NewDecision, Recorded};
 use aval_topics::records::{
     DecisionContext, DecisionItemsWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord,
-    FieldErrorWire, REPLY_INSTANCE_HEADER, ReplyStatusWire,
+    FieldErrorWire, REPLY_INSTANCE_HEADER, REPLY_PARTITION_HEADER, ReplyStatusWire,
 };
-use aval_topics::{Fault, TopicRole};
+use aval_topics::{Fault, TopicRole, keys};
 use chrono::{DateTime, Utc};
 use rdkafka::Message;
 use rdkafka::message::{Headers, OwnedMessage};
@@ -49,8 +49,7 @@ pub(crate) enum ScoreWork {
 #[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
     reply: DecisionReplyRecord,
-    /// The gateway instance waiting for the reply, copied from the request.
-    instance: Option<Vec<u8>>,
+    route: ReplyRoute,
     company: Uuid,
     /// Decisions with the active model are recorded for idempotency, with the fingerprint of
     /// the order decided (`Some`); a test of a named version is not the order's decision.
@@ -78,7 +77,7 @@ impl Outgoing {
                 errors: Vec::new(),
                 message,
             },
-            instance: checked.instance.clone(),
+            route: checked.route.clone(),
             company: checked.company,
             record: None,
             mark: AuditMark {
@@ -106,7 +105,7 @@ struct Checked {
     request: RequestHead,
     company: Uuid,
     jti: Uuid,
-    instance: Option<Vec<u8>>,
+    route: ReplyRoute,
     mark: AuditMark,
 }
 
@@ -175,13 +174,35 @@ struct ToDecide {
     facts: Arc<CustomerFacts>,
 }
 
-fn reply_instance(message: &impl Message) -> Option<Vec<u8>> {
-    message.headers().and_then(|headers| {
-        headers
-            .iter()
-            .find(|h| h.key == REPLY_INSTANCE_HEADER)
-            .and_then(|h| h.value.map(<[u8]>::to_vec))
-    })
+/// Where a request's reply goes, as its headers say: the gateway instance waiting for it
+/// (copied onto the reply) and the partition of the replies topic that instance reads.
+#[derive(Debug, Clone, Default)]
+struct ReplyRoute {
+    instance: Option<Vec<u8>>,
+    partition: Option<i32>,
+}
+
+impl ReplyRoute {
+    /// A partition the replies topic does not have (anyone producing requests sets the
+    /// header) is ignored: the reply is then keyed by request id, and a bad header can never
+    /// fail the batch.
+    fn of(message: &impl Message, reply_partitions: i32) -> Self {
+        let header = |name: &str| {
+            message.headers().and_then(|headers| {
+                headers
+                    .iter()
+                    .find(|h| h.key == name)
+                    .and_then(|h| h.value.map(<[u8]>::to_vec))
+            })
+        };
+        let partition = header(REPLY_PARTITION_HEADER)
+            .and_then(|value| std::str::from_utf8(&value).ok()?.parse::<i32>().ok())
+            .filter(|partition| (0..reply_partitions).contains(partition));
+        Self {
+            instance: header(REPLY_INSTANCE_HEADER),
+            partition,
+        }
+    }
 }
 
 fn micros(since: Instant) -> i64 {
@@ -265,8 +286,11 @@ impl Scorer {
         if request.company_id != company.to_string() {
             return Ok(Err("company_id is not the token's company".to_owned()));
         }
-        if message.key() != Some(request.company_id.as_bytes()) {
-            return Ok(Err("the record key must be the company_id".to_owned()));
+        if !keys::is_company_key(message.key(), &request.company_id) {
+            return Ok(Err(
+                "the record key must be the company_id, or the company_id, ':' and the customer_id"
+                    .to_owned(),
+            ));
         }
         if request.request_id.is_empty()
             || request.request_id.chars().count() > MAX_REQUEST_ID_CHARS
@@ -310,7 +334,13 @@ impl Scorer {
             },
             company,
             jti,
-            instance: reply_instance(message),
+            route: ReplyRoute::of(
+                message,
+                config
+                    .catalogue
+                    .topic(TopicRole::DecisionReplies)
+                    .partitions,
+            ),
             mark,
         };
         Ok(Ok((checked, items.checked(Utc::now()))))
@@ -647,15 +677,25 @@ impl Processor for Scorer {
         let own_topics = self.company_topics(&decisions).await?;
         let replies = outs.iter().map(|out| async move {
             let headers: Vec<(&str, &[u8])> = out
+                .route
                 .instance
                 .as_deref()
                 .map(|instance| vec![(REPLY_INSTANCE_HEADER, instance)])
                 .unwrap_or_default();
-            config
-                .publisher
-                .publish(replies_topic, &out.reply.request_id, &out.reply, &headers)
-                .await
-                .map_err(Failure::from)
+            let (publisher, key) = (&config.publisher, &out.reply.request_id);
+            match out.route.partition {
+                Some(partition) => {
+                    publisher
+                        .publish_to_partition(replies_topic, partition, key, &out.reply, &headers)
+                        .await
+                }
+                None => {
+                    publisher
+                        .publish(replies_topic, key, &out.reply, &headers)
+                        .await
+                }
+            }
+            .map_err(Failure::from)
         });
         let decisions = decisions.iter().map(|&(out, decision)| {
             let own = own_topics.get(&out.company);
@@ -744,5 +784,53 @@ impl Scorer {
             topics.forget(company);
         }
         error.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::Timestamp;
+    use rdkafka::message::{Header, OwnedHeaders};
+
+    fn request_with(headers: &[(&str, &str)]) -> OwnedMessage {
+        let mut owned = OwnedHeaders::new();
+        for (key, value) in headers {
+            owned = owned.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            });
+        }
+        OwnedMessage::new(
+            None,
+            None,
+            "requests".into(),
+            Timestamp::NotAvailable,
+            0,
+            0,
+            Some(owned),
+        )
+    }
+
+    #[test]
+    fn the_reply_goes_to_the_partition_the_request_names() {
+        let route = ReplyRoute::of(
+            &request_with(&[
+                (REPLY_INSTANCE_HEADER, "gw-1"),
+                (REPLY_PARTITION_HEADER, "5"),
+            ]),
+            6,
+        );
+        assert_eq!(route.instance.as_deref(), Some(b"gw-1".as_slice()));
+        assert_eq!(route.partition, Some(5));
+    }
+
+    #[test]
+    fn a_partition_the_replies_topic_lacks_is_ignored() {
+        for bad in ["6", "-1", "x", "", "99999999999"] {
+            let route = ReplyRoute::of(&request_with(&[(REPLY_PARTITION_HEADER, bad)]), 6);
+            assert_eq!(route.partition, None, "{bad:?}");
+        }
+        assert_eq!(ReplyRoute::of(&request_with(&[]), 6).partition, None);
     }
 }

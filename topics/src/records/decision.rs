@@ -17,6 +17,12 @@ use std::time::Duration;
 /// reply so every gateway can ignore replies meant for another.
 pub const REPLY_INSTANCE_HEADER: &str = "aval.reply_instance";
 
+/// Header naming the partition of the replies topic the waiting gateway reads (a decimal
+/// number); the scorer produces the reply there, so each gateway reads its own partition
+/// rather than every reply. Without it (a company's own producer), the reply is keyed by
+/// request id.
+pub const REPLY_PARTITION_HEADER: &str = "aval.reply_partition";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRequestRecord {
     pub request_id: String,

@@ -13,7 +13,8 @@ pub use activation::ModelActivationRecord;
 pub use audit::{AUDIT_KIND_HEADER, AuditEventRecord, AuditHeadRecord};
 pub use decision::{
     DecisionContext, DecisionItemsWire, DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord,
-    DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, ReasonWire, ReplyStatusWire,
+    DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, REPLY_PARTITION_HEADER,
+    ReasonWire, ReplyStatusWire,
 };
 pub use ingest::{CompletionWire, IngestContent, IngestKindWire, IngestRecord};
 pub use items::{
