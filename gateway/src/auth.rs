@@ -34,7 +34,8 @@ impl Authenticated {
     }
 }
 
-/// Produces `record` to `topic` on the caller's behalf, keyed by its company and sealed (see
+/// Produces `record` to `topic` on the caller's behalf under `key` (one of its company's,
+/// [`aval_topics::keys`]), sealed (see
 /// [`aval_core::token`]): the headers name the company and token id the gateway authenticated
 /// and carry the seal over the encoded bytes; the caller's token itself stays here.
 /// Processors check the seal and the token id's access again, so Kafka is no back door.
@@ -42,6 +43,7 @@ pub(crate) async fn publish_sealed<R: WireRecord>(
     state: &AppState,
     auth: &Authenticated,
     topic: &TopicSpec,
+    key: &str,
     record: &R,
     extra_headers: &[(&str, &[u8])],
 ) -> Result<Delivered, TopicsError> {
@@ -52,7 +54,6 @@ pub(crate) async fn publish_sealed<R: WireRecord>(
         (SEAL_HEADER, sealed.seal.as_bytes()),
     ];
     headers.extend_from_slice(extra_headers);
-    let key = auth.company.id.to_string();
     state
         .publisher
         .publish_raw(&topic.name, Some(key.as_bytes()), &payload, &headers)

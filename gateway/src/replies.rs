@@ -1,18 +1,23 @@
-//! Each gateway instance receives its own decision replies. The scorer copies the requesting
-//! instance's id (a header) onto the reply; one background consumer per instance reads the
-//! replies topic from its end — every partition assigned by hand, in a group of its own, so
-//! no rebalance delays it and no other instance shares its reads — and hands each reply of
-//! this instance to the request waiting for it. Replies for other instances are skipped
-//! without decoding.
+//! Each gateway instance receives its own decision replies. At start an instance leases one
+//! partition of the replies topic (`aval_store::reply_partitions`: a PostgreSQL advisory
+//! lock, held while it runs, so instances coming and going rebalance nothing) and names it,
+//! with its own id, in each request's headers; the scorer produces the reply to that partition
+//! with the instance id copied on. One background consumer per instance reads its partition
+//! from its end — assigned by hand, in a group of its own — and hands each reply of this
+//! instance to the request waiting for it. So the replies an instance reads do not grow with
+//! the number of instances, as long as there are no more instances than partitions (beyond
+//! that, instances share partitions, and skip the replies of the others without decoding).
 
-use aval_topics::AvroCodec;
+use aval_store::Store;
+use aval_store::reply_partitions::ReplyPartitionLease;
 use aval_topics::connection::{ConnectionContext, KafkaConnection};
-use aval_topics::records::{DecisionReplyRecord, REPLY_INSTANCE_HEADER};
+use aval_topics::records::{DecisionReplyRecord, REPLY_INSTANCE_HEADER, REPLY_PARTITION_HEADER};
+use aval_topics::{AvroCodec, TopicSpec};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{OnceCell, oneshot};
@@ -23,6 +28,8 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum ReplyError {
     #[error("cannot read decision replies: {0}")]
     Consumer(String),
+    #[error("cannot lease a partition of the replies topic: {0}")]
+    Lease(String),
     #[error("no reply within {0:?}")]
     Timeout(Duration),
 }
@@ -44,10 +51,13 @@ pub struct ReplyRouter {
     /// principal may read).
     group: String,
     kafka: KafkaConnection,
+    store: Store,
     codec: AvroCodec,
     timeout: Duration,
     waiting: Waiting,
     started: OnceCell<Result<(), ReplyError>>,
+    /// The partition this instance reads, once started, as its header value.
+    lease: OnceLock<(ReplyPartitionLease, String)>,
 }
 
 impl std::fmt::Debug for ReplyRouter {
@@ -92,6 +102,7 @@ impl ReplyRouter {
     /// `instance` must be unique among running gateways (a fresh UUID per process is).
     pub fn new(
         kafka: &KafkaConnection,
+        store: Store,
         codec: AvroCodec,
         group_prefix: &str,
         instance: String,
@@ -101,23 +112,40 @@ impl ReplyRouter {
             group: format!("{group_prefix}gateway-replies-{instance}"),
             instance,
             kafka: kafka.clone(),
+            store,
             codec,
             timeout,
             waiting: Arc::default(),
             started: OnceCell::new(),
+            lease: OnceLock::new(),
         }
     }
 
-    pub fn instance(&self) -> &str {
-        &self.instance
+    /// The headers that route a request's reply back here: this instance's id, and (once
+    /// started) the partition it reads.
+    pub fn reply_headers(&self) -> Vec<(&'static str, &[u8])> {
+        let mut headers = vec![(REPLY_INSTANCE_HEADER, self.instance.as_bytes())];
+        if let Some((_, partition)) = self.lease.get() {
+            headers.push((REPLY_PARTITION_HEADER, partition.as_bytes()));
+        }
+        headers
+    }
+
+    /// The partition of the replies topic this instance reads, and whether alone; `None`
+    /// before it started.
+    pub fn partition(&self) -> Option<(i32, bool)> {
+        self.lease
+            .get()
+            .map(|(lease, _)| (lease.partition(), lease.exclusive()))
     }
 
     /// Starts the consumer on first use (and only once). Replies produced after this returns
     /// are seen: each partition's end offset is fixed before returning, not resolved later.
-    pub async fn start(&self, topic: &str) -> Result<(), ReplyError> {
+    pub async fn start(&self, topic: &TopicSpec) -> Result<(), ReplyError> {
         self.started
             .get_or_init(|| async {
                 let consumer = self.assign_at_end(topic).await?;
+                let topic = &topic.name;
                 tokio::spawn(dispatch(
                     consumer,
                     self.codec.clone(),
@@ -131,7 +159,7 @@ impl ReplyRouter {
             .clone()
     }
 
-    async fn assign_at_end(&self, topic: &str) -> Result<ReplyConsumer, ReplyError> {
+    async fn assign_at_end(&self, topic: &TopicSpec) -> Result<ReplyConsumer, ReplyError> {
         let error = |e: rdkafka::error::KafkaError| ReplyError::Consumer(e.to_string());
         let mut config = self.kafka.client_config();
         config
@@ -146,35 +174,44 @@ impl ReplyRouter {
         let consumer: ReplyConsumer = config
             .create_with_context(ConnectionContext::default())
             .map_err(error)?;
-        let (consumer, topic) = (Arc::new(consumer), topic.to_owned());
-        let blocking = consumer.clone();
+        let consumer = Arc::new(consumer);
+        let name = topic.name.clone();
         // Metadata and watermark calls block; keep them off the async workers.
-        let assignment = tokio::task::spawn_blocking(move || {
-            // A topic created a moment ago (`aval all` applies the topics just before) may not
-            // have its partition leaders yet: NotLeaderForPartition, LeaderNotAvailable.
-            // Retry until the deadline rather than fail the gateway's start.
-            let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
-            let list = loop {
-                match end_offsets(&blocking, &topic) {
-                    Ok(list) => break list,
-                    Err(e) if std::time::Instant::now() < deadline => {
-                        tracing::debug!(error = %e, %topic, "replies topic not ready; retrying");
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                    Err(e) => return Err(e),
-                }
-            };
-            blocking.assign(&list)?;
-            Ok::<_, rdkafka::error::KafkaError>(list.count())
+        let existing = {
+            let (consumer, name) = (consumer.clone(), name.clone());
+            tokio::task::spawn_blocking(move || partition_count(&consumer, &name))
+                .await
+                .map_err(|e| ReplyError::Consumer(e.to_string()))?
+                .map_err(error)?
+        };
+        // The scorer routes only to partitions the catalogue declares.
+        let partitions = existing.min(topic.partitions);
+        let lease = self
+            .store
+            .lease_reply_partition(&name, partitions, fallback_partition(&self.instance))
+            .await
+            .map_err(|e| ReplyError::Lease(e.to_string()))?;
+        let partition = lease.partition();
+        if !lease.exclusive() {
+            tracing::warn!(
+                partition,
+                partitions,
+                "every partition of the replies topic is leased by another gateway: sharing one (more gateways than partitions?)"
+            );
+        }
+        let assigned = consumer.clone();
+        tokio::task::spawn_blocking(move || {
+            let (_, high) = assigned.fetch_watermarks(&name, partition, METADATA_TIMEOUT)?;
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&name, partition, Offset::Offset(high))?;
+            assigned.assign(&list)
         })
         .await
         .map_err(|e| ReplyError::Consumer(e.to_string()))?
         .map_err(error)?;
-        if assignment == 0 {
-            return Err(ReplyError::Consumer(
-                "the replies topic has no partitions".to_owned(),
-            ));
-        }
+        metrics::gauge!("aval_gateway_reply_partition").set(f64::from(partition));
+        let header = partition.to_string();
+        let _ = self.lease.set((lease, header));
         Arc::try_unwrap(consumer)
             .map_err(|_| ReplyError::Consumer("consumer still shared".to_owned()))
     }
@@ -199,24 +236,45 @@ impl ReplyRouter {
     }
 }
 
-/// Every partition of `topic` at its current end offset.
-fn end_offsets(
+/// How many partitions `topic` has. A topic created a moment ago (`aval all` applies the
+/// topics just before) may not have its partition leaders yet, or be unknown to the broker
+/// answering: retried until the deadline rather than fail the gateway's start.
+fn partition_count(
     consumer: &ReplyConsumer,
     topic: &str,
-) -> Result<TopicPartitionList, rdkafka::error::KafkaError> {
-    let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
-    let mut list = TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (_, high) = consumer.fetch_watermarks(topic, partition.id(), METADATA_TIMEOUT)?;
-        list.add_partition_offset(topic, partition.id(), Offset::Offset(high))?;
+) -> Result<i32, rdkafka::error::KafkaError> {
+    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+    loop {
+        let found = consumer
+            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+            .map(|metadata| {
+                metadata
+                    .topics()
+                    .iter()
+                    .map(|t| t.partitions().len())
+                    .sum::<usize>()
+            });
+        match found {
+            Ok(count) if count > 0 => return Ok(i32::try_from(count).unwrap_or(i32::MAX)),
+            Ok(_) if std::time::Instant::now() >= deadline => {
+                return Err(rdkafka::error::KafkaError::MetadataFetch(
+                    rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+                ));
+            }
+            Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+            Ok(_) | Err(_) => {
+                tracing::debug!(%topic, "replies topic not ready; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
     }
-    if list.count() == 0 {
-        // Not known to the broker yet: retried like a missing leader.
-        return Err(rdkafka::error::KafkaError::MetadataFetch(
-            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
-        ));
-    }
-    Ok(list)
+}
+
+/// The partition an instance shares when every one is leased: spread by its id.
+fn fallback_partition(instance: &str) -> u32 {
+    instance.bytes().fold(0u32, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(u32::from(byte))
+    })
 }
 
 /// Hands `reply` to its waiting request, if the request is still waiting (it may have timed

@@ -33,6 +33,7 @@ pub(super) async fn serve_gateway(
     // Unique per process, so several gateways each receive only their own replies.
     let replies = Arc::new(ReplyRouter::new(
         &kafka,
+        store.clone(),
         codec,
         &common.group_prefix,
         uuid::Uuid::new_v4().to_string(),
@@ -40,11 +41,7 @@ pub(super) async fn serve_gateway(
     ));
     // Started now rather than on the first decision, which would pay for it.
     replies
-        .start(
-            &catalogue
-                .topic(aval_topics::TopicRole::DecisionReplies)
-                .name,
-        )
+        .start(catalogue.topic(aval_topics::TopicRole::DecisionReplies))
         .await
         .context("cannot read the decision replies topic")?;
     let state = AppState {

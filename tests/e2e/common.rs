@@ -145,15 +145,17 @@ pub fn keys() -> TokenKeys {
 
 pub async fn app_state(registry_url: &str) -> AppState {
     let codec = codec_at(registry_url, Duration::from_secs(2));
+    let store = store().await;
     let replies = Arc::new(aval_gateway::replies::ReplyRouter::new(
         &stack().kafka(),
+        store.clone(),
         codec.clone(),
         "aval-e2e-",
         uuid::Uuid::new_v4().to_string(),
         decision_timeout(),
     ));
     AppState {
-        store: store().await,
+        store,
         // The given registry, not the stack's: tests point it at one that is down.
         publisher: Publisher::new(&stack().kafka(), codec, Duration::from_secs(10))
             .expect("producer"),

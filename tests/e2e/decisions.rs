@@ -3,8 +3,8 @@
 
 use crate::common::{self, DEADLINE, Gateway};
 use crate::decisions_support::{
-    Decisions, check_against_the_model, dead_reason, decisions_until, order, order_json,
-    post_decision, request,
+    Decisions, E2E_REPLY_PARTITION, check_against_the_model, dead_reason, decisions_until, order,
+    order_json, post_decision, request,
 };
 use crate::ingest_support::{Dataset, complete, create_dataset, upload_all};
 use crate::training::{post, wait_versions};
@@ -27,16 +27,20 @@ async fn the_scorer_decides_over_kafka_with_additive_reasons_idempotently_per_te
     let sent = request(&company, risky.clone(), None);
     let started = Instant::now();
     pipeline.request_over_kafka(&token, &sent).await;
-    let (reply, instance) = pipeline.reply(&sent.request_id).await;
+    let (reply, routed) = pipeline.reply(&sent.request_id).await;
     println!(
         "kafka round trip (incl. test consumer start): {:?}",
         started.elapsed()
     );
     assert_eq!(reply.status, ReplyStatusWire::Decided, "{reply:?}");
     assert_eq!(
-        instance.as_deref(),
+        routed.instance.as_deref(),
         Some(b"e2e".as_slice()),
         "the instance header is copied"
+    );
+    assert_eq!(
+        routed.partition, E2E_REPLY_PARTITION,
+        "the reply goes to the partition the request names"
     );
     let decision = reply.decision.expect("decision");
     println!(
@@ -667,6 +671,7 @@ async fn without_a_scorer_the_gateway_answers_504_with_a_clear_body() {
     let mut state = common::app_state(&common::stack().schema_registry_url).await;
     state.replies = Arc::new(aval_gateway::replies::ReplyRouter::new(
         &common::stack().kafka(),
+        state.store.clone(),
         common::codec(),
         "aval-e2e-",
         Uuid::new_v4().to_string(),

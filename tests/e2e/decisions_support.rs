@@ -10,12 +10,12 @@ use aval_core::ingest::items::{Cents, Order};
 use aval_core::model::TrainedModel;
 use aval_processors::AUTHORIZATION_HEADER;
 use aval_processors::score::{DEFAULT_CACHE_COMPANIES, DEFAULT_CACHE_CUSTOMERS, ScoreProcessor};
-use aval_topics::TopicRole;
 use aval_topics::admin::TopicAdmin;
 use aval_topics::records::{
     DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord, OrderWire,
-    REPLY_INSTANCE_HEADER,
+    REPLY_INSTANCE_HEADER, REPLY_PARTITION_HEADER,
 };
+use aval_topics::{TopicRole, keys};
 use rdkafka::Message;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -24,6 +24,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// The partition of the replies topic `request_over_kafka` asks its replies on.
+pub const E2E_REPLY_PARTITION: i32 = 4;
+
+/// Where a reply was found: its instance header and its partition.
+#[derive(Debug)]
+pub struct Routed {
+    pub instance: Option<Vec<u8>>,
+    pub partition: i32,
+}
 
 /// A training pipeline plus a scorer on the same topics.
 pub struct Decisions {
@@ -129,11 +139,18 @@ impl Decisions {
             .insert(Header {
                 key: REPLY_INSTANCE_HEADER,
                 value: Some(b"e2e".as_slice()),
+            })
+            .insert(Header {
+                key: REPLY_PARTITION_HEADER,
+                value: Some(E2E_REPLY_PARTITION.to_string().as_bytes()),
             });
         producer
             .send(
                 FutureRecord::to(&topic.name)
-                    .key(request.company_id.as_bytes())
+                    .key(&keys::spread_key(
+                        &request.company_id,
+                        &request.order.customer_id,
+                    ))
                     .payload(&payload)
                     .headers(headers),
                 Duration::from_secs(10),
@@ -167,8 +184,8 @@ impl Decisions {
             .expect("produced");
     }
 
-    /// The reply to `request_id`, read from the replies topic (with its instance header).
-    pub async fn reply(&self, request_id: &str) -> (DecisionReplyRecord, Option<Vec<u8>>) {
+    /// The reply to `request_id`, read from the replies topic, and where it was found.
+    pub async fn reply(&self, request_id: &str) -> (DecisionReplyRecord, Routed) {
         let mut found = self.replies_with_instance(&[request_id.to_owned()]).await;
         found.remove(request_id).expect("the reply")
     }
@@ -195,7 +212,7 @@ impl Decisions {
     async fn replies_with_instance(
         &self,
         request_ids: &[String],
-    ) -> HashMap<String, (DecisionReplyRecord, Option<Vec<u8>>)> {
+    ) -> HashMap<String, (DecisionReplyRecord, Routed)> {
         use rdkafka::message::Headers;
         let topic = &self
             .pipeline
@@ -219,7 +236,17 @@ impl Decisions {
                     .find(|h| h.key == REPLY_INSTANCE_HEADER)
                     .and_then(|h| h.value.map(<[u8]>::to_vec))
             });
-            found.insert(reply.request_id.clone(), (reply, instance));
+            let partition = message.partition();
+            found.insert(
+                reply.request_id.clone(),
+                (
+                    reply,
+                    Routed {
+                        instance,
+                        partition,
+                    },
+                ),
+            );
         }
         found
     }

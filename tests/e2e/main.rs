@@ -26,6 +26,7 @@ mod jwt;
 mod poison;
 mod redrive;
 mod registration;
+mod reply_partitions;
 mod secured;
 mod service;
 mod text_safety;

@@ -525,6 +525,7 @@ async fn produce(
         state,
         auth,
         state.catalogue.topic(TopicRole::Ingest),
+        &auth.company.id.to_string(),
         record,
         &[],
     )

@@ -14,12 +14,11 @@ use aval_core::ingest::{
     validate_order, whole_number_in,
 };
 use aval_core::reasons::Language;
-use aval_topics::TopicRole;
 use aval_topics::records::{
     BureauReportWire, CreditLimitWire, CustomerWire, DecisionOutcomeWire, DecisionRecord,
-    DecisionReplyRecord, DecisionRequestRecord, OrderWire, REPLY_INSTANCE_HEADER, ReasonWire,
-    ReplyStatusWire,
+    DecisionReplyRecord, DecisionRequestRecord, OrderWire, ReasonWire, ReplyStatusWire,
 };
+use aval_topics::{TopicRole, keys};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -275,7 +274,7 @@ async fn ask(
     language: Language,
 ) -> Result<DecisionView, Problem> {
     let started = Instant::now();
-    let replies_topic = &state.catalogue.topic(TopicRole::DecisionReplies).name;
+    let replies_topic = state.catalogue.topic(TopicRole::DecisionReplies);
     state.replies.start(replies_topic).await.map_err(|e| {
         tracing::error!(error = %e, "cannot read decision replies");
         Problem::unavailable("cannot receive decisions right now; retry")
@@ -298,8 +297,9 @@ async fn ask(
         state,
         auth,
         state.catalogue.topic(TopicRole::DecisionRequests),
+        &keys::spread_key(&company, &request.order.customer_id),
         &request,
-        &[(REPLY_INSTANCE_HEADER, state.replies.instance().as_bytes())],
+        &state.replies.reply_headers(),
     )
     .await
     .map_err(|e| {
