@@ -275,7 +275,8 @@ impl Store {
         // is as durable as Kafka is configured to be. `set_config(.., true)` holds for this
         // statement's own transaction, so one round trip does it. Rows go in in key order:
         // scorers on other partitions may insert the same orders at once (an order id sent
-        // for two customers), and a common order of taking the keys cannot deadlock.
+        // for two customers), and a common order of taking the keys cannot deadlock. Two of
+        // one order keep their order in `decisions` (`position`), so the first one wins.
         let inserted = sqlx::query_as(
             "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at, order_fingerprint,
                                     customer_id, outcome, probability, threshold, model_version)
@@ -283,10 +284,11 @@ impl Store {
                     k.customer_id, k.outcome, k.probability, k.threshold, k.model_version
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[],
                          $7::text[], $8::text[], $9::float8[], $10::float8[], $11::int4[])
+                  WITH ORDINALITY
                   AS k(company_id, order_id, request_id, decision, decided_at, order_fingerprint,
-                       customer_id, outcome, probability, threshold, model_version)
+                       customer_id, outcome, probability, threshold, model_version, position)
              CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous
-             ORDER BY k.company_id, k.order_id
+             ORDER BY k.company_id, k.order_id, k.position
              ON CONFLICT (company_id, order_id) DO NOTHING
              RETURNING company_id, order_id",
         )

@@ -11,7 +11,7 @@ use crate::ingest_support::{
 };
 use aval_core::fingerprint::order_fingerprint;
 use aval_core::ingest::items::{ItemKind, Order};
-use aval_store::facts::NewDecision;
+use aval_store::facts::{NewDecision, Recorded};
 use aval_topics::TopicRole;
 use aval_topics::records::{
     AuditEventRecord, DecisionOutcomeWire, DecisionRecord, ReplyStatusWire,
@@ -343,4 +343,76 @@ async fn an_order_decided_before_is_a_repeat_or_a_conflict_even_without_an_activ
     assert_eq!(body["repeat"], true);
     assert_eq!(body["request_id"], first.request_id.as_str());
     pipeline.pipeline.stop().await;
+}
+
+/// Two decisions for one order in one batch: the first in the batch is stored and reported
+/// first, the second is its repeat, however the database sorts the rows it inserts (they go
+/// in key order, and a sort of many rows does not keep equal keys in their order).
+#[tokio::test]
+async fn of_two_decisions_for_one_order_in_a_batch_the_first_is_stored() {
+    let gateway = Gateway::start().await;
+    let (company, _) = gateway.register().await;
+    let company_id: Uuid = company.parse().expect("uuid");
+    let orders = 100;
+    let decisions: Vec<(String, String, String)> = (0..orders)
+        .map(|i| (format!("O-{i}"), format!("first-{i}")))
+        .chain(
+            (0..orders)
+                .rev()
+                .map(|i| (format!("O-{i}"), format!("second-{i}"))),
+        )
+        .map(|(order_id, request_id)| {
+            let body = json!({"order_id": order_id, "request_id": request_id}).to_string();
+            (order_id, request_id, body)
+        })
+        .collect();
+    let fingerprint = [7u8; 32];
+    let new: Vec<NewDecision<'_>> = decisions
+        .iter()
+        .map(|(order_id, request_id, body)| NewDecision {
+            company_id,
+            order_id,
+            request_id,
+            decision: body,
+            decided_at: chrono::Utc::now(),
+            order_fingerprint: &fingerprint,
+            customer_id: "C00001",
+            outcome: "approved",
+            probability: 0.1,
+            threshold: 0.5,
+            model_version: 1,
+        })
+        .collect();
+    let recorded = common::store()
+        .await
+        .record_decisions(&new)
+        .await
+        .expect("recorded");
+    for (i, outcome) in recorded.iter().enumerate() {
+        match outcome {
+            Recorded::First => assert!(i < orders, "decision {i} recorded as first"),
+            Recorded::Repeat(first) => {
+                assert!(i >= orders, "decision {i} recorded as a repeat");
+                assert_eq!(
+                    first.decision["request_id"],
+                    decisions[i].1.replace("second", "first")
+                );
+            }
+        }
+    }
+    let pool = sqlx::PgPool::connect(&common::stack().database_url)
+        .await
+        .expect("db");
+    let stored: Vec<(String,)> = sqlx::query_as(
+        "SELECT request_id FROM decisions WHERE company_id = $1 ORDER BY request_id",
+    )
+    .bind(company_id)
+    .fetch_all(&pool)
+    .await
+    .expect("stored");
+    assert_eq!(stored.len(), orders);
+    assert!(
+        stored.iter().all(|(r,)| r.starts_with("first-")),
+        "{stored:?}"
+    );
 }
