@@ -8,8 +8,8 @@ use crate::decisions_support::{
 };
 use crate::ingest_support::{Dataset, complete, create_dataset, upload_all};
 use crate::training::{post, wait_versions};
-use aval_topics::TopicRole;
 use aval_topics::records::{DecisionOutcomeWire, DecisionRecord, OrderWire, ReplyStatusWire};
+use aval_topics::{TopicRole, keys};
 use rdkafka::Message;
 use serde_json::json;
 use std::sync::Arc;
@@ -123,7 +123,11 @@ async fn the_scorer_decides_over_kafka_with_additive_reasons_idempotently_per_te
         .await
         .expect("dead letter")
         .expect("consume");
-    assert_eq!(message.key(), Some(company.as_bytes()));
+    // A dead letter keeps the key it was sent with.
+    assert_eq!(
+        message.key(),
+        Some(keys::spread_key(&company, "C00004").as_bytes())
+    );
     assert!(dead_reason(&message).contains("not the token's company"));
     // Bytes that are no decision request, with a valid token: dead-lettered as undecodable.
     pipeline.produce_raw(&token, &company, b"not avro").await;
