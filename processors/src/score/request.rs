@@ -143,7 +143,9 @@ fn answer_with_first(
             return out;
         }
     };
-    decision.repeat = true;
+    // The same request delivered again (a scorer died between recording and committing) is
+    // answered, and audited, as the decision it made, not as a repeat of it.
+    decision.repeat = decision.request_id != out.reply.request_id;
     if first.is_same_order(fingerprint) {
         out.reply.status = ReplyStatusWire::Decided;
         out.reply.message = None;
@@ -832,5 +834,68 @@ mod tests {
             assert_eq!(route.partition, None, "{bad:?}");
         }
         assert_eq!(ReplyRoute::of(&request_with(&[]), 6).partition, None);
+    }
+
+    fn answered(request_id: &str) -> Outgoing {
+        Outgoing {
+            reply: DecisionReplyRecord {
+                request_id: request_id.into(),
+                company_id: Uuid::nil().to_string(),
+                status: ReplyStatusWire::Decided,
+                decision: None,
+                errors: Vec::new(),
+                message: None,
+            },
+            route: ReplyRoute {
+                instance: None,
+                partition: None,
+            },
+            company: Uuid::nil(),
+            record: None,
+            mark: AuditMark {
+                event_id: Uuid::nil(),
+                channel: "kafka",
+                order_id: "o-1".into(),
+                customer_id: "c-1".into(),
+                version_requested: false,
+                at: chrono::Utc::now(),
+            },
+        }
+    }
+
+    fn first_decided_by(request_id: &str) -> FirstDecision {
+        let decision = DecisionRecord {
+            request_id: request_id.into(),
+            company_id: Uuid::nil().to_string(),
+            order_id: "o-1".into(),
+            decision: aval_topics::records::DecisionOutcomeWire::Approved,
+            probability: 0.2,
+            threshold: 0.5,
+            model_version: 1,
+            reasons: Vec::new(),
+            max_approvable_amount_cents: None,
+            repeat: false,
+            decided_at: 1_764_000_000_000,
+            timings_us: std::collections::HashMap::new(),
+        };
+        FirstDecision {
+            decision: serde_json::to_value(decision).expect("json"),
+            order_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn another_request_for_a_decided_order_is_a_repeat() {
+        let out = answer_with_first(answered("r-2"), &first_decided_by("r-1"), &[0; 32]);
+        let decision = out.reply.decision.expect("decision");
+        assert!(decision.repeat);
+        assert_eq!(decision.request_id, "r-1");
+    }
+
+    #[test]
+    fn the_same_request_delivered_again_is_its_own_decision_not_a_repeat() {
+        let out = answer_with_first(answered("r-1"), &first_decided_by("r-1"), &[0; 32]);
+        assert_eq!(out.reply.status, ReplyStatusWire::Decided);
+        assert!(!out.reply.decision.expect("decision").repeat);
     }
 }
