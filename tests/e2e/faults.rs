@@ -9,12 +9,13 @@ use crate::ingest_support::{
     Dataset, complete, create_dataset, get_dataset, ingest_processor, post_batch, stored_rows,
     upload_all, wait_settled,
 };
+use crate::processes::Process;
 use aval_store::audit::query::AuditQuery;
 use aval_topics::admin::TopicAdmin;
 use aval_topics::{Catalogue, TopicRole};
 use serde_json::json;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -32,123 +33,8 @@ fn stack(args: &[&str]) {
 
 /// `aval ROLE` as its own process on the pipeline's topics and consumer groups; `instance`
 /// names it in the group (static membership).
-fn start_role(role: &str, catalogue: &Catalogue, instance: &str) -> Child {
-    let stack = common::stack();
-    let prefix = catalogue
-        .topic(TopicRole::Ingest)
-        .name
-        .trim_end_matches("ingest")
-        .to_owned();
-    Command::new(env!("CARGO_BIN_EXE_aval"))
-        .arg(role)
-        .env("KAFKA_BOOTSTRAP", &stack.kafka_bootstrap)
-        .env("SCHEMA_REGISTRY_URL", &stack.schema_registry_url)
-        .env("DATABASE_URL", &stack.database_url)
-        .env("AVAL_TOPIC_PREFIX", &prefix)
-        .env("AVAL_GROUP_PREFIX", &prefix)
-        .env("AVAL_INSTANCE_ID", format!("faults-{instance}"))
-        .env(
-            "AVAL_JWT_SECRET",
-            std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aval")
-}
-
-/// The client id of the scorer that owns the partition the requests went to (the only one
-/// with records), read from the group's member assignments.
-async fn owner_of_requests(catalogue: &Catalogue) -> String {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let topic = &catalogue.topic(TopicRole::DecisionRequests).name;
-    let group = format!(
-        "{}score",
-        catalogue
-            .topic(TopicRole::Ingest)
-            .name
-            .trim_end_matches("ingest")
-    );
-    let client: BaseConsumer = common::stack()
-        .kafka()
-        .client_config()
-        .create()
-        .expect("client");
-    let timeout = Duration::from_secs(5);
-    let partitions = client
-        .fetch_metadata(Some(topic), timeout)
-        .expect("metadata")
-        .topics()[0]
-        .partitions()
-        .len();
-    let busy: Vec<i32> = (0..i32::try_from(partitions).expect("fits"))
-        .filter(|&p| {
-            client
-                .fetch_watermarks(topic, p, timeout)
-                .expect("watermarks")
-                .1
-                > 0
-        })
-        .collect();
-    assert_eq!(busy.len(), 1, "one company's requests share one partition");
-    // Members without an assignment yet (a rebalance in progress) are asked again.
-    let started = Instant::now();
-    loop {
-        let groups = client
-            .fetch_group_list(Some(&group), timeout)
-            .expect("group");
-        let owner = groups
-            .groups()
-            .iter()
-            .flat_map(|g| g.members())
-            .find(|member| {
-                assigned(member.assignment().unwrap_or_default())
-                    .iter()
-                    .any(|(t, ps)| t == topic && ps.contains(&busy[0]))
-            });
-        if let Some(owner) = owner {
-            return owner.client_id().to_owned();
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "nobody owns partition {} of {topic}",
-            busy[0]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A consumer-protocol assignment: version, then (topic, partitions) pairs.
-fn assigned(bytes: &[u8]) -> Vec<(String, Vec<i32>)> {
-    if bytes.len() < 6 {
-        return Vec::new(); // no assignment yet
-    }
-    let mut at = 2; // the version
-    let mut take = |n: usize| {
-        let slice = &bytes[at..at + n];
-        at += n;
-        slice
-    };
-    let int = |b: &[u8]| i32::from_be_bytes(b.try_into().expect("4 bytes"));
-    let topics = int(take(4));
-    (0..topics)
-        .map(|_| {
-            let len = i16::from_be_bytes(take(2).try_into().expect("2 bytes"));
-            let name = String::from_utf8(take(len as usize).to_vec()).expect("utf8");
-            let count = int(take(4));
-            let partitions = (0..count).map(|_| int(take(4))).collect();
-            (name, partitions)
-        })
-        .collect()
-}
-
-fn kill(child: &mut Child, signal: &str) {
-    let sent = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    child.wait().expect("reap");
+fn start_role(role: &str, catalogue: &Catalogue, instance: &str) -> Process {
+    Process::start(role, catalogue, &format!("faults-{instance}"), &[], None)
 }
 
 async fn decisions_recorded(company: &str) -> (i64, i64) {
@@ -228,13 +114,9 @@ async fn scorer_killed_under_load(recovery: Recovery) {
             assert!(started.elapsed() < DEADLINE, "no decisions before the kill");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        // The company's requests share one partition: kill the scorer that owns it.
-        if let Some(other) = survivor.as_mut()
-            && owner_of_requests(&catalogue).await == "faults-b-score"
-        {
-            std::mem::swap(&mut scorer, other);
-        }
-        kill(&mut scorer, "-KILL");
+        // The company's requests are keyed by customer, so every scorer of the group holds
+        // some of them: scorer a dies with requests of its partitions in flight.
+        scorer.kill("-KILL");
         let killed = (
             answered.load(std::sync::atomic::Ordering::SeqCst),
             Instant::now(),
@@ -274,8 +156,8 @@ async fn scorer_killed_under_load(recovery: Recovery) {
     let (rows, distinct) = decisions_recorded(&company).await;
     assert_eq!((rows, distinct), (ORDERS as i64, ORDERS as i64));
     match survivor.as_mut() {
-        Some(survivor) => kill(survivor, "-TERM"),
-        None => kill(&mut scorer, "-TERM"),
+        Some(survivor) => survivor.kill("-TERM"),
+        None => scorer.kill("-TERM"),
     }
     decisions.pipeline.stop().await;
 }
@@ -600,7 +482,7 @@ async fn trainer_killed_mid_training_then_restarted() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    kill(&mut trainer, "-KILL");
+    trainer.kill("-KILL");
     assert_eq!(
         count(versions).await,
         0,
@@ -612,7 +494,7 @@ async fn trainer_killed_mid_training_then_restarted() {
     let (_, models) = crate::training::get(&gateway, &token, "/v1/models").await;
     assert_eq!(models["active_version"], 1, "{models}");
     assert_eq!(count(versions).await, 1, "exactly one version");
-    kill(&mut trainer, "-TERM");
+    trainer.kill("-TERM");
     stop.cancel();
     delete_topics(&catalogue).await;
 }
@@ -661,7 +543,7 @@ async fn audit_processor_killed_mid_stream_then_restarted() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    kill(&mut audit, "-KILL");
+    audit.kill("-KILL");
     let at_kill = stored().await.first().map_or(0, |e| e.seq);
     assert!(
         at_kill < EVENTS as i64,
@@ -678,7 +560,7 @@ async fn audit_processor_killed_mid_stream_then_restarted() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    kill(&mut audit, "-TERM");
+    audit.kill("-TERM");
     let mut events = store
         .audit_events(company_id, &AuditQuery::newest(all + 10))
         .await
