@@ -35,7 +35,7 @@ impl Authenticated {
 }
 
 /// Produces `record` to `topic` on the caller's behalf under `key` (one of its company's,
-/// [`aval_topics::keys`]), sealed (see
+/// [`aval_topics::keys`]), to `partition` when one is named, else to the key's; sealed (see
 /// [`aval_core::token`]): the headers name the company and token id the gateway authenticated
 /// and carry the seal over the encoded bytes; the caller's token itself stays here.
 /// Processors check the seal and the token id's access again, so Kafka is no back door.
@@ -43,6 +43,7 @@ pub(crate) async fn publish_sealed<R: WireRecord>(
     state: &AppState,
     auth: &Authenticated,
     topic: &TopicSpec,
+    partition: Option<i32>,
     key: &str,
     record: &R,
     extra_headers: &[(&str, &[u8])],
@@ -56,7 +57,13 @@ pub(crate) async fn publish_sealed<R: WireRecord>(
     headers.extend_from_slice(extra_headers);
     state
         .publisher
-        .publish_raw(&topic.name, Some(key.as_bytes()), &payload, &headers)
+        .publish_raw_to(
+            &topic.name,
+            partition,
+            Some(key.as_bytes()),
+            &payload,
+            &headers,
+        )
         .await
 }
 

@@ -11,6 +11,7 @@
 use aval_store::Store;
 use aval_store::reply_partitions::ReplyPartitionLease;
 use aval_topics::connection::{ConnectionContext, KafkaConnection};
+use aval_topics::metadata::partition_count;
 use aval_topics::records::{DecisionReplyRecord, REPLY_INSTANCE_HEADER, REPLY_PARTITION_HEADER};
 use aval_topics::{AvroCodec, TopicSpec};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -179,10 +180,12 @@ impl ReplyRouter {
         // Metadata and watermark calls block; keep them off the async workers.
         let existing = {
             let (consumer, name) = (consumer.clone(), name.clone());
-            tokio::task::spawn_blocking(move || partition_count(&consumer, &name))
-                .await
-                .map_err(|e| ReplyError::Consumer(e.to_string()))?
-                .map_err(error)?
+            tokio::task::spawn_blocking(move || {
+                partition_count(consumer.client(), &name, METADATA_TIMEOUT)
+            })
+            .await
+            .map_err(|e| ReplyError::Consumer(e.to_string()))?
+            .map_err(error)?
         };
         // The scorer routes only to partitions the catalogue declares.
         let partitions = existing.min(topic.partitions);
@@ -232,40 +235,6 @@ impl ReplyRouter {
             receiver,
             waiting: self.waiting.clone(),
             timeout: self.timeout,
-        }
-    }
-}
-
-/// How many partitions `topic` has. A topic created a moment ago (`aval all` applies the
-/// topics just before) may not have its partition leaders yet, or be unknown to the broker
-/// answering: retried until the deadline rather than fail the gateway's start.
-fn partition_count(
-    consumer: &ReplyConsumer,
-    topic: &str,
-) -> Result<i32, rdkafka::error::KafkaError> {
-    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
-    loop {
-        let found = consumer
-            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-            .map(|metadata| {
-                metadata
-                    .topics()
-                    .iter()
-                    .map(|t| t.partitions().len())
-                    .sum::<usize>()
-            });
-        match found {
-            Ok(count) if count > 0 => return Ok(i32::try_from(count).unwrap_or(i32::MAX)),
-            Ok(_) if std::time::Instant::now() >= deadline => {
-                return Err(rdkafka::error::KafkaError::MetadataFetch(
-                    rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
-                ));
-            }
-            Err(e) if std::time::Instant::now() >= deadline => return Err(e),
-            Ok(_) | Err(_) => {
-                tracing::debug!(%topic, "replies topic not ready; retrying");
-                std::thread::sleep(Duration::from_millis(200));
-            }
         }
     }
 }

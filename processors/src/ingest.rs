@@ -11,12 +11,14 @@ use aval_core::FieldErrors;
 use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::fingerprint::{Fingerprint, batch_fingerprint};
 use aval_core::ingest::check_integrity;
-use aval_core::ingest::items::{Batch, Counts, ItemKind};
+use aval_core::ingest::items::{Batch, CompletionMarker, Counts, ItemKind};
 use aval_core::token::TokenKeys;
 use aval_store::Store;
-use aval_store::datasets::{BatchIdReuse, BatchOrigin, Completion, DatasetStatus, Sunk};
+use aval_store::datasets::{
+    BatchIdReuse, BatchOrigin, Completion, DatasetStatus, MarkerCopy, Sunk,
+};
 use aval_topics::records::{IngestContent, IngestRecord, TrainingRequestRecord};
-use aval_topics::{AvroCodec, Catalogue, Fault, Publisher, TopicRole};
+use aval_topics::{AvroCodec, Catalogue, Fault, Publisher, TopicRole, keys};
 use chrono::Utc;
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
@@ -73,7 +75,7 @@ pub(crate) enum IngestWork {
     },
     Complete {
         target: Target,
-        announced: Counts,
+        marker: CompletionMarker,
     },
     DeadLetter(String),
 }
@@ -210,13 +212,19 @@ impl IngestProcessor {
         &self,
         message: &OwnedMessage,
         target: &Target,
-        announced: &Counts,
+        marker: &CompletionMarker,
     ) -> Result<Vec<FollowUp>, Failure> {
         let (company, dataset) = (target.company, target.dataset);
+        let announced = &marker.counts;
+        let copy = MarkerCopy {
+            partition: message.partition(),
+            copies: marker.copies,
+        };
         let outcome = self
             .store
             .complete_dataset(
                 &origin(target),
+                copy,
                 announced,
                 &training_request_id(dataset),
                 |stored, facts| {
@@ -244,6 +252,10 @@ impl IngestProcessor {
             }
             Completion::DatasetNotFound => {
                 self.dead_letter(message, "no such dataset").await?;
+                return Ok(Vec::new());
+            }
+            Completion::AwaitingCopies { read, copies } => {
+                tracing::debug!(%company, %dataset, read, copies, "completion marker copy read");
                 return Ok(Vec::new());
             }
         };
@@ -283,7 +295,7 @@ impl IngestProcessor {
         };
         let items = record.item_count();
         Ok(match record.into_content(Utc::now()) {
-            IngestContent::Completion(Ok(announced)) => IngestWork::Complete { target, announced },
+            IngestContent::Completion(Ok(marker)) => IngestWork::Complete { target, marker },
             IngestContent::Completion(Err(errors)) => {
                 return dead(&format!("invalid completion marker: {errors}"));
             }
@@ -329,9 +341,7 @@ impl IngestProcessor {
                 self.refuse_batch(message, target, *kind, *items, fingerprint, &reason)
                     .await
             }
-            IngestWork::Complete { target, announced } => {
-                self.complete(message, target, announced).await
-            }
+            IngestWork::Complete { target, marker } => self.complete(message, target, marker).await,
             IngestWork::DeadLetter(reason) => {
                 self.dead_letter(message, reason).await?;
                 Ok(Vec::new())
@@ -485,8 +495,11 @@ fn envelope_problem(record: &IngestRecord, company: Uuid, key: Option<&[u8]>) ->
     if record.company_id != company.to_string() {
         return Some("company_id is not the token's company".to_owned());
     }
-    if key != Some(record.company_id.as_bytes()) {
-        return Some("the record key must be the company_id".to_owned());
+    if !keys::is_company_key(key, &record.company_id) {
+        return Some(
+            "the record key must be the company_id, or the company_id, ':' and the batch_id"
+                .to_owned(),
+        );
     }
     if record.batch_id.is_empty() || record.batch_id.chars().count() > MAX_BATCH_ID_CHARS {
         return Some(format!(

@@ -381,6 +381,35 @@ impl Store {
             .transpose()
     }
 
+    /// Records a copy of a marker (a redelivered copy again changes nothing) and counts the
+    /// copies read so far. The caller holds the dataset's row lock, so two copies read at once
+    /// by two processors are counted one after the other.
+    async fn record_marker_copy(
+        tx: &mut Transaction<'static, Postgres>,
+        origin: &BatchOrigin<'_>,
+        copy: MarkerCopy,
+    ) -> Result<u32, StoreError> {
+        sqlx::query(
+            "INSERT INTO completion_marker_copies (dataset_id, marker_id, partition, read_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(origin.dataset_id)
+        .bind(origin.batch_id)
+        .bind(copy.partition)
+        .bind(origin.at)
+        .execute(&mut **tx)
+        .await?;
+        let (read,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM completion_marker_copies WHERE dataset_id = $1 AND marker_id = $2",
+        )
+        .bind(origin.dataset_id)
+        .bind(origin.batch_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(u32::try_from(read).unwrap_or(u32::MAX))
+    }
+
     /// Claims `batch_id` in the ledger; false when it was processed before.
     pub(crate) async fn claim_batch(
         tx: &mut Transaction<'static, Postgres>,
@@ -568,16 +597,32 @@ pub enum Completion {
     /// Another marker completed the dataset already.
     AlreadyCompleted,
     DatasetNotFound,
+    /// A copy of the marker, recorded; copies from other partitions are still to be read.
+    AwaitingCopies {
+        read: u32,
+        copies: u32,
+    },
+}
+
+/// Which copy of a completion marker this is: read from `partition`, one of `copies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkerCopy {
+    pub partition: i32,
+    pub copies: u32,
 }
 
 impl Store {
-    /// Processes a completion marker in one transaction: every batch before it on the company's
-    /// partition has been processed already, so the stored facts are final. A ready dataset's
-    /// training run (`training_request_id`) is queued in the same transaction. `decide` turns the
-    /// facts into rejection reasons (none = ready); it is the domain's rule, not the store's.
+    /// Processes a copy of a completion marker in one transaction. Each copy follows the
+    /// batches produced to its partition before it; once a copy was read from every partition
+    /// (`copy.copies` of them), every batch before the marker has been processed, so the stored
+    /// facts are final. Until then the copy is recorded and nothing else changes. A ready
+    /// dataset's training run (`training_request_id`) is queued in the same transaction.
+    /// `decide` turns the facts into rejection reasons (none = ready); it is the domain's
+    /// rule, not the store's.
     pub async fn complete_dataset(
         &self,
         origin: &BatchOrigin<'_>,
+        copy: MarkerCopy,
         announced: &Counts,
         training_request_id: &str,
         decide: impl FnOnce(&Counts, &DatasetFacts) -> Vec<String>,
@@ -589,6 +634,16 @@ impl Store {
         else {
             return Ok(Completion::DatasetNotFound);
         };
+        if copy.copies > 1 {
+            let read = Self::record_marker_copy(&mut tx, origin, copy).await?;
+            if read < copy.copies {
+                tx.commit().await?;
+                return Ok(Completion::AwaitingCopies {
+                    read,
+                    copies: copy.copies,
+                });
+            }
+        }
         if !Self::claim_batch(&mut tx, origin, "completion", 0, "completion", None).await? {
             return Ok(Completion::Redelivered);
         }

@@ -4,12 +4,12 @@
 use crate::common::{self, DEADLINE, Gateway};
 use crate::ingest_support::{
     Dataset, batch_record, complete, create_dataset, ensure_ingest_processor, get_dataset,
-    post_batch, produce_direct, stored_rows, upload_all, wait_settled,
+    post_batch, produce_direct, produce_direct_to, stored_rows, upload_all, wait_settled,
 };
-use aval_core::ingest::items::ItemKind;
+use aval_core::ingest::items::{CompletionMarker, ItemKind};
 use aval_processors::dead_letters;
-use aval_topics::TopicRole;
 use aval_topics::records::IngestRecord;
+use aval_topics::{TopicRole, keys};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use serde_json::{Value, json};
@@ -222,7 +222,7 @@ async fn straight_over_kafka_with_redelivery_and_without_duplicates() {
         &dataset,
         "direct-completion",
         chrono::Utc::now(),
-        &counts,
+        &CompletionMarker { counts, copies: 1 },
     );
     produce_direct(&marker, Some(&bearer)).await;
     produce_direct(&marker, Some(&bearer)).await;
@@ -244,6 +244,87 @@ async fn straight_over_kafka_with_redelivery_and_without_duplicates() {
         data.counts(),
         "a redelivered batch was counted twice"
     );
+}
+
+/// A producer that spreads its batches over the partitions sends a copy of the marker to
+/// each: the dataset completes only once every copy was read, so after every batch.
+#[tokio::test]
+async fn spread_batches_complete_once_a_copy_of_the_marker_was_read_from_every_partition() {
+    ensure_ingest_processor();
+    let gateway = Gateway::start().await;
+    let (company, token) = gateway.register().await;
+    let dataset = uuid::Uuid::new_v4().to_string();
+    let data = Dataset::new(40, 3);
+    let bearer = format!("Bearer {token}");
+    let partitions = common::catalogue()
+        .await
+        .topic(TopicRole::Ingest)
+        .partitions;
+    let kinds = [
+        (ItemKind::Customers, &data.customers),
+        (ItemKind::CreditLimits, &data.credit_limits),
+        (ItemKind::BureauReports, &data.bureau_reports),
+        (ItemKind::Orders, &data.orders),
+    ];
+    let mut used = std::collections::HashSet::new();
+    for (kind, items) in kinds {
+        for (i, chunk) in items.chunks(10).enumerate() {
+            let batch_id = format!("{}-{i}", kind.as_str());
+            let record = batch_record(&company, &dataset, &batch_id, kind, chunk);
+            // Every partition gets batches, in turn.
+            let partition = i32::try_from(used.len()).expect("fits") % partitions;
+            used.insert(batch_id.clone());
+            produce_direct_to(
+                &record,
+                Some(&bearer),
+                &keys::spread_key(&company, &batch_id),
+                Some(partition),
+            )
+            .await;
+        }
+    }
+    let counts = aval_core::ingest::validate_counts(&data.counts()).expect("counts");
+    let copies = u32::try_from(partitions).expect("fits");
+    let marker = IngestRecord::completion(
+        &company,
+        &dataset,
+        "spread-completion",
+        chrono::Utc::now(),
+        &CompletionMarker { counts, copies },
+    );
+    // Every copy but the last, one of them twice (a producer retry).
+    for partition in (0..partitions - 1).chain([0]) {
+        produce_direct_to(&marker, Some(&bearer), &company, Some(partition)).await;
+    }
+    let pool = sqlx::PgPool::connect(&common::stack().database_url)
+        .await
+        .expect("db");
+    let started = std::time::Instant::now();
+    loop {
+        let (read,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM completion_marker_copies WHERE dataset_id = $1::uuid",
+        )
+        .bind(&dataset)
+        .fetch_one(&pool)
+        .await
+        .expect("copies");
+        if read == i64::from(partitions - 1) {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "{read} copies read");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, view) = get_dataset(&gateway, &token, &dataset).await;
+    assert_eq!(
+        view["status"], "receiving",
+        "not complete before the last copy: {view}"
+    );
+
+    produce_direct_to(&marker, Some(&bearer), &company, Some(partitions - 1)).await;
+    let settled = wait_settled(&gateway, &token, &dataset, DEADLINE).await;
+    assert_eq!(settled["status"], "ready", "{settled}");
+    assert_eq!(stored_rows(&dataset).await, [40, 120, 40, 40]);
+    assert_eq!(settled["counts"]["received"], data.counts());
 }
 
 #[tokio::test]

@@ -243,6 +243,16 @@ pub async fn stored_rows(dataset: &str) -> [i64; 4] {
 /// company's own producer would: Avro in Confluent framing, keyed by the company, the token in
 /// the `authorization` header.
 pub async fn produce_direct(record: &IngestRecord, authorization: Option<&str>) {
+    produce_direct_to(record, authorization, &record.company_id, None).await;
+}
+
+/// Like [`produce_direct`], under `key` and to `partition` when one is named.
+pub async fn produce_direct_to(
+    record: &IngestRecord,
+    authorization: Option<&str>,
+    key: &str,
+    partition: Option<i32>,
+) {
     let catalogue = common::catalogue().await;
     let topic = catalogue.topic(TopicRole::Ingest);
     let payload = common::codec().encode(topic, record).await.expect("encode");
@@ -258,14 +268,15 @@ pub async fn produce_direct(record: &IngestRecord, authorization: Option<&str>) 
             value: Some(value),
         });
     }
+    let mut sent = FutureRecord::to(&topic.name)
+        .key(key)
+        .payload(&payload)
+        .headers(headers);
+    if let Some(partition) = partition {
+        sent = sent.partition(partition);
+    }
     producer
-        .send(
-            FutureRecord::to(&topic.name)
-                .key(&record.company_id)
-                .payload(&payload)
-                .headers(headers),
-            Duration::from_secs(10),
-        )
+        .send(sent, Duration::from_secs(10))
         .await
         .expect("produce");
 }

@@ -1,7 +1,7 @@
 //! The scale test: every role as processes of its own, several of most, as a deployment
 //! spreads them over machines (2 gateways, 3 scorers, 2 ingest processors, 2 trainers, 1
-//! audit processor). One company uploads through both gateways while an ingest processor is
-//! killed and started again, then decides under load through both gateways while a scorer is
+//! audit processor). One company uploads through both gateways, its batches spread over both
+//! ingest processors, while one of them is killed and started again, then decides under load through both gateways while a scorer is
 //! killed and started again. Every scorer and both gateways serve a share, every request is
 //! answered, every item is stored once, and every decision is recorded and audited once.
 //!
@@ -194,11 +194,18 @@ impl Member {
             .expect("metrics text");
         text.lines()
             .filter(|line| {
-                line.starts_with(&format!("{name}{{")) && labels.iter().all(|l| line.contains(l))
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+                    && labels.iter().all(|l| line.contains(l))
             })
             .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
             .sum()
     }
+}
+
+/// The items an ingest processor stored, as its `/metrics` counts them.
+async fn stored_items(member: &Member) -> f64 {
+    member.counter("aval_ingest_items_stored_total", &[]).await
 }
 
 /// The decisions a scorer made, as its `/metrics` counts them.
@@ -220,8 +227,10 @@ async fn one_company_across_every_instance_of_every_role() {
         .into_iter()
         .flat_map(|(segment, items)| items.chunks(60).map(move |chunk| (segment, chunk)))
         .collect();
+    let mut stored_before_kill = 0.0;
     for (i, (segment, items)) in batches.iter().enumerate() {
         if i == batches.len() / 3 {
+            stored_before_kill = stored_items(cluster.member("ingest", 1)).await;
             cluster.kill("ingest", 1);
         }
         if i == 2 * batches.len() / 3 {
@@ -249,6 +258,20 @@ async fn one_company_across_every_instance_of_every_role() {
         ["customers", "orders", "credit_limits", "bureau_reports"]
             .map(|kind| counts[kind].as_i64().expect("count")),
         "every item stored once"
+    );
+    // The upload's batches are spread: each ingest processor stored some of them.
+    let mut ingest_shares = Vec::new();
+    for i in 1..=INGESTERS {
+        let mut stored = stored_items(cluster.member("ingest", i)).await;
+        if i == 1 {
+            stored += stored_before_kill;
+        }
+        ingest_shares.push(stored);
+    }
+    eprintln!("scale: items stored per ingest processor {ingest_shares:?}");
+    assert!(
+        ingest_shares.iter().all(|&stored| stored > 0.0),
+        "{ingest_shares:?}"
     );
 
     // Decisions under load through both gateways; a scorer killed after a third of them and

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod connection;
 mod error;
 pub mod keys;
+pub mod metadata;
 pub mod publisher;
 pub mod records;
 pub mod schemas;

@@ -2,7 +2,9 @@
 //! broker's acknowledgement.
 
 use crate::connection::{ConnectionContext, ConnectionError, KafkaConnection};
+use crate::metadata::partition_count;
 use crate::{AvroCodec, TopicSpec, TopicsError, WireRecord};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use std::time::Duration;
@@ -121,7 +123,7 @@ impl Publisher {
         headers: &[(&str, &[u8])],
     ) -> Result<Delivered, TopicsError> {
         let payload = self.codec.encode(topic, record).await?;
-        self.produce(
+        self.publish_raw_to(
             &topic.name,
             Some(partition),
             Some(key.as_bytes()),
@@ -139,10 +141,12 @@ impl Publisher {
         payload: &[u8],
         headers: &[(&str, &[u8])],
     ) -> Result<Delivered, TopicsError> {
-        self.produce(topic, None, key, payload, headers).await
+        self.publish_raw_to(topic, None, key, payload, headers)
+            .await
     }
 
-    async fn produce(
+    /// Produces bytes as they are to `partition` when one is named, else to the key's.
+    pub async fn publish_raw_to(
         &self,
         topic: &str,
         partition: Option<i32>,
@@ -175,6 +179,22 @@ impl Publisher {
             partition: delivery.partition,
             offset: delivery.offset,
         })
+    }
+
+    /// How many partitions `topic` has, asked of the cluster (it may have more than the
+    /// catalogue declares, and records keyed to spread go to any of them).
+    pub async fn partition_count(&self, topic: &str) -> Result<i32, TopicsError> {
+        let (producer, topic) = (self.producer.clone(), topic.to_owned());
+        let timeout = self.delivery_timeout;
+        match tokio::task::spawn_blocking(move || {
+            partition_count(producer.client(), &topic, timeout)
+        })
+        .await
+        {
+            Ok(count) => Ok(count?),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(TopicsError::Kafka(KafkaError::Canceled)),
+        }
     }
 
     /// Waits for in-flight records before shutdown.

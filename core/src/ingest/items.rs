@@ -200,6 +200,16 @@ impl Batch {
     }
 }
 
+/// A dataset's completion marker: the counts it announces, and how many copies of it were
+/// produced, one to each of that many partitions of the ingest topic. A dataset whose batches
+/// were spread over the partitions completes once a copy was read from every one of them, since
+/// each copy follows the batches produced before it to its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletionMarker {
+    pub counts: Counts,
+    pub copies: u32,
+}
+
 /// How many items of each kind; the completion marker announces one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {

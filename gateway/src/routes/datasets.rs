@@ -11,12 +11,12 @@ use crate::routes::training_runs::TrainingRunView;
 use crate::state::AppState;
 use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::fingerprint::batch_fingerprint;
-use aval_core::ingest::items::{Counts, ItemKind};
+use aval_core::ingest::items::{CompletionMarker, Counts, ItemKind};
 use aval_core::ingest::{MAX_BATCH_ITEMS, validate_batch, validate_counts};
 use aval_store::datasets::{BatchIdReuse, BatchOrigin, Dataset, DatasetStatus};
 use aval_store::training_runs::StoredRun;
-use aval_topics::TopicRole;
 use aval_topics::records::IngestRecord;
+use aval_topics::{TopicRole, keys};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -467,7 +467,7 @@ pub(crate) async fn upload(
             return Err(problem);
         }
     }
-    produce(&state, &auth, &record).await?;
+    produce_batch(&state, &auth, &record).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(BatchReceipt {
@@ -514,28 +514,62 @@ fn batch_rejected(
         .with_detail("items", items.to_string())
 }
 
-/// Produces an ingest record for the caller, sealed: the ingest processor checks every record
-/// the same way, whoever produced it.
-async fn produce(
+/// Produces a batch for the caller, sealed (the ingest processor checks every record the same
+/// way, whoever produced it), keyed by company and batch id: one company's upload is spread
+/// over every partition, so over every ingest processor, and a retried batch goes where its
+/// first attempt went.
+async fn produce_batch(
     state: &AppState,
     auth: &Authenticated,
     record: &IngestRecord,
 ) -> Result<(), Problem> {
-    publish_sealed(
-        state,
-        auth,
-        state.catalogue.topic(TopicRole::Ingest),
-        &auth.company.id.to_string(),
-        record,
-        &[],
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| Problem::dependency_failed("cannot queue the batch", e))
+    let key = keys::spread_key(&record.company_id, &record.batch_id);
+    let topic = state.catalogue.topic(TopicRole::Ingest);
+    publish_sealed(state, auth, topic, None, &key, record, &[])
+        .await
+        .map(|_| ())
+        .map_err(|e| Problem::dependency_failed("cannot queue the batch", e))
 }
 
-/// `POST /v1/datasets/{id}/complete`: the marker follows every batch on the company's
-/// partition, so the ingest processor sees it after all of them.
+/// Produces a copy of the completion marker to every partition of the ingest topic: each
+/// copy follows the batches produced to its partition before it, so once the ingest
+/// processors have read them all, every batch sent before the marker has been stored.
+async fn produce_completion(
+    state: &AppState,
+    auth: &Authenticated,
+    dataset: Uuid,
+    counts: Counts,
+) -> Result<(), Problem> {
+    let failed = |e| Problem::dependency_failed("cannot queue the completion marker", e);
+    let topic = state.catalogue.topic(TopicRole::Ingest);
+    let partitions = state
+        .publisher
+        .partition_count(&topic.name)
+        .await
+        .map_err(failed)?;
+    let company = auth.company.id.to_string();
+    let marker = CompletionMarker {
+        counts,
+        copies: u32::try_from(partitions).unwrap_or(1),
+    };
+    let record = IngestRecord::completion(
+        &company,
+        &dataset.to_string(),
+        &format!("completion-{}", Uuid::new_v4()),
+        Utc::now(),
+        &marker,
+    );
+    let copies = (0..partitions).map(|partition| {
+        publish_sealed(state, auth, topic, Some(partition), &company, &record, &[])
+    });
+    futures::future::try_join_all(copies)
+        .await
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// `POST /v1/datasets/{id}/complete`: a copy of the marker follows the batches on every
+/// partition, so the ingest processors complete the dataset after all of them.
 #[utoipa::path(
     post,
     path = "/v1/datasets/{id}/complete",
@@ -580,16 +614,7 @@ pub(crate) async fn complete(
             ),
         ));
     }
-    let company = auth.company.id.to_string();
-    let marker_id = format!("completion-{}", Uuid::new_v4());
-    let record = IngestRecord::completion(
-        &company,
-        &dataset.id.to_string(),
-        &marker_id,
-        Utc::now(),
-        &counts,
-    );
-    if let Err(problem) = produce(&state, &auth, &record).await {
+    if let Err(problem) = produce_completion(&state, &auth, dataset.id, counts).await {
         if let Err(e) = state
             .store
             .cancel_validation(auth.company.id, dataset.id)

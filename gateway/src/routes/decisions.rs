@@ -297,6 +297,7 @@ async fn ask(
         state,
         auth,
         state.catalogue.topic(TopicRole::DecisionRequests),
+        None,
         &keys::spread_key(&company, &request.order.customer_id),
         &request,
         &state.replies.reply_headers(),

@@ -7,7 +7,7 @@ use crate::WireRecord;
 use crate::schemas;
 use aval_core::fingerprint::{Fingerprint, invalid_items_fingerprint};
 use aval_core::ingest::checks::{self, Checks};
-use aval_core::ingest::items::{Batch, Counts, ItemKind};
+use aval_core::ingest::items::{Batch, CompletionMarker, Counts, ItemKind};
 use aval_core::ingest::validate_items;
 use aval_core::{FieldError, FieldErrors};
 use chrono::{DateTime, Utc};
@@ -29,7 +29,17 @@ pub struct CompletionWire {
     pub orders: i64,
     pub credit_limits: i64,
     pub bureau_reports: i64,
+    /// Absent from records written before the field existed: one copy.
+    #[serde(default = "one_copy")]
+    pub copies: i32,
 }
+
+fn one_copy() -> i32 {
+    1
+}
+
+/// The most copies of a completion marker taken: more than any ingest topic has partitions.
+const MAX_MARKER_COPIES: u32 = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngestRecord {
@@ -105,7 +115,7 @@ impl IngestRecord {
         dataset_id: &str,
         batch_id: &str,
         at: DateTime<Utc>,
-        counts: &Counts,
+        marker: &CompletionMarker,
     ) -> Self {
         let mut record = Self::empty(
             company_id,
@@ -115,11 +125,13 @@ impl IngestRecord {
             IngestKindWire::Completion,
         );
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let counts = &marker.counts;
         record.completion = Some(CompletionWire {
             customers: n(counts.customers),
             orders: n(counts.orders),
             credit_limits: n(counts.credit_limits),
             bureau_reports: n(counts.bureau_reports),
+            copies: i32::try_from(marker.copies).unwrap_or(i32::MAX),
         });
         record
     }
@@ -167,7 +179,7 @@ impl IngestRecord {
 #[derive(Debug)]
 pub enum IngestContent {
     Batch(ItemKind, Result<Batch, FieldErrors>),
-    Completion(Result<Counts, FieldErrors>),
+    Completion(Result<CompletionMarker, FieldErrors>),
 }
 
 impl IngestRecord {
@@ -177,7 +189,7 @@ impl IngestRecord {
     pub fn into_content(self, now: DateTime<Utc>) -> IngestContent {
         let Some(kind) = self.item_kind() else {
             return IngestContent::Completion(match self.completion {
-                Some(completion) => Counts::try_from(completion),
+                Some(completion) => CompletionMarker::try_from(completion),
                 None => Err(FieldError::new("counts", "is required").into()),
             });
         };
@@ -220,12 +232,16 @@ impl IngestRecord {
     }
 }
 
-impl TryFrom<CompletionWire> for Counts {
+impl TryFrom<CompletionWire> for CompletionMarker {
     type Error = FieldErrors;
 
-    /// Paths are `counts.<kind>`, as in the HTTP completion body.
+    /// Paths are `counts.<kind>`, as in the HTTP completion body, and `completion.copies`.
     fn try_from(wire: CompletionWire) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
+        let copies = Checks::new("completion", &mut errors).field(
+            "copies",
+            checks::bounded(wire.copies.into(), 1, MAX_MARKER_COPIES),
+        );
         let mut c = Checks::new("counts", &mut errors);
         let mut counts = Counts::default();
         for (kind, n) in [
@@ -238,7 +254,10 @@ impl TryFrom<CompletionWire> for Counts {
                 counts.add(kind, u64::from(n));
             }
         }
-        errors.into_result(counts)
+        errors.into_result(CompletionMarker {
+            counts,
+            copies: copies.unwrap_or(1),
+        })
     }
 }
 
@@ -271,5 +290,32 @@ mod tests {
         };
         assert_eq!(kind, ItemKind::Customers);
         assert_eq!(back, Ok(batch));
+    }
+
+    fn marker(copies: u32) -> CompletionMarker {
+        let mut counts = Counts::default();
+        counts.add(ItemKind::Orders, 7);
+        CompletionMarker { counts, copies }
+    }
+
+    #[test]
+    fn a_completion_marker_goes_to_the_wire_and_back_with_its_copies() {
+        let at = DateTime::from_timestamp_millis(0).expect("epoch");
+        let record = IngestRecord::completion("co", "ds", "m1", at, &marker(6));
+        let IngestContent::Completion(back) = record.into_content(Utc::now()) else {
+            panic!("a completion marker");
+        };
+        assert_eq!(back, Ok(marker(6)));
+    }
+
+    #[test]
+    fn a_completion_marker_of_no_copies_is_refused_by_its_path() {
+        let at = DateTime::from_timestamp_millis(0).expect("epoch");
+        let mut record = IngestRecord::completion("co", "ds", "m1", at, &marker(1));
+        record.completion.as_mut().expect("completion").copies = 0;
+        let IngestContent::Completion(Err(errors)) = record.into_content(Utc::now()) else {
+            panic!("refused");
+        };
+        assert!(errors.to_string().contains("completion.copies"), "{errors}");
     }
 }

@@ -217,6 +217,7 @@ fn completion_counts_are_checked_like_json() {
         orders: 5_000_000_000,
         credit_limits: 0,
         bureau_reports: 3,
+        copies: 1,
     });
     let IngestContent::Completion(Err(errors)) = record.clone().into_content(now()) else {
         panic!("refused counts");
