@@ -256,10 +256,9 @@ async fn spread_batches_complete_once_a_copy_of_the_marker_was_read_from_every_p
     let dataset = uuid::Uuid::new_v4().to_string();
     let data = Dataset::new(40, 3);
     let bearer = format!("Bearer {token}");
-    let partitions = common::catalogue()
-        .await
-        .topic(TopicRole::Ingest)
-        .partitions;
+    let catalogue = common::catalogue().await;
+    let topic = catalogue.topic(TopicRole::Ingest);
+    let partitions = topic.partitions;
     let kinds = [
         (ItemKind::Customers, &data.customers),
         (ItemKind::CreditLimits, &data.credit_limits),
@@ -275,6 +274,7 @@ async fn spread_batches_complete_once_a_copy_of_the_marker_was_read_from_every_p
             let partition = i32::try_from(used.len()).expect("fits") % partitions;
             used.insert(batch_id.clone());
             produce_direct_to(
+                topic,
                 &record,
                 Some(&bearer),
                 &keys::spread_key(&company, &batch_id),
@@ -294,7 +294,7 @@ async fn spread_batches_complete_once_a_copy_of_the_marker_was_read_from_every_p
     );
     // Every copy but the last, one of them twice (a producer retry).
     for partition in (0..partitions - 1).chain([0]) {
-        produce_direct_to(&marker, Some(&bearer), &company, Some(partition)).await;
+        produce_direct_to(topic, &marker, Some(&bearer), &company, Some(partition)).await;
     }
     let pool = sqlx::PgPool::connect(&common::stack().database_url)
         .await
@@ -320,7 +320,14 @@ async fn spread_batches_complete_once_a_copy_of_the_marker_was_read_from_every_p
         "not complete before the last copy: {view}"
     );
 
-    produce_direct_to(&marker, Some(&bearer), &company, Some(partitions - 1)).await;
+    produce_direct_to(
+        topic,
+        &marker,
+        Some(&bearer),
+        &company,
+        Some(partitions - 1),
+    )
+    .await;
     let settled = wait_settled(&gateway, &token, &dataset, DEADLINE).await;
     assert_eq!(settled["status"], "ready", "{settled}");
     assert_eq!(stored_rows(&dataset).await, [40, 120, 40, 40]);

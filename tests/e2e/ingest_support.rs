@@ -5,7 +5,7 @@ use aval_core::ingest::items::{Batch, ItemKind};
 use aval_core::ingest::{cnpj_with_check_digits, validate_batch};
 use aval_processors::ingest::IngestProcessor;
 use aval_topics::records::IngestRecord;
-use aval_topics::{Catalogue, TopicRole};
+use aval_topics::{Catalogue, TopicRole, TopicSpec};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
@@ -243,18 +243,19 @@ pub async fn stored_rows(dataset: &str) -> [i64; 4] {
 /// company's own producer would: Avro in Confluent framing, keyed by the company, the token in
 /// the `authorization` header.
 pub async fn produce_direct(record: &IngestRecord, authorization: Option<&str>) {
-    produce_direct_to(record, authorization, &record.company_id, None).await;
+    let catalogue = common::catalogue().await;
+    let topic = catalogue.topic(TopicRole::Ingest);
+    produce_direct_to(topic, record, authorization, &record.company_id, None).await;
 }
 
-/// Like [`produce_direct`], under `key` and to `partition` when one is named.
+/// Like [`produce_direct`], to `topic` under `key`, and to `partition` when one is named.
 pub async fn produce_direct_to(
+    topic: &TopicSpec,
     record: &IngestRecord,
     authorization: Option<&str>,
     key: &str,
     partition: Option<i32>,
 ) {
-    let catalogue = common::catalogue().await;
-    let topic = catalogue.topic(TopicRole::Ingest);
     let payload = common::codec().encode(topic, record).await.expect("encode");
     let producer: FutureProducer = common::stack()
         .kafka()

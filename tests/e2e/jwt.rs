@@ -4,7 +4,7 @@
 use crate::common::{self, Gateway, TEST_SECRET};
 use crate::ingest_support::{Dataset, create_dataset, post_batch};
 use aval_core::token::{SEAL_HEADER, SENDER_HEADER};
-use aval_topics::TopicRole;
+use aval_topics::{TopicRole, keys};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -268,7 +268,7 @@ async fn gateway_records_carry_a_seal_and_never_the_token() {
             .await
             .expect("the batch on the ingest topic")
             .expect("consume");
-        if message.key() == Some(company_id.as_bytes()) {
+        if keys::is_company_key(message.key(), &company_id) {
             break message;
         }
     };

@@ -7,8 +7,12 @@
 use crate::common::{self, DEADLINE};
 use crate::decisions_support::dead_reason;
 use crate::faults::{ingest_pipeline, start_ingest};
-use crate::ingest_support::{Dataset, create_dataset, get_dataset, post_batch, stored_rows};
-use aval_topics::TopicRole;
+use crate::ingest_support::{
+    Dataset, batch_record, create_dataset, get_dataset, post_batch, produce_direct_to, stored_rows,
+};
+use aval_core::ingest::items::ItemKind;
+use aval_topics::{TopicRole, keys};
+use rdkafka::Message;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -43,11 +47,12 @@ async fn a_batch_that_hits_a_defect_is_dead_lettered_after_a_few_attempts() {
     assert!(defects() >= before + 3, "three attempts counted as defects");
 }
 
-/// Sends a batch with one order whose insert raises `errcode`, then a clean batch; returns
-/// the dead letter's reason and the dataset's view once the clean batch is stored.
+/// Sends a batch with one order whose insert raises `errcode`, then a clean batch to the same
+/// partition; returns the dead letter's reason and the dataset's view once the clean batch is
+/// stored.
 async fn poisoned_batch(errcode: &str) -> (String, serde_json::Value) {
     let (gateway, catalogue, _) = ingest_pipeline().await;
-    let (_, token) = gateway.register().await;
+    let (company, token) = gateway.register().await;
     let dataset = create_dataset(&gateway, &token).await;
     let data = Dataset::new(20, 2);
     let poison_id = format!("POISON-{}", uuid::Uuid::new_v4().simple());
@@ -85,9 +90,14 @@ async fn poisoned_batch(errcode: &str) -> (String, serde_json::Value) {
     )
     .await;
     assert_eq!(status, 202, "{body}");
-    let (status, body) =
-        post_batch(&gateway, &token, &dataset, "orders", clean, Some("clean")).await;
-    assert_eq!(status, 202, "{body}");
+    // The gateway spreads batches over the partitions: the clean one goes straight to the
+    // poisoned one's, as a company's own producer may send it.
+    let topic = catalogue.topic(TopicRole::Ingest);
+    let partition = partition_of(&topic.name, &keys::spread_key(&company, "poison")).await;
+    let record = batch_record(&company, &dataset, "clean", ItemKind::Orders, clean);
+    let bearer = format!("Bearer {token}");
+    let key = keys::spread_key(&company, "clean");
+    produce_direct_to(topic, &record, Some(&bearer), &key, Some(partition)).await;
     let started = Instant::now();
     while stored_rows(&dataset).await[1] < clean.len() as i64 {
         assert!(
@@ -121,4 +131,18 @@ async fn poisoned_batch(errcode: &str) -> (String, serde_json::Value) {
     let (_, view) = get_dataset(&gateway, &token, &dataset).await;
     stop.cancel();
     (reason, view)
+}
+
+/// The partition of `topic` the record under `key` went to.
+async fn partition_of(topic: &str, key: &str) -> i32 {
+    let consumer = common::consumer_from_start(topic);
+    loop {
+        let message = tokio::time::timeout(DEADLINE, consumer.recv())
+            .await
+            .expect("the record on its topic")
+            .expect("consume");
+        if message.key() == Some(key.as_bytes()) {
+            return message.partition();
+        }
+    }
 }
