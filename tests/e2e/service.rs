@@ -2,6 +2,8 @@
 //! the key is generated, see tokens.rs.)
 
 use crate::common::{self, Gateway};
+use aval_topics::Catalogue;
+use aval_topics::admin::TopicAdmin;
 use serde_json::Value;
 
 #[tokio::test]
@@ -103,13 +105,17 @@ async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
         .expect("free port")
         .port();
     let stack = common::stack();
+    // Topics of its own (`aval all` applies them): on the shared ones, its audit processor, of
+    // a new group, would first read every event the other tests have produced.
+    let prefix = format!("all-{}.", uuid::Uuid::new_v4().simple());
+    let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{prefix}log"));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
         .arg("all")
         .env("AVAL_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("KAFKA_BOOTSTRAP", &stack.kafka_bootstrap)
         .env("SCHEMA_REGISTRY_URL", &stack.schema_registry_url)
         .env("DATABASE_URL", &stack.database_url)
-        .env("AVAL_TOPIC_PREFIX", common::test_prefix())
+        .env("AVAL_TOPIC_PREFIX", &prefix)
         .env(
             "AVAL_GROUP_PREFIX",
             format!("e2e-all-{}-", uuid::Uuid::new_v4().simple()),
@@ -119,7 +125,7 @@ async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
             std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
         )
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("start aval all");
     let gateway = Gateway {
@@ -139,7 +145,8 @@ async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
         );
         assert!(
             child.try_wait().expect("wait").is_none(),
-            "aval all exited early"
+            "aval all exited early: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -183,4 +190,9 @@ async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(status.success(), "aval all exited with {status}");
+    TopicAdmin::new(&stack.kafka(), std::time::Duration::from_secs(10))
+        .expect("admin")
+        .delete(&Catalogue::new(&prefix, 1))
+        .await
+        .expect("delete topics");
 }
