@@ -6,9 +6,7 @@
 use super::TrainProcessor;
 use crate::failure::Failure;
 use aval_core::audit::{AuditEvent, AuditKind};
-use aval_core::model::{
-    self, Snapshot, Stage, TrainedModel, TrainingColumns, TrainingExample, TrainingProgress,
-};
+use aval_core::model::{self, Snapshot, Stage, TrainedModel, TrainingColumns, TrainingProgress};
 use aval_store::models::{NewModel, TrainingRun};
 use aval_store::training_runs::RunOutcome;
 use aval_topics::records::TrainingRequestRecord;
@@ -331,13 +329,18 @@ impl TrainProcessor {
         let active_model: TrainedModel = serde_json::from_slice(&stored.artifact)?;
         let holdout: HashSet<String> = model.holdout_ids().iter().cloned().collect();
         let auc = tokio::task::spawn_blocking(move || {
-            let mut same_holdout: Vec<TrainingExample> = Vec::with_capacity(holdout.len());
+            // Scored as they stream by: a holdout of millions of examples is never held.
+            let mut probabilities = Vec::with_capacity(holdout.len());
+            let mut blocked = Vec::with_capacity(holdout.len());
             model::for_each_example(&data, |_, example| {
                 if holdout.contains(example.order_id.as_str()) {
-                    same_holdout.push(example);
+                    probabilities.push(active_model.probability(&example.features));
+                    blocked.push(example.blocked);
                 }
             });
-            active_model.evaluate(&same_holdout).roc_auc
+            active_model
+                .evaluate_probabilities(&probabilities, &blocked)
+                .roc_auc
         })
         .await?;
         Ok(Some(auc))
