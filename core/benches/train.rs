@@ -1,6 +1,8 @@
 //! Training alone, on a folder `aval synth` wrote: reads the four JSON-lines files, validates
-//! them in batches of 500 as the ingest path does, then times `train_dataset` with the
-//! production options. Prints the figures, then one `BENCH_TRAIN {json}` line for scripts.
+//! them in batches of 500 as the ingest path does, pushes each batch's items into the compact
+//! columns the store streams rows into (merging by key as the store does), then times
+//! `train_columns` with the production options. Prints the figures, then one
+//! `BENCH_TRAIN {json}` line for scripts.
 //!
 //!   cargo bench -p aval-core --bench train -- DIR
 //!
@@ -8,36 +10,36 @@
 
 mod support;
 
-use aval_core::model::TrainingOptions;
+use aval_core::model::{TrainingOptions, TrainingProgress, train_columns};
 use serde_json::{Value, json};
 use std::error::Error;
 use std::time::Instant;
-use support::{Data, cpu_seconds, status_mb};
+use support::{cpu_seconds, load_columns, status_mb};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = support::dir_argument("train")?;
     let started = Instant::now();
-    let data = Data::load_all(&dir)?;
+    let data = load_columns(&dir)?;
     let load_seconds = started.elapsed().as_secs_f64();
     let rss_after_load = status_mb("VmRSS:");
     println!(
         "loaded {} customers, {} credit limits, {} bureau reports, {} orders in {load_seconds:.2} s (RSS {rss_after_load:.0} MB)",
-        data.customers.len(),
-        data.credit_limits.len(),
-        data.bureau_reports.len(),
-        data.orders.len(),
+        data.customers(),
+        data.credit_limits(),
+        data.bureau_reports(),
+        data.orders(),
     );
 
     let options = TrainingOptions::default();
     let cpu_before = cpu_seconds();
     let clock = Instant::now();
-    let model = data.train(&options)?;
+    let model = train_columns(&data, &options, &TrainingProgress::default())?;
     let train_seconds = clock.elapsed().as_secs_f64();
     let train_cpu_seconds = cpu_seconds() - cpu_before;
     let peak_mb = status_mb("VmHWM:");
     let m = &model.metrics;
 
-    println!("orders:            {}", data.orders.len());
+    println!("orders:            {}", data.orders());
     println!("load seconds:      {load_seconds:.2}");
     println!("training seconds:  {train_seconds:.2} wall, {train_cpu_seconds:.2} CPU");
     println!(
@@ -82,7 +84,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "BENCH_TRAIN {}",
         json!({
-            "orders": data.orders.len(),
+            "orders": data.orders(),
             "load_seconds": load_seconds,
             "train_seconds": train_seconds,
             "train_cpu_seconds": train_cpu_seconds,

@@ -48,7 +48,7 @@ pub(crate) type OrderRow = (
     Option<String>,
 );
 
-fn count(v: Option<i32>) -> Option<u32> {
+pub(crate) fn count(v: Option<i32>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
 }
 
@@ -97,11 +97,16 @@ pub(crate) fn order(row: OrderRow) -> Order {
         payment_term_days: count(term),
         installments: count(installments),
         attributes: attributes.0,
-        outcome: match outcome.as_deref() {
-            Some("approved") => Some(Outcome::Approved),
-            Some("blocked") => Some(Outcome::Blocked),
-            _ => None,
-        },
+        outcome: outcome_named(outcome.as_deref()),
+    }
+}
+
+/// An order's outcome from its stored name.
+pub(crate) fn outcome_named(name: Option<&str>) -> Option<Outcome> {
+    match name {
+        Some("approved") => Some(Outcome::Approved),
+        Some("blocked") => Some(Outcome::Blocked),
+        _ => None,
     }
 }
 

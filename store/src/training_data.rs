@@ -1,12 +1,17 @@
-//! Reading a company's stored datasets back as domain items, for training and comparison.
-//! Several datasets are merged by the items' keys; a later dataset's item replaces an
-//! earlier one's (a re-upload corrects history).
+//! Reading a company's stored datasets back, for training and comparison. Several datasets
+//! are merged by the items' keys; a later dataset's item replaces an earlier one's (a
+//! re-upload corrects history). Training streams the rows into compact columns
+//! ([`Store::training_columns`]); comparison and the tests read whole domain items
+//! ([`Store::training_data`]).
 
 use crate::datasets::checked;
 use crate::rows::{self, CREDIT_LIMIT_COLUMNS, CUSTOMER_COLUMNS, ORDER_COLUMNS, REPORT_COLUMNS};
 use crate::{Store, StoreError};
-use aval_core::ingest::items::{BureauReport, CreditLimit, Customer, Order};
-use sqlx::AssertSqlSafe;
+use aval_core::ingest::items::{Attributes, BureauReport, Cents, CreditLimit, Customer, Order};
+use aval_core::model::{ColumnsBuilder, OrderFields, TrainingColumns};
+use futures::TryStreamExt;
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Row};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -17,7 +22,91 @@ pub struct TrainingData {
     pub orders: Vec<Order>,
 }
 
+fn select(columns: &str, table: &str) -> AssertSqlSafe<String> {
+    AssertSqlSafe(format!(
+        "SELECT {columns} FROM {table} WHERE dataset_id = $1 AND company_id = $2"
+    ))
+}
+
 impl Store {
+    /// The checked datasets among `dataset_ids` that belong to `company_id`, oldest first.
+    async fn checked_datasets(
+        &self,
+        company_id: Uuid,
+        dataset_ids: &[Uuid],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let ordered: Vec<(Uuid,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id FROM datasets d WHERE company_id = $1 AND id = ANY($2) AND {} ORDER BY created_at",
+            checked("d")
+        )))
+        .bind(company_id)
+        .bind(dataset_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ordered.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The same items as [`Store::training_data`], streamed row by row into compact columns
+    /// (each row's values pushed and dropped; orders read without building an `Order`), so a
+    /// company's ten million orders are never held as domain items.
+    pub async fn training_columns(
+        &self,
+        company_id: Uuid,
+        dataset_ids: &[Uuid],
+    ) -> Result<TrainingColumns, StoreError> {
+        let mut builder = ColumnsBuilder::merging();
+        for dataset in self.checked_datasets(company_id, dataset_ids).await? {
+            let mut customers =
+                sqlx::query_as::<_, rows::CustomerRow>(select(CUSTOMER_COLUMNS, "customers"))
+                    .bind(dataset)
+                    .bind(company_id)
+                    .fetch(&self.pool);
+            while let Some(row) = customers.try_next().await? {
+                builder.push_customer(&rows::customer(row));
+            }
+            drop(customers);
+            let mut limits = sqlx::query_as::<_, rows::CreditLimitRow>(select(
+                CREDIT_LIMIT_COLUMNS,
+                "credit_limits",
+            ))
+            .bind(dataset)
+            .bind(company_id)
+            .fetch(&self.pool);
+            while let Some(row) = limits.try_next().await? {
+                builder.push_credit_limit(&rows::credit_limit(row));
+            }
+            drop(limits);
+            let mut reports =
+                sqlx::query_as::<_, rows::ReportRow>(select(REPORT_COLUMNS, "bureau_reports"))
+                    .bind(dataset)
+                    .bind(company_id)
+                    .fetch(&self.pool);
+            while let Some(row) = reports.try_next().await? {
+                builder.push_bureau_report(&rows::bureau_report(row));
+            }
+            drop(reports);
+            let mut orders = sqlx::query(select(ORDER_COLUMNS, "orders"))
+                .bind(dataset)
+                .bind(company_id)
+                .fetch(&self.pool);
+            while let Some(row) = orders.try_next().await? {
+                let attributes: Json<Attributes> = row.try_get(6)?;
+                let outcome: Option<&str> = row.try_get(7)?;
+                builder.push_order(OrderFields {
+                    id: row.try_get(0)?,
+                    customer_id: row.try_get(1)?,
+                    issued_at: row.try_get(2)?,
+                    amount: Cents(row.try_get(3)?),
+                    payment_term_days: rows::count(row.try_get(4)?),
+                    installments: rows::count(row.try_get(5)?),
+                    attributes: &attributes.0,
+                    outcome: rows::outcome_named(outcome),
+                });
+            }
+        }
+        Ok(builder.finish())
+    }
+
     /// The items of `dataset_ids` that belong to `company_id` and passed their checks (another
     /// company's ids, or a rejected or unfinished dataset's, yield nothing), merged oldest
     /// dataset first.
@@ -28,20 +117,7 @@ impl Store {
     ) -> Result<TrainingData, StoreError> {
         let mut data = TrainingData::default();
         // Oldest first, so later datasets override.
-        let ordered: Vec<(Uuid,)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT id FROM datasets d WHERE company_id = $1 AND id = ANY($2) AND {} ORDER BY created_at",
-            checked("d")
-        )))
-        .bind(company_id)
-        .bind(dataset_ids)
-        .fetch_all(&self.pool)
-        .await?;
-        let select = |columns: &str, table: &str| {
-            AssertSqlSafe(format!(
-                "SELECT {columns} FROM {table} WHERE dataset_id = $1 AND company_id = $2"
-            ))
-        };
-        for (dataset,) in ordered {
+        for dataset in self.checked_datasets(company_id, dataset_ids).await? {
             let customers: Vec<rows::CustomerRow> =
                 sqlx::query_as(select(CUSTOMER_COLUMNS, "customers"))
                     .bind(dataset)

@@ -260,6 +260,23 @@ async fn an_upload_trains_a_version_then_retraining_comparison_and_activation_wo
         .training_data(company_id, &[dataset.parse().expect("uuid")])
         .await
         .expect("training data");
+    // The columns training streams the rows into give the same examples as the whole items.
+    let columns = common::store()
+        .await
+        .training_columns(company_id, &[dataset.parse().expect("uuid")])
+        .await
+        .expect("training columns");
+    let mut from_columns = Vec::new();
+    aval_core::model::for_each_example(&columns, |_, example| from_columns.push(example));
+    let mut from_items = aval_core::model::examples(
+        &stored.customers,
+        &stored.credit_limits,
+        &stored.bureau_reports,
+        &stored.orders,
+    );
+    from_columns.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    from_items.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    assert!(from_columns == from_items, "the columns' examples differ");
     let order = stored
         .orders
         .iter()

@@ -5,7 +5,9 @@
 
 use aval_core::ingest::items::{Batch, BureauReport, CreditLimit, Customer, ItemKind, Order};
 use aval_core::ingest::validate_batch;
-use aval_core::model::{TrainedModel, TrainingOptions, train_dataset};
+use aval_core::model::{
+    ColumnsBuilder, TrainedModel, TrainingColumns, TrainingOptions, train_dataset,
+};
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 use std::error::Error;
@@ -48,8 +50,23 @@ impl Data {
     }
 }
 
+/// Every kind `aval synth` writes, from `dir`, straight into columns as the store reads a
+/// company's datasets (each batch's items dropped once pushed).
+pub(crate) fn load_columns(dir: &Path) -> Result<TrainingColumns, Box<dyn Error>> {
+    let mut builder = ColumnsBuilder::merging();
+    for kind in ItemKind::ALL {
+        load(dir, kind, &mut |batch| match batch {
+            Batch::Customers(items) => items.iter().for_each(|c| builder.push_customer(c)),
+            Batch::CreditLimits(items) => items.iter().for_each(|l| builder.push_credit_limit(l)),
+            Batch::BureauReports(items) => items.iter().for_each(|r| builder.push_bureau_report(r)),
+            Batch::Orders(items) => items.iter().for_each(|o| builder.push_order(o.into())),
+        })?;
+    }
+    Ok(builder.finish())
+}
+
 /// Reads `DIR/<kind>.jsonl` (an absent file is an empty kind) in batches of 500.
-fn load(dir: &Path, kind: ItemKind, data: &mut Data) -> Result<(), Box<dyn Error>> {
+fn load(dir: &Path, kind: ItemKind, add: &mut dyn FnMut(Batch)) -> Result<(), Box<dyn Error>> {
     let path = dir.join(format!("{}.jsonl", kind.as_str()));
     if !path.is_file() {
         return Ok(());
@@ -60,15 +77,16 @@ fn load(dir: &Path, kind: ItemKind, data: &mut Data) -> Result<(), Box<dyn Error
         .single()
         .ok_or("a valid date")?;
     let mut chunk: Vec<Value> = Vec::with_capacity(BATCH);
-    let flush = |chunk: &mut Vec<Value>, data: &mut Data| -> Result<(), Box<dyn Error>> {
-        if !chunk.is_empty() {
-            let batch = validate_batch(kind, chunk, now)
-                .map_err(|e| format!("{}: a batch was refused: {e}", path.display()))?;
-            data.add(batch);
-            chunk.clear();
-        }
-        Ok(())
-    };
+    let flush =
+        |chunk: &mut Vec<Value>, add: &mut dyn FnMut(Batch)| -> Result<(), Box<dyn Error>> {
+            if !chunk.is_empty() {
+                let batch = validate_batch(kind, chunk, now)
+                    .map_err(|e| format!("{}: a batch was refused: {e}", path.display()))?;
+                add(batch);
+                chunk.clear();
+            }
+            Ok(())
+        };
     for (n, line) in BufReader::new(File::open(&path)?).lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -78,10 +96,10 @@ fn load(dir: &Path, kind: ItemKind, data: &mut Data) -> Result<(), Box<dyn Error
             .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
         chunk.push(value);
         if chunk.len() == BATCH {
-            flush(&mut chunk, data)?;
+            flush(&mut chunk, add)?;
         }
     }
-    flush(&mut chunk, data)
+    flush(&mut chunk, add)
 }
 
 /// A `kB` line of /proc/self/status (VmHWM, VmRSS), in MB.
@@ -119,7 +137,7 @@ impl Data {
     pub(crate) fn load_all(dir: &Path) -> Result<Data, Box<dyn Error>> {
         let mut data = Data::default();
         for kind in ItemKind::ALL {
-            load(dir, kind, &mut data)?;
+            load(dir, kind, &mut |batch| data.add(batch))?;
         }
         Ok(data)
     }

@@ -2,6 +2,7 @@
 //! and only on orders none of them trained on. Scoring every version on the newest one's
 //! holdout flattered an older version that had trained on some of those orders.
 
+use super::columns::TrainingColumns;
 use super::examples::{TrainingExample, for_each_example};
 use super::learners::Learner;
 use super::metrics::Evaluation;
@@ -102,26 +103,21 @@ pub fn compare(
     let mut trained_on = vec![0; contenders.len()];
     let mut excluded = 0;
     let mut kept: Vec<(usize, TrainingExample)> = Vec::new();
-    for_each_example(
-        customers,
-        credit_limits,
-        bureau_reports,
-        orders,
-        |i, example| {
-            let mut clean = true;
-            for (k, contender) in contenders.iter().enumerate() {
-                if contender.trained_on(&holdouts[k], &example.order_id) {
-                    trained_on[k] += 1;
-                    clean = false;
-                }
+    let columns = TrainingColumns::from_items(customers, credit_limits, bureau_reports, orders);
+    for_each_example(&columns, |i, example| {
+        let mut clean = true;
+        for (k, contender) in contenders.iter().enumerate() {
+            if contender.trained_on(&holdouts[k], &example.order_id) {
+                trained_on[k] += 1;
+                clean = false;
             }
-            if clean {
-                kept.push((i, example));
-            } else {
-                excluded += 1;
-            }
-        },
-    );
+        }
+        if clean {
+            kept.push((i, example));
+        } else {
+            excluded += 1;
+        }
+    });
     // The examples come in no particular order; the orders' own order makes the answer the
     // same at every call.
     kept.sort_unstable_by_key(|(i, _)| *i);

@@ -1,6 +1,7 @@
 //! Training examples: one per order with an outcome, its features assembled as of its issue
 //! time with the same code decisions use ([`crate::features::assemble`]).
 
+use super::columns::TrainingColumns;
 use crate::features::{History, RawFeatures, build, latest_limit, latest_report};
 use crate::ingest::items::{BureauReport, CreditLimit, Customer, Order, Outcome};
 use chrono::{DateTime, Utc};
@@ -15,13 +16,6 @@ pub struct TrainingExample {
     pub blocked: bool,
 }
 
-#[derive(Default)]
-struct Group<'a> {
-    limits: Vec<&'a CreditLimit>,
-    reports: Vec<&'a BureauReport>,
-    orders: Vec<(usize, &'a Order)>,
-}
-
 /// Groups the dataset by customer and assembles one example per order with an outcome, in the
 /// order the orders were given. Same features as `assemble(order, facts)` with all of the
 /// customer's facts; the history of earlier orders is accumulated once per customer instead of
@@ -32,63 +26,33 @@ pub fn examples(
     bureau_reports: &[BureauReport],
     orders: &[Order],
 ) -> Vec<TrainingExample> {
+    let columns = TrainingColumns::from_items(customers, credit_limits, bureau_reports, orders);
     let mut out: Vec<(usize, TrainingExample)> = Vec::new();
-    for_each_example(
-        customers,
-        credit_limits,
-        bureau_reports,
-        orders,
-        |i, example| {
-            out.push((i, example));
-        },
-    );
+    for_each_example(&columns, |i, example| {
+        out.push((i, example));
+    });
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, e)| e).collect()
 }
 
-/// The same examples as [`examples`], handed one at a time with the index of their order in
-/// `orders`, in no particular order: for callers that cannot hold them all (each is a few KB).
-pub fn for_each_example(
-    customers: &[Customer],
-    credit_limits: &[CreditLimit],
-    bureau_reports: &[BureauReport],
-    orders: &[Order],
-    visit: impl FnMut(usize, TrainingExample),
-) {
-    visit_part(
-        customers,
-        credit_limits,
-        bureau_reports,
-        orders,
-        None,
-        visit,
-    );
+/// The same examples as [`examples`], from columns, handed one at a time with the index of
+/// their order in the columns, in no particular order: for callers that cannot hold them all
+/// (each is a few KB).
+pub fn for_each_example(columns: &TrainingColumns, visit: impl FnMut(usize, TrainingExample)) {
+    visit_part(columns, None, visit);
 }
 
 /// The same examples as [`for_each_example`], shared among threads, one per visitor: each
 /// customer's examples go to visitor [`part_of`]`(customer id, visitors.len())`. Assembling
 /// is most of the work and customers are independent of each other.
 pub(crate) fn for_each_example_in_parts<V: FnMut(usize, TrainingExample) + Send>(
-    customers: &[Customer],
-    credit_limits: &[CreditLimit],
-    bureau_reports: &[BureauReport],
-    orders: &[Order],
+    columns: &TrainingColumns,
     visitors: &mut [V],
 ) {
     let parts = visitors.len();
     std::thread::scope(|scope| {
         for (part, visit) in visitors.iter_mut().enumerate() {
-            scope.spawn(move || {
-                let only = Some((part, parts));
-                visit_part(
-                    customers,
-                    credit_limits,
-                    bureau_reports,
-                    orders,
-                    only,
-                    visit,
-                );
-            });
+            scope.spawn(move || visit_part(columns, Some((part, parts)), visit));
         }
     });
 }
@@ -101,88 +65,63 @@ pub(crate) fn part_of(customer_id: &str, parts: usize) -> usize {
     (hash % parts.max(1) as u64) as usize
 }
 
-/// The examples of the customers in `only` (part, of parts), or of all.
+/// The examples of the customers in `only` (part, of parts), or of all: one customer at a
+/// time, its items made domain items again for as long as its orders take.
 fn visit_part(
-    customers: &[Customer],
-    credit_limits: &[CreditLimit],
-    bureau_reports: &[BureauReport],
-    orders: &[Order],
+    columns: &TrainingColumns,
     only: Option<(usize, usize)>,
     mut visit: impl FnMut(usize, TrainingExample),
 ) {
-    let mine =
-        |customer_id: &str| only.is_none_or(|(part, parts)| part_of(customer_id, parts) == part);
-    let by_id: HashMap<&str, &Customer> = customers
-        .iter()
-        .filter(|c| mine(&c.id))
-        .map(|c| (c.id.as_str(), c))
-        .collect();
-    let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
-    for limit in credit_limits.iter().filter(|l| mine(&l.customer_id)) {
-        groups
-            .entry(&limit.customer_id)
-            .or_default()
-            .limits
-            .push(limit);
-    }
-    for report in bureau_reports.iter().filter(|r| mine(&r.customer_id)) {
-        groups
-            .entry(&report.customer_id)
-            .or_default()
-            .reports
-            .push(report);
-    }
-    for (i, order) in orders.iter().enumerate() {
-        if !mine(&order.customer_id) {
+    for c in 0..columns.customers() {
+        let items = columns.customer_items_if(c, |id| {
+            only.is_none_or(|(part, parts)| part_of(id, parts) == part)
+        });
+        let Some(items) = items else {
             continue;
-        }
-        groups
-            .entry(&order.customer_id)
-            .or_default()
-            .orders
-            .push((i, order));
-    }
-
-    for (customer_id, mut group) in groups {
-        let customer = by_id.get(customer_id).copied();
-        // Stable: among equal times the given order decides, as in `assemble`.
-        group.orders.sort_by_key(|(_, o)| o.issued_at);
+        };
+        let customer = items.customer.as_ref();
         let mut before = History::default();
         // Earlier orders that share an id with a later one must not count for it.
         let mut by_order_id: HashMap<&str, History> = HashMap::new();
         let mut start = 0;
-        while start < group.orders.len() {
-            let at = group.orders[start].1.issued_at;
+        let orders = items.orders;
+        while start < orders.len() {
+            let at = columns.order_issued_at(orders[start] as usize);
             let end = start
-                + group.orders[start..]
+                + orders[start..]
                     .iter()
-                    .take_while(|(_, o)| o.issued_at == at)
+                    .take_while(|&&i| columns.order_issued_at(i as usize) == at)
                     .count();
-            for &(i, order) in &group.orders[start..end] {
+            let group: Vec<(usize, Order)> = orders[start..end]
+                .iter()
+                .map(|&i| (i as usize, columns.order_terms(i as usize)))
+                .collect();
+            for (i, order) in &group {
                 let Some(outcome) = order.outcome else {
                     continue;
                 };
-                let same_id = by_order_id
-                    .get(order.id.as_str())
-                    .copied()
-                    .unwrap_or_default();
+                let order_id = columns.order_id(*i);
+                let same_id = by_order_id.get(order_id).copied().unwrap_or_default();
                 let history = before.minus(&same_id);
-                let limit = latest_limit(order, group.limits.iter().copied());
-                let report = latest_report(order, group.reports.iter().copied());
+                let limit = latest_limit(order, items.limits.iter());
+                let report = latest_report(order, items.reports.iter());
                 let features = build(order, customer, limit, report, &history);
                 visit(
-                    i,
+                    *i,
                     TrainingExample {
-                        order_id: order.id.clone(),
+                        order_id: order_id.to_owned(),
                         issued_at: order.issued_at,
                         features,
                         blocked: outcome == Outcome::Blocked,
                     },
                 );
             }
-            for &(_, order) in &group.orders[start..end] {
+            for (i, order) in &group {
                 before.add(order);
-                by_order_id.entry(order.id.as_str()).or_default().add(order);
+                by_order_id
+                    .entry(columns.order_id(*i))
+                    .or_default()
+                    .add(order);
             }
             start = end;
         }

@@ -5,9 +5,9 @@
 //!
 //! Dependencies run one way: each module uses only those above it in this list, and this
 //! file only declares them and names what is public.
-//! 1. `spec`, `metrics`, `sample`, `parallel`, `examples`, `progress`: encoding features into
-//!    rows, the measures of a model, evenly spread samples, fits side by side, examples from a
-//!    dataset, how far a training has got;
+//! 1. `columns`, `spec`, `metrics`, `sample`, `parallel`, `examples`, `progress`: a dataset
+//!    as compact columns, encoding features into rows, the measures of a model, evenly spread
+//!    samples, fits side by side, examples from a dataset's columns, how far a training has got;
 //! 2. `learners`: the candidate learners (`Learner`), their settings and fitted forms;
 //! 3. `options`: what a training is asked for (`TrainingOptions`) and how it fails;
 //! 4. `split`: which orders train and which judge;
@@ -17,6 +17,7 @@
 //! 8. `train`: the entry points of training;
 //! 9. `compare`: versions evaluated side by side on the orders none of them trained on.
 
+mod columns;
 mod examples;
 mod metrics;
 mod parallel;
@@ -45,6 +46,7 @@ pub(crate) mod schema;
 #[cfg(test)]
 mod tests;
 
+pub use columns::{ColumnsBuilder, OrderFields, TrainingColumns};
 pub use compare::{
     ComparedVersion, Comparison, Contender, MIN_COMPARED_PER_OUTCOME, TooFewToCompare, compare,
 };
@@ -56,5 +58,5 @@ pub use parallel::cores;
 pub use progress::{Snapshot, Stage, TrainingProgress};
 pub use spec::{Encoding, FeatureColumn, FeatureSpec, OTHER};
 pub use split::Split;
-pub use train::{train, train_dataset, train_dataset_reporting};
+pub use train::{train, train_columns, train_dataset, train_dataset_reporting};
 pub use trained::{CandidateScore, Contribution, Explanation, ModelMetrics, TrainedModel};

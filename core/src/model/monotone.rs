@@ -29,7 +29,7 @@ pub(crate) fn violations(model: &TrainedModel, probe: &Design, training: &Design
         let step = probe.rows.div_ceil(SAMPLE_ROWS).max(1);
         let (mut checked, mut wrong, mut worst) = (0, 0, 0.0_f64);
         for r in (0..probe.rows).step_by(step) {
-            let mut row = probe.row(r).to_vec();
+            let mut row = probe.row(r);
             let scores: Vec<f64> = grid
                 .iter()
                 .map(|&value| {
@@ -66,8 +66,10 @@ pub(crate) fn violations(model: &TrainedModel, probe: &Design, training: &Design
 
 /// Distinct values at evenly spaced quantiles of a column in training, missing left out.
 fn quantiles(design: &Design, column: usize) -> Vec<f64> {
-    let mut values: Vec<f64> = (0..design.rows)
-        .map(|r| design.row(r)[column])
+    let mut values: Vec<f64> = design
+        .column(column)
+        .iter()
+        .copied()
         .filter(|v| !v.is_nan())
         .collect();
     if values.is_empty() {

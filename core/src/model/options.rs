@@ -29,10 +29,20 @@ pub struct TrainingOptions {
     /// and fitting every one on all of them five times took most of the training time.
     #[serde(default = "default_selection_rows")]
     pub selection_rows: usize,
+    /// With more training rows than this, the learners fit an evenly spread sample of this many
+    /// (each outcome in proportion, through time): the chosen learner, the gradient boosting
+    /// above all, holds every value it fits as f64 plus a 2-byte bin, so 8 million rows of a
+    /// hundred columns would take 8 GB alone. The feature spec still counts every training row.
+    #[serde(default = "default_fit_rows")]
+    pub fit_rows: usize,
 }
 
 fn default_selection_rows() -> usize {
     TrainingOptions::default().selection_rows
+}
+
+fn default_fit_rows() -> usize {
+    TrainingOptions::default().fit_rows
 }
 
 impl Default for TrainingOptions {
@@ -47,6 +57,7 @@ impl Default for TrainingOptions {
             logistic: LogisticSettings::default(),
             forest: ForestSettings::default(),
             selection_rows: 20_000,
+            fit_rows: 3_000_000,
         }
     }
 }

@@ -29,6 +29,8 @@ pub(super) struct Prepared {
     pub(super) hold_blocked: Vec<bool>,
     pub(super) holdout_ids: Vec<String>,
     pub(super) split: Split,
+    /// Orders in the training part: `design` holds them all, or the sample fitted.
+    pub(super) training_examples: usize,
 }
 
 pub(super) fn fit_and_judge(
@@ -45,6 +47,7 @@ pub(super) fn fit_and_judge(
         hold_blocked,
         holdout_ids,
         split: split_kind,
+        training_examples,
     } = prepared;
     let least_class = blocked
         .iter()
@@ -245,7 +248,7 @@ pub(super) fn fit_and_judge(
             candidates: scores,
             feature_importance: Vec::new(),
             monotonicity_violations: Vec::new(),
-            training_examples: design.rows,
+            training_examples,
             holdout_examples: hold_design.rows,
             split: split_kind,
             training_seconds: 0.0,
@@ -499,7 +502,7 @@ fn importance(model: &TrainedModel, design: &Design) -> Vec<(String, f64)> {
     let mut totals = vec![0.0; model.spec.features.len()];
     let step = design.rows.div_ceil(IMPORTANCE_ROWS).max(1);
     for r in (0..design.rows).step_by(step) {
-        let (_, per_column) = model.fitted.contributions(design.row(r));
+        let (_, per_column) = model.fitted.contributions(&design.row(r));
         for (&owner, c) in owners.iter().zip(per_column) {
             totals[owner] += c.abs();
         }

@@ -35,23 +35,55 @@ pub enum Encoding {
     Category { levels: Vec<String> },
 }
 
-/// Rows of encoded features, row-major; NaN is missing.
+/// Rows of encoded features, stored column after column (as forust fits them, so the largest
+/// training part is never copied to be fitted); NaN is missing.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Design {
     pub(crate) rows: usize,
     pub(crate) cols: usize,
-    pub(crate) data: Vec<f64>,
+    data: Vec<f64>,
 }
 
 impl Design {
-    pub(crate) fn row(&self, i: usize) -> &[f64] {
-        &self.data[i * self.cols..(i + 1) * self.cols]
+    /// `rows` rows of zeros.
+    pub(crate) fn zeros(rows: usize, cols: usize) -> Design {
+        Design {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
+    }
+
+    /// The design of `rows` rows given one after another.
+    pub(crate) fn from_rows(rows: usize, cols: usize, row_major: &[f64]) -> Design {
+        let mut design = Design::zeros(rows, cols);
+        for (r, row) in row_major.chunks_exact(cols.max(1)).enumerate() {
+            design.set_row(r, row);
+        }
+        design
+    }
+
+    pub(crate) fn set_row(&mut self, r: usize, values: &[f64]) {
+        for (c, &value) in values.iter().enumerate() {
+            self.data[c * self.rows + r] = value;
+        }
+    }
+
+    pub(crate) fn column(&self, c: usize) -> &[f64] {
+        &self.data[c * self.rows..(c + 1) * self.rows]
+    }
+
+    pub(crate) fn row(&self, r: usize) -> Vec<f64> {
+        (0..self.cols)
+            .map(|c| self.data[c * self.rows + r])
+            .collect()
     }
 
     pub(crate) fn select(&self, rows: &[usize]) -> Design {
         let mut data = Vec::with_capacity(rows.len() * self.cols);
-        for &i in rows {
-            data.extend_from_slice(self.row(i));
+        for c in 0..self.cols {
+            let column = self.column(c);
+            data.extend(rows.iter().map(|&r| column[r]));
         }
         Design {
             rows: rows.len(),
@@ -60,11 +92,16 @@ impl Design {
         }
     }
 
-    /// The same values column after column, as forust wants them.
-    pub(crate) fn column_major(&self) -> Vec<f64> {
+    /// The values column after column, as forust wants them.
+    pub(crate) fn column_major(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// The values row after row.
+    pub(crate) fn row_major(&self) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.data.len());
-        for c in 0..self.cols {
-            out.extend((0..self.rows).map(|r| self.data[r * self.cols + c]));
+        for r in 0..self.rows {
+            out.extend((0..self.cols).map(|c| self.data[c * self.rows + r]));
         }
         out
     }
@@ -246,11 +283,7 @@ impl FeatureSpec {
             self.encode_into(row, &mut data);
             count += 1;
         }
-        Design {
-            rows: count,
-            cols: self.width(),
-            data,
-        }
+        Design::from_rows(count, self.width(), &data)
     }
 }
 

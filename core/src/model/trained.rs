@@ -178,6 +178,13 @@ impl TrainedModel {
         metrics::evaluate(&probabilities, &blocked, self.threshold)
     }
 
+    /// [`TrainedModel::evaluate`] on this model's probabilities of orders already scored, one
+    /// per order with its outcome: for callers that score examples as they stream by rather
+    /// than hold them (each is a few KB).
+    pub fn evaluate_probabilities(&self, probabilities: &[f64], blocked: &[bool]) -> Evaluation {
+        metrics::evaluate(probabilities, blocked, self.threshold)
+    }
+
     /// Order ids of this model's holdout, so another version can be evaluated on the same.
     pub fn holdout_ids(&self) -> &[String] {
         &self.holdout_ids

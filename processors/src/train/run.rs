@@ -6,9 +6,8 @@
 use super::TrainProcessor;
 use crate::failure::Failure;
 use aval_core::audit::{AuditEvent, AuditKind};
-use aval_core::model::{self, Snapshot, Stage, TrainedModel, TrainingExample, TrainingProgress};
+use aval_core::model::{self, Snapshot, Stage, TrainedModel, TrainingColumns, TrainingProgress};
 use aval_store::models::{NewModel, TrainingRun};
-use aval_store::training_data::TrainingData;
 use aval_store::training_runs::RunOutcome;
 use aval_topics::records::TrainingRequestRecord;
 use chrono::Utc;
@@ -106,27 +105,20 @@ impl TrainProcessor {
         &self,
         request: &Request,
         progress: Arc<TrainingProgress>,
-    ) -> Result<Result<(i32, TrainedModel, TrainingData), String>, Failure> {
+    ) -> Result<Result<(i32, TrainedModel, TrainingColumns), String>, Failure> {
         progress.enter(Stage::Loading, 0);
         let data = self.data(request).await?;
         self.audit(
             request,
             AuditKind::TrainingStarted,
-            &[("orders", data.orders.len().to_string())],
+            &[("orders", data.orders().to_string())],
         )
         .await?;
         let options = self.options.clone();
         let reporter = Arc::clone(&progress);
         // Minutes of CPU for a large dataset: never on the async runtime.
         let (data, trained) = tokio::task::spawn_blocking(move || {
-            let trained = model::train_dataset_reporting(
-                &data.customers,
-                &data.credit_limits,
-                &data.bureau_reports,
-                &data.orders,
-                &options,
-                &reporter,
-            );
+            let trained = model::train_columns(&data, &options, &reporter);
             (data, trained)
         })
         .await?;
@@ -201,10 +193,10 @@ impl TrainProcessor {
         self.follow_up(request, version, model, data).await
     }
 
-    async fn data(&self, request: &Request) -> Result<TrainingData, Failure> {
+    async fn data(&self, request: &Request) -> Result<TrainingColumns, Failure> {
         Ok(self
             .store
-            .training_data(request.company, &request.datasets)
+            .training_columns(request.company, &request.datasets)
             .await?)
     }
 
@@ -219,7 +211,7 @@ impl TrainProcessor {
         request: &Request,
         version: i32,
         model: TrainedModel,
-        data: TrainingData,
+        data: TrainingColumns,
     ) -> Result<(), Failure> {
         self.audit(
             request,
@@ -269,7 +261,7 @@ impl TrainProcessor {
         request: &Request,
         version: i32,
         model: TrainedModel,
-        data: TrainingData,
+        data: TrainingColumns,
     ) -> Result<(), Failure> {
         let company = request.company;
         let active = self.store.activation(company).await?;
@@ -329,7 +321,7 @@ impl TrainProcessor {
         company: Uuid,
         active: i32,
         model: &TrainedModel,
-        data: TrainingData,
+        data: TrainingColumns,
     ) -> Result<Option<f64>, Failure> {
         let Some(stored) = self.store.model(company, active).await? else {
             return Ok(None);
@@ -337,19 +329,18 @@ impl TrainProcessor {
         let active_model: TrainedModel = serde_json::from_slice(&stored.artifact)?;
         let holdout: HashSet<String> = model.holdout_ids().iter().cloned().collect();
         let auc = tokio::task::spawn_blocking(move || {
-            let mut same_holdout: Vec<TrainingExample> = Vec::with_capacity(holdout.len());
-            model::for_each_example(
-                &data.customers,
-                &data.credit_limits,
-                &data.bureau_reports,
-                &data.orders,
-                |_, example| {
-                    if holdout.contains(example.order_id.as_str()) {
-                        same_holdout.push(example);
-                    }
-                },
-            );
-            active_model.evaluate(&same_holdout).roc_auc
+            // Scored as they stream by: a holdout of millions of examples is never held.
+            let mut probabilities = Vec::with_capacity(holdout.len());
+            let mut blocked = Vec::with_capacity(holdout.len());
+            model::for_each_example(&data, |_, example| {
+                if holdout.contains(example.order_id.as_str()) {
+                    probabilities.push(active_model.probability(&example.features));
+                    blocked.push(example.blocked);
+                }
+            });
+            active_model
+                .evaluate_probabilities(&probabilities, &blocked)
+                .roc_auc
         })
         .await?;
         Ok(Some(auc))

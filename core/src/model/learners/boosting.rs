@@ -62,8 +62,7 @@ impl Boosted {
             .set_seed(seed)
             .set_parallel(settings.parallel)
             .set_monotone_constraints(Some(constraints));
-        let data = design.column_major();
-        let matrix = Matrix::new(&data, design.rows, design.cols);
+        let matrix = Matrix::new(design.column_major(), design.rows, design.cols);
         let y: Vec<f64> = blocked.iter().map(|&b| f64::from(u8::from(b))).collect();
         booster
             .fit_unweighted(&matrix, &y, None)
@@ -83,9 +82,10 @@ impl Boosted {
     }
 
     pub(crate) fn raw_scores(&self, design: &Design) -> Vec<f64> {
-        let data = design.column_major();
-        self.booster
-            .predict(&Matrix::new(&data, design.rows, design.cols), false)
+        self.booster.predict(
+            &Matrix::new(design.column_major(), design.rows, design.cols),
+            false,
+        )
     }
 
     fn trees(&self) -> &[Tree] {

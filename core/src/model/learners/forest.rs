@@ -70,7 +70,7 @@ impl Forest {
             rows.truncate(settings.max_rows);
         }
         let sample = design.select(&rows);
-        let x: Vec<f64> = sample.data.iter().map(|&v| impute(v)).collect();
+        let x: Vec<f64> = sample.row_major().into_iter().map(impute).collect();
         let x = Array2::from_shape_vec((rows.len(), design.cols), x).map_err(|e| e.to_string())?;
         let y = Array1::from_iter(rows.iter().map(|&r| usize::from(blocked[r])));
         let tree = DecisionTree::<f64, usize>::params()
@@ -203,7 +203,7 @@ impl Tree {
     fn attribute(&mut self, design: &Design) {
         let mut sums = vec![(0.0, 0usize); self.nodes.len()];
         for r in 0..design.rows {
-            let path = self.path(design.row(r));
+            let path = self.path(&design.row(r));
             let vote = path.last().map_or(0.0, |&leaf| self.nodes[leaf].value);
             for node in path {
                 sums[node].0 += vote;

@@ -49,8 +49,10 @@ impl Logistic {
         let mut scales = vec![1.0; cols];
         let mut indicators = Vec::new();
         for c in 0..cols {
-            let values: Vec<f64> = (0..rows)
-                .map(|r| design.data[r * cols + c])
+            let values: Vec<f64> = design
+                .column(c)
+                .iter()
+                .copied()
                 .filter(|v| !v.is_nan())
                 .collect();
             if values.len() < rows {
@@ -80,7 +82,7 @@ impl Logistic {
         let width = cols + model.indicators.len();
         let mut x = Vec::with_capacity(rows * width);
         for r in 0..rows {
-            x.extend(model.standardise(design.row(r)));
+            x.extend(model.standardise(&design.row(r)));
         }
         let x = Array2::from_shape_vec((rows, width), x).map_err(|e| e.to_string())?;
         let y = Array1::from_iter(blocked.iter().copied());

@@ -216,7 +216,7 @@ impl Fitted {
         match self {
             Fitted::GradientBoosting(m) => m.raw_scores(design),
             _ => (0..design.rows)
-                .map(|r| self.raw_score(design.row(r)))
+                .map(|r| self.raw_score(&design.row(r)))
                 .collect(),
         }
     }

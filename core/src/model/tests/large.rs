@@ -4,8 +4,8 @@
 use super::{synthetic, synthetic_dataset};
 use crate::model::examples::{for_each_example_in_parts, part_of};
 use crate::model::sample::spread_sample;
-use crate::model::{CandidateScore, Learner, TrainingOptions, train};
-use crate::model::{TrainingExample, examples};
+use crate::model::{CandidateScore, Learner, TrainingOptions, train, train_dataset};
+use crate::model::{TrainingColumns, TrainingExample, examples};
 
 #[test]
 fn a_spread_sample_keeps_each_outcome_in_proportion_and_spans_the_rows() {
@@ -68,6 +68,45 @@ fn large_training_parts_choose_on_a_sample_and_refit_only_the_winner() {
 }
 
 #[test]
+fn beyond_fit_rows_the_learners_fit_a_spread_sample_and_the_spec_sees_every_row() {
+    let (customers, limits, reports, orders) = super::synthetic_dataset(600, 41);
+    let options = TrainingOptions {
+        fit_rows: 300,
+        candidates: vec![Learner::GradientBoosting],
+        ..TrainingOptions::quick()
+    };
+    let capped = train_dataset(&customers, &limits, &reports, &orders, &options).expect("trains");
+    let m = &capped.metrics;
+    assert_eq!(
+        m.training_examples, 480,
+        "the training part is counted whole"
+    );
+    assert_eq!(m.holdout_examples, 120, "the holdout is never sampled");
+    assert_eq!(m.candidates[0].fitted_rows, 300);
+    let whole = train_dataset(
+        &customers,
+        &limits,
+        &reports,
+        &orders,
+        &TrainingOptions {
+            fit_rows: 480,
+            ..options.clone()
+        },
+    )
+    .expect("trains");
+    assert_eq!(whole.metrics.candidates[0].fitted_rows, 480);
+    assert_eq!(
+        capped.spec, whole.spec,
+        "the spec counts every training row"
+    );
+    assert_eq!(capped.holdout_ids(), whole.holdout_ids());
+    // Training from examples samples the same rows.
+    let from_examples =
+        train(&examples(&customers, &limits, &reports, &orders), &options).expect("trains");
+    assert_eq!(from_examples.metrics.holdout, capped.metrics.holdout);
+}
+
+#[test]
 fn small_training_parts_validate_and_refit_every_candidate_on_all_rows() {
     let data = synthetic(300, 29);
     let model = train(&data, &TrainingOptions::quick()).expect("trains");
@@ -107,6 +146,7 @@ fn stored_metrics_and_options_from_before_the_row_counts_still_load() {
     let mut options = serde_json::to_value(TrainingOptions::default()).expect("serialises");
     let fields = options.as_object_mut().expect("an object");
     fields.remove("selection_rows");
+    fields.remove("fit_rows");
     fields["logistic"]
         .as_object_mut()
         .expect("an object")
@@ -123,7 +163,8 @@ fn examples_shared_among_threads_are_the_same_examples_each_once() {
         .iter_mut()
         .map(|part| move |i: usize, example: TrainingExample| part.push((i, example)))
         .collect();
-    for_each_example_in_parts(&customers, &limits, &reports, &orders, &mut visitors);
+    let columns = TrainingColumns::from_items(&customers, &limits, &reports, &orders);
+    for_each_example_in_parts(&columns, &mut visitors);
     drop(visitors);
     for (k, part) in parts.iter().enumerate() {
         assert!(!part.is_empty());

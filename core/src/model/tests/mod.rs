@@ -1,5 +1,6 @@
 //! Model tests on a synthetic portfolio with a known rule, and on real public credit data.
 
+mod columns;
 mod compare;
 mod german;
 mod large;
