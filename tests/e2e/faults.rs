@@ -158,7 +158,7 @@ async fn scorer_killed_under_load(recovery: Recovery) {
     match survivor.as_mut() {
         Some(survivor) => survivor.kill("-TERM"),
         None => scorer.kill("-TERM"),
-    }
+    };
     decisions.pipeline.stop().await;
 }
 

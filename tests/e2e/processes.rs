@@ -4,7 +4,7 @@
 use crate::common;
 use aval_topics::{Catalogue, TopicRole};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// A started process; killed when dropped, so a failing test leaves none behind.
 #[derive(Debug)]
@@ -61,13 +61,30 @@ impl Process {
     }
 
     /// Sends `signal` (`-KILL`, `-TERM`) and waits until the process is gone.
-    pub fn kill(&mut self, signal: &str) {
+    pub fn kill(&mut self, signal: &str) -> ExitStatus {
         let sent = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(sent.success());
-        self.child.wait().expect("reap");
+        self.child.wait().expect("reap")
+    }
+
+    /// Sends SIGTERM and waits, at most `within`, for the process to exit.
+    pub async fn terminate(&mut self, within: std::time::Duration) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(started.elapsed() < within, "SIGTERM ignored for {within:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Whether the process has exited, and its log's last lines when it has one.

@@ -2,6 +2,7 @@
 //! the key is generated, see tokens.rs.)
 
 use crate::common::{self, Gateway};
+use crate::processes::{Process, free_address};
 use aval_topics::Catalogue;
 use aval_topics::admin::TopicAdmin;
 use serde_json::Value;
@@ -100,36 +101,21 @@ async fn unknown_routes_are_problem_documents() {
 /// The real binary, every role in one process: ready, registers, audits, stops on SIGTERM.
 #[tokio::test]
 async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let stack = common::stack();
+    let address = free_address();
     // Topics of its own (`aval all` applies them): on the shared ones, its audit processor, of
     // a new group, would first read every event the other tests have produced.
     let prefix = format!("all-{}.", uuid::Uuid::new_v4().simple());
+    let catalogue = Catalogue::new(&prefix, 1);
     let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{prefix}log"));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
-        .arg("all")
-        .env("AVAL_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("KAFKA_BOOTSTRAP", &stack.kafka_bootstrap)
-        .env("SCHEMA_REGISTRY_URL", &stack.schema_registry_url)
-        .env("DATABASE_URL", &stack.database_url)
-        .env("AVAL_TOPIC_PREFIX", &prefix)
-        .env(
-            "AVAL_GROUP_PREFIX",
-            format!("e2e-all-{}-", uuid::Uuid::new_v4().simple()),
-        )
-        .env(
-            "AVAL_JWT_SECRET",
-            std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start aval all");
+    let mut child = Process::start(
+        "all",
+        &catalogue,
+        "e2e-all",
+        &[("AVAL_HTTP_ADDR", address.clone())],
+        Some(log),
+    );
     let gateway = Gateway {
-        base: format!("http://127.0.0.1:{port}"),
+        base: format!("http://{address}"),
         http: reqwest::Client::new(),
     };
     let started = std::time::Instant::now();
@@ -143,11 +129,9 @@ async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
             started.elapsed() < common::DEADLINE,
             "aval all never became ready"
         );
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "aval all exited early: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        if let Some(exit) = child.exited() {
+            panic!("aval all exited early: {exit}");
+        }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let (_, token) = gateway.register().await;
@@ -173,26 +157,11 @@ async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < common::DEADLINE,
-            "aval all ignored SIGTERM"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let status = child.terminate(common::DEADLINE).await;
     assert!(status.success(), "aval all exited with {status}");
-    TopicAdmin::new(&stack.kafka(), std::time::Duration::from_secs(10))
+    TopicAdmin::new(&common::stack().kafka(), std::time::Duration::from_secs(10))
         .expect("admin")
-        .delete(&Catalogue::new(&prefix, 1))
+        .delete(&catalogue)
         .await
         .expect("delete topics");
 }
