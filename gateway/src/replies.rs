@@ -162,15 +162,7 @@ impl ReplyRouter {
 
     async fn assign_at_end(&self, topic: &TopicSpec) -> Result<ReplyConsumer, ReplyError> {
         let error = |e: rdkafka::error::KafkaError| ReplyError::Consumer(e.to_string());
-        let mut config = self.kafka.client_config();
-        config
-            .set("group.id", &self.group)
-            .set("enable.auto.commit", "false")
-            // A reply waits for no batch: with fetch.min.bytes=1 the broker answers a fetch
-            // the moment a reply lands. The wait only bounds a fetch that finds nothing, so a
-            // short one adds idle round trips (200/s per gateway at 5 ms), not speed.
-            .set("fetch.wait.max.ms", "100")
-            .set("fetch.min.bytes", "1");
+        let config = aval_topics::consumers::reply_reader(&self.kafka, &self.group);
         self.kafka.warn_overridden(&config, "reply consumer");
         let consumer: ReplyConsumer = config
             .create_with_context(ConnectionContext::default())

@@ -36,12 +36,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Attempts at a phase that fails with a defect before its records are dead-lettered: enough
 /// to ride out a race, few enough that a bug never holds a partition for long.
 const DEFECT_ATTEMPTS: u32 = 3;
-/// How long a member may go silent before the group gives its partitions to another
-/// instance. A killed processor's partitions wait this long (plus a rebalance) when another
-/// instance runs; librdkafka's default of 45 s left a restarted `aval all` idle for 44 s.
-/// 6 s is the broker's smallest allowed (`group.min.session.timeout.ms`).
-const SESSION_TIMEOUT_MS: &str = "6000";
-const HEARTBEAT_INTERVAL_MS: &str = "1500";
 
 /// Most records one batch takes by default: enough to amortise round trips, few enough that a
 /// batch's decisions leave within milliseconds.
@@ -169,25 +163,10 @@ impl ConsumerSettings {
         source: Source<'_>,
         max_poll_interval: Duration,
     ) -> Result<KafkaConsumer, rdkafka::error::KafkaError> {
-        let mut config = self.kafka.client_config();
-        config
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", SESSION_TIMEOUT_MS)
-            .set("heartbeat.interval.ms", HEARTBEAT_INTERVAL_MS)
-            .set(
-                "max.poll.interval.ms",
-                max_poll_interval.as_millis().to_string(),
-            );
+        let mut config = aval_topics::consumers::processor(&self.kafka, max_poll_interval);
         match source {
             Source::Group(topic) => {
-                // Offsets are committed in the background, but only those the loop stored
-                // explicitly, i.e. of records whose effect is durable.
-                config
-                    .set("group.id", &self.group_id)
-                    .set("enable.auto.commit", "true")
-                    .set("auto.commit.interval.ms", "1000")
-                    .set("enable.auto.offset.store", "false")
-                    .set("partition.assignment.strategy", "cooperative-sticky");
+                aval_topics::consumers::join_group(&mut config, &self.group_id);
                 if let Some(instance) = &self.instance_id {
                     // Also the client id, so the group's members are told apart by name.
                     let member = format!("{instance}-{name}");

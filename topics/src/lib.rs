@@ -9,6 +9,7 @@ pub mod audit_heads;
 pub mod catalogue;
 pub mod codec;
 pub mod connection;
+pub mod consumers;
 mod error;
 pub mod keys;
 pub mod metadata;

@@ -1,13 +1,12 @@
 //! The load generator `scripts/bench-decisions` runs (not a criterion bench: `harness = false`).
 //! Without a mode it does nothing and exits 0, so `cargo test --all-targets` / `cargo bench`
-//! run it harmlessly. Two modes, each printing one `RESULT ...` line on stdout:
+//! run it harmlessly. Each mode but `echo-serve` prints one `RESULT ...` line on stdout:
 //!
-//! `http --url URL --token JWT --customers customers.jsonl --rate R --seconds S [--tag T]`
-//!   Open loop: request i is due at start + i/R whatever happened to the earlier ones, and its
-//!   latency is measured from that due time (not from when it was actually sent), so a stalled
-//!   server or generator shows up as latency instead of silently lowering the rate
-//!   (no coordinated omission). Errors: any non-200 status, a transport error or a timeout.
-//!   `RESULT http <rate> <sent> <ok> <errors> <p50_ms> <p95_ms> <p99_ms> <max_ms> <send_lag_max_ms>`
+//! `http --url URL --token JWT --customers customers.jsonl --rate R|seq --seconds S [--tag T]`
+//!   Open loop at R requests/s (see `schedule::open_loop`; latency from each request's due
+//!   time), or with `--rate seq` one request at a time for S seconds (latency from its send).
+//!   Errors: any non-200 status, a transport error or a timeout.
+//!   `RESULT http <rate|seq> <sent> <ok> <errors> <p50_ms> <p95_ms> <p99_ms> <max_ms> <send_lag_max_ms>`
 //!   With `AVAL_LOAD_TRACE=FILE`, also one line per request in FILE: its scheduled offset (ms),
 //!   latency (µs), whether it succeeded, and the decision's `timings_us`.
 //!
@@ -21,10 +20,18 @@
 //! `kafka --bootstrap B --registry URL --prefix P --company ID --token JWT
 //!  --customers customers.jsonl --count N [--timeout-secs S]`
 //!   Produces N decision requests straight to the decision-requests topic (Avro through the
-//!   codec, `authorization: Bearer` header, keyed by company — as a company's own producer
-//!   would), having first placed a consumer at the end of the decisions topic, and times until
+//!   codec, `authorization: Bearer` header, keyed `company:customer` — as a company's own
+//!   producer would), having first placed a consumer at the end of the decisions topic, and times until
 //!   N decisions have come out of it.
 //!   `RESULT kafka <n> <decided> <produce_s> <total_s> <decisions_per_s> <reasons_in_sample>`
+//!
+//! `echo-serve --bootstrap B --registry URL --prefix P --group G`
+//!   The floor's echo (see `echo`): creates the echo's topics, then answers until killed.
+//!
+//! `echo --bootstrap B --registry URL --prefix P --group G --company ID
+//!  --customers customers.jsonl --rate R|seq --seconds S`
+//!   The `http` mode's schedule against the echo instead of the gateway: the floor.
+//!   `RESULT echo <rate|seq> <sent> <ok> <errors> <p50_ms> <p95_ms> <p99_ms> <max_ms> <send_lag_max_ms>`
 
 use aval_topics::connection::{RegistryConnection, SaslLogin, SecurityProtocol};
 use aval_topics::records::{DecisionRecord, DecisionRequestRecord, OrderWire};
@@ -34,11 +41,15 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+mod echo;
+mod schedule;
+
+use schedule::{Answer, Error, Run, percentile};
+
+/// The modes; anything else (cargo's own arguments) does nothing.
+const MODES: [&str; 5] = ["http", "overload", "kafka", "echo-serve", "echo"];
 
 fn main() -> std::process::ExitCode {
     // cargo bench passes `--bench`; cargo test passes nothing or filters. Only a mode runs.
@@ -49,7 +60,7 @@ fn main() -> std::process::ExitCode {
     let Some(mode) = args.first().cloned() else {
         return std::process::ExitCode::SUCCESS;
     };
-    if !["http", "overload", "kafka"].contains(&mode.as_str()) {
+    if !MODES.contains(&mode.as_str()) {
         return std::process::ExitCode::SUCCESS;
     }
     let options = match parse(&args[1..]) {
@@ -59,10 +70,32 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    // HTTP mode: one thread sends and receives (the schedule has a thread of its own), so the
-    // generator takes as little as it can of the two cores the services under test share.
-    // Kafka mode produces and consumes at full speed: two workers.
-    let runtime = if mode != "kafka" {
+    let result = runtime(&mode).and_then(|runtime| {
+        runtime.block_on(async {
+            match mode.as_str() {
+                "http" => http(&options).await,
+                "overload" => overload(&options).await,
+                "echo-serve" => echo_serve(&options).await,
+                "echo" => echo(&options).await,
+                _ => kafka(&options).await,
+            }
+        })
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("decisions_load {mode}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The client modes (HTTP and the echo's client): one thread sends and receives (the schedule
+/// has a thread of its own), so the generator takes as little as it can of the two cores the
+/// services under test share. The Kafka mode produces and consumes at full speed, and the
+/// echo's server stands for the scorer: two workers, as a role has on two cores.
+fn runtime(mode: &str) -> Result<tokio::runtime::Runtime, Error> {
+    let runtime = if ["http", "overload", "echo"].contains(&mode) {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -72,27 +105,7 @@ fn main() -> std::process::ExitCode {
             .enable_all()
             .build()
     };
-    let runtime = match runtime {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("decisions_load: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        match mode.as_str() {
-            "http" => http(&options).await,
-            "overload" => overload(&options).await,
-            _ => kafka(&options).await,
-        }
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("decisions_load {mode}: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    Ok(runtime?)
 }
 
 fn parse(args: &[String]) -> Result<HashMap<String, String>, Error> {
@@ -167,32 +180,57 @@ fn order(random: &mut Random, customers: &[String], id: String, issued_at: i64) 
     }
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
+/// `--rate`: requests per second, or `None` for `seq` (one at a time).
+fn rate(options: &HashMap<String, String>) -> Result<Option<u64>, Error> {
+    match get(options, "rate")? {
+        "seq" => Ok(None),
+        _ => Ok(Some(number(options, "rate")?)),
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
 }
 
-/// One request of the open loop: its HTTP status (`None`: no answer), its latency from the due
-/// time, and the body.
-struct Sample {
-    status: Option<u16>,
-    micros: u64,
-    body: Option<axum::body::Bytes>,
+/// How many bodies a run needs: one a request; one at a time, as many as the fastest round
+/// trip could use (5,000/s).
+fn request_count(rate: Option<u64>, seconds: u64) -> u64 {
+    rate.unwrap_or(5_000) * seconds
 }
 
-/// The open loop's answers, in schedule order, and the generator's own largest lag.
-struct Run {
-    rate: u64,
-    interval: Duration,
-    samples: Vec<Sample>,
-    send_lag_max_ms: f64,
+/// Runs `send` over `bodies` at `rate`, or one at a time.
+async fn drive<T, F, Fut>(
+    rate: Option<u64>,
+    seconds: u64,
+    bodies: Vec<T>,
+    send: F,
+) -> Result<Run, Error>
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Answer> + Send + 'static,
+{
+    match rate {
+        Some(rate) => schedule::open_loop(rate, bodies, send).await,
+        None => Ok(schedule::sequential(seconds, bodies, send).await),
+    }
+}
+
+/// The `RESULT <mode> <rate|seq> <sent> <ok> <errors> <p50> <p95> <p99> <max> <lag>` line.
+fn print_latencies(mode: &str, run: &Run) {
+    let total = run.samples.len();
+    let errors = run.errors();
+    let latencies = run.latencies();
+    println!(
+        "RESULT {mode} {} {total} {} {errors} {:.2} {:.2} {:.2} {:.2} {:.2}",
+        run.rate_label(),
+        total - errors,
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 95.0),
+        percentile(&latencies, 99.0),
+        percentile(&latencies, 100.0),
+        run.send_lag_max_ms,
+    );
 }
 
 async fn http(options: &HashMap<String, String>) -> Result<(), Error> {
-    let run = open_loop(options).await?;
+    let run = http_run(options).await?;
     // AVAL_LOAD_TRACE=FILE: one line per request (scheduled offset ms, latency µs, the
     // decision's timings), to see where and when the slow ones spend their time.
     if let Some(path) = std::env::var_os("AVAL_LOAD_TRACE").filter(|p| !p.is_empty()) {
@@ -210,25 +248,12 @@ async fn http(options: &HashMap<String, String>) -> Result<(), Error> {
         }
         trace.flush()?;
     }
-    let total = run.samples.len() as u64;
-    let errors = run.samples.iter().filter(|s| s.status != Some(200)).count() as u64;
-    let mut latencies: Vec<u64> = run.samples.iter().map(|s| s.micros).collect();
-    latencies.sort_unstable();
-    println!(
-        "RESULT http {} {total} {} {errors} {:.2} {:.2} {:.2} {:.2} {:.2}",
-        run.rate,
-        total - errors,
-        percentile(&latencies, 50.0),
-        percentile(&latencies, 95.0),
-        percentile(&latencies, 99.0),
-        percentile(&latencies, 100.0),
-        run.send_lag_max_ms,
-    );
+    print_latencies("http", &run);
     Ok(())
 }
 
 async fn overload(options: &HashMap<String, String>) -> Result<(), Error> {
-    let run = open_loop(options).await?;
+    let run = http_run(options).await?;
     let latencies = |status: Option<u16>| {
         let mut micros: Vec<u64> = run
             .samples
@@ -246,7 +271,7 @@ async fn overload(options: &HashMap<String, String>) -> Result<(), Error> {
     let other = total - admitted.len() - shed.len() - timeouts;
     println!(
         "RESULT overload {} {total} {} {} {timeouts} {other} {:.2} {:.2} {:.2} {:.2} {:.2} {:.2}",
-        run.rate,
+        run.rate_label(),
         admitted.len(),
         shed.len(),
         percentile(&admitted, 50.0),
@@ -259,32 +284,33 @@ async fn overload(options: &HashMap<String, String>) -> Result<(), Error> {
     Ok(())
 }
 
-async fn open_loop(options: &HashMap<String, String>) -> Result<Run, Error> {
+/// `POST /v1/decisions` at `--rate` (or one at a time) for `--seconds`.
+async fn http_run(options: &HashMap<String, String>) -> Result<Run, Error> {
     let url = format!(
         "{}/v1/decisions",
         get(options, "url")?.trim_end_matches('/')
     );
     let authorization = format!("Bearer {}", get(options, "token")?);
     let customers = customers(get(options, "customers")?)?;
-    let rate: u64 = number(options, "rate")?;
+    let rate = rate(options)?;
     let seconds: u64 = number(options, "seconds")?;
     let tag = options
         .get("tag")
         .cloned()
         .unwrap_or_else(|| "r".to_owned());
-    let total = rate * seconds;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(4096)
         .tcp_nodelay(true)
         .build()?;
     // Bodies built before the clock starts, so the schedule pays only for sending.
-    let mut random = Random(0x9E37_79B9_7F4A_7C15 ^ rate);
+    let label = rate.map_or_else(|| "seq".to_owned(), |r| r.to_string());
+    let mut random = Random(0x9E37_79B9_7F4A_7C15 ^ rate.unwrap_or(1));
     let issued = (chrono::Utc::now() - chrono::Duration::seconds(60))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let bodies: Vec<Vec<u8>> = (0..total)
+    let bodies: Vec<Vec<u8>> = (0..request_count(rate, seconds))
         .map(|i| {
-            let o = order(&mut random, &customers, format!("{tag}-{rate}-{i}"), 0);
+            let o = order(&mut random, &customers, format!("{tag}-{label}-{i}"), 0);
             serde_json::to_vec(&serde_json::json!({"order": {
                 "id": o.id, "customer_id": o.customer_id, "issued_at": issued,
                 "amount": aval_core::ingest::Cents(o.amount_cents).to_string(),
@@ -293,38 +319,14 @@ async fn open_loop(options: &HashMap<String, String>) -> Result<Run, Error> {
             .unwrap_or_default()
         })
         .collect();
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let send_lag_max = Arc::new(AtomicU64::new(0));
-    let start = Instant::now() + Duration::from_millis(50);
-    // The schedule keeps its own thread: the runtime's timer ticks in whole milliseconds, so
-    // waking there would send each request up to a millisecond late and count that as the
-    // server's latency. A thread's sleep wakes within tens of microseconds of the due time.
-    let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel();
-    let schedule = {
-        let send_lag_max = send_lag_max.clone();
-        std::thread::spawn(move || {
-            for (i, body) in bodies.into_iter().enumerate() {
-                let due = start + interval * u32::try_from(i).unwrap_or(u32::MAX);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let lag = due.elapsed().as_micros() as u64;
-                send_lag_max.fetch_max(lag, Ordering::Relaxed);
-                if due_tx.send((due, body)).is_err() {
-                    return;
-                }
-            }
-        })
-    };
-    let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-    while let Some((due, body)) = due_rx.recv().await {
+    let send = |body: Vec<u8>| {
         let request = client
             .post(&url)
             .header("authorization", &authorization)
             .header("content-type", "application/json")
             .body(body);
-        tasks.push(tokio::spawn(async move {
-            let (status, body) = match request.send().await {
+        async move {
+            match request.send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     // The whole body, as a client would read it.
@@ -334,27 +336,53 @@ async fn open_loop(options: &HashMap<String, String>) -> Result<Run, Error> {
                     }
                 }
                 Err(_) => (None, None),
-            };
-            Sample {
-                status,
-                micros: due.elapsed().as_micros() as u64,
-                body,
             }
-        }));
-    }
-    schedule
-        .join()
-        .map_err(|_| "the request schedule's thread panicked")?;
-    let mut samples = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        samples.push(task.await?);
-    }
-    Ok(Run {
-        rate,
-        interval,
-        samples,
-        send_lag_max_ms: send_lag_max.load(Ordering::Relaxed) as f64 / 1000.0,
+        }
+    };
+    drive(rate, seconds, bodies, send).await
+}
+
+async fn echo_serve(options: &HashMap<String, String>) -> Result<(), Error> {
+    let kafka = connection(get(options, "bootstrap")?)?;
+    echo::serve(
+        &kafka,
+        get(options, "registry")?,
+        get(options, "prefix")?,
+        get(options, "group")?,
+    )
+    .await
+}
+
+/// The floor: the `http` mode's schedule, each request a bare Kafka round trip to the echo.
+async fn echo(options: &HashMap<String, String>) -> Result<(), Error> {
+    let kafka = connection(get(options, "bootstrap")?)?;
+    let client = echo::Client::start(
+        &kafka,
+        get(options, "registry")?,
+        get(options, "prefix")?,
+        get(options, "group")?,
+    )
+    .await?;
+    let company = get(options, "company")?;
+    let customers = customers(get(options, "customers")?)?;
+    let rate = rate(options)?;
+    let seconds: u64 = number(options, "seconds")?;
+    // About the size of a decision request's record.
+    let body = [b'x'; 200];
+    let mut random = Random(0x5851_F42D_4C95_7F2D ^ rate.unwrap_or(1));
+    let requests: Vec<echo::Request> = (0..request_count(rate, seconds))
+        .map(|id| {
+            let customer =
+                &customers[usize::try_from(random.below(customers.len() as u64)).unwrap_or(0)];
+            echo::Request::new(id, company, customer, &body)
+        })
+        .collect();
+    let run = drive(rate, seconds, requests, |request| {
+        client.clone().call(request)
     })
+    .await?;
+    print_latencies("echo", &run);
+    Ok(())
 }
 
 /// The cluster as aval's roles reach it, with the security settings of the same environment
@@ -425,7 +453,10 @@ async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
             language: "en".to_owned(),
             requested_at: chrono::Utc::now().timestamp_millis(),
         };
-        payloads.push(codec.encode(requests, &record).await?);
+        // Keyed by company and customer, as the gateway keys a decision request: one
+        // company's requests spread over every partition, so over every scorer.
+        let key = aval_topics::keys::spread_key(&company, &record.order.customer_id);
+        payloads.push((key, codec.encode(requests, &record).await?));
     }
 
     // At the end of every decisions partition before the first request goes out.
@@ -504,9 +535,9 @@ async fn kafka(options: &HashMap<String, String>) -> Result<(), Error> {
         value: Some(authorization.as_bytes()),
     });
     let mut deliveries = Vec::with_capacity(count);
-    for payload in &payloads {
+    for (key, payload) in &payloads {
         let record = FutureRecord::to(&requests.name)
-            .key(company.as_bytes())
+            .key(key.as_bytes())
             .payload(payload)
             .headers(headers.clone());
         match producer.send_result(record) {
