@@ -278,6 +278,17 @@ pub struct Train {
         value_parser = in_range("AVAL_TRAIN_SEED", 0, u64::MAX)
     )]
     pub train_seed: u64,
+    /// With more training rows than this, the chosen learner fits an evenly spread sample of
+    /// this many: 1,000 to 1,000,000,000. Gradient boosting holds about a kilobyte per row (a
+    /// hundred columns as f64 and a 2-byte bin), so 3,000,000 rows fit in 8 GiB with the
+    /// rest of a training; raise it where the trainer has the memory.
+    #[arg(
+        long,
+        env = "AVAL_TRAIN_FIT_ROWS",
+        default_value_t = 3_000_000,
+        value_parser = in_range("AVAL_TRAIN_FIT_ROWS", 1_000_usize, 1_000_000_000)
+    )]
+    pub train_fit_rows: usize,
 }
 
 /// `aval audit`'s settings.

@@ -234,6 +234,7 @@ async fn run_train(
         parallelism: settings.train_parallelism,
         options: TrainingOptions {
             seed: settings.train_seed,
+            fit_rows: settings.train_fit_rows,
             ..TrainingOptions::default()
         },
     };

@@ -5,38 +5,17 @@ use crate::common::{self, DEADLINE, Gateway};
 use crate::ingest_support::{
     Dataset, complete, create_dataset, stored_rows, upload_all, wait_settled,
 };
+use crate::processes::Process;
 use aval_topics::Catalogue;
 use aval_topics::admin::TopicAdmin;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn start_ingest(prefix: &str, group_prefix: &str) -> Child {
-    let stack = common::stack();
-    Command::new(env!("CARGO_BIN_EXE_aval"))
-        .arg("ingest")
-        .env("KAFKA_BOOTSTRAP", &stack.kafka_bootstrap)
-        .env("SCHEMA_REGISTRY_URL", &stack.schema_registry_url)
-        .env("DATABASE_URL", &stack.database_url)
-        .env("AVAL_TOPIC_PREFIX", prefix)
-        .env("AVAL_GROUP_PREFIX", group_prefix)
-        .env("AVAL_INSTANCE_ID", "ingest-crash")
-        .env(
-            "AVAL_JWT_SECRET",
-            std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aval ingest")
-}
 
 #[tokio::test]
 async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
     let prefix = format!("kill-{}.", uuid::Uuid::new_v4().simple());
-    let group_prefix = format!("kill-{}-", uuid::Uuid::new_v4().simple());
     let catalogue = Arc::new(Catalogue::new(&prefix, 1));
     let admin = TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10)).expect("admin");
     admin
@@ -56,7 +35,8 @@ async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
     let (status, _) = complete(&gateway, &token, &dataset, &data.counts()).await;
     assert_eq!(status, 202);
 
-    let mut first = start_ingest(&prefix, &group_prefix);
+    let start_ingest = || Process::start("ingest", &catalogue, "ingest-crash", &[], None);
+    let mut first = start_ingest();
     let started = Instant::now();
     let at_kill = loop {
         let rows = stored_rows(&dataset).await;
@@ -66,12 +46,7 @@ async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
         assert!(started.elapsed() < DEADLINE, "the processor stored nothing");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let killed = Command::new("kill")
-        .args(["-KILL", &first.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    first.wait().expect("reap");
+    first.kill("-KILL");
     assert!(
         at_kill[1] < total_orders,
         "the processor finished before the kill ({at_kill:?}); the test proves nothing"
@@ -82,7 +57,7 @@ async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
         "stored everything while dying: {after_kill:?}"
     );
 
-    let mut second = start_ingest(&prefix, &group_prefix);
+    let mut second = start_ingest();
     let restarted = Instant::now();
     while stored_rows(&dataset).await == after_kill {
         assert!(
@@ -93,10 +68,7 @@ async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
     }
     let resumed = restarted.elapsed();
     let settled = wait_settled(&gateway, &token, &dataset, Duration::from_secs(120)).await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status();
-    let _ = second.wait();
+    second.kill("-TERM");
     eprintln!(
         "SIGKILL test: {} of {total_orders} orders stored when killed; storing again {:.1} s after the restart; final status {}",
         after_kill[1],
