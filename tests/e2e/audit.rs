@@ -25,7 +25,7 @@ pub(crate) async fn start_processor() -> CancellationToken {
     start_processor_on(common::catalogue().await).await
 }
 
-async fn start_processor_on(
+pub(crate) async fn start_processor_on(
     catalogue: std::sync::Arc<aval_topics::Catalogue>,
 ) -> CancellationToken {
     let w = common::wiring(

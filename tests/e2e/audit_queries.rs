@@ -3,12 +3,14 @@
 //! removed by someone with the database's superuser rights (the append-only trigger stops
 //! the application's role, not them).
 
-use crate::audit::{audit_page, start_processor, wait_for_events};
+use crate::audit::{audit_page, start_processor, start_processor_on, wait_for_events};
 use crate::common::{self, DEADLINE, Gateway};
-use aval_topics::TopicRole;
+use aval_topics::admin::TopicAdmin;
 use aval_topics::records::{AuditEventRecord, AuditHeadRecord};
+use aval_topics::{Catalogue, TopicRole};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn event(company: &str, kind: &str, at_ms: i64, details: &[(&str, &str)]) -> AuditEventRecord {
@@ -26,7 +28,10 @@ fn event(company: &str, kind: &str, at_ms: i64, details: &[(&str, &str)]) -> Aud
 }
 
 async fn publish(company: &str, events: &[AuditEventRecord]) {
-    let catalogue = common::catalogue().await;
+    publish_to(&*common::catalogue().await, company, events).await;
+}
+
+async fn publish_to(catalogue: &Catalogue, company: &str, events: &[AuditEventRecord]) {
     let publisher = common::publisher();
     for record in events {
         publisher
@@ -307,6 +312,16 @@ async fn verify(gateway: &Gateway, token: &str, query: &str) -> Value {
 
 /// A company with `n` events after its registration, all stored.
 async fn company_with_events(gateway: &Gateway, n: usize) -> (String, String) {
+    company_with_events_on(gateway, &*common::catalogue().await, n).await
+}
+
+/// A registered company with `n` events after its registration, on `catalogue`'s topics
+/// (those `gateway` and the audit processor use).
+async fn company_with_events_on(
+    gateway: &Gateway,
+    catalogue: &Catalogue,
+    n: usize,
+) -> (String, String) {
     let (company, token) = gateway.register().await;
     let now = chrono::Utc::now().timestamp_millis();
     let events: Vec<AuditEventRecord> = (0..n)
@@ -319,7 +334,7 @@ async fn company_with_events(gateway: &Gateway, n: usize) -> (String, String) {
             )
         })
         .collect();
-    publish(&company, &events).await;
+    publish_to(catalogue, &company, &events).await;
     wait_for_events(gateway, &token, n + 1).await;
     (company, token)
 }
@@ -358,9 +373,22 @@ async fn verification_finds_an_edited_event() {
 
 #[tokio::test]
 async fn verification_finds_a_dropped_tail_against_every_head_kept_elsewhere() {
-    let stop = start_processor().await;
-    let gateway = Gateway::start().await;
-    let (company, token) = company_with_events(&gateway, 6).await;
+    // Topics of its own: an audit processor of another test, reading the shared audit topic
+    // from its start, would store the deleted tail again.
+    let catalogue = Arc::new(Catalogue::new(
+        &format!("tail-{}.", uuid::Uuid::new_v4().simple()),
+        1,
+    ));
+    let admin = TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10)).expect("admin");
+    admin
+        .apply(&catalogue, &common::codec())
+        .await
+        .expect("topics");
+    let stop = start_processor_on(catalogue.clone()).await;
+    let mut state = common::app_state(&common::stack().schema_registry_url).await;
+    state.catalogue = catalogue.clone();
+    let gateway = Gateway::start_with(state).await;
+    let (company, token) = company_with_events_on(&gateway, &catalogue, 6).await;
     let kept = verify(&gateway, &token, "").await;
     assert_eq!(kept["verified"], true, "{kept}");
     let (head_seq, head) = (
@@ -397,7 +425,6 @@ async fn verification_finds_a_dropped_tail_against_every_head_kept_elsewhere() {
     assert_eq!(against_kept["verified"], false, "{against_kept}");
     assert_eq!(against_kept["first_broken_seq"], 5, "{against_kept}");
 
-    let catalogue = common::catalogue().await;
     let published = AuditHeadRecord {
         company_id: company.clone(),
         seq: head_seq,
@@ -413,7 +440,7 @@ async fn verification_finds_a_dropped_tail_against_every_head_kept_elsewhere() {
         )
         .await
         .expect("publish the head");
-    let (code, out) = audit_verify_command(&company);
+    let (code, out) = audit_verify_command(&catalogue, &company);
     assert_eq!(code, Some(5), "{out}");
     assert!(
         out.contains(&format!("published  event {head_seq} {head}")),
@@ -442,10 +469,11 @@ async fn verification_finds_a_dropped_tail_against_every_head_kept_elsewhere() {
         assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
     }
     stop.cancel();
+    admin.delete(&catalogue).await.expect("delete topics");
 }
 
 /// `aval audit verify --company ID`, as an operator runs it: exit code and standard output.
-fn audit_verify_command(company: &str) -> (Option<i32>, String) {
+fn audit_verify_command(catalogue: &Catalogue, company: &str) -> (Option<i32>, String) {
     let stack = common::stack();
     let started = Instant::now();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_aval"))
@@ -453,7 +481,7 @@ fn audit_verify_command(company: &str) -> (Option<i32>, String) {
         .env("KAFKA_BOOTSTRAP", &stack.kafka_bootstrap)
         .env("SCHEMA_REGISTRY_URL", &stack.schema_registry_url)
         .env("DATABASE_URL", &stack.database_url)
-        .env("AVAL_TOPIC_PREFIX", common::test_prefix())
+        .env("AVAL_TOPIC_PREFIX", catalogue.prefix())
         .env(
             "AVAL_JWT_SECRET",
             std::str::from_utf8(common::TEST_SECRET).expect("utf8"),
