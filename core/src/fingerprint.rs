@@ -157,15 +157,7 @@ impl Canonical {
             }
         });
         self.optional(r.negatives.as_ref(), |c, n| {
-            for record in [
-                &n.pefin,
-                &n.refin,
-                &n.overdue_debts,
-                &n.bankruptcy,
-                &n.bounced_cheques,
-                &n.represented_cheques,
-                &n.bankruptcy_participation,
-            ] {
+            for record in n.records() {
                 c.negative(record.as_ref());
             }
         });

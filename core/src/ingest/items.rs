@@ -96,6 +96,21 @@ pub struct Negatives {
     pub bankruptcy_participation: Option<NegativeRecord>,
 }
 
+impl Negatives {
+    /// The records in the order of [`NEGATIVE_KINDS`].
+    pub fn records(&self) -> [&Option<NegativeRecord>; 7] {
+        [
+            &self.pefin,
+            &self.refin,
+            &self.overdue_debts,
+            &self.bankruptcy,
+            &self.bounced_cheques,
+            &self.represented_cheques,
+            &self.bankruptcy_participation,
+        ]
+    }
+}
+
 /// A credit-bureau (Serasa) query about a customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BureauReport {

@@ -139,16 +139,7 @@ impl Report {
         let mut negative_totals = [i64::MIN; 7];
         if let Some(n) = &r.negatives {
             present |= NEGATIVES;
-            let records = [
-                &n.pefin,
-                &n.refin,
-                &n.overdue_debts,
-                &n.bankruptcy,
-                &n.bounced_cheques,
-                &n.represented_cheques,
-                &n.bankruptcy_participation,
-            ];
-            for (k, record) in records.into_iter().enumerate() {
+            for (k, record) in n.records().into_iter().enumerate() {
                 if let Some(record) = record {
                     present |= FIRST_NEGATIVE << k;
                     negative_counts[k] = pack_u32(record.count);
