@@ -7,14 +7,12 @@ use aval_core::audit::{AuditEvent, AuditKind, GENESIS};
 use aval_processors::audit::AuditProcessor;
 use aval_processors::dead_letters;
 use aval_store::audit::query::AuditQuery;
-use aval_topics::admin::TopicAdmin;
+use aval_topics::TopicRole;
 use aval_topics::records::{AuditEventRecord, AuditHeadRecord};
-use aval_topics::{Catalogue, TopicRole};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -338,15 +336,7 @@ async fn a_batch_appends_gap_free_chains_for_each_company_once() {
 async fn the_chain_head_is_published_to_the_heads_topic() {
     // Topics of its own: a processor of a new group on the shared topics would first read
     // every event the other tests have produced.
-    let catalogue = Arc::new(Catalogue::new(
-        &format!("heads-{}.", uuid::Uuid::new_v4().simple()),
-        1,
-    ));
-    let admin = TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10)).expect("admin");
-    admin
-        .apply(&catalogue, &common::codec())
-        .await
-        .expect("topics");
+    let catalogue = common::own_catalogue("heads").await;
     let stop = start_processor_on(catalogue.clone()).await;
     let audit = catalogue.topic(TopicRole::Audit);
     let heads = common::consumer_from_start(&catalogue.topic(TopicRole::AuditHeads).name);
@@ -399,7 +389,7 @@ async fn the_chain_head_is_published_to_the_heads_topic() {
         }
     }
     stop.cancel();
-    admin.delete(&catalogue).await.expect("delete topics");
+    common::delete_topics(&catalogue).await;
 }
 
 /// The company's stored events once they hold `count` decision events, oldest first.

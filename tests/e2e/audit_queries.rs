@@ -5,12 +5,10 @@
 
 use crate::audit::{audit_page, start_processor, start_processor_on, wait_for_events};
 use crate::common::{self, DEADLINE, Gateway};
-use aval_topics::admin::TopicAdmin;
 use aval_topics::records::{AuditEventRecord, AuditHeadRecord};
 use aval_topics::{Catalogue, TopicRole};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn event(company: &str, kind: &str, at_ms: i64, details: &[(&str, &str)]) -> AuditEventRecord {
@@ -375,19 +373,9 @@ async fn verification_finds_an_edited_event() {
 async fn verification_finds_a_dropped_tail_against_every_head_kept_elsewhere() {
     // Topics of its own: an audit processor of another test, reading the shared audit topic
     // from its start, would store the deleted tail again.
-    let catalogue = Arc::new(Catalogue::new(
-        &format!("tail-{}.", uuid::Uuid::new_v4().simple()),
-        1,
-    ));
-    let admin = TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10)).expect("admin");
-    admin
-        .apply(&catalogue, &common::codec())
-        .await
-        .expect("topics");
+    let catalogue = common::own_catalogue("tail").await;
     let stop = start_processor_on(catalogue.clone()).await;
-    let mut state = common::app_state(&common::stack().schema_registry_url).await;
-    state.catalogue = catalogue.clone();
-    let gateway = Gateway::start_with(state).await;
+    let gateway = Gateway::start_on(catalogue.clone()).await;
     let (company, token) = company_with_events_on(&gateway, &catalogue, 6).await;
     let kept = verify(&gateway, &token, "").await;
     assert_eq!(kept["verified"], true, "{kept}");
@@ -469,7 +457,7 @@ async fn verification_finds_a_dropped_tail_against_every_head_kept_elsewhere() {
         assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
     }
     stop.cancel();
-    admin.delete(&catalogue).await.expect("delete topics");
+    common::delete_topics(&catalogue).await;
 }
 
 /// `aval audit verify --company ID`, as an operator runs it: exit code and standard output.

@@ -117,6 +117,27 @@ pub async fn store() -> Store {
     store
 }
 
+/// Topics of a test's own (prefix `<tag>-<uuid>.`), applied: for a test whose processors must
+/// not read what the other tests produce on the shared topics. [`delete_topics`] removes them.
+pub async fn own_catalogue(tag: &str) -> Arc<Catalogue> {
+    let catalogue = Catalogue::new(&format!("{tag}-{}.", uuid::Uuid::new_v4().simple()), 1);
+    TopicAdmin::new(&stack().kafka(), Duration::from_secs(10))
+        .expect("admin")
+        .apply(&catalogue, &codec())
+        .await
+        .expect("topics apply");
+    Arc::new(catalogue)
+}
+
+/// Deletes a test's own topics, so runs do not add to the partitions the broker carries.
+pub async fn delete_topics(catalogue: &Catalogue) {
+    TopicAdmin::new(&stack().kafka(), Duration::from_secs(10))
+        .expect("admin")
+        .delete(catalogue)
+        .await
+        .expect("delete topics");
+}
+
 /// The shared test catalogue, applied once per test process.
 pub async fn catalogue() -> Arc<Catalogue> {
     static APPLIED: OnceCell<Arc<Catalogue>> = OnceCell::const_new();
@@ -194,6 +215,13 @@ pub struct Gateway {
 impl Gateway {
     pub async fn start() -> Self {
         Self::start_with(app_state(&stack().schema_registry_url).await).await
+    }
+
+    /// A gateway on `catalogue`'s topics.
+    pub async fn start_on(catalogue: Arc<Catalogue>) -> Self {
+        let mut state = app_state(&stack().schema_registry_url).await;
+        state.catalogue = catalogue;
+        Self::start_with(state).await
     }
 
     pub async fn start_with(state: AppState) -> Self {

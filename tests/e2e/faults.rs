@@ -11,7 +11,6 @@ use crate::ingest_support::{
 };
 use crate::processes::Process;
 use aval_store::audit::query::AuditQuery;
-use aval_topics::admin::TopicAdmin;
 use aval_topics::{Catalogue, TopicRole};
 use serde_json::json;
 use std::collections::HashMap;
@@ -165,30 +164,11 @@ async fn scorer_killed_under_load(recovery: Recovery) {
 /// A pipeline's topics and an in-process gateway, with the ingest processor started by the
 /// test when it chooses.
 pub async fn ingest_pipeline() -> (Gateway, Arc<Catalogue>, aval_core::Outages) {
-    let prefix = format!("faults-{}.", uuid::Uuid::new_v4().simple());
-    let catalogue = Arc::new(Catalogue::new(&prefix, 1));
-    TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10))
-        .expect("admin")
-        .apply(&catalogue, &common::codec())
-        .await
-        .expect("topics");
+    let catalogue = common::own_catalogue("faults").await;
     let mut state = common::app_state(&common::stack().schema_registry_url).await;
     state.catalogue = catalogue.clone();
     let outages = state.outages.clone();
     (Gateway::start_with(state).await, catalogue, outages)
-}
-
-async fn delete_topics(catalogue: &Catalogue) {
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> = common::stack()
-        .kafka()
-        .client_config()
-        .create()
-        .expect("admin");
-    let names: Vec<&str> = catalogue.topics().iter().map(|t| t.name.as_str()).collect();
-    admin
-        .delete_topics(&names, &rdkafka::admin::AdminOptions::new())
-        .await
-        .expect("clean up");
 }
 
 /// An ingest processor in this process on the pipeline's topics, reporting to `outages`,
@@ -276,7 +256,7 @@ async fn database_restarted_mid_upload() {
         "the restart was seen as a database outage"
     );
     assert_eq!(dead_letters(&catalogue).await, 0, "nothing dead-lettered");
-    delete_topics(&catalogue).await;
+    common::delete_topics(&catalogue).await;
 }
 
 /// The schema registry down for 30 s while an ingest processor that never saw the schemas
@@ -337,7 +317,7 @@ async fn registry_down_for_30_seconds() {
     assert_eq!(settled["status"], "ready", "{settled}");
     assert_eq!(stored_rows(&dataset).await, [500, 2_000, 500, 500]);
     assert_eq!(dead_letters(&catalogue).await, 0, "nothing dead-lettered");
-    delete_topics(&catalogue).await;
+    common::delete_topics(&catalogue).await;
 }
 
 /// The broker stopped and started again while a dataset is uploaded and decisions are asked
@@ -496,7 +476,7 @@ async fn trainer_killed_mid_training_then_restarted() {
     assert_eq!(count(versions).await, 1, "exactly one version");
     trainer.kill("-TERM");
     stop.cancel();
-    delete_topics(&catalogue).await;
+    common::delete_topics(&catalogue).await;
 }
 
 /// `aval audit` killed with SIGKILL while appending, then restarted: every event is in its
@@ -580,5 +560,5 @@ async fn audit_processor_killed_mid_stream_then_restarted() {
         previous = stored.hash;
     }
     eprintln!("audit SIGKILL: {at_kill} of {all} appended at the kill");
-    delete_topics(&catalogue).await;
+    common::delete_topics(&catalogue).await;
 }

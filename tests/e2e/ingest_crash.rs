@@ -6,26 +6,12 @@ use crate::ingest_support::{
     Dataset, complete, create_dataset, stored_rows, upload_all, wait_settled,
 };
 use crate::processes::Process;
-use aval_topics::Catalogue;
-use aval_topics::admin::TopicAdmin;
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
-    let prefix = format!("kill-{}.", uuid::Uuid::new_v4().simple());
-    let catalogue = Arc::new(Catalogue::new(&prefix, 1));
-    let admin = TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10)).expect("admin");
-    admin
-        .apply(&catalogue, &common::codec())
-        .await
-        .expect("topics");
-
-    let mut state = common::app_state(&common::stack().schema_registry_url).await;
-    state.catalogue = catalogue.clone();
-    let gateway = Gateway::start_with(state).await;
+    let catalogue = common::own_catalogue("kill").await;
+    let gateway = Gateway::start_on(catalogue.clone()).await;
     let (_, token) = gateway.register().await;
     let dataset = create_dataset(&gateway, &token).await;
     let data = Dataset::new(1_500, 20);
@@ -82,13 +68,5 @@ async fn sigkill_mid_dataset_then_restart_gives_exact_counts() {
     );
     assert_eq!(settled["counts"]["stored"], data.counts());
 
-    let raw: AdminClient<DefaultClientContext> = common::stack()
-        .kafka()
-        .client_config()
-        .create()
-        .expect("admin");
-    let names: Vec<&str> = catalogue.topics().iter().map(|t| t.name.as_str()).collect();
-    raw.delete_topics(&names, &AdminOptions::new())
-        .await
-        .expect("clean up");
+    common::delete_topics(&catalogue).await;
 }

@@ -14,11 +14,11 @@ use crate::ingest_support::{complete, create_dataset, post_batch, stored_rows};
 use crate::processes::{Process, free_address};
 use crate::training::{learnable, wait_trained};
 use aval_topics::Catalogue;
-use aval_topics::admin::TopicAdmin;
 use futures::StreamExt;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,7 @@ struct Member {
 
 /// The cluster's processes on topics of their own.
 struct Cluster {
-    catalogue: Catalogue,
+    catalogue: Arc<Catalogue>,
     logs: PathBuf,
     gateways: Vec<Member>,
     processors: Vec<Member>,
@@ -53,14 +53,8 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Self {
-        let prefix = format!("scale-{}.", uuid::Uuid::new_v4().simple());
-        let catalogue = Catalogue::new(&prefix, 1);
-        TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10))
-            .expect("admin")
-            .apply(&catalogue, &common::codec())
-            .await
-            .expect("topics");
-        let logs = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&prefix);
+        let catalogue = common::own_catalogue("scale").await;
+        let logs = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(catalogue.prefix());
         std::fs::create_dir_all(&logs).expect("log directory");
         eprintln!("scale: processes' logs in {}", logs.display());
         let mut cluster = Self {
@@ -149,11 +143,7 @@ impl Cluster {
         for member in self.gateways.iter_mut().chain(self.processors.iter_mut()) {
             member.process.kill("-TERM");
         }
-        TopicAdmin::new(&common::stack().kafka(), Duration::from_secs(10))
-            .expect("admin")
-            .delete(&self.catalogue)
-            .await
-            .expect("delete topics");
+        common::delete_topics(&self.catalogue).await;
     }
 }
 

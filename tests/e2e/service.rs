@@ -4,7 +4,6 @@
 use crate::common::{self, Gateway};
 use crate::processes::{Process, free_address};
 use aval_topics::Catalogue;
-use aval_topics::admin::TopicAdmin;
 use serde_json::Value;
 
 #[tokio::test]
@@ -159,9 +158,5 @@ async fn aval_all_serves_audits_and_stops_cleanly_on_sigterm() {
     }
     let status = child.terminate(common::DEADLINE).await;
     assert!(status.success(), "aval all exited with {status}");
-    TopicAdmin::new(&common::stack().kafka(), std::time::Duration::from_secs(10))
-        .expect("admin")
-        .delete(&catalogue)
-        .await
-        .expect("delete topics");
+    common::delete_topics(&catalogue).await;
 }
