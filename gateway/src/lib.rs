@@ -82,6 +82,7 @@ pub(crate) fn routes(layers: Option<&AppState>) -> OpenApiRouter<AppState> {
         .merge(limited)
         .routes(routes!(routes::decision_history::list))
         .routes(routes!(routes::decision_history::export))
+        .routes(routes!(routes::decision_activity::activity))
         .routes(routes!(routes::decision_history::show))
         .routes(routes!(routes::audit::list))
         .routes(routes!(routes::audit::verify))

@@ -1,5 +1,5 @@
 //! The company's recorded decisions, read by an analyst: a page newest first, one decision by
-//! its request id, and every decision of a time range as a stream. The scorer writes them
+//! its request id, every decision of a time range as a stream, and counts per hour or day. The scorer writes them
 //! (`facts::record_decisions`).
 
 use crate::{Store, StoreError};
@@ -75,6 +75,31 @@ pub struct DecisionSummary {
     pub threshold: f64,
     pub model_version: i32,
     pub decided_at: DateTime<Utc>,
+}
+
+/// The length of an activity bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Hour,
+    Day,
+}
+
+impl Bucket {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+        }
+    }
+}
+
+/// The decisions of one hour or day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ActivityBucket {
+    pub start: DateTime<Utc>,
+    pub decisions: i64,
+    pub approved: i64,
+    pub rejected: i64,
 }
 
 /// One page, and the snapshot its statement saw (for the cursor of the next page).
@@ -213,5 +238,31 @@ impl Store {
         .fetch(&self.pool)
         .map_err(StoreError::from)
         .boxed()
+    }
+
+    /// How many of the company's decisions fell in each hour or day (UTC) of [from, to),
+    /// oldest first; buckets without decisions are left out.
+    pub async fn decision_activity(
+        &self,
+        company_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Bucket,
+    ) -> Result<Vec<ActivityBucket>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT date_trunc($4, decided_at, 'UTC') AS start,
+                    count(*) AS decisions,
+                    count(*) FILTER (WHERE outcome = 'approved') AS approved,
+                    count(*) FILTER (WHERE outcome = 'rejected') AS rejected
+             FROM decisions
+             WHERE company_id = $1 AND decided_at >= $2 AND decided_at < $3
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(company_id)
+        .bind(from)
+        .bind(to)
+        .bind(bucket.as_str())
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

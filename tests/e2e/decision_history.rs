@@ -118,6 +118,53 @@ fn assert_newest_first(items: &[Value]) {
     }
 }
 
+/// `GET /v1/decisions/activity?bucket=hour` counts exactly `listed` (all of the company's
+/// decisions), approved and rejected, in the hour each was decided.
+async fn assert_activity_counts(gateway: &Gateway, token: &str, listed: &[Value]) {
+    use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+    let instant =
+        |v: &Value| -> DateTime<Utc> { v.as_str().expect("a time").parse().expect("RFC 3339") };
+    let mut expected: BTreeMap<DateTime<Utc>, (i64, i64)> = BTreeMap::new();
+    for d in listed {
+        let hour = instant(&d["decided_at"])
+            .duration_trunc(TimeDelta::hours(1))
+            .expect("truncates");
+        let counts = expected.entry(hour).or_default();
+        if d["decision"] == "approved" {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+    let (status, activity) = get(
+        gateway,
+        token,
+        "/v1/decisions/activity",
+        &[("bucket", "hour")],
+    )
+    .await;
+    assert_eq!(status, 200, "{activity}");
+    assert_eq!(activity["bucket"], "hour");
+    let counted: BTreeMap<DateTime<Utc>, (i64, i64)> = activity["buckets"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| {
+            let (approved, rejected) = (b["approved"].as_i64(), b["rejected"].as_i64());
+            assert_eq!(
+                b["decisions"].as_i64(),
+                Some(approved.unwrap_or(0) + rejected.unwrap_or(0)),
+                "{b}"
+            );
+            (
+                instant(&b["start"]),
+                (approved.expect("approved"), rejected.expect("rejected")),
+            )
+        })
+        .collect();
+    assert_eq!(counted, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_are_listed_filtered_paged_and_shown_to_their_company_only() {
     let pipeline = Decisions::start().await;
@@ -167,6 +214,20 @@ async fn decisions_are_listed_filtered_paged_and_shown_to_their_company_only() {
     let all = all_pages(gateway, &token, &[], "500", async || {}).await;
     assert_eq!(all.len(), 20);
     assert_newest_first(&all);
+
+    // Counted per hour: the listed decisions, by the hour they were decided in.
+    assert_activity_counts(gateway, &token, &all).await;
+    let (status, none) = get(gateway, &other, "/v1/decisions/activity", &[]).await;
+    assert_eq!((status, &none["buckets"]), (200, &json!([])), "{none}");
+    let (status, refused) = get(
+        gateway,
+        &token,
+        "/v1/decisions/activity",
+        &[("bucket", "week")],
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["errors"][0]["field"], "bucket");
     let listed = |items: &[Value]| order_ids(items).into_iter().collect::<HashSet<_>>();
     let posted_where = |keep: &dyn Fn(&str, &Value) -> bool| {
         posted

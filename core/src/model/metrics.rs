@@ -204,3 +204,104 @@ pub(crate) fn cost_threshold(scores: &[f64], blocked: &[bool], cost_ratio: f64) 
     }
     best.1
 }
+
+/// How the probabilities fall on the holdout, for a person to look at: the ROC curve, the
+/// probabilities of approved and of blocked orders, and how well they are calibrated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HoldoutCurves {
+    /// `[false positive rate, true positive rate]` points from `[0, 0]` to `[1, 1]`, the false
+    /// positive rate ascending; at most 101 of them (`ROC_POINTS`), thinned evenly from every cut.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<f64>>))]
+    pub roc: Vec<[f64; 2]>,
+    /// Orders by probability, in 20 equal bins from 0 to 1 (`SCORE_BINS`), by what the company
+    /// decided.
+    pub score_distribution: Vec<ScoreBin>,
+    /// Orders sorted by probability and cut into 10 equal groups (`CALIBRATION_BINS`; one per
+    /// order when fewer): in each, the mean probability beside the share actually blocked.
+    pub calibration: Vec<CalibrationBin>,
+}
+
+/// The most points a ROC curve keeps: enough to draw, small enough to store with the model.
+pub const ROC_POINTS: usize = 101;
+pub const SCORE_BINS: usize = 20;
+pub const CALIBRATION_BINS: usize = 10;
+
+/// Orders whose probability is in [from, to) (the last bin includes 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScoreBin {
+    pub from: f64,
+    pub to: f64,
+    pub approved: u64,
+    pub blocked: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CalibrationBin {
+    pub examples: u64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
+    pub mean_probability: f64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
+    pub blocked_share: f64,
+}
+
+pub(crate) fn holdout_curves(probabilities: &[f64], blocked: &[bool]) -> HoldoutCurves {
+    HoldoutCurves {
+        roc: roc_points(probabilities, blocked),
+        score_distribution: score_distribution(probabilities, blocked),
+        calibration: calibration(probabilities, blocked),
+    }
+}
+
+fn roc_points(scores: &[f64], blocked: &[bool]) -> Vec<[f64; 2]> {
+    let cuts = sweep(scores, blocked);
+    let last = cuts.len() - 1;
+    if cuts.len() <= ROC_POINTS {
+        return cuts.iter().map(|c| [c.fpr, c.tpr]).collect();
+    }
+    // Evenly spaced cuts, always keeping the first (nothing blocked) and the last (everything).
+    (0..ROC_POINTS)
+        .map(|i| &cuts[i * last / (ROC_POINTS - 1)])
+        .map(|c| [c.fpr, c.tpr])
+        .collect()
+}
+
+fn score_distribution(scores: &[f64], blocked: &[bool]) -> Vec<ScoreBin> {
+    let width = 1.0 / SCORE_BINS as f64;
+    let mut bins: Vec<ScoreBin> = (0..SCORE_BINS)
+        .map(|i| ScoreBin {
+            from: i as f64 * width,
+            to: (i + 1) as f64 * width,
+            approved: 0,
+            blocked: 0,
+        })
+        .collect();
+    for (&p, &b) in scores.iter().zip(blocked) {
+        let index = ((p.clamp(0.0, 1.0) / width) as usize).min(SCORE_BINS - 1);
+        if b {
+            bins[index].blocked += 1;
+        } else {
+            bins[index].approved += 1;
+        }
+    }
+    bins
+}
+
+fn calibration(scores: &[f64], blocked: &[bool]) -> Vec<CalibrationBin> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let groups = CALIBRATION_BINS.min(order.len());
+    (0..groups)
+        .map(|g| {
+            let members = &order[g * order.len() / groups..(g + 1) * order.len() / groups];
+            let n = members.len() as f64;
+            CalibrationBin {
+                examples: members.len() as u64,
+                mean_probability: members.iter().map(|&i| scores[i]).sum::<f64>() / n,
+                blocked_share: members.iter().filter(|&&i| blocked[i]).count() as f64 / n,
+            }
+        })
+        .collect()
+}

@@ -52,7 +52,10 @@ pub use compare::{
 };
 pub use examples::{TrainingExample, examples, for_each_example};
 pub use learners::{BoostingSettings, ForestSettings, Learner, LogisticSettings};
-pub use metrics::{Confusion, Evaluation};
+pub use metrics::{
+    CALIBRATION_BINS, CalibrationBin, Confusion, Evaluation, HoldoutCurves, ROC_POINTS, SCORE_BINS,
+    ScoreBin,
+};
 pub use options::{MIN_EXAMPLES, MIN_PER_OUTCOME, TrainingError, TrainingOptions};
 pub use parallel::cores;
 pub use progress::{Snapshot, Stage, TrainingProgress};

@@ -243,6 +243,7 @@ pub(super) fn fit_and_judge(
         threshold,
         metrics: ModelMetrics {
             holdout: metrics::evaluate(&hold_of_chosen, &hold_blocked, threshold),
+            holdout_curves: Some(metrics::holdout_curves(&hold_of_chosen, &hold_blocked)),
             threshold,
             chosen: learner,
             candidates: scores,

@@ -3,7 +3,7 @@
 
 use super::examples::TrainingExample;
 use super::learners::{Fitted, Learner, sigmoid};
-use super::metrics::{self, Evaluation};
+use super::metrics::{self, Evaluation, HoldoutCurves};
 use super::spec::FeatureSpec;
 use super::split::Split;
 use crate::features::{FeatureValue, RawFeatures};
@@ -72,6 +72,10 @@ pub struct ModelMetrics {
         ))
     )]
     pub monotonicity_violations: Vec<String>,
+    /// The holdout's ROC curve, probabilities by outcome and calibration; absent for versions
+    /// trained before they were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout_curves: Option<HoldoutCurves>,
     /// Orders in the training part.
     pub training_examples: usize,
     /// Orders in the holdout.

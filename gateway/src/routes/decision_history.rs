@@ -7,7 +7,7 @@ use crate::auth::Authenticated;
 use crate::problem::Problem;
 use crate::routes::decisions::{DecisionView, recorded_view};
 use crate::routes::openapi::{examples, params, responses};
-use crate::routes::query::{id_param, range};
+use crate::routes::query::{id_param, range, refuse_unknown};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_store::decisions::{DecisionFilter, DecisionSummary, Position, Snapshot};
@@ -112,21 +112,6 @@ impl Cursor {
             },
             snapshot,
         })
-    }
-}
-
-/// Refuses every parameter but `known`, naming each.
-fn refuse_unknown(params: &HashMap<String, String>, known: &[&str], errors: &mut FieldErrors) {
-    let mut unknown: Vec<&String> = params
-        .keys()
-        .filter(|k| !known.contains(&k.as_str()))
-        .collect();
-    unknown.sort();
-    for key in unknown {
-        errors.push(
-            key.as_str(),
-            format!("unknown parameter; use {}", known.join(", ")),
-        );
     }
 }
 
@@ -266,7 +251,7 @@ pub(crate) async fn list(
     tag = "decisions",
     operation_id = "getDecision",
     summary = "One recorded decision",
-    description = "The decision recorded for the company's request `request_id`, whole, as `POST /v1/decisions` answered it first: reasons, the largest approvable amount, model version, the scorer's timings (`repeat` false; no `gateway` timing, as no call waits for it). Only recorded decisions are found (not what-if decisions with `model_version`). An unknown request id, or another company's, gets 404. Request ids `batch` and `export` name other calls.",
+    description = "The decision recorded for the company's request `request_id`, whole, as `POST /v1/decisions` answered it first: reasons, the largest approvable amount, model version, the scorer's timings (`repeat` false; no `gateway` timing, as no call waits for it). Only recorded decisions are found (not what-if decisions with `model_version`). An unknown request id, or another company's, gets 404. Request ids `batch`, `export` and `activity` name other calls.",
     params(params::RequestId),
     responses(
         (status = 200, description = "The decision.", content_type = "application/json", body = DecisionView, example = examples::get_decision_200),

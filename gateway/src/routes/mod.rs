@@ -1,6 +1,7 @@
 pub(crate) mod audit;
 pub(crate) mod companies;
 pub(crate) mod datasets;
+pub(crate) mod decision_activity;
 pub(crate) mod decision_history;
 pub(crate) mod decisions;
 pub(crate) mod health;

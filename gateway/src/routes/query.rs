@@ -1,4 +1,5 @@
-//! Query parameters that several listings read by the same rule: a time range and a text id.
+//! Query parameters that several listings read by the same rule: a time range, a text id, and
+//! no parameter but those known.
 
 use aval_core::FieldErrors;
 use chrono::{DateTime, Utc};
@@ -52,4 +53,23 @@ pub(crate) fn id_param(
         return None;
     }
     Some(value.clone())
+}
+
+/// Refuses every parameter but `known`, naming each.
+pub(crate) fn refuse_unknown(
+    params: &HashMap<String, String>,
+    known: &[&str],
+    errors: &mut FieldErrors,
+) {
+    let mut unknown: Vec<&String> = params
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    for key in unknown {
+        errors.push(
+            key.as_str(),
+            format!("unknown parameter; use {}", known.join(", ")),
+        );
+    }
 }

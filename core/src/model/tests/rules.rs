@@ -1,5 +1,5 @@
 use super::{synthetic, synthetic_dataset};
-use crate::model::metrics::{cost_threshold, evaluate, ks_threshold, roc_auc};
+use crate::model::metrics::{cost_threshold, evaluate, holdout_curves, ks_threshold, roc_auc};
 use crate::model::spec::{Encoding, FeatureSpec};
 use crate::model::{
     Learner, Split, TrainingError, TrainingOptions, examples, train, train_dataset,
@@ -211,4 +211,50 @@ fn spec_numbers(spec: &FeatureSpec, row: &[f64]) -> Vec<Option<f64>> {
             value
         })
         .collect()
+}
+
+#[test]
+fn holdout_curves_count_every_order_once() {
+    let scores = [0.05, 0.2, 0.2, 0.55, 0.9, 1.0];
+    let blocked = [false, false, true, false, true, true];
+    let curves = holdout_curves(&scores, &blocked);
+    assert_eq!(curves.roc.first(), Some(&[0.0, 0.0]));
+    assert_eq!(curves.roc.last(), Some(&[1.0, 1.0]));
+    assert!(curves.roc.windows(2).all(|w| w[0][0] <= w[1][0]));
+    let bins = &curves.score_distribution;
+    assert_eq!(bins.len(), 20);
+    assert_eq!(bins.iter().map(|b| b.approved).sum::<u64>(), 3);
+    assert_eq!(bins.iter().map(|b| b.blocked).sum::<u64>(), 3);
+    assert_eq!(
+        (bins[4].approved, bins[4].blocked),
+        (1, 1),
+        "0.2 is in [0.2, 0.25)"
+    );
+    assert_eq!(bins[19].blocked, 1, "1.0 is in the last bin");
+    assert_eq!(
+        curves.calibration.len(),
+        6,
+        "fewer orders than bins: one each"
+    );
+    assert_eq!(curves.calibration[5].blocked_share, 1.0);
+    assert_eq!(curves.calibration[0].mean_probability, 0.05);
+}
+
+#[test]
+fn a_long_roc_curve_is_thinned_but_keeps_its_ends() {
+    let scores: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
+    let blocked: Vec<bool> = (0..1000).map(|i| i % 3 == 0).collect();
+    let curves = holdout_curves(&scores, &blocked);
+    assert_eq!(curves.roc.len(), 101);
+    assert_eq!(curves.roc[0], [0.0, 0.0]);
+    assert_eq!(curves.roc[100], [1.0, 1.0]);
+    assert_eq!(curves.calibration.len(), 10);
+    assert!(curves.calibration.iter().all(|b| b.examples == 100));
+    let mean = |b: &crate::model::CalibrationBin| b.mean_probability;
+    assert!(
+        curves
+            .calibration
+            .windows(2)
+            .all(|w| mean(&w[0]) < mean(&w[1]))
+    );
 }

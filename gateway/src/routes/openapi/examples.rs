@@ -40,6 +40,10 @@ pub(crate) fn decide_order_200() -> Value {
     parse(include_str!("examples/decide_order_200.json"))
 }
 
+pub(crate) fn decision_activity_200() -> Value {
+    parse(include_str!("examples/decision_activity_200.json"))
+}
+
 pub(crate) fn list_decisions_200() -> Value {
     parse(include_str!("examples/list_decisions_200.json"))
 }

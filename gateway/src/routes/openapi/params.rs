@@ -507,6 +507,29 @@ params!(
 );
 
 params!(
+    /// The range and bucket of `GET /v1/decisions/activity`.
+    DecisionActivity,
+    {
+        let mut all = vec![
+            parameter(
+                "bucket",
+                ParameterIn::Query,
+                false,
+                "`hour` or `day` (UTC; the default).",
+            )
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["hour", "day"])),
+            ))
+            .build(),
+        ];
+        all.extend(decided_range());
+        all
+    }
+);
+
+params!(
     /// `{request_id}` of a recorded decision.
     RequestId,
     vec![
