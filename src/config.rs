@@ -230,6 +230,10 @@ pub struct Gateway {
         value_parser = in_range("AVAL_MAX_INFLIGHT_UPLOADS_PER_COMPANY", 1_usize, 1000)
     )]
     pub max_inflight_uploads_per_company: usize,
+    /// A folder to serve the analyst console from, read at each request, instead of the files
+    /// built into the binary: for working on `gateway/console/` without rebuilding.
+    #[arg(long, env = "AVAL_CONSOLE_DIR")]
+    pub console_dir: Option<std::path::PathBuf>,
 }
 
 /// Little's law: in flight = rate x time in the system. An in-flight limit caps the queue an

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod console;
 pub mod json;
 pub mod problem;
 pub mod replies;
@@ -27,6 +28,7 @@ pub const BODY_LIMIT_BYTES: usize = 4 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let (routes, _) = routes(Some(&state)).split_for_parts();
     routes
+        .merge(console::routes(state.console.clone()))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))

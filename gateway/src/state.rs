@@ -1,5 +1,6 @@
 use crate::admission::Admission;
 use crate::auth::TokenKeys;
+use crate::console::Console;
 use crate::replies::ReplyRouter;
 use aval_core::Outages;
 use aval_store::Store;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub outages: Outages,
     /// What this instance has in flight, against its limits.
     pub admission: Arc<Admission>,
+    /// Where the analyst console's files come from.
+    pub console: Console,
 }

@@ -53,6 +53,10 @@ pub(super) async fn serve_gateway(
         replies,
         outages,
         admission: Arc::new(aval_gateway::admission::Admission::new(settings.limits())),
+        console: match &settings.console_dir {
+            Some(dir) => aval_gateway::console::Console::from_dir(dir.clone()),
+            None => aval_gateway::console::Console::embedded(),
+        },
     };
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await

@@ -186,6 +186,7 @@ pub async fn app_state(registry_url: &str) -> AppState {
         replies,
         outages: aval_core::Outages::default(),
         admission: Arc::new(aval_gateway::admission::Admission::new(OPEN_LIMITS)),
+        console: aval_gateway::console::Console::embedded(),
     }
 }
 
