@@ -149,6 +149,22 @@ mod tests {
     }
 
     #[test]
+    fn one_inquiry_is_singular_and_agrees_with_its_verb() {
+        assert_eq!(
+            sentence("bureau.inquiries", &n(1.0), -0.1, Language::Portuguese),
+            "1 consulta recente de crédito reduziu o risco"
+        );
+        assert_eq!(
+            sentence("bureau.inquiries", &n(3.0), 0.1, Language::Portuguese),
+            "3 consultas recentes de crédito aumentaram o risco"
+        );
+        assert_eq!(
+            sentence("bureau.inquiries", &n(1.0), 0.1, Language::English),
+            "1 recent credit inquiry raised the risk"
+        );
+    }
+
+    #[test]
     fn attributes_and_unknown_features_still_get_a_sentence() {
         assert_eq!(
             sentence(

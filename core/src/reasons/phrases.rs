@@ -236,11 +236,12 @@ pub(super) fn subject(feature: &str, value: &FeatureValue, language: Language) -
             false,
         ),
         "bureau.inquiries" => said(
-            pick(
-                l,
-                format!("{n} recent credit inquiries"),
-                format!("{n} consultas recentes de crédito"),
-            ),
+            match (plural, l) {
+                (true, Language::English) => format!("{n} recent credit inquiries"),
+                (false, Language::English) => format!("{n} recent credit inquiry"),
+                (true, Language::Portuguese) => format!("{n} consultas recentes de crédito"),
+                (false, Language::Portuguese) => format!("{n} consulta recente de crédito"),
+            },
             plural,
         ),
         "bureau.age_days" => said(
