@@ -16,8 +16,8 @@ as little as it must. Negative cases are left exactly as generated.
   - an Idempotency-Key names one batch: the same key with another body is refused, so a
     positive case's key carries a digest of its body;
   - a listing's `cursor` is one the API gave (a positive case has none), and its or an
-    export's `from` is before `to` (else `to` is left out): decisions, the audit log, datasets
-    and training runs;
+    export's `from` is before `to` (else `to` is left out): decisions, their activity, the
+    audit log, datasets and training runs;
   - an audit verification's `head_seq` and `head` come together (a positive case with one of
     them alone has neither).
 """
@@ -40,7 +40,14 @@ UPLOADS = {
 }
 DATE_FIELDS = {"customer": "founded_on", "credit_limit": "valid_from"}
 INSTANT_FIELDS = {"order": "issued_at", "bureau_report": "queried_at"}
-LISTINGS = ("/v1/decisions", "/v1/decisions/export", "/v1/audit", "/v1/datasets", "/v1/models/runs")
+LISTINGS = (
+    "/v1/decisions",
+    "/v1/decisions/export",
+    "/v1/decisions/activity",
+    "/v1/audit",
+    "/v1/datasets",
+    "/v1/models/runs",
+)
 AUDIT_VERIFY = "/v1/audit/verify"
 SEPARATORS = re.compile(r"[./-]")
 # Well inside the past: a replacement date that every rule takes.

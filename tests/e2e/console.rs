@@ -356,13 +356,70 @@ async fn an_analyst_uploads_sees_the_model_decides_and_looks_back_in_the_browser
             .await;
     }
     shots.take(&browser, "model").await;
+    // A second version, then the two compared, and the one not active activated, in the page.
+    let retrain = gateway
+        .http
+        .post(gateway.url("/v1/models/retrain"))
+        .bearer_auth(&token)
+        .json(&json!({"dataset_ids": [dataset_id]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(retrain.status(), 202);
+    let started = Instant::now();
+    let models = loop {
+        let models = api(&gateway, &token, "/v1/models").await;
+        if models["models"].as_array().is_some_and(|m| m.len() == 2) {
+            break models;
+        }
+        assert!(
+            started.elapsed() < TRAINED_WITHIN,
+            "no second version: {models}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let active = models["active_version"]
+        .as_i64()
+        .expect("an active version");
+    let other = 3 - active;
+    open(&browser, &gateway.base, &format!("models/{other}"), "model").await;
+    browser
+        .choose("select#compare-with", &active.to_string())
+        .await;
+    browser
+        .wait_for("#comparison[data-ready=\"true\"] table", PAGE_WITHIN)
+        .await;
+    let compared = browser.find_all("#comparison th[data-version]").await;
+    assert_eq!(compared.len(), 2, "both versions side by side");
+    browser
+        .wait_for("#activate", PAGE_WITHIN)
+        .await
+        .click()
+        .await;
+    browser
+        .wait_for("dialog#confirm-activate[open]", PAGE_WITHIN)
+        .await;
+    browser
+        .wait_for("#confirm-yes", PAGE_WITHIN)
+        .await
+        .click()
+        .await;
+    browser
+        .wait_for("#activate-result [data-activated=\"true\"]", PAGE_WITHIN)
+        .await;
+    let models = api(&gateway, &token, "/v1/models").await;
+    assert_eq!(
+        models["active_version"], other,
+        "activated through the page"
+    );
     open(&browser, &gateway.base, "models", "models").await;
     browser
         .wait_for(
-            "#models-table tr[data-version=\"1\"][data-active=\"true\"]",
+            &format!("#models-table tr[data-version=\"{other}\"][data-active=\"true\"]"),
             PAGE_WITHIN,
         )
         .await;
+    shots.take(&browser, "models").await;
 
     // Decide an order through the form.
     open(&browser, &gateway.base, "decide", "decide").await;
@@ -454,13 +511,7 @@ async fn an_analyst_uploads_sees_the_model_decides_and_looks_back_in_the_browser
         .wait_for("a[data-nav=\"decisions\"]", PAGE_WITHIN)
         .await;
     let portuguese = nav.text().await;
-    browser
-        .execute(
-            "const s = document.querySelector('#language'); s.value = 'en'; \
-             s.dispatchEvent(new Event('change', {bubbles: true}));",
-            json!([]),
-        )
-        .await;
+    browser.choose("#language", "en").await;
     page_ready(&browser, "overview").await;
     assert_eq!(html_lang(&browser).await, "en");
     let english = browser

@@ -172,6 +172,18 @@ impl Browser {
         }
     }
 
+    /// Picks the option `value` of the `<select>` matching `css`, as a person would: the page
+    /// hears a `change` event.
+    pub async fn choose(&self, css: &str, value: &str) {
+        let select = self.wait_for(css, crate::common::DEADLINE).await;
+        self.execute(
+            "const s = arguments[0]; s.value = arguments[1]; \
+             s.dispatchEvent(new Event('change', {bubbles: true}));",
+            json!([{ELEMENT_KEY: select.id}, value]),
+        )
+        .await;
+    }
+
     /// A PNG of the window.
     pub async fn screenshot(&self) -> Vec<u8> {
         let encoded = self.command("GET", "/screenshot", json!({})).await;
