@@ -135,9 +135,19 @@ async fn page_ready(browser: &Browser, name: &str) {
         .await;
 }
 
+/// Goes to `route` and waits for that route's page to be ready: the page name alone would
+/// also match the page it replaces when two visits of one page follow each other (models/1,
+/// then models/2).
 async fn open(browser: &Browser, base: &str, route: &str, name: &str) {
     browser.goto(&format!("{base}/#/{route}")).await;
-    page_ready(browser, name).await;
+    browser
+        .wait_for(
+            &format!(
+                "main#page[data-page=\"{name}\"][data-route=\"/{route}\"][data-ready=\"true\"]"
+            ),
+            PAGE_WITHIN,
+        )
+        .await;
 }
 
 async fn number(browser: &Browser, css: &str) -> f64 {
@@ -382,6 +392,9 @@ async fn an_analyst_uploads_sees_the_model_decides_and_looks_back_in_the_browser
         .as_i64()
         .expect("an active version");
     let other = 3 - active;
+    // Through the list: the browser may still be on models/{other}, and going to the URL it
+    // is already on would not load the page again.
+    open(&browser, &gateway.base, "models", "models").await;
     open(&browser, &gateway.base, &format!("models/{other}"), "model").await;
     browser
         .choose("select#compare-with", &active.to_string())

@@ -1,5 +1,6 @@
 // The shell: hash router, sign-in state, language, navigation. Each page module exports
-// `{ name, render(ctx) }`; the router gives every page a fresh `<main id="page" data-page=…>` and
+// `{ name, render(ctx) }`; the router gives every page a fresh `<main id="page" data-page=…
+// data-route=…>` (the route tells two visits of one page apart, say models/1 and models/2) and
 // sets `data-ready="true"` on it once `render` has loaded the page's data.
 
 import { session, onUnauthorized, request, setLanguageSource } from './api.js';
@@ -41,9 +42,9 @@ function parseHash() {
   return { path: path || '/overview', query: new URLSearchParams(search) };
 }
 
-function freshMain(name) {
+function freshMain(name, route) {
   const old = document.getElementById('page');
-  const main = h('main', { id: 'page', tabindex: -1, dataset: { page: name } });
+  const main = h('main', { id: 'page', tabindex: -1, dataset: { page: name, route } });
   old.replaceWith(main);
   return main;
 }
@@ -95,7 +96,7 @@ export async function route({ focus = true } = {}) {
   paintShell(signedIn);
   closeNav();
   if (!signedIn) {
-    const main = freshMain(signin.name);
+    const main = freshMain(signin.name, path);
     markNav('');
     await signin.render(ctxFor(main, gen, [], query, { message: signinMessage }));
     signinMessage = '';
@@ -110,7 +111,7 @@ export async function route({ focus = true } = {}) {
     if (match) { page = candidate; params = match.slice(1).map(decodeURIComponent); break; }
   }
   if (!page) { location.replace('#/overview'); return; }
-  const main = freshMain(page.name);
+  const main = freshMain(page.name, path);
   markNav(page.name);
   const ctx = ctxFor(main, gen, params, query);
   try {
