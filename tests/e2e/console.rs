@@ -127,27 +127,35 @@ fn jsonl_to_csv(jsonl: &Path, csv: &Path) {
 
 /// Waits until the page `name` has loaded its data.
 async fn page_ready(browser: &Browser, name: &str) {
+    ready(browser, &format!("[data-page=\"{name}\"]")).await;
+}
+
+/// Waits for `main#page` with these attributes to have loaded its data.
+async fn ready(browser: &Browser, attributes: &str) {
     browser
         .wait_for(
-            &format!("main#page[data-page=\"{name}\"][data-ready=\"true\"]"),
+            &format!("main#page{attributes}[data-ready=\"true\"]"),
             PAGE_WITHIN,
         )
         .await;
 }
 
-/// Goes to `route` and waits for that route's page to be ready: the page name alone would
-/// also match the page it replaces when two visits of one page follow each other (models/1,
-/// then models/2).
+/// Goes to `route` and waits for that route's page to be ready. The route in the wait keeps
+/// the page being replaced from answering it (models/1, then models/2); going to the route
+/// the browser is already on changes nothing in a hash-routed page, so that page is loaded
+/// again instead.
 async fn open(browser: &Browser, base: &str, route: &str, name: &str) {
-    browser.goto(&format!("{base}/#/{route}")).await;
-    browser
-        .wait_for(
-            &format!(
-                "main#page[data-page=\"{name}\"][data-route=\"/{route}\"][data-ready=\"true\"]"
-            ),
-            PAGE_WITHIN,
-        )
-        .await;
+    let hash = browser.execute("return location.hash;", json!([])).await;
+    if hash.as_str() == Some(&format!("#/{route}")) {
+        browser.refresh().await;
+    } else {
+        browser.goto(&format!("{base}/#/{route}")).await;
+    }
+    ready(
+        browser,
+        &format!("[data-page=\"{name}\"][data-route=\"/{route}\"]"),
+    )
+    .await;
 }
 
 async fn number(browser: &Browser, css: &str) -> f64 {
@@ -392,9 +400,6 @@ async fn an_analyst_uploads_sees_the_model_decides_and_looks_back_in_the_browser
         .as_i64()
         .expect("an active version");
     let other = 3 - active;
-    // Through the list: the browser may still be on models/{other}, and going to the URL it
-    // is already on would not load the page again.
-    open(&browser, &gateway.base, "models", "models").await;
     open(&browser, &gateway.base, &format!("models/{other}"), "model").await;
     browser
         .choose("select#compare-with", &active.to_string())

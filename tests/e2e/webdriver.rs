@@ -115,6 +115,11 @@ impl Browser {
         self.command("POST", "/url", json!({"url": url})).await;
     }
 
+    /// Loads the current page again, as a new document.
+    pub async fn refresh(&self) {
+        self.command("POST", "/refresh", json!({})).await;
+    }
+
     pub async fn set_window_size(&self, width: u32, height: u32) {
         self.command(
             "POST",
