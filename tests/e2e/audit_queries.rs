@@ -263,6 +263,7 @@ async fn paging_never_repeats_or_skips_an_event_while_the_log_grows() {
 /// session has them: what someone rewriting the log would do.
 fn as_superuser(sql: &str) {
     let url = common::stack().database_url;
+    let url = url.split('?').next().unwrap_or(&url);
     let database = url.rsplit('/').next().unwrap_or("aval");
     let port = url
         .rsplit(':')

@@ -184,13 +184,25 @@ async fn fresh_database() -> String {
         .execute(admin.pool())
         .await
         .expect("create a database");
-    let (base, _) = url
-        .rsplit_once('/')
-        .expect("a database name in DATABASE_URL");
-    let url = format!("{base}/{name}");
+    let url = url_of_database(&url, &name);
     let store = Store::connect(&url, 2).await.expect("connect");
     store.migrate().await.expect("migrate");
     url
+}
+
+/// `url` with its database name, before any `?options`, replaced by `name`.
+fn url_of_database(url: &str, name: &str) -> String {
+    let (base, _) = split_database_url(url);
+    match url.split_once('?') {
+        Some((_, options)) => format!("{base}/{name}?{options}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A PostgreSQL URL's server part and database name, without the `?options`.
+fn split_database_url(url: &str) -> (&str, &str) {
+    let address = url.split_once('?').map_or(url, |(address, _)| address);
+    address.rsplit_once('/').expect("a database name in DATABASE_URL")
 }
 
 /// `aval` with the stack's addresses, the database at `database_url` and no
@@ -271,7 +283,7 @@ async fn ready(process: &mut Process) {
 
 /// Drops a database [`fresh_database`] made, whoever is still connected.
 async fn drop_database(url: &str) {
-    let (_, name) = url.rsplit_once('/').expect("a database name");
+    let (_, name) = split_database_url(url);
     assert!(name.starts_with("aval_keys_"));
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
