@@ -33,89 +33,82 @@ pub struct Appended {
 impl Store {
     /// Appends `events` to their companies' chains in one transaction, in order; idempotent by
     /// event id. Locks the heads of the batch's companies in company-id order (so two writers
-    /// never deadlock), chains in memory, then writes all rows with one statement and the
-    /// heads with another.
+    /// never deadlock), chains in memory, then writes all rows and the heads with one
+    /// statement.
+    ///
+    /// Events are first taken to be new, which they are but for redeliveries: BEGIN, lock,
+    /// write, COMMIT, four round trips. A write that finds an event stored before is rolled
+    /// back and the batch is chained again without the stored ones.
     pub async fn append_audit_events(&self, events: &[AuditEvent]) -> Result<Appended, StoreError> {
         if events.is_empty() {
             return Ok(Appended::default());
         }
+        if let Some(appended) = self.append_chained(events, Stored::Assumed).await? {
+            return Ok(appended);
+        }
+        self.append_chained(events, Stored::Looked)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(
+                    "an audit event stored meanwhile, under the head's lock".to_owned(),
+                )
+            })
+    }
+
+    /// One try at the append; `None` when some event turned out to be stored already (the
+    /// transaction is rolled back).
+    async fn append_chained(
+        &self,
+        events: &[AuditEvent],
+        stored: Stored,
+    ) -> Result<Option<Appended>, StoreError> {
         let companies: Vec<Uuid> = events
             .iter()
             .map(|e| e.company_id)
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let mut tx = self.pool.begin().await?;
-        // Creating missing head rows first gives the lock below something to lock for a new
-        // company.
-        sqlx::query(
-            "INSERT INTO audit_heads (company_id, seq, hash)
-             SELECT company_id, 0, $2 FROM UNNEST($1::uuid[]) AS c(company_id)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&companies)
-        .bind(GENESIS.as_slice())
-        .execute(&mut *tx)
-        .await?;
-        let locked: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT company_id, seq, hash FROM audit_heads
-             WHERE company_id = ANY($1) ORDER BY company_id FOR UPDATE",
-        )
-        .bind(&companies)
-        .fetch_all(&mut *tx)
-        .await?;
-        let stored: HashSet<Uuid> =
-            sqlx::query_scalar("SELECT event_id FROM audit_events WHERE event_id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
-        let mut heads = HashMap::with_capacity(locked.len());
-        for (company, seq, hash) in locked {
-            let hash = to_hash(&hash)?;
-            heads.insert(company, ChainHead { seq, hash });
-        }
-        let mut seen = stored;
+        let mut heads = lock_heads(&mut tx, &companies).await?;
+        let mut seen: HashSet<Uuid> = match stored {
+            Stored::Assumed => HashSet::new(),
+            Stored::Looked => {
+                let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+                sqlx::query_scalar("SELECT event_id FROM audit_events WHERE event_id = ANY($1)")
+                    .bind(&ids)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect()
+            }
+        };
         let new = events.iter().filter(|e| seen.insert(e.event_id));
         let links = chain(&mut heads, new);
         let duplicates = events.len() - links.len();
         if links.is_empty() {
             tx.commit().await?;
-            return Ok(Appended {
+            return Ok(Some(Appended {
                 stored: 0,
                 duplicates,
                 heads: Vec::new(),
-            });
+            }));
         }
-        insert_links(&mut tx, &links).await?;
         let grown: BTreeSet<Uuid> = links.iter().map(|l| l.event.company_id).collect();
         let grown: Vec<(Uuid, ChainHead)> = grown
             .into_iter()
             .filter_map(|company| heads.get(&company).map(|head| (company, *head)))
             .collect();
-        sqlx::query(
-            "UPDATE audit_heads AS h SET seq = u.seq, hash = u.hash
-             FROM UNNEST($1::uuid[], $2::bigint[], $3::bytea[]) AS u(company_id, seq, hash)
-             WHERE h.company_id = u.company_id",
-        )
-        .bind(grown.iter().map(|(c, _)| *c).collect::<Vec<_>>())
-        .bind(grown.iter().map(|(_, h)| h.seq).collect::<Vec<_>>())
-        .bind(
-            grown
-                .iter()
-                .map(|(_, h)| h.hash.to_vec())
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *tx)
-        .await?;
+        let written = write_links(&mut tx, &links, &grown).await?;
+        if written != links.len() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         tx.commit().await?;
-        Ok(Appended {
+        Ok(Some(Appended {
             stored: links.len(),
             duplicates,
             heads: grown,
-        })
+        }))
     }
 
     /// A company's stored chain head, if it has one.
@@ -135,22 +128,71 @@ impl Store {
     }
 }
 
-/// Every link in one `INSERT ... UNNEST`: one round trip for the batch. `recorded_at` is the
-/// moment of the write, not of the transaction's start, so the audit lag measured from it is
-/// honest.
-async fn insert_links(
+/// Whether an append looks for events stored before, or assumes there are none.
+#[derive(Debug, Clone, Copy)]
+enum Stored {
+    Assumed,
+    Looked,
+}
+
+/// Locks the companies' heads in company-id order, creating a missing one at the genesis, and
+/// reads them: one statement (a conflict's no-op update is what takes the lock).
+async fn lock_heads(
+    tx: &mut Transaction<'_, Postgres>,
+    companies: &[Uuid],
+) -> Result<HashMap<Uuid, ChainHead>, StoreError> {
+    let locked: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
+        "INSERT INTO audit_heads (company_id, seq, hash)
+         SELECT company_id, 0, $2 FROM UNNEST($1::uuid[]) AS c(company_id) ORDER BY company_id
+         ON CONFLICT (company_id) DO UPDATE SET seq = audit_heads.seq
+         RETURNING company_id, seq, hash",
+    )
+    .bind(companies)
+    .bind(GENESIS.as_slice())
+    .fetch_all(&mut **tx)
+    .await?;
+    locked
+        .into_iter()
+        .map(|(company, seq, hash)| {
+            Ok((
+                company,
+                ChainHead {
+                    seq,
+                    hash: to_hash(&hash)?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Every link in one `INSERT ... UNNEST` and the grown heads in the same statement: one round
+/// trip for the batch. Returns how many links were stored: fewer than given when an event id
+/// was stored before. `recorded_at` is the moment of the write, not of the transaction's
+/// start, so the audit lag measured from it is honest.
+async fn write_links(
     tx: &mut Transaction<'_, Postgres>,
     links: &[Link<'_>],
-) -> Result<(), StoreError> {
+    heads: &[(Uuid, ChainHead)],
+) -> Result<usize, StoreError> {
     let column = |f: fn(&Link<'_>) -> Uuid| links.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO audit_events
-             (company_id, seq, event_id, kind, occurred_at, actor, details, prev_hash, hash, recorded_at)
-         SELECT company_id, seq, event_id, kind, occurred_at, actor, details::jsonb, prev_hash, hash,
-                clock_timestamp()
-         FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::timestamptz[],
-                     $6::text[], $7::text[], $8::bytea[], $9::bytea[])
-              AS l(company_id, seq, event_id, kind, occurred_at, actor, details, prev_hash, hash)",
+    let written: i64 = sqlx::query_scalar(
+        "WITH written AS (
+             INSERT INTO audit_events
+                 (company_id, seq, event_id, kind, occurred_at, actor, details, prev_hash, hash,
+                  recorded_at)
+             SELECT company_id, seq, event_id, kind, occurred_at, actor, details::jsonb,
+                    prev_hash, hash, clock_timestamp()
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::timestamptz[],
+                         $6::text[], $7::text[], $8::bytea[], $9::bytea[])
+                  AS l(company_id, seq, event_id, kind, occurred_at, actor, details, prev_hash, hash)
+             ON CONFLICT (event_id) DO NOTHING
+             RETURNING 1
+         ), heads AS (
+             UPDATE audit_heads AS h SET seq = u.seq, hash = u.hash
+             FROM UNNEST($10::uuid[], $11::bigint[], $12::bytea[]) AS u(company_id, seq, hash)
+             WHERE h.company_id = u.company_id
+         )
+         SELECT count(*) FROM written",
     )
     .bind(column(|l| l.event.company_id))
     .bind(links.iter().map(|l| l.seq).collect::<Vec<_>>())
@@ -166,9 +208,12 @@ async fn insert_links(
     )
     .bind(links.iter().map(|l| l.prev_hash.to_vec()).collect::<Vec<_>>())
     .bind(links.iter().map(|l| l.hash.to_vec()).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .bind(heads.iter().map(|(c, _)| *c).collect::<Vec<_>>())
+    .bind(heads.iter().map(|(_, h)| h.seq).collect::<Vec<_>>())
+    .bind(heads.iter().map(|(_, h)| h.hash.to_vec()).collect::<Vec<_>>())
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    Ok(usize::try_from(written).unwrap_or(0))
 }
 
 fn to_hash(bytes: &[u8]) -> Result<ChainHash, StoreError> {
