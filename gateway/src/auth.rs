@@ -48,15 +48,15 @@ pub(crate) async fn publish_sealed<R: WireRecord>(
     record: &R,
     extra_headers: &[(&str, &[u8])],
 ) -> Result<Delivered, TopicsError> {
-    let payload = state.publisher.codec().encode(topic, record).await?;
+    let publisher = state.publisher_for(topic);
+    let payload = publisher.codec().encode(topic, record).await?;
     let sealed = state.tokens.seal(auth.company.id, auth.jti, &payload);
     let mut headers: Vec<(&str, &[u8])> = vec![
         (SENDER_HEADER, sealed.sender.as_bytes()),
         (SEAL_HEADER, sealed.seal.as_bytes()),
     ];
     headers.extend_from_slice(extra_headers);
-    state
-        .publisher
+    publisher
         .publish_raw_to(
             &topic.name,
             partition,

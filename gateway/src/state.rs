@@ -4,7 +4,7 @@ use crate::console::Console;
 use crate::replies::ReplyRouter;
 use aval_core::Outages;
 use aval_store::Store;
-use aval_topics::{Catalogue, Publisher};
+use aval_topics::{Catalogue, Publisher, TopicRole, TopicSpec};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
@@ -13,7 +13,12 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    /// Decision requests and events: produced at once, uncompressed (see
+    /// [`Publisher::low_latency`]).
     pub publisher: Publisher,
+    /// Upload batches and their completion markers: compressed, with a short linger. All of
+    /// the ingest topic's records go through it, so a marker still follows its batches.
+    pub uploads: Publisher,
     pub catalogue: Arc<Catalogue>,
     pub tokens: Arc<TokenKeys>,
     pub metrics: PrometheusHandle,
@@ -25,4 +30,14 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// Where the analyst console's files come from.
     pub console: Console,
+}
+
+impl AppState {
+    /// The producer of `topic`'s records.
+    pub fn publisher_for(&self, topic: &TopicSpec) -> &Publisher {
+        match topic.role {
+            TopicRole::Ingest => &self.uploads,
+            _ => &self.publisher,
+        }
+    }
 }

@@ -6,6 +6,7 @@ use anyhow::Context;
 use aval_core::Outages;
 use aval_gateway::AppState;
 use aval_gateway::replies::ReplyRouter;
+use aval_topics::Publisher;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,8 @@ pub(super) async fn serve_gateway(
         publisher,
         kafka,
     } = Connections::open(common, true).await?;
+    let uploads = Publisher::new(&kafka, codec.clone(), KAFKA_TIMEOUT)
+        .context("cannot create the Kafka producer of uploads")?;
     let tokens = token_keys(common, &store).await?;
     // Unique per process, so several gateways each receive only their own replies.
     let replies = Arc::new(ReplyRouter::new(
@@ -47,6 +50,7 @@ pub(super) async fn serve_gateway(
     let state = AppState {
         store,
         publisher: publisher.clone(),
+        uploads,
         catalogue,
         tokens,
         metrics: aval_gateway::telemetry::prometheus(),

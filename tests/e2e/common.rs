@@ -178,7 +178,9 @@ pub async fn app_state(registry_url: &str) -> AppState {
     AppState {
         store,
         // The given registry, not the stack's: tests point it at one that is down.
-        publisher: Publisher::new(&stack().kafka(), codec, Duration::from_secs(10))
+        publisher: Publisher::low_latency(&stack().kafka(), codec.clone(), Duration::from_secs(10))
+            .expect("producer"),
+        uploads: Publisher::new(&stack().kafka(), codec, Duration::from_secs(10))
             .expect("producer"),
         catalogue: catalogue().await,
         tokens: Arc::new(keys()),

@@ -40,13 +40,13 @@ pub struct Delivered {
 impl Publisher {
     /// Idempotent, all-replica acknowledgements: a record the broker acknowledged is neither
     /// lost nor duplicated by the producer's own retries. A short linger batches concurrent
-    /// requests without adding noticeable latency.
+    /// requests without adding noticeable latency, and batches are compressed.
     pub fn new(
         kafka: &KafkaConnection,
         codec: AvroCodec,
         delivery_timeout: Duration,
     ) -> Result<Self, TopicsError> {
-        Self::with_linger(kafka, codec, delivery_timeout, 2)
+        Self::with(kafka, codec, delivery_timeout, 2, "lz4")
     }
 
     /// For the decision request/reply path (the gateway's requests, the scorer's replies and
@@ -55,19 +55,24 @@ impl Publisher {
     /// announcements one record at a time, so a 2 ms linger alone capped one scorer at a few
     /// hundred decisions/s. librdkafka still batches whatever queues up while a produce
     /// request is in flight, so under load batches form without waiting.
+    ///
+    /// Uncompressed: these batches hold a record or a few, and an LZ4 frame's setup cost more
+    /// of the scorer's CPU than the record's encoding, for bytes that hardly shrink; the broker
+    /// also checks an uncompressed batch without decompressing it.
     pub fn low_latency(
         kafka: &KafkaConnection,
         codec: AvroCodec,
         delivery_timeout: Duration,
     ) -> Result<Self, TopicsError> {
-        Self::with_linger(kafka, codec, delivery_timeout, 0)
+        Self::with(kafka, codec, delivery_timeout, 0, "none")
     }
 
-    fn with_linger(
+    fn with(
         kafka: &KafkaConnection,
         codec: AvroCodec,
         delivery_timeout: Duration,
         linger_ms: u32,
+        compression: &str,
     ) -> Result<Self, TopicsError> {
         let context = ConnectionContext::default();
         let mut config = kafka.client_config();
@@ -75,7 +80,7 @@ impl Publisher {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", linger_ms.to_string())
-            .set("compression.type", "lz4")
+            .set("compression.type", compression)
             .set(
                 "message.max.bytes",
                 crate::catalogue::MAX_INGEST_RECORD_BYTES.to_string(),

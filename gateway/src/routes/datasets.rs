@@ -543,7 +543,7 @@ async fn produce_completion(
     let failed = |e| Problem::dependency_failed("cannot queue the completion marker", e);
     let topic = state.catalogue.topic(TopicRole::Ingest);
     let partitions = state
-        .publisher
+        .publisher_for(topic)
         .partition_count(&topic.name)
         .await
         .map_err(failed)?;
