@@ -62,6 +62,9 @@ pub(crate) trait Processor: Send + Sync + 'static {
     const NAME: &'static str;
     /// How long one batch may take before the group thinks the member is stuck.
     const MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
+    /// Whether the broker may hold a fetch to gather more records; by default it answers the
+    /// moment a record lands.
+    const FETCH_BATCHING: Option<FetchBatching> = None;
     /// What `prepare` decided should be written for the batch.
     type Work: Send + Sync + 'static;
     /// What `apply` decided should be published once the writes are durable.
@@ -101,6 +104,15 @@ pub(crate) trait Processor: Send + Sync + 'static {
     }
 }
 
+/// A fetch the broker answers once `min_bytes` wait, or `max_wait` passed: for a processor
+/// nobody waits on, so that it reads (and writes) a batch per fetch instead of a record, and
+/// every fetch costs the broker and the processor once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FetchBatching {
+    pub(crate) min_bytes: usize,
+    pub(crate) max_wait: Duration,
+}
+
 /// Where a processor's records come from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source<'a> {
@@ -122,7 +134,7 @@ impl ConsumerSettings {
         source: Source<'_>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ProcessorError> {
-        let consumer = self.consumer(P::NAME, source, P::MAX_POLL_INTERVAL)?;
+        let consumer = self.consumer::<P>(source)?;
         tracing::info!(processor = P::NAME, ?source, group = %self.group_id, "processor started");
         let stop = CancellationToken::new();
         let result = {
@@ -157,13 +169,20 @@ impl ConsumerSettings {
         config.create_with_context(ConnectionContext::default())
     }
 
-    fn consumer(
+    fn consumer<P: Processor>(
         &self,
-        name: &str,
         source: Source<'_>,
-        max_poll_interval: Duration,
     ) -> Result<KafkaConsumer, rdkafka::error::KafkaError> {
-        let mut config = aval_topics::consumers::processor(&self.kafka, max_poll_interval);
+        let name = P::NAME;
+        let mut config = aval_topics::consumers::processor(&self.kafka, P::MAX_POLL_INTERVAL);
+        if let Some(batching) = P::FETCH_BATCHING {
+            config
+                .set("fetch.min.bytes", batching.min_bytes.to_string())
+                .set(
+                    "fetch.wait.max.ms",
+                    batching.max_wait.as_millis().to_string(),
+                );
+        }
         match source {
             Source::Group(topic) => {
                 aval_topics::consumers::join_group(&mut config, &self.group_id);
@@ -186,9 +205,7 @@ impl ConsumerSettings {
                         "group.id",
                         format!("{}-{name}-{}", self.group_id, uuid::Uuid::new_v4()),
                     )
-                    .set("enable.auto.commit", "false")
-                    // What these records change should reach the processor within milliseconds.
-                    .set("fetch.wait.max.ms", "50");
+                    .set("enable.auto.commit", "false");
                 let consumer = self.create(config)?;
                 let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
                 let mut partitions = TopicPartitionList::new();

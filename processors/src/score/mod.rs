@@ -9,7 +9,7 @@ mod cache;
 mod company_topics;
 mod request;
 
-use crate::consumer::{Processor, Source};
+use crate::consumer::{FetchBatching, Processor, Source};
 use crate::failure::Failure;
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::audit::AuditKind;
@@ -185,6 +185,13 @@ struct Uploads(Arc<Scorer>);
 
 impl Processor for Uploads {
     const NAME: &'static str = "score-uploads";
+    /// The audit topic carries every decision's event, and a dataset becoming ready is rare:
+    /// fetched per record, following it cost the broker and the scorer a fetch per decision.
+    /// Cached facts are dropped up to half a second later instead.
+    const FETCH_BATCHING: Option<FetchBatching> = Some(FetchBatching {
+        min_bytes: 1 << 20,
+        max_wait: Duration::from_millis(500),
+    });
     type Work = Vec<Uuid>;
     type Announcement = ();
 
