@@ -11,6 +11,7 @@ pub mod features;
 pub mod fingerprint;
 pub mod ingest;
 pub mod model;
+pub mod monitoring;
 pub mod reasons;
 pub mod text;
 pub mod token;
