@@ -202,7 +202,9 @@ fn url_of_database(url: &str, name: &str) -> String {
 /// A PostgreSQL URL's server part and database name, without the `?options`.
 fn split_database_url(url: &str) -> (&str, &str) {
     let address = url.split_once('?').map_or(url, |(address, _)| address);
-    address.rsplit_once('/').expect("a database name in DATABASE_URL")
+    address
+        .rsplit_once('/')
+        .expect("a database name in DATABASE_URL")
 }
 
 /// `aval` with the stack's addresses, the database at `database_url` and no
