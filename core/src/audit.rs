@@ -59,11 +59,18 @@ pub enum AuditKind {
     /// `failed`; `reason`).
     #[serde(rename = "decision.refused")]
     DecisionRefused,
+    /// A batch of outcome reports stored (`reports`, `stored`, `unchanged`).
+    #[serde(rename = "outcomes.reported")]
+    OutcomesReported,
+    /// The company changed its definition of a bad order (`days_past_due`, `within_days`, and
+    /// the values before as `previous_days_past_due`, `previous_within_days`).
+    #[serde(rename = "outcomes.definition_changed")]
+    OutcomeDefinitionChanged,
 }
 
 impl AuditKind {
     /// Every kind, for callers that name them (the audit log's filters).
-    pub const ALL: [AuditKind; 18] = [
+    pub const ALL: [AuditKind; 20] = [
         AuditKind::CompanyRegistered,
         AuditKind::DatasetCreated,
         AuditKind::BatchAccepted,
@@ -82,6 +89,8 @@ impl AuditKind {
         AuditKind::DecisionRejected,
         AuditKind::DecisionRepeated,
         AuditKind::DecisionRefused,
+        AuditKind::OutcomesReported,
+        AuditKind::OutcomeDefinitionChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +113,8 @@ impl AuditKind {
             AuditKind::DecisionRejected => "decision.rejected",
             AuditKind::DecisionRepeated => "decision.repeated",
             AuditKind::DecisionRefused => "decision.refused",
+            AuditKind::OutcomesReported => "outcomes.reported",
+            AuditKind::OutcomeDefinitionChanged => "outcomes.definition_changed",
         }
     }
 }
@@ -274,6 +285,8 @@ mod tests {
                 AuditKind::DecisionRejected => 15,
                 AuditKind::DecisionRepeated => 16,
                 AuditKind::DecisionRefused => 17,
+                AuditKind::OutcomesReported => 18,
+                AuditKind::OutcomeDefinitionChanged => 19,
             };
             assert_eq!(AuditKind::ALL[position], kind);
             let wire = serde_json::to_value(kind).unwrap_or_default();

@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod ingest;
 pub mod model;
 pub mod monitoring;
+pub mod outcome;
 pub mod reasons;
 pub mod text;
 pub mod token;

@@ -86,6 +86,11 @@ pub(crate) fn routes(layers: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::decision_history::export))
         .routes(routes!(routes::decision_activity::activity))
         .routes(routes!(routes::decision_history::show))
+        .routes(routes!(routes::outcomes::list, routes::outcomes::report))
+        .routes(routes!(
+            routes::outcomes::definition,
+            routes::outcomes::set_definition
+        ))
         .routes(routes!(routes::audit::list))
         .routes(routes!(routes::audit::verify))
         .routes(routes!(routes::health::healthz))

@@ -19,7 +19,12 @@ as little as it must. Negative cases are left exactly as generated.
     export's `from` is before `to` (else `to` is left out): decisions, their activity, the
     audit log, datasets and training runs;
   - an audit verification's `head_seq` and `head` come together (a positive case with one of
-    them alone has neither).
+    them alone has neither);
+  - an outcome report names a decision of the company: every report of a positive batch is
+    pointed at the order scripts/fuzz decided (AVAL_FUZZ_ORDER_ID), keeping the first report
+    of each kind family (a batch may not name one order's family twice), and its
+    `occurred_at` is at most a day ahead;
+  - a bad-order definition's `within_days` is at least its `days_past_due`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -41,6 +47,7 @@ UPLOADS = {
 DATE_FIELDS = {"customer": "founded_on", "credit_limit": "valid_from"}
 INSTANT_FIELDS = {"order": "issued_at", "bureau_report": "queried_at"}
 LISTINGS = (
+    "/v1/outcomes",
     "/v1/decisions",
     "/v1/decisions/export",
     "/v1/decisions/activity",
@@ -49,6 +56,9 @@ LISTINGS = (
     "/v1/models/runs",
 )
 AUDIT_VERIFY = "/v1/audit/verify"
+OUTCOMES = "/v1/outcomes"
+DEFINITION = "/v1/outcomes/definition"
+REPAYMENT_KINDS = ("paid_on_time", "paid_late", "defaulted", "written_off")
 SEPARATORS = re.compile(r"[./-]")
 # Well inside the past: a replacement date that every rule takes.
 SAFE_DAY = "2020-01-02"
@@ -78,7 +88,10 @@ def case_within_rules(path, case):
     # Only bodies of these calls are changed. Any assignment to `case.body` makes schemathesis
     # validate the case again and label it by the result: assigning an absent body (the
     # optional one of POST /v1/models/retrain) would label the case invalid.
-    if path not in UPLOADS and path not in ("/v1/decisions", "/v1/decisions/batch"):
+    body_paths = ("/v1/decisions", "/v1/decisions/batch", OUTCOMES, DEFINITION)
+    if path not in UPLOADS and path not in body_paths:
+        return case
+    if path in (OUTCOMES, DEFINITION) and case.method.upper() not in ("POST", "PUT"):
         return case
     if not isinstance(case.body, dict):
         return case
@@ -99,6 +112,12 @@ def case_within_rules(path, case):
             case.headers = headers
     elif path == "/v1/decisions" and isinstance(body, dict):
         decision_request(body)
+    elif path == OUTCOMES and isinstance(body.get("reports"), list):
+        body["reports"] = reports_within_rules(body["reports"])
+    elif path == DEFINITION:
+        days, within = body.get("days_past_due"), body.get("within_days")
+        if isinstance(days, (int, float)) and isinstance(within, (int, float)) and within < days:
+            body["within_days"] = days
     elif path == "/v1/decisions/batch" and isinstance(body, dict) and isinstance(body.get("orders"), list):
         for entry in body["orders"]:
             if isinstance(entry, dict) and "order" in entry:
@@ -113,6 +132,27 @@ def case_within_rules(path, case):
                     order["id"] = distinct(order["id"], i)
                 seen.add(order["id"])
     return case
+
+
+def reports_within_rules(reports):
+    """Each report about the order scripts/fuzz decided, one per kind family."""
+    order_id = os.environ.get("AVAL_FUZZ_ORDER_ID")
+    if not order_id:
+        return reports
+    kept, families = [], set()
+    for report in reports:
+        if not isinstance(report, dict):
+            kept.append(report)
+            continue
+        family = "repayment" if report.get("kind") in REPAYMENT_KINDS else "override"
+        if family in families:
+            continue
+        families.add(family)
+        report.pop("request_id", None)
+        report["order_id"] = order_id
+        report["occurred_at"] = in_the_past(report.get("occurred_at"))
+        kept.append(report)
+    return kept
 
 
 def query_within_rules(case):

@@ -24,6 +24,7 @@ mod ingest_crash;
 mod ingest_inputs;
 mod ingest_support;
 mod jwt;
+mod outcomes;
 mod poison;
 mod processes;
 mod redrive;

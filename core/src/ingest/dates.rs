@@ -22,7 +22,7 @@ pub(super) fn date(value: &Value, now: DateTime<Utc>) -> Result<NaiveDate, Strin
 }
 
 /// An instant: an RFC 3339 timestamp with its offset, or `YYYY-MM-DD` meaning midnight UTC.
-pub(super) fn timestamp(value: &Value, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub(crate) fn timestamp(value: &Value, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let text = string(value)?;
     let at = if looks_like_date(text) {
         plain_date(text)?.and_time(NaiveTime::MIN).and_utc()

@@ -11,7 +11,7 @@ mod batch;
 mod bureau_report;
 mod credit_limit;
 mod customer;
-mod dates;
+pub(crate) mod dates;
 mod document;
 mod fields;
 mod integrity;

@@ -70,7 +70,9 @@ pub(crate) struct AuditEventView {
         "decision.approved",
         "decision.rejected",
         "decision.repeated",
-        "decision.refused"
+        "decision.refused",
+        "outcomes.reported",
+        "outcomes.definition_changed"
     ))]
     kind: String,
     occurred_at: DateTime<Utc>,

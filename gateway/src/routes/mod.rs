@@ -7,6 +7,7 @@ pub(crate) mod decisions;
 pub(crate) mod health;
 pub(crate) mod models;
 pub(crate) mod openapi;
+pub(crate) mod outcomes;
 pub(crate) mod paging;
 pub(crate) mod query;
 pub(crate) mod tokens;

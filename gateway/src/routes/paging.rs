@@ -59,27 +59,8 @@ pub(crate) fn page_request<S>(
             "unknown parameter; use limit, cursor and status",
         );
     }
-    let limit = match params.get("limit").map(|v| v.parse::<i64>()) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
-        Some(_) => {
-            errors.push("limit", format!("must be an integer from 1 to {MAX_LIMIT}"));
-            DEFAULT_LIMIT
-        }
-    };
-    let cursor = match params.get("cursor") {
-        None => None,
-        Some(text) => match Cursor::decode(text).filter(|c| id_ok(&c.id)) {
-            Some(cursor) => Some(cursor),
-            None => {
-                errors.push(
-                    "cursor",
-                    "is not a cursor this list gave; pass `next_cursor` of the previous page as it came",
-                );
-                None
-            }
-        },
-    };
+    let limit = read_limit(params, &mut errors);
+    let cursor = read_cursor(params, id_ok, &mut errors);
     let status = match params.get("status") {
         None => None,
         Some(text) => match parse_status(text) {
@@ -98,6 +79,62 @@ pub(crate) fn page_request<S>(
         cursor,
         status,
     })
+}
+
+/// `limit` and `cursor` of a list without statuses, whose own filters `filters` the caller
+/// reads: every bad value and every other parameter is added to `errors`.
+pub(crate) fn filtered_page(
+    params: &HashMap<String, String>,
+    filters: &[&str],
+    id_ok: impl Fn(&str) -> bool,
+    errors: &mut FieldErrors,
+) -> (i64, Option<Cursor>) {
+    let mut known = vec!["limit", "cursor"];
+    known.extend_from_slice(filters);
+    let mut unknown: Vec<&String> = params
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    for key in unknown {
+        errors.push(
+            key.as_str(),
+            format!("unknown parameter; use {}", known.join(", ")),
+        );
+    }
+    (
+        read_limit(params, errors),
+        read_cursor(params, id_ok, errors),
+    )
+}
+
+/// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent (or bad, with the error noted).
+fn read_limit(params: &HashMap<String, String>, errors: &mut FieldErrors) -> i64 {
+    match params.get("limit").map(|v| v.parse::<i64>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
+        Some(_) => {
+            errors.push("limit", format!("must be an integer from 1 to {MAX_LIMIT}"));
+            DEFAULT_LIMIT
+        }
+    }
+}
+
+/// `cursor`: one this list gave, whose id `id_ok` takes.
+fn read_cursor(
+    params: &HashMap<String, String>,
+    id_ok: impl Fn(&str) -> bool,
+    errors: &mut FieldErrors,
+) -> Option<Cursor> {
+    let text = params.get("cursor")?;
+    let cursor = Cursor::decode(text).filter(|c| id_ok(&c.id));
+    if cursor.is_none() {
+        errors.push(
+            "cursor",
+            "is not a cursor this list gave; pass `next_cursor` of the previous page as it came",
+        );
+    }
+    cursor
 }
 
 /// Cuts a fetch of `limit + 1` items to the page, with the cursor of the next page when there
@@ -194,6 +231,33 @@ mod tests {
             pairs
         };
         assert_eq!(fields(&written), fields(&documented));
+    }
+
+    #[test]
+    fn a_filtered_list_takes_its_filters_and_names_the_rest() {
+        let mut errors = FieldErrors::default();
+        let (limit, cursor) = filtered_page(
+            &query(&[("order_id", "A-1"), ("limit", "5")]),
+            &["order_id"],
+            |_| true,
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors}");
+        assert_eq!((limit, cursor), (5, None));
+        filtered_page(
+            &query(&[("status", "ready"), ("limit", "x"), ("cursor", "zz")]),
+            &["order_id"],
+            |_| true,
+            &mut errors,
+        );
+        let fields: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+        assert_eq!(fields, ["status", "limit", "cursor"]);
+        assert!(
+            errors
+                .iter()
+                .next()
+                .is_some_and(|e| e.reason.contains("order_id"))
+        );
     }
 
     #[test]

@@ -240,8 +240,13 @@ fn label(raw: Option<&str>) -> Result<String, FieldErrors> {
     errors.into_result(raw.map(str::trim).unwrap_or_default().to_owned())
 }
 
-/// Puts `event` on the audit topic; `undone` says what the 503 leaves undone.
-async fn audit(state: &AppState, event: &AuditEvent, undone: &str) -> Result<(), Problem> {
+/// Puts `event` on the audit topic; `undone` says what the 503 leaves undone. Every change
+/// committed only once audited goes through here.
+pub(crate) async fn audit(
+    state: &AppState,
+    event: &AuditEvent,
+    undone: &str,
+) -> Result<(), Problem> {
     state
         .publisher
         .publish_audit(&state.catalogue, event)

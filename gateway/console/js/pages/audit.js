@@ -5,12 +5,12 @@ import { h, field, dataTable, scroller, replace, announce } from '../dom.js';
 import { t, fmt } from '../i18n.js';
 import { toInstant } from './decisions.js';
 
-const FAMILIES = ['company.*', 'dataset.*', 'batch.*', 'training.*', 'model.*', 'decision.*', 'token.*', 'record.*'];
+const FAMILIES = ['company.*', 'dataset.*', 'batch.*', 'training.*', 'model.*', 'decision.*', 'token.*', 'record.*', 'outcomes.*'];
 const KINDS = [
   'company.registered', 'dataset.created', 'batch.accepted', 'batch.rejected', 'dataset.ready', 'dataset.rejected',
   'training.started', 'training.finished', 'training.failed', 'model.activated', 'model.kept_as_candidate',
   'record.dead_lettered', 'token.issued', 'token.revoked', 'decision.approved', 'decision.rejected',
-  'decision.repeated', 'decision.refused',
+  'decision.repeated', 'decision.refused', 'outcomes.reported', 'outcomes.definition_changed',
 ];
 
 export default {

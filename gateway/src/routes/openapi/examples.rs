@@ -149,3 +149,23 @@ pub(crate) fn list_training_runs_200() -> Value {
 pub(crate) fn list_page_422() -> Value {
     parse(include_str!("examples/list_page_422.json"))
 }
+
+pub(crate) fn report_outcomes_request() -> Value {
+    parse(include_str!("examples/report_outcomes_request.json"))
+}
+
+pub(crate) fn report_outcomes_200() -> Value {
+    parse(include_str!("examples/report_outcomes_200.json"))
+}
+
+pub(crate) fn report_outcomes_422() -> Value {
+    parse(include_str!("examples/report_outcomes_422.json"))
+}
+
+pub(crate) fn list_outcomes_200() -> Value {
+    parse(include_str!("examples/list_outcomes_200.json"))
+}
+
+pub(crate) fn outcome_definition_200() -> Value {
+    parse(include_str!("examples/outcome_definition_200.json"))
+}

@@ -549,3 +549,21 @@ params!(
         .build()
     ]
 );
+
+params!(
+    /// The paging and filter of `GET /v1/outcomes`.
+    OutcomeListing,
+    vec![
+        limit("Outcomes", paging::MAX_LIMIT, paging::DEFAULT_LIMIT),
+        parameter(
+            "cursor",
+            ParameterIn::Query,
+            false,
+            "The `next_cursor` of the previous page, as it came (opaque; pass the same `order_id` \
+             with it). Anything else gets 422.",
+        )
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build(),
+        text_id("order_id", "Only the outcomes of this order."),
+    ]
+);

@@ -133,8 +133,8 @@ fn every_route_is_documented_and_nothing_else() {
     );
     assert_eq!(
         expected.len(),
-        31,
-        "28 routes, the upload one serving 4 kinds"
+        35,
+        "32 routes, the upload one serving 4 kinds"
     );
 }
 
@@ -1082,5 +1082,64 @@ fn the_document_is_the_code_s() {
         serde_json::to_value(api()).expect("serialises"),
         doc(),
         "made twice, the same"
+    );
+}
+
+/// The outcome schemas state the rules of `aval_core::outcome`: one closed variant per kind,
+/// exactly one identifier, and the code's limits.
+#[test]
+fn outcome_schemas_match_the_code() {
+    use aval_core::outcome::{
+        DAYS_PAST_DUE, MAX_DAYS_LATE, MAX_REASON_CODE_CHARS, MAX_REPORTS, OutcomeKind, WITHIN_DAYS,
+    };
+    let doc = doc();
+    let schema = |rest: &str| at(&doc, &format!("/components/schemas/{rest}")).clone();
+    assert_eq!(
+        schema("OutcomeBatch/properties/reports/maxItems"),
+        json!(MAX_REPORTS)
+    );
+    let variants = schema("OutcomeReport/oneOf");
+    let variants = variants.as_array().expect("a oneOf");
+    let kinds: Vec<Value> = variants
+        .iter()
+        .map(|v| v["properties"]["kind"]["enum"][0].clone())
+        .collect();
+    assert_eq!(kinds, OutcomeKind::NAMES.map(|k| json!(k)).to_vec());
+    for variant in variants {
+        assert_eq!(variant["additionalProperties"], json!(false), "{variant}");
+        assert_eq!(
+            variant["oneOf"],
+            json!([{"required": ["request_id"]}, {"required": ["order_id"]}])
+        );
+    }
+    assert_eq!(
+        variants[1]["properties"]["days_late"]["maximum"],
+        json!(MAX_DAYS_LATE)
+    );
+    let reason_code = &variants[4]["properties"]["reason_code"];
+    assert_eq!(reason_code["maxLength"], json!(MAX_REASON_CODE_CHARS));
+    assert_eq!(reason_code["pattern"], json!(text::id_pattern()));
+    for name in ["OutcomeDefinition", "OutcomeDefinitionRequest"] {
+        let definition = schema(&format!("{name}/properties"));
+        assert_eq!(
+            definition["days_past_due"]["minimum"],
+            json!(DAYS_PAST_DUE.start())
+        );
+        assert_eq!(
+            definition["days_past_due"]["maximum"],
+            json!(DAYS_PAST_DUE.end())
+        );
+        assert_eq!(
+            definition["within_days"]["minimum"],
+            json!(WITHIN_DAYS.start())
+        );
+        assert_eq!(
+            definition["within_days"]["maximum"],
+            json!(WITHIN_DAYS.end())
+        );
+    }
+    assert_eq!(
+        schema("OutcomeDefinitionRequest/required"),
+        json!(["days_past_due", "within_days"])
     );
 }

@@ -1,0 +1,451 @@
+//! Outcomes over HTTP (`/v1/outcomes`): reports join the decisions they name (by request id
+//! or order id), are refused whole when one names no decision of the company (another
+//! company's reads as unknown), are idempotent upserts where the later repayment outcome wins
+//! and an override is kept beside it; the definition of a bad order has defaults, ranges and
+//! audited changes; and one company never sees or changes another's.
+
+use crate::common::{self, DEADLINE, Gateway};
+use crate::decisions_support::{Decisions, order, order_json, post_decision};
+use aval_topics::TopicRole;
+use aval_topics::records::AuditEventRecord;
+use rdkafka::Message;
+use rdkafka::consumer::StreamConsumer;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+async fn send(
+    gateway: &Gateway,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = gateway
+        .http
+        .request(method, gateway.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn report(gateway: &Gateway, token: &str, reports: Value) -> (u16, Value) {
+    send(
+        gateway,
+        token,
+        reqwest::Method::POST,
+        "/v1/outcomes",
+        Some(json!({ "reports": reports })),
+    )
+    .await
+}
+
+/// Every outcome of the company (of `order_id`, when given), walking the pages `limit` at a
+/// time.
+async fn listed(
+    gateway: &Gateway,
+    token: &str,
+    order_id: Option<&str>,
+    limit: usize,
+) -> Vec<Value> {
+    let mut outcomes = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![format!("limit={limit}")];
+        if let Some(order_id) = order_id {
+            query.push(format!("order_id={}", encoded(order_id)));
+        }
+        if let Some(cursor) = &cursor {
+            query.push(format!("cursor={cursor}"));
+        }
+        let response = gateway
+            .http
+            .get(gateway.url(&format!("/v1/outcomes?{}", query.join("&"))))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        let page: Value = response.json().await.expect("json");
+        outcomes.extend(
+            page["outcomes"]
+                .as_array()
+                .expect("outcomes")
+                .iter()
+                .cloned(),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return outcomes,
+        }
+    }
+}
+
+/// `text` percent-encoded for a query string.
+fn encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `(order_id, family) -> kind` of a listing.
+fn kinds(outcomes: &[Value]) -> BTreeMap<(String, String), String> {
+    outcomes
+        .iter()
+        .map(|o| {
+            let text = |key: &str| o[key].as_str().expect(key).to_owned();
+            ((text("order_id"), text("family")), text("kind"))
+        })
+        .collect()
+}
+
+fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("field").to_owned())
+        .collect()
+}
+
+/// The next `count` audit events of `company` whose kind starts with `outcomes.`, in order.
+async fn outcome_events(
+    consumer: &StreamConsumer,
+    company: &str,
+    count: usize,
+) -> Vec<AuditEventRecord> {
+    let codec = common::codec();
+    let mut events = Vec::new();
+    let started = Instant::now();
+    while events.len() < count {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "outcome audit events so far: {events:?}"
+        );
+        let Ok(Ok(message)) = tokio::time::timeout(DEADLINE, consumer.recv()).await else {
+            continue;
+        };
+        if message.key() != Some(company.as_bytes()) {
+            continue;
+        }
+        let event: AuditEventRecord = codec
+            .decode(message.payload().expect("payload"))
+            .await
+            .expect("decode");
+        if event.kind.starts_with("outcomes.") {
+            assert_eq!(event.actor, format!("company:{company}"));
+            events.push(event);
+        }
+    }
+    events
+}
+
+fn detail(event: &AuditEventRecord, key: &str) -> String {
+    event.details.get(key).cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_join_their_decisions_and_are_upserted_by_the_rule() {
+    let pipeline = Decisions::start().await;
+    let gateway = pipeline.gateway();
+    let audit =
+        common::consumer_from_start(&pipeline.pipeline.catalogue.topic(TopicRole::Audit).name);
+    let (company, token) = pipeline.trained_company().await;
+    let (_, other) = gateway.register().await;
+
+    let mut decided = BTreeMap::new();
+    for (i, id) in ["O-1", "O-2", "O-3", "O-4"].into_iter().enumerate() {
+        let body = json!({"order": order_json(&order(id, "C00001", 10_000 + 100 * i as i64))});
+        let (status, decision) = post_decision(gateway, &token, "/v1/decisions", body, "en").await;
+        assert_eq!(status, 200, "{decision}");
+        decided.insert(id, decision);
+    }
+    let request_id = |id: &str| {
+        decided[id]["request_id"]
+            .as_str()
+            .expect("request_id")
+            .to_owned()
+    };
+
+    // By request id and by order id; an override beside a repayment outcome.
+    let first = json!([
+        {"request_id": request_id("O-1"), "occurred_at": "2026-11-01T10:00:00Z", "kind": "paid_on_time"},
+        {"order_id": "O-2", "occurred_at": "2026-11-02T10:00:00Z", "kind": "paid_late", "days_late": 12},
+        {"order_id": "O-3", "occurred_at": "2026-11-03T10:00:00Z", "kind": "defaulted"},
+        {"order_id": "O-3", "occurred_at": "2026-11-01T09:00:00-03:00", "kind": "override",
+         "direction": "blocked_approval", "reason_code": "manual-review"},
+    ]);
+    let (status, receipt) = report(gateway, &token, first.clone()).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt, json!({"reports": 4, "stored": 4, "unchanged": 0}));
+
+    let outcomes = listed(gateway, &token, None, 50).await;
+    let expected: BTreeMap<(String, String), String> = [
+        (("O-1", "repayment"), "paid_on_time"),
+        (("O-2", "repayment"), "paid_late"),
+        (("O-3", "repayment"), "defaulted"),
+        (("O-3", "override"), "override"),
+    ]
+    .into_iter()
+    .map(|((o, f), k)| ((o.to_owned(), f.to_owned()), k.to_owned()))
+    .collect();
+    assert_eq!(kinds(&outcomes), expected);
+    for outcome in &outcomes {
+        let order_id = outcome["order_id"].as_str().expect("order_id");
+        let decision = &decided[order_id];
+        // Joined to the decision the order got.
+        for key in [
+            "request_id",
+            "order_id",
+            "decision",
+            "model_version",
+            "threshold",
+        ] {
+            assert_eq!(
+                outcome["decision"][key], decision[key],
+                "{key} of {outcome}"
+            );
+        }
+    }
+    let o2 = &listed(gateway, &token, Some("O-2"), 50).await;
+    assert_eq!(o2.len(), 1, "{o2:?}");
+    assert_eq!(o2[0]["days_late"], 12);
+    assert_eq!(o2[0]["occurred_at"], "2026-11-02T10:00:00Z");
+    let o3 = listed(gateway, &token, Some("O-3"), 50).await;
+    assert_eq!(o3[0]["family"], "repayment", "{o3:?}");
+    assert_eq!(o3[1]["family"], "override");
+    assert_eq!(o3[1]["direction"], "blocked_approval");
+    assert_eq!(o3[1]["reason_code"], "manual-review");
+    assert_eq!(o3[1]["occurred_at"], "2026-11-01T12:00:00Z");
+    assert!(o3[1].get("days_late").is_none(), "{o3:?}");
+
+    // Paged one at a time: the same outcomes, none twice.
+    let paged = listed(gateway, &token, None, 1).await;
+    assert_eq!(paged, outcomes);
+
+    // The same batch again changes nothing, not even when it was reported.
+    let (status, receipt) = report(gateway, &token, first).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt, json!({"reports": 4, "stored": 0, "unchanged": 4}));
+    assert_eq!(listed(gateway, &token, None, 50).await, outcomes);
+
+    // A later repayment outcome replaces the earlier; an earlier one then changes nothing; the
+    // override stays beside it.
+    let (status, receipt) = report(
+        gateway,
+        &token,
+        json!([
+            {"order_id": "O-2", "occurred_at": "2026-11-20T10:00:00Z", "kind": "defaulted"},
+            {"request_id": request_id("O-3"), "occurred_at": "2026-10-01T10:00:00Z", "kind": "paid_on_time"},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt, json!({"reports": 2, "stored": 1, "unchanged": 1}));
+    let o2 = listed(gateway, &token, Some("O-2"), 50).await;
+    assert_eq!(o2.len(), 1, "{o2:?}");
+    assert_eq!(o2[0]["kind"], "defaulted");
+    assert!(o2[0].get("days_late").is_none(), "{o2:?}");
+    assert_eq!(
+        kinds(&listed(gateway, &token, Some("O-3"), 50).await),
+        kinds(&o3),
+        "O-3 keeps its later default and its override"
+    );
+
+    // An orphan refuses the whole batch, naming each by index; nothing of it is stored.
+    let (status, problem) = report(
+        gateway,
+        &token,
+        json!([
+            {"order_id": "O-4", "occurred_at": "2026-11-05T10:00:00Z", "kind": "paid_on_time"},
+            {"order_id": "NO-SUCH-ORDER", "occurred_at": "2026-11-05T10:00:00Z", "kind": "defaulted"},
+            {"request_id": "no-such-request", "occurred_at": "2026-11-05T10:00:00Z", "kind": "written_off"},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        fields(&problem),
+        ["reports[1].order_id", "reports[2].request_id"]
+    );
+    assert!(listed(gateway, &token, Some("O-4"), 50).await.is_empty());
+
+    // The same order and family twice in one batch (by order id, then by its request id).
+    let (status, problem) = report(
+        gateway,
+        &token,
+        json!([
+            {"order_id": "O-4", "occurred_at": "2026-11-05T10:00:00Z", "kind": "paid_on_time"},
+            {"request_id": request_id("O-4"), "occurred_at": "2026-11-06T10:00:00Z", "kind": "defaulted"},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(fields(&problem), ["reports[1].request_id"]);
+    assert!(listed(gateway, &token, Some("O-4"), 50).await.is_empty());
+
+    // Another company's decisions read exactly as unknown ones, and it sees none of A's.
+    let reports_about = |order_id: &str, request_id: &str| {
+        json!([
+            {"order_id": order_id, "occurred_at": "2026-11-05T10:00:00Z", "kind": "defaulted"},
+            {"request_id": request_id, "occurred_at": "2026-11-05T10:00:00Z", "kind": "defaulted"},
+        ])
+    };
+    let (status, foreign) = report(gateway, &other, reports_about("O-1", &request_id("O-1"))).await;
+    assert_eq!(status, 422, "{foreign}");
+    let (status, unknown) = report(gateway, &other, reports_about("O-404", "r-404")).await;
+    assert_eq!(status, 422, "{unknown}");
+    assert_eq!(foreign, unknown, "another company's decision looks unknown");
+    assert!(listed(gateway, &other, None, 50).await.is_empty());
+    assert!(listed(gateway, &other, Some("O-1"), 50).await.is_empty());
+    assert_eq!(listed(gateway, &token, None, 50).await.len(), 4);
+
+    // More than a batch holds: 413 naming `reports`.
+    let many: Vec<Value> = (0..501)
+        .map(|_| json!({"order_id": "O-1", "occurred_at": "2026-11-05T10:00:00Z", "kind": "defaulted"}))
+        .collect();
+    let (status, problem) = report(gateway, &token, Value::Array(many)).await;
+    assert_eq!(status, 413, "{problem}");
+    assert_eq!(fields(&problem), ["reports"]);
+
+    // Each accepted batch audited with its counts, refused ones not.
+    let events = outcome_events(&audit, &company, 3).await;
+    let counts: Vec<(String, String, String, String)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.kind, "outcomes.reported");
+            (
+                detail(e, "reports"),
+                detail(e, "stored"),
+                detail(e, "unchanged"),
+                e.company_id.clone(),
+            )
+        })
+        .collect();
+    let row =
+        |r: &str, s: &str, u: &str| (r.to_owned(), s.to_owned(), u.to_owned(), company.clone());
+    assert_eq!(
+        counts,
+        [row("4", "4", "0"), row("4", "0", "4"), row("2", "1", "1")]
+    );
+}
+
+#[tokio::test]
+async fn the_definition_has_defaults_ranges_and_audited_changes_per_company() {
+    let gateway = Gateway::start().await;
+    let catalogue = common::catalogue().await;
+    let audit = common::consumer_from_start(&catalogue.topic(TopicRole::Audit).name);
+    let (company, token) = gateway.register().await;
+    let (_, other) = gateway.register().await;
+    let get = |token: String| {
+        let gateway = gateway.clone();
+        async move {
+            send(
+                &gateway,
+                &token,
+                reqwest::Method::GET,
+                "/v1/outcomes/definition",
+                None,
+            )
+            .await
+        }
+    };
+    let put = |token: String, body: Value| {
+        let gateway = gateway.clone();
+        async move {
+            send(
+                &gateway,
+                &token,
+                reqwest::Method::PUT,
+                "/v1/outcomes/definition",
+                Some(body),
+            )
+            .await
+        }
+    };
+    let default = json!({"days_past_due": 90, "within_days": 180});
+    assert_eq!(get(token.clone()).await, (200, default.clone()));
+
+    // Every bad value named; nothing changes.
+    let (status, problem) = put(
+        token.clone(),
+        json!({"days_past_due": 0, "within_days": 2000}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(fields(&problem), ["days_past_due", "within_days"]);
+    let (status, problem) = put(
+        token.clone(),
+        json!({"days_past_due": 120, "within_days": 60}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(fields(&problem), ["within_days"]);
+    let (status, problem) = put(token.clone(), json!({"days_past_due": 30})).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(fields(&problem), ["within_days"]);
+    let (status, _) = put(
+        token.clone(),
+        json!({"days_past_due": 30, "within_days": 60, "dpd": 1}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(get(token.clone()).await, (200, default.clone()));
+
+    // A change is the company's own: another company keeps its definition and cannot touch it.
+    let changed = json!({"days_past_due": 60, "within_days": 120});
+    assert_eq!(
+        put(token.clone(), changed.clone()).await,
+        (200, changed.clone())
+    );
+    assert_eq!(get(token.clone()).await, (200, changed.clone()));
+    assert_eq!(get(other.clone()).await, (200, default.clone()));
+    let others = json!({"days_past_due": 30, "within_days": 30});
+    assert_eq!(
+        put(other.clone(), others.clone()).await,
+        (200, others.clone())
+    );
+    assert_eq!(get(token.clone()).await, (200, changed.clone()));
+
+    // The definition in force again changes nothing and is not audited; back to the default is.
+    assert_eq!(put(token.clone(), changed.clone()).await, (200, changed));
+    assert_eq!(
+        put(token.clone(), default.clone()).await,
+        (200, default.clone())
+    );
+    assert_eq!(get(token).await, (200, default));
+
+    // Audited in order, each with the values before; the repeat between them left no event.
+    let events = outcome_events(&audit, &company, 2).await;
+    let changes: Vec<[String; 4]> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.kind, "outcomes.definition_changed");
+            [
+                detail(e, "previous_days_past_due"),
+                detail(e, "previous_within_days"),
+                detail(e, "days_past_due"),
+                detail(e, "within_days"),
+            ]
+        })
+        .collect();
+    let change = |a: &str, b: &str, c: &str, d: &str| {
+        [a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned()]
+    };
+    assert_eq!(
+        changes,
+        [
+            change("90", "180", "60", "120"),
+            change("60", "120", "90", "180")
+        ]
+    );
+}
