@@ -239,50 +239,165 @@ fn read_report(
         errors.push(path, "must be an object");
         return None;
     };
-    let before = errors.len();
-    for key in map.keys() {
-        if !REPORT_FIELDS.contains(&key.as_str()) {
-            errors.push(
-                format!("{path}.{}", text::shown(key)),
-                format!("unknown field (known fields: {})", REPORT_FIELDS.join(", ")),
-            );
+    check_fields(&JsonReport(map), path, now, errors)
+}
+
+/// One report as a typed record carries it (the outcomes topic's Avro record), read by the
+/// same rules as a JSON report: fields of another kind refused, ids and codes by the rule of
+/// ids, `occurred_at` at most a day ahead.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportRecord<'a> {
+    pub request_id: Option<&'a str>,
+    pub order_id: Option<&'a str>,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub occurred_at_millis: i64,
+    /// One of [`OutcomeKind::NAMES`].
+    pub kind: &'a str,
+    pub days_late: Option<i32>,
+    pub direction: Option<&'a str>,
+    pub reason_code: Option<&'a str>,
+}
+
+impl ReportRecord<'_> {
+    /// The report, or every problem named by its field (`order_id`, `days_late`).
+    pub fn checked(&self, now: DateTime<Utc>) -> Result<OutcomeReport, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        match check_fields(self, "", now, &mut errors) {
+            Some(report) if errors.is_empty() => Ok(report),
+            _ => Err(errors),
         }
     }
-    let field = |key: &str| format!("{path}.{key}");
-    let decision = match (map.get("request_id"), map.get("order_id")) {
-        (Some(_), Some(_)) => {
+}
+
+/// A report's fields as sent, whatever carried them, so one set of rules reads them all.
+/// `text`, `whole` and `instant` are asked only of fields that are present.
+trait ReportFields {
+    /// Fields that are no report's (a typed record has none).
+    fn unknown(&self) -> Vec<String>;
+    fn has(&self, key: &str) -> bool;
+    fn text(&self, key: &str) -> Result<&str, String>;
+    fn whole(&self, key: &str, min: u32, max: u32) -> Result<u32, String>;
+    fn instant(&self, key: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String>;
+}
+
+struct JsonReport<'a>(&'a Map<String, Value>);
+
+impl ReportFields for JsonReport<'_> {
+    fn unknown(&self) -> Vec<String> {
+        self.0
+            .keys()
+            .filter(|key| !REPORT_FIELDS.contains(&key.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    fn text(&self, key: &str) -> Result<&str, String> {
+        self.0
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| "must be a string".to_owned())
+    }
+
+    fn whole(&self, key: &str, min: u32, max: u32) -> Result<u32, String> {
+        whole_number_in(self.0.get(key).unwrap_or(&Value::Null), min, max)
+    }
+
+    fn instant(&self, key: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+        crate::ingest::dates::timestamp(self.0.get(key).unwrap_or(&Value::Null), now)
+    }
+}
+
+impl ReportFields for ReportRecord<'_> {
+    fn unknown(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn has(&self, key: &str) -> bool {
+        match key {
+            "request_id" => self.request_id.is_some(),
+            "order_id" => self.order_id.is_some(),
+            "days_late" => self.days_late.is_some(),
+            "direction" => self.direction.is_some(),
+            "reason_code" => self.reason_code.is_some(),
+            _ => true,
+        }
+    }
+
+    fn text(&self, key: &str) -> Result<&str, String> {
+        let text = match key {
+            "request_id" => self.request_id,
+            "order_id" => self.order_id,
+            "kind" => Some(self.kind),
+            "direction" => self.direction,
+            "reason_code" => self.reason_code,
+            _ => None,
+        };
+        text.ok_or_else(|| "must be a string".to_owned())
+    }
+
+    fn whole(&self, _key: &str, min: u32, max: u32) -> Result<u32, String> {
+        let days = self
+            .days_late
+            .ok_or_else(|| "must be an integer".to_owned())?;
+        checks::bounded(i128::from(days), min, max)
+    }
+
+    fn instant(&self, _key: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+        let at = DateTime::from_timestamp_millis(self.occurred_at_millis)
+            .ok_or_else(|| "is out of range".to_owned())?;
+        checks::instant(at, now)
+    }
+}
+
+fn check_fields(
+    fields: &impl ReportFields,
+    path: &str,
+    now: DateTime<Utc>,
+    errors: &mut FieldErrors,
+) -> Option<OutcomeReport> {
+    let before = errors.len();
+    let field = |key: &str| field_path(path, key);
+    for key in fields.unknown() {
+        errors.push(
+            field(&text::shown(&key)),
+            format!("unknown field (known fields: {})", REPORT_FIELDS.join(", ")),
+        );
+    }
+    let decision = match (fields.has("request_id"), fields.has("order_id")) {
+        (true, true) => {
             errors.push(
                 field("order_id"),
                 "name the decision by request_id or by order_id, not both",
             );
             None
         }
-        (None, None) => {
+        (false, false) => {
             errors.push(
                 field("order_id"),
                 "is required (or request_id): the decision the outcome is about",
             );
             None
         }
-        (Some(id), None) => {
-            checked(id_text(id), &field("request_id"), errors).map(DecisionRef::RequestId)
-        }
-        (None, Some(id)) => {
-            checked(id_text(id), &field("order_id"), errors).map(DecisionRef::OrderId)
-        }
+        (true, false) => checked(id_text(fields, "request_id"), &field("request_id"), errors)
+            .map(DecisionRef::RequestId),
+        (false, true) => checked(id_text(fields, "order_id"), &field("order_id"), errors)
+            .map(DecisionRef::OrderId),
     };
-    let occurred_at = match map.get("occurred_at") {
-        None => {
-            errors.push(field("occurred_at"), "is required");
-            None
-        }
-        Some(at) => checked(
-            crate::ingest::dates::timestamp(at, now),
+    let occurred_at = if fields.has("occurred_at") {
+        checked(
+            fields.instant("occurred_at", now),
             &field("occurred_at"),
             errors,
-        ),
+        )
+    } else {
+        errors.push(field("occurred_at"), "is required");
+        None
     };
-    let kind = read_kind(map, path, errors);
+    let kind = read_kind(fields, path, errors);
     let report = OutcomeReport {
         decision: decision?,
         occurred_at: occurred_at?,
@@ -291,20 +406,30 @@ fn read_report(
     (errors.len() == before).then_some(report)
 }
 
+/// `path.key`, or `key` alone for a report read on its own.
+fn field_path(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
 /// The kind and the fields that belong to it; a field of another kind is refused, so a typo
 /// in `kind` never drops a fact silently.
 fn read_kind(
-    map: &Map<String, Value>,
+    fields: &impl ReportFields,
     path: &str,
     errors: &mut FieldErrors,
 ) -> Option<OutcomeKind> {
-    let field = |key: &str| format!("{path}.{key}");
-    let Some(kind) = map.get("kind") else {
+    let field = |key: &str| field_path(path, key);
+    if !fields.has("kind") {
         errors.push(field("kind"), "is required");
         return None;
-    };
-    let Some(name) = kind
-        .as_str()
+    }
+    let Some(name) = fields
+        .text("kind")
+        .ok()
         .filter(|name| OutcomeKind::NAMES.contains(name))
     else {
         errors.push(
@@ -319,47 +444,59 @@ fn read_kind(
         _ => &[],
     };
     for other in ["days_late", "direction", "reason_code"] {
-        if map.contains_key(other) && !own.contains(&other) {
+        if fields.has(other) && !own.contains(&other) {
             errors.push(field(other), format!("does not belong to a {name} report"));
         }
     }
     let required = |key: &str, errors: &mut FieldErrors| {
-        let value = map.get(key);
-        if value.is_none() {
+        let present = fields.has(key);
+        if !present {
             errors.push(field(key), format!("is required for a {name} report"));
         }
-        value
+        present
     };
     match name {
         "paid_on_time" => Some(OutcomeKind::PaidOnTime),
         "defaulted" => Some(OutcomeKind::Defaulted),
         "written_off" => Some(OutcomeKind::WrittenOff),
         "paid_late" => {
-            let days = required("days_late", errors)?;
+            if !required("days_late", errors) {
+                return None;
+            }
             let days_late = checked(
-                whole_number_in(days, 1, MAX_DAYS_LATE),
+                fields.whole("days_late", 1, MAX_DAYS_LATE),
                 &field("days_late"),
                 errors,
             )?;
             Some(OutcomeKind::PaidLate { days_late })
         }
         _ => {
-            let direction = required("direction", errors).and_then(|d| {
-                let read = d
-                    .as_str()
-                    .and_then(OverrideDirection::from_name)
-                    .ok_or_else(|| {
-                        format!(
-                            "must be one of {}",
-                            OverrideDirection::ALL
-                                .map(OverrideDirection::as_str)
-                                .join(", ")
-                        )
-                    });
-                checked(read, &field("direction"), errors)
-            });
+            let direction = required("direction", errors)
+                .then(|| {
+                    let read = fields
+                        .text("direction")
+                        .ok()
+                        .and_then(OverrideDirection::from_name)
+                        .ok_or_else(|| {
+                            format!(
+                                "must be one of {}",
+                                OverrideDirection::ALL
+                                    .map(OverrideDirection::as_str)
+                                    .join(", ")
+                            )
+                        });
+                    checked(read, &field("direction"), errors)
+                })
+                .flatten();
             let reason_code = required("reason_code", errors)
-                .and_then(|code| checked(read_reason_code(code), &field("reason_code"), errors));
+                .then(|| {
+                    checked(
+                        fields.text("reason_code").and_then(read_reason_code),
+                        &field("reason_code"),
+                        errors,
+                    )
+                })
+                .flatten();
             Some(OutcomeKind::Override {
                 direction: direction?,
                 reason_code: reason_code?,
@@ -373,15 +510,14 @@ fn checked<T>(read: Result<T, String>, field: &str, errors: &mut FieldErrors) ->
 }
 
 /// A request or order id, by the rule of every id a company sends.
-fn id_text(value: &Value) -> Result<String, String> {
-    let id = value.as_str().ok_or("must be a string")?;
+fn id_text(fields: &impl ReportFields, key: &str) -> Result<String, String> {
+    let id = fields.text(key)?;
     checks::id(id)?;
     Ok(id.to_owned())
 }
 
 /// A short code, one line, by the rule of ids: it is shown to analysts and filtered on.
-fn read_reason_code(value: &Value) -> Result<String, String> {
-    let code = value.as_str().ok_or("must be a string")?;
+fn read_reason_code(code: &str) -> Result<String, String> {
     if code.is_empty() {
         return Err("must not be empty".to_owned());
     }
