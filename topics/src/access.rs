@@ -69,8 +69,8 @@ pub fn service_acls(catalogue: &Catalogue, principal: &str, group_prefix: &str) 
     acls
 }
 
-/// What a company's own principal may do: write to the ingest and decision-request topics,
-/// read its decisions topic with consumer groups under its group prefix.
+/// What a company's own principal may do: write to the ingest, decision-request and outcomes
+/// topics, read its decisions topic with consumer groups under its group prefix.
 pub fn tenant_acls(
     catalogue: &Catalogue,
     group_prefix: &str,
@@ -89,7 +89,11 @@ pub fn tenant_acls(
     let decisions = catalogue.company_decisions(company).name;
     let groups = tenant_group_prefix(group_prefix, company);
     let mut acls = Vec::new();
-    for role in [TopicRole::Ingest, TopicRole::DecisionRequests] {
+    for role in [
+        TopicRole::Ingest,
+        TopicRole::DecisionRequests,
+        TopicRole::Outcomes,
+    ] {
         let name = &catalogue.topic(role).name;
         acls.push(topic(Operation::Write, name));
         acls.push(topic(Operation::Describe, name));
@@ -194,7 +198,11 @@ mod tests {
         let principal = user_principal(&tenant_username(company));
         let acls = tenant_acls(&catalogue, "secure-", company, &principal);
         let name = |role| catalogue.topic(role).name.clone();
-        for role in [TopicRole::Ingest, TopicRole::DecisionRequests] {
+        for role in [
+            TopicRole::Ingest,
+            TopicRole::DecisionRequests,
+            TopicRole::Outcomes,
+        ] {
             assert!(allowed(&acls, &principal, Operation::Write, &name(role)));
             assert!(!allowed(&acls, &principal, Operation::Read, &name(role)));
         }

@@ -3,7 +3,8 @@
 //!
 //! Keys: every record is keyed by its company id, so a company's records stay in order on one
 //! partition (a completion marker after its batches, an activation after the training); a
-//! decision reply by its request id; a dead letter by the original record's key.
+//! decision reply by its request id; an outcome report by its order (or request) id, as the
+//! company's producer chooses; a dead letter by the original record's key.
 
 use crate::schemas::{self, RecordSchema};
 
@@ -32,6 +33,8 @@ pub enum TopicRole {
     AuditHeads,
     /// Records no processor could accept, byte for byte, with the reason in headers.
     DeadLetters,
+    /// What happened to decided orders, as companies report it with their tokens.
+    Outcomes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +175,14 @@ impl Catalogue {
                     Some(&schemas::AUDIT_HEAD),
                 ),
                 topic(
+                    TopicRole::Outcomes,
+                    "outcomes",
+                    6,
+                    Delete,
+                    Some(7 * DAY_MS),
+                    Some(&schemas::OUTCOME_REPORT),
+                ),
+                topic(
                     TopicRole::DeadLetters,
                     "dead-letters",
                     3,
@@ -268,6 +279,7 @@ mod tests {
             TopicRole::Audit,
             TopicRole::AuditHeads,
             TopicRole::DeadLetters,
+            TopicRole::Outcomes,
         ];
         for role in roles {
             assert_eq!(catalogue.topic(role).role, role);

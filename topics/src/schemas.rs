@@ -60,9 +60,10 @@ schema!(DECISION, "aval.Decision", "decision.avsc");
 schema!(DECISION_REPLY, "aval.DecisionReply", "decision_reply.avsc");
 schema!(AUDIT_EVENT, "aval.AuditEvent", "audit_event.avsc");
 schema!(AUDIT_HEAD, "aval.AuditHead", "audit_head.avsc");
+schema!(OUTCOME_REPORT, "aval.OutcomeReport", "outcome_report.avsc");
 
 /// Every schema file, so a test can check each one parses and composes.
-pub static ALL: [&RecordSchema; 13] = [
+pub static ALL: [&RecordSchema; 14] = [
     &ATTRIBUTE_VALUE,
     &CUSTOMER,
     &CREDIT_LIMIT,
@@ -76,6 +77,7 @@ pub static ALL: [&RecordSchema; 13] = [
     &DECISION_REPLY,
     &AUDIT_EVENT,
     &AUDIT_HEAD,
+    &OUTCOME_REPORT,
 ];
 
 impl RecordSchema {

@@ -7,6 +7,7 @@ mod audit;
 mod decision;
 mod ingest;
 mod items;
+mod outcome;
 mod training;
 
 pub use activation::ModelActivationRecord;
@@ -21,4 +22,5 @@ pub use items::{
     AttributeValueWire, BureauReportWire, CreditLimitWire, CustomerWire, NegativeRecordWire,
     NegativesWire, OrderOutcomeWire, OrderWire, PaymentHabitsWire, SupplierRelationshipsWire,
 };
+pub use outcome::{OutcomeKindWire, OutcomeReportRecord, OverrideDirectionWire};
 pub use training::TrainingRequestRecord;
