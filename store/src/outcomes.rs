@@ -172,57 +172,26 @@ impl Store {
         outcomes: &[NewOutcome<'_>],
         reported_at: DateTime<Utc>,
     ) -> Result<Pending<u64>, StoreError> {
-        let mut orders = Vec::with_capacity(outcomes.len());
-        let mut requests = Vec::with_capacity(outcomes.len());
-        let mut decided = Vec::with_capacity(outcomes.len());
-        let mut families = Vec::with_capacity(outcomes.len());
-        let mut kinds = Vec::with_capacity(outcomes.len());
-        let mut details = Vec::with_capacity(outcomes.len());
-        let mut occurred = Vec::with_capacity(outcomes.len());
-        for o in outcomes {
-            orders.push(o.decision.order_id.as_str());
-            requests.push(o.decision.request_id.as_str());
-            decided.push(o.decision.decided_at);
-            families.push(o.kind.family().as_str());
-            kinds.push(o.kind.name());
-            details.push(o.kind.details().to_string());
-            occurred.push(o.occurred_at);
-        }
         let mut tx = self.pool.begin().await?;
-        // Rows go in in key order, so two batches about the same orders at once cannot
-        // deadlock; the conflict's WHERE is the replacement rule.
-        let stored = sqlx::query(
-            "INSERT INTO outcomes (company_id, order_id, request_id, decided_at, family, kind,
-                                   details, occurred_at, reported_at)
-             SELECT $1, o.order_id, o.request_id, o.decided_at, o.family, o.kind,
-                    o.details::jsonb, o.occurred_at, $9
-             FROM UNNEST($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-                         $7::text[], $8::timestamptz[])
-                  AS o(order_id, request_id, decided_at, family, kind, details, occurred_at)
-             ORDER BY o.order_id, o.family
-             ON CONFLICT (company_id, order_id, family) DO UPDATE SET
-                 request_id = EXCLUDED.request_id,
-                 kind = EXCLUDED.kind,
-                 details = EXCLUDED.details,
-                 occurred_at = EXCLUDED.occurred_at,
-                 reported_at = EXCLUDED.reported_at
-             WHERE EXCLUDED.occurred_at > outcomes.occurred_at
-                OR (EXCLUDED.occurred_at = outcomes.occurred_at
-                    AND (EXCLUDED.kind, EXCLUDED.details)
-                        IS DISTINCT FROM (outcomes.kind, outcomes.details))",
-        )
-        .bind(company_id)
-        .bind(&orders)
-        .bind(&requests)
-        .bind(&decided)
-        .bind(&families)
-        .bind(&kinds)
-        .bind(&details)
-        .bind(&occurred)
-        .bind(reported_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let stored = upsert(&mut tx, company_id, outcomes, reported_at).await?;
+        Ok(Pending::new(stored, tx))
+    }
+
+    /// Upserts outcomes one after another in an open transaction, so several about the same
+    /// order and family apply in order, as separate records of a topic do; the value says of
+    /// each whether it was stored. The caller audits, then commits.
+    pub async fn begin_outcomes_in_order(
+        &self,
+        company_id: Uuid,
+        outcomes: &[NewOutcome<'_>],
+        reported_at: DateTime<Utc>,
+    ) -> Result<Pending<Vec<bool>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut stored = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            let one = std::slice::from_ref(outcome);
+            stored.push(upsert(&mut tx, company_id, one, reported_at).await? > 0);
+        }
         Ok(Pending::new(stored, tx))
     }
 
@@ -318,4 +287,63 @@ impl Store {
         }
         Ok(Pending::new(DefinitionChange { previous, changed }, tx))
     }
+}
+
+/// The upsert of [`Store::begin_outcomes`]: rows go in in key order, so two batches about the
+/// same orders at once cannot deadlock; the conflict's WHERE is the replacement rule.
+async fn upsert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    company_id: Uuid,
+    outcomes: &[NewOutcome<'_>],
+    reported_at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut orders = Vec::with_capacity(outcomes.len());
+    let mut requests = Vec::with_capacity(outcomes.len());
+    let mut decided = Vec::with_capacity(outcomes.len());
+    let mut families = Vec::with_capacity(outcomes.len());
+    let mut kinds = Vec::with_capacity(outcomes.len());
+    let mut details = Vec::with_capacity(outcomes.len());
+    let mut occurred = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        orders.push(o.decision.order_id.as_str());
+        requests.push(o.decision.request_id.as_str());
+        decided.push(o.decision.decided_at);
+        families.push(o.kind.family().as_str());
+        kinds.push(o.kind.name());
+        details.push(o.kind.details().to_string());
+        occurred.push(o.occurred_at);
+    }
+    let stored = sqlx::query(
+        "INSERT INTO outcomes (company_id, order_id, request_id, decided_at, family, kind,
+                               details, occurred_at, reported_at)
+         SELECT $1, o.order_id, o.request_id, o.decided_at, o.family, o.kind,
+                o.details::jsonb, o.occurred_at, $9
+         FROM UNNEST($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                     $7::text[], $8::timestamptz[])
+              AS o(order_id, request_id, decided_at, family, kind, details, occurred_at)
+         ORDER BY o.order_id, o.family
+         ON CONFLICT (company_id, order_id, family) DO UPDATE SET
+             request_id = EXCLUDED.request_id,
+             kind = EXCLUDED.kind,
+             details = EXCLUDED.details,
+             occurred_at = EXCLUDED.occurred_at,
+             reported_at = EXCLUDED.reported_at
+         WHERE EXCLUDED.occurred_at > outcomes.occurred_at
+            OR (EXCLUDED.occurred_at = outcomes.occurred_at
+                AND (EXCLUDED.kind, EXCLUDED.details)
+                    IS DISTINCT FROM (outcomes.kind, outcomes.details))",
+    )
+    .bind(company_id)
+    .bind(&orders)
+    .bind(&requests)
+    .bind(&decided)
+    .bind(&families)
+    .bind(&kinds)
+    .bind(&details)
+    .bind(&occurred)
+    .bind(reported_at)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(stored)
 }
