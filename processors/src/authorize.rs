@@ -128,8 +128,15 @@ pub(crate) fn dead_letter_event(
     .with_detail("partition", message.partition().to_string())
     .with_detail("offset", message.offset().to_string())
     .with_detail("reason", reason);
-    event.event_id = Uuid::new_v5(
-        &DEAD_LETTER_NAMESPACE,
+    event.event_id = position_id(&DEAD_LETTER_NAMESPACE, message);
+    Some(event)
+}
+
+/// An id fixed by where the record sits (topic, partition, offset), in `namespace`: the id of
+/// an event derived from the record, so a redelivery derives the same one.
+pub(crate) fn position_id(namespace: &Uuid, message: &impl Message) -> Uuid {
+    Uuid::new_v5(
+        namespace,
         format!(
             "{}\u{1f}{}\u{1f}{}",
             message.topic(),
@@ -137,6 +144,5 @@ pub(crate) fn dead_letter_event(
             message.offset()
         )
         .as_bytes(),
-    );
-    Some(event)
+    )
 }

@@ -209,6 +209,10 @@ pub async fn kafka_tenant(common: &Common, company_id: uuid::Uuid) -> anyhow::Re
             "AVAL_DECISION_REQUESTS_TOPIC",
             catalogue.topic(TopicRole::DecisionRequests).name.as_str(),
         ),
+        (
+            "AVAL_OUTCOMES_TOPIC",
+            catalogue.topic(TopicRole::Outcomes).name.as_str(),
+        ),
         ("AVAL_DECISIONS_TOPIC", decisions.name.as_str()),
         (
             "AVAL_CONSUMER_GROUP_PREFIX",

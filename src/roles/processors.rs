@@ -10,6 +10,7 @@ use aval_core::Outages;
 use aval_core::model::TrainingOptions;
 use aval_processors::audit::AuditProcessor;
 use aval_processors::ingest::IngestProcessor;
+use aval_processors::outcomes::OutcomesProcessor;
 use aval_processors::score::ScoreProcessor;
 use aval_processors::train::TrainProcessor;
 use aval_processors::{ConsumerSettings, DeadLetters};
@@ -198,7 +199,30 @@ async fn run_audit(
     w.finish(processor.run(stop.cancelled_owned()).await, "audit")
 }
 
+/// The ingest role takes what companies send of their own: dataset batches and completion
+/// markers, and the outcomes of decided orders, each topic with its own consumer group.
 async fn run_ingest(
+    common: &Common,
+    outages: Outages,
+    stop: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let (ingested, reported) = tokio::join!(
+        async {
+            let ran = run_datasets(common, outages.clone(), stop.clone()).await;
+            stop.cancel();
+            ran
+        },
+        async {
+            let ran = run_outcomes(common, outages.clone(), stop.clone()).await;
+            stop.cancel();
+            ran
+        },
+    );
+    ingested?;
+    reported
+}
+
+async fn run_datasets(
     common: &Common,
     outages: Outages,
     stop: CancellationToken,
@@ -215,6 +239,25 @@ async fn run_ingest(
         tokens,
     };
     w.finish(processor.run(stop.cancelled_owned()).await, "ingest")
+}
+
+async fn run_outcomes(
+    common: &Common,
+    outages: Outages,
+    stop: CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let w = Wiring::new(common, "outcomes", false, outages).await?;
+    let tokens = token_keys(common, &w.store).await?;
+    let processor = OutcomesProcessor {
+        consumer: w.consumer.clone(),
+        catalogue: w.catalogue.clone(),
+        codec: w.codec.clone(),
+        store: w.store.clone(),
+        publisher: w.publisher.clone(),
+        dead_letters: w.dead_letters.clone(),
+        tokens,
+    };
+    w.finish(processor.run(stop.cancelled_owned()).await, "outcomes")
 }
 
 async fn run_train(
