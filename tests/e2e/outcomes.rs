@@ -2,16 +2,25 @@
 //! or order id), are refused whole when one names no decision of the company (another
 //! company's reads as unknown), are idempotent upserts where the later repayment outcome wins
 //! and an override is kept beside it; the definition of a bad order has defaults, ranges and
-//! audited changes; and one company never sees or changes another's.
+//! audited changes; and one company never sees or changes another's. Over Kafka (the outcomes
+//! topic, Avro, the token in a header) the same rules hold, one record a report, and what is
+//! refused goes to the dead letters with the reason.
 
 use crate::common::{self, DEADLINE, Gateway};
-use crate::decisions_support::{Decisions, order, order_json, post_decision};
+use crate::decisions_support::{Decisions, dead_reason, order, order_json, post_decision};
+use aval_processors::AUTHORIZATION_HEADER;
+use aval_processors::dead_letters::SOURCE_TOPIC;
+use aval_processors::outcomes::OutcomesProcessor;
 use aval_topics::TopicRole;
-use aval_topics::records::AuditEventRecord;
+use aval_topics::records::{AuditEventRecord, OutcomeKindWire, OutcomeReportRecord};
 use rdkafka::Message;
 use rdkafka::consumer::StreamConsumer;
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
 async fn send(
@@ -123,13 +132,23 @@ async fn outcome_events(
     company: &str,
     count: usize,
 ) -> Vec<AuditEventRecord> {
+    company_events(consumer, company, count, &["outcomes."]).await
+}
+
+/// The next `count` audit events of `company` whose kind starts with one of `kinds`, in order.
+async fn company_events(
+    consumer: &StreamConsumer,
+    company: &str,
+    count: usize,
+    kinds: &[&str],
+) -> Vec<AuditEventRecord> {
     let codec = common::codec();
     let mut events = Vec::new();
     let started = Instant::now();
     while events.len() < count {
         assert!(
             started.elapsed() < DEADLINE,
-            "outcome audit events so far: {events:?}"
+            "audit events so far: {events:?}"
         );
         let Ok(Ok(message)) = tokio::time::timeout(DEADLINE, consumer.recv()).await else {
             continue;
@@ -143,6 +162,8 @@ async fn outcome_events(
             .expect("decode");
         if event.kind.starts_with("outcomes.") {
             assert_eq!(event.actor, format!("company:{company}"));
+        }
+        if kinds.iter().any(|kind| event.kind.starts_with(kind)) {
             events.push(event);
         }
     }
@@ -447,5 +468,245 @@ async fn the_definition_has_defaults_ranges_and_audited_changes_per_company() {
             change("90", "180", "60", "120"),
             change("60", "120", "90", "180")
         ]
+    );
+}
+
+/// Produces an outcome report as a company's own system would: Avro value, keyed by the
+/// order, the token in the `authorization` header (none when `token` is `None`).
+async fn produce_report(
+    pipeline: &Decisions,
+    token: Option<&str>,
+    key: &str,
+    record: &OutcomeReportRecord,
+) {
+    let topic = pipeline.pipeline.catalogue.topic(TopicRole::Outcomes);
+    let payload = common::codec().encode(topic, record).await.expect("encode");
+    let producer: FutureProducer = common::stack()
+        .kafka()
+        .client_config()
+        .create()
+        .expect("producer");
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let mut headers = OwnedHeaders::new();
+    if let Some(bearer) = &bearer {
+        headers = headers.insert(Header {
+            key: AUTHORIZATION_HEADER,
+            value: Some(bearer.as_bytes()),
+        });
+    }
+    producer
+        .send(
+            FutureRecord::to(&topic.name)
+                .key(key)
+                .payload(&payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produced");
+}
+
+/// Polls `GET /v1/outcomes` until the company has `count` outcomes.
+async fn listed_until(gateway: &Gateway, token: &str, count: usize) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let outcomes = listed(gateway, token, None, 50).await;
+        if outcomes.len() >= count {
+            return outcomes;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{count} outcomes in time: {outcomes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_over_kafka_join_their_decisions_and_refusals_go_to_dead_letters() {
+    let pipeline = Decisions::start().await;
+    let catalogue = pipeline.pipeline.catalogue.clone();
+    let prefix = catalogue.prefix().to_owned();
+    let w = common::wiring(&catalogue, &format!("{prefix}outcomes"), "outcomes").await;
+    let processor = OutcomesProcessor {
+        consumer: w.consumer,
+        catalogue: catalogue.clone(),
+        codec: w.codec,
+        store: w.store,
+        publisher: w.publisher,
+        dead_letters: w.dead_letters,
+        tokens: Arc::new(common::keys()),
+    };
+    tokio::spawn(processor.run(pipeline.pipeline.stop.clone().cancelled_owned()));
+    let gateway = pipeline.gateway();
+    let audit = common::consumer_from_start(&catalogue.topic(TopicRole::Audit).name);
+    let dead = common::consumer_from_start(&catalogue.topic(TopicRole::DeadLetters).name);
+    let (company, token) = pipeline.trained_company().await;
+    let (neighbour, other) = gateway.register().await;
+
+    let mut request_ids = BTreeMap::new();
+    for id in ["K-1", "K-2"] {
+        let body = json!({"order": order_json(&order(id, "C00001", 12_000))});
+        let (status, decision) = post_decision(gateway, &token, "/v1/decisions", body, "en").await;
+        assert_eq!(status, 200, "{decision}");
+        request_ids.insert(id, decision["request_id"].as_str().expect("id").to_owned());
+    }
+    let at = |day: u32| {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, day)
+            .expect("day")
+            .and_hms_opt(10, 0, 0)
+            .expect("time")
+            .and_utc()
+            .timestamp_millis()
+    };
+    let paid = OutcomeReportRecord {
+        request_id: Some(request_ids["K-1"].clone()),
+        order_id: None,
+        occurred_at: at(1),
+        kind: OutcomeKindWire::PaidOnTime,
+        days_late: None,
+        direction: None,
+        reason_code: None,
+    };
+    let late = OutcomeReportRecord {
+        request_id: None,
+        order_id: Some("K-2".to_owned()),
+        kind: OutcomeKindWire::PaidLate,
+        days_late: Some(40),
+        occurred_at: at(2),
+        ..paid.clone()
+    };
+    let orphan = OutcomeReportRecord {
+        request_id: None,
+        order_id: Some("K-404".to_owned()),
+        kind: OutcomeKindWire::Defaulted,
+        ..paid.clone()
+    };
+    let invalid = OutcomeReportRecord {
+        kind: OutcomeKindWire::PaidLate,
+        days_late: None,
+        ..late.clone()
+    };
+    let foreign = OutcomeReportRecord {
+        request_id: None,
+        order_id: Some("K-1".to_owned()),
+        kind: OutcomeKindWire::WrittenOff,
+        ..paid.clone()
+    };
+    produce_report(&pipeline, Some(&token), "K-1", &paid).await;
+    produce_report(&pipeline, Some(&token), "K-2", &late).await;
+    produce_report(&pipeline, Some(&token), "K-404", &orphan).await;
+    produce_report(&pipeline, Some(&token), "K-2", &invalid).await;
+    produce_report(&pipeline, Some(&other), "K-1", &foreign).await;
+    produce_report(&pipeline, None, "K-1", &foreign).await;
+    // The same report again changes nothing.
+    produce_report(&pipeline, Some(&token), "K-1", &paid).await;
+
+    // Joined to their decisions, as over HTTP.
+    let outcomes = listed_until(gateway, &token, 2).await;
+    let expected: BTreeMap<(String, String), String> = [
+        (("K-1", "repayment"), "paid_on_time"),
+        (("K-2", "repayment"), "paid_late"),
+    ]
+    .into_iter()
+    .map(|((o, f), k)| ((o.to_owned(), f.to_owned()), k.to_owned()))
+    .collect();
+    assert_eq!(kinds(&outcomes), expected);
+    for outcome in &outcomes {
+        let order_id = outcome["order_id"].as_str().expect("order_id");
+        assert_eq!(outcome["decision"]["request_id"], request_ids[order_id]);
+    }
+    let k2 = listed(gateway, &token, Some("K-2"), 50).await;
+    assert_eq!(k2[0]["days_late"], 40, "{k2:?}");
+
+    // Each refusal on the dead-letter topic, from the outcomes topic, with its reason.
+    let mut reasons = Vec::new();
+    while reasons.len() < 4 {
+        let message = tokio::time::timeout(DEADLINE, dead.recv())
+            .await
+            .expect("every refusal dead-lettered in time")
+            .expect("consume");
+        let source = message.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == SOURCE_TOPIC)
+                .and_then(|h| h.value.map(<[u8]>::to_vec))
+        });
+        assert_eq!(
+            source.as_deref(),
+            Some(catalogue.topic(TopicRole::Outcomes).name.as_bytes())
+        );
+        let headers: Vec<String> = message
+            .headers()
+            .map(|h| h.iter().map(|h| h.key.to_owned()).collect())
+            .unwrap_or_default();
+        assert!(
+            !headers.iter().any(|h| h == AUTHORIZATION_HEADER),
+            "no token travels on: {headers:?}"
+        );
+        reasons.push((
+            String::from_utf8_lossy(message.key().expect("key")).into_owned(),
+            dead_reason(&message),
+        ));
+    }
+    reasons.sort();
+    let reason_of = |key: &str, needle: &str| {
+        assert!(
+            reasons.iter().any(|(k, r)| k == key && r.contains(needle)),
+            "{key}: {needle} in {reasons:?}"
+        );
+    };
+    reason_of("K-404", "names no decision of this company");
+    reason_of("K-2", "days_late");
+    reason_of("K-1", "names no decision of this company");
+    reason_of("K-1", "no authorization header");
+
+    // The neighbour's report read as an unknown order: nothing of it stored, on either side.
+    assert!(listed(gateway, &other, None, 50).await.is_empty());
+    let k1 = listed(gateway, &token, Some("K-1"), 50).await;
+    assert_eq!(k1.len(), 1, "{k1:?}");
+    assert_eq!(
+        k1[0]["kind"], "paid_on_time",
+        "the neighbour's write-off changed nothing"
+    );
+
+    // Audited: each stored report, the repeat as unchanged, and each refusal of the company's.
+    let events = company_events(&audit, &company, 5, &["outcomes.", "record.dead_lettered"]).await;
+    // K-1's two reports share a partition, in order; K-2's may come before or after them.
+    let mut reported: Vec<(String, String, String)> = events
+        .iter()
+        .filter(|e| e.kind == "outcomes.reported")
+        .map(|e| {
+            assert_eq!(detail(e, "channel"), "kafka");
+            (
+                detail(e, "order_id"),
+                detail(e, "stored"),
+                detail(e, "unchanged"),
+            )
+        })
+        .collect();
+    let first_k1 = reported.iter().position(|r| r.0 == "K-1");
+    assert_eq!(
+        reported.get(first_k1.unwrap_or(0)).map(|r| r.1.as_str()),
+        Some("1")
+    );
+    reported.sort();
+    let row = |o: &str, s: &str, u: &str| (o.to_owned(), s.to_owned(), u.to_owned());
+    assert_eq!(
+        reported,
+        [
+            row("K-1", "0", "1"),
+            row("K-1", "1", "0"),
+            row("K-2", "1", "0")
+        ]
+    );
+    let refused = events
+        .iter()
+        .filter(|e| e.kind == "record.dead_lettered")
+        .count();
+    assert_eq!(refused, 2, "the orphan and the invalid report: {events:?}");
+    let neighbours = company_events(&audit, &neighbour, 1, &["record.dead_lettered"]).await;
+    assert!(
+        detail(&neighbours[0], "reason").contains("names no decision of this company"),
+        "{neighbours:?}"
     );
 }

@@ -214,6 +214,7 @@ async fn a_tenant_principal_writes_data_and_orders_and_reads_only_its_own_decisi
     let mut writes = vec![
         (topic(TopicRole::Ingest), true),
         (topic(TopicRole::DecisionRequests), true),
+        (topic(TopicRole::Outcomes), true),
     ];
     for role in [
         TopicRole::ModelActivations,
@@ -233,6 +234,7 @@ async fn a_tenant_principal_writes_data_and_orders_and_reads_only_its_own_decisi
         (topic(TopicRole::Decisions), false),
         (topic(TopicRole::Ingest), false),
         (topic(TopicRole::DecisionRequests), false),
+        (topic(TopicRole::Outcomes), false),
         (topic(TopicRole::Audit), false),
         (topic(TopicRole::AuditHeads), false),
     ];
