@@ -669,5 +669,7 @@ pub fn judge(
     if bad { Maturity::Bad } else { Maturity::Good }
 }
 
+pub mod overrides;
+
 #[cfg(test)]
 mod tests;

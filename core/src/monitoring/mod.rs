@@ -18,9 +18,12 @@
 //! 1. `stats`: the gamma, chi-squared and normal distributions, and Wilson's interval;
 //! 2. `drift`: PSI per feature and for the score, against sample-size-aware thresholds;
 //! 3. `performance`, `paired`: approval and bad rates, AUC, KS and calibration with
-//!    intervals; DeLong's paired test of two models on the same orders.
+//!    intervals; DeLong's paired test of two models on the same orders;
+//! 4. `live`: a window of decisions judged as of an instant by the company's definition of a
+//!    bad order, counted per model version.
 
 mod drift;
+mod live;
 mod paired;
 mod performance;
 mod stats;
@@ -32,6 +35,7 @@ pub use drift::{
     Bins, Compared, DEFAULT_ALPHA, DEFAULT_BINS, DriftReport, FeatureDrift, Histogram, PsiBand,
     ShapeMismatch, psi, psi_threshold,
 };
+pub use live::{LiveWindow, MonitoredDecision, VersionWindow};
 pub use paired::{PairedComparison, delong_paired};
 pub use performance::{
     CALIBRATION_GROUPS, CalibrationRow, DEFAULT_CONFIDENCE, PROBABILITY_BINS, Performance,
