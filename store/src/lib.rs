@@ -12,6 +12,7 @@ pub mod facts;
 mod items;
 pub mod jwt_keys;
 pub mod models;
+pub mod monitoring;
 pub mod outcomes;
 pub mod reply_partitions;
 mod rows;

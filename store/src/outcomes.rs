@@ -284,6 +284,20 @@ impl Store {
             .bind(at)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "INSERT INTO outcome_definition_history (company_id, days_past_due, within_days,
+                                                         valid_from)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (company_id, valid_from) DO UPDATE SET
+                     days_past_due = EXCLUDED.days_past_due,
+                     within_days = EXCLUDED.within_days",
+            )
+            .bind(company_id)
+            .bind(to_i32(definition.days_past_due)?)
+            .bind(to_i32(definition.within_days)?)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
         }
         Ok(Pending::new(DefinitionChange { previous, changed }, tx))
     }
@@ -313,25 +327,34 @@ async fn upsert(
         details.push(o.kind.details().to_string());
         occurred.push(o.occurred_at);
     }
+    // What the upsert stored is also appended to the history, in the same statement, so the
+    // count of history rows is the count stored.
     let stored = sqlx::query(
-        "INSERT INTO outcomes (company_id, order_id, request_id, decided_at, family, kind,
-                               details, occurred_at, reported_at)
-         SELECT $1, o.order_id, o.request_id, o.decided_at, o.family, o.kind,
-                o.details::jsonb, o.occurred_at, $9
-         FROM UNNEST($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-                     $7::text[], $8::timestamptz[])
-              AS o(order_id, request_id, decided_at, family, kind, details, occurred_at)
-         ORDER BY o.order_id, o.family
-         ON CONFLICT (company_id, order_id, family) DO UPDATE SET
-             request_id = EXCLUDED.request_id,
-             kind = EXCLUDED.kind,
-             details = EXCLUDED.details,
-             occurred_at = EXCLUDED.occurred_at,
-             reported_at = EXCLUDED.reported_at
-         WHERE EXCLUDED.occurred_at > outcomes.occurred_at
-            OR (EXCLUDED.occurred_at = outcomes.occurred_at
-                AND (EXCLUDED.kind, EXCLUDED.details)
-                    IS DISTINCT FROM (outcomes.kind, outcomes.details))",
+        "WITH stored AS (
+             INSERT INTO outcomes (company_id, order_id, request_id, decided_at, family, kind,
+                                   details, occurred_at, reported_at)
+             SELECT $1, o.order_id, o.request_id, o.decided_at, o.family, o.kind,
+                    o.details::jsonb, o.occurred_at, $9
+             FROM UNNEST($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                         $7::text[], $8::timestamptz[])
+                  AS o(order_id, request_id, decided_at, family, kind, details, occurred_at)
+             ORDER BY o.order_id, o.family
+             ON CONFLICT (company_id, order_id, family) DO UPDATE SET
+                 request_id = EXCLUDED.request_id,
+                 kind = EXCLUDED.kind,
+                 details = EXCLUDED.details,
+                 occurred_at = EXCLUDED.occurred_at,
+                 reported_at = EXCLUDED.reported_at
+             WHERE EXCLUDED.occurred_at > outcomes.occurred_at
+                OR (EXCLUDED.occurred_at = outcomes.occurred_at
+                    AND (EXCLUDED.kind, EXCLUDED.details)
+                        IS DISTINCT FROM (outcomes.kind, outcomes.details))
+             RETURNING company_id, order_id, family, kind, details, occurred_at, reported_at
+         )
+         INSERT INTO outcome_history (company_id, order_id, family, kind, details, occurred_at,
+                                      reported_at)
+         SELECT company_id, order_id, family, kind, details, occurred_at, reported_at
+         FROM stored ORDER BY order_id, family",
     )
     .bind(company_id)
     .bind(&orders)
@@ -346,4 +369,48 @@ async fn upsert(
     .await?
     .rows_affected();
     Ok(stored)
+}
+
+/// One group of a company's decisions for the override report: the decision, the analyst's
+/// override of it (direction and reason code, when overridden) and the order's repayment
+/// outcome's kind (when reported), with how many decisions share them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OverrideGroup {
+    /// `approved` or `rejected`.
+    pub decision: String,
+    pub direction: Option<String>,
+    pub reason_code: Option<String>,
+    pub repayment: Option<String>,
+    pub decisions: i64,
+}
+
+impl Store {
+    /// The company's decisions of [from, to), grouped by decision, override and repayment kind.
+    pub async fn override_groups(
+        &self,
+        company_id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<OverrideGroup>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT d.outcome AS decision,
+                    o.details ->> 'direction' AS direction,
+                    o.details ->> 'reason_code' AS reason_code,
+                    r.kind AS repayment,
+                    count(*) AS decisions
+             FROM decisions d
+             LEFT JOIN outcomes o ON o.company_id = d.company_id AND o.order_id = d.order_id
+                                 AND o.family = 'override'
+             LEFT JOIN outcomes r ON r.company_id = d.company_id AND r.order_id = d.order_id
+                                 AND r.family = 'repayment'
+             WHERE d.company_id = $1 AND d.decided_at >= $2 AND d.decided_at < $3
+             GROUP BY 1, 2, 3, 4
+             ORDER BY 1, 2, 3, 4",
+        )
+        .bind(company_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }
