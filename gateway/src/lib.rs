@@ -91,6 +91,8 @@ pub(crate) fn routes(layers: Option<&AppState>) -> OpenApiRouter<AppState> {
             routes::outcomes::definition,
             routes::outcomes::set_definition
         ))
+        .routes(routes!(routes::overrides::report))
+        .routes(routes!(routes::monitoring::performance))
         .routes(routes!(routes::audit::list))
         .routes(routes!(routes::audit::verify))
         .routes(routes!(routes::health::healthz))

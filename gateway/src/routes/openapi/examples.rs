@@ -40,6 +40,14 @@ pub(crate) fn decide_order_200() -> Value {
     parse(include_str!("examples/decide_order_200.json"))
 }
 
+pub(crate) fn override_report_200() -> Value {
+    parse(include_str!("examples/override_report_200.json"))
+}
+
+pub(crate) fn live_performance_200() -> Value {
+    parse(include_str!("examples/live_performance_200.json"))
+}
+
 pub(crate) fn decision_activity_200() -> Value {
     parse(include_str!("examples/decision_activity_200.json"))
 }

@@ -42,6 +42,7 @@ pub(crate) const UPLOAD_ROUTE: &str = "/v1/datasets/{id}/{kind}";
         (name = "models", description = "Model versions trained on the datasets: list, read, compare, activate, retrain."),
         (name = "decisions", description = "Approve or reject an order with the company's model, and say why."),
         (name = "outcomes", description = "What happened to decided orders, as the company reports it, and its definition of a bad order."),
+        (name = "monitoring", description = "How the company's model versions do on live orders once their outcomes are known."),
         (name = "audit", description = "The company's hash-chained audit log."),
         (name = "operations", description = "Liveness, readiness, metrics and this document."),
     ),
@@ -132,7 +133,8 @@ fn description() -> String {
          limits, bureau reports) in batches, complete them, and read their status; list, \
          compare, activate and retrain the model versions trained on them; decide orders, one at \
          a time or in batches, with the reasons behind each decision; report what happened to \
-         decided orders and set what counts as a bad one; and read the company's audit log.\n\nRequest bodies are JSON, sent as `application/json` (any \
+         decided orders and set what counts as a bad one; see how each model version does on \
+         live orders; and read the company's audit log.\n\nRequest bodies are JSON, sent as `application/json` (any \
          `application/*+json` is also taken), at most {}. Every error is an RFC 9457 problem \
          document served as `application/problem+json`; input errors list each bad field as \
          `{{field, reason}}`. An unknown path gets a 404 problem. A known path called with a \

@@ -567,3 +567,48 @@ params!(
         text_id("order_id", "Only the outcomes of this order."),
     ]
 );
+
+params!(
+    /// The window, instant and confidence of `GET /v1/monitoring/performance`.
+    LivePerformance,
+    {
+        let mut all = vec![
+            parameter(
+                "model_version",
+                ParameterIn::Query,
+                false,
+                "Only this model version (404 when the company has none such).",
+            )
+            .schema(Some(version_schema()))
+            .build(),
+        ];
+        all.extend(decided_range());
+        all.push(date_time(
+            "as_of",
+            "Judge as known at this instant (RFC 3339, not in the future; default now): \
+             decisions up to it, outcomes stored by it, the definition in force then.",
+        ));
+        all.push(
+            parameter(
+                "confidence",
+                ParameterIn::Query,
+                false,
+                "The confidence of every interval, 0.5 to 0.999 (default 0.95).",
+            )
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0.5))
+                    .maximum(Some(0.999)),
+            ))
+            .build(),
+        );
+        all
+    }
+);
+
+params!(
+    /// `from` and `to` of a report over the decisions of a window.
+    DecidedRange,
+    decided_range()
+);
