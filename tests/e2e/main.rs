@@ -24,6 +24,7 @@ mod ingest_crash;
 mod ingest_inputs;
 mod ingest_support;
 mod jwt;
+mod monitoring;
 mod outcomes;
 mod poison;
 mod processes;
