@@ -14,7 +14,7 @@ use aval_processors::outcomes::OutcomesProcessor;
 use aval_topics::TopicRole;
 use aval_topics::records::{AuditEventRecord, OutcomeKindWire, OutcomeReportRecord};
 use rdkafka::Message;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
@@ -146,17 +146,25 @@ async fn company_events(
     let mut events = Vec::new();
     let mut read = 0_usize;
     let mut theirs = Vec::new();
+    let mut errors = Vec::new();
     let deadline = Instant::now() + DEADLINE;
     while events.len() < count {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(
             !left.is_zero(),
-            "audit events so far: {events:?}; {read} messages read, of {company}: {theirs:?}"
+            "audit events so far: {events:?}; {read} messages read, of {company}: {theirs:?}; \
+             errors: {errors:?}; assigned: {:?}",
+            consumer.assignment()
         );
         // Short waits, each polling the queue afresh, so one missed wake-up costs a second.
         let wait = left.min(Duration::from_secs(1));
-        let Ok(Ok(message)) = tokio::time::timeout(wait, consumer.recv()).await else {
-            continue;
+        let message = match tokio::time::timeout(wait, consumer.recv()).await {
+            Ok(Ok(message)) => message,
+            Ok(Err(e)) => {
+                errors.push(e.to_string());
+                continue;
+            }
+            Err(_) => continue,
         };
         read += 1;
         if message.key() != Some(company.as_bytes()) {
@@ -676,8 +684,9 @@ async fn outcomes_over_kafka_join_their_decisions_and_refusals_go_to_dead_letter
     );
 
     // Audited: each stored report, the repeat as unchanged, and each refusal of the company's.
-    // Read from the start, so made only now: it never sits idle while the reports are made.
-    let audit = common::consumer_from_start(&catalogue.topic(TopicRole::Audit).name);
+    // Assigned every partition from the start, made only now: no group to join, and it never
+    // sits idle while the reports are made.
+    let audit = common::reader_from_start(&catalogue.topic(TopicRole::Audit).name);
     let events = company_events(&audit, &company, 5, &["outcomes.", "record.dead_lettered"]).await;
     // K-1's two reports share a partition, in order; K-2's may come before or after them.
     let mut reported: Vec<(String, String, String)> = events
