@@ -55,6 +55,8 @@ pub struct Decision {
     pub reasons: Vec<Reason>,
     /// For a rejection, the largest amount the model approves with every other fact equal.
     pub max_approvable_amount: Option<Cents>,
+    /// The order's features as the drift report counts them, recorded with the decision.
+    pub drift_values: Vec<f64>,
     pub timings: DecisionTimings,
 }
 
@@ -90,6 +92,7 @@ pub fn decide(
         .collect();
     let reasons_took = explained.elapsed();
 
+    let drift_values = model.drift_values(&features);
     let (max_approvable_amount, max_amount_took) = if rejected {
         let searched = Instant::now();
         let amount = max_approvable(model, order, features);
@@ -107,6 +110,7 @@ pub fn decide(
         threshold: model.threshold,
         reasons,
         max_approvable_amount,
+        drift_values,
         timings: DecisionTimings {
             features: features_took,
             model: model_took,

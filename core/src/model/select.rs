@@ -12,6 +12,7 @@ use super::sample::spread_sample;
 use super::spec::{Design, FeatureSpec};
 use super::split::{Split, stratified_folds};
 use super::trained::{CandidateScore, ModelMetrics, TrainedModel};
+use crate::monitoring::{DriftReference, MAX_REFERENCE_ROWS};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -254,10 +255,15 @@ pub(super) fn fit_and_judge(
             split: split_kind,
             training_seconds: 0.0,
         },
+        drift: None,
         holdout_ids,
         fitted,
     };
     model.metrics.feature_importance = importance(&model, &design);
+    let samples = model
+        .spec
+        .drift_samples(&[&design, &hold_design], MAX_REFERENCE_ROWS);
+    model.drift = Some(DriftReference::learn(&hold_of_chosen, &samples));
     let probe = if hold_design.rows >= 20 {
         &hold_design
     } else {

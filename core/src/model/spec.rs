@@ -2,6 +2,7 @@
 //! stored with the model, and applied unchanged at decision time.
 
 use crate::features::{Direction, FeatureValue, RawFeatures, direction};
+use crate::monitoring::FeatureSample;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -268,6 +269,69 @@ impl FeatureSpec {
                 }
             }
         }
+    }
+
+    /// The features as one number each, in order: a decision's drift values
+    /// ([`crate::monitoring::DriftReference`]). A number as it is; a category as its level's
+    /// index, `levels.len()` for "other"; NaN when missing (as the encoding treats it).
+    pub fn drift_values(&self, row: &RawFeatures) -> Vec<f64> {
+        self.features
+            .iter()
+            .map(|f| {
+                let value = row.get(&f.name);
+                match &f.encoding {
+                    Encoding::Number => value.as_number().unwrap_or(f64::NAN),
+                    Encoding::Category { levels } => match value {
+                        FeatureValue::Category(level) => {
+                            levels.binary_search(level).unwrap_or(levels.len()) as f64
+                        }
+                        _ => f64::NAN,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The drift values of up to `cap` rows of encoded designs (evenly spread over them all),
+    /// feature by feature: the reference sample of a training.
+    pub(crate) fn drift_samples(&self, designs: &[&Design], cap: usize) -> Vec<FeatureSample> {
+        let total: usize = designs.iter().map(|d| d.rows).sum();
+        let step = total.div_ceil(cap.max(1)).max(1);
+        let mut samples: Vec<FeatureSample> = self
+            .features
+            .iter()
+            .map(|f| FeatureSample {
+                name: f.name.clone(),
+                levels: match &f.encoding {
+                    Encoding::Number => None,
+                    Encoding::Category { levels } => Some(levels.len()),
+                },
+                values: Vec::with_capacity(total / step + 1),
+            })
+            .collect();
+        let mut start = 0;
+        for (f, sample) in self.features.iter().zip(&mut samples) {
+            let width = f.width();
+            let mut next = 0;
+            for design in designs {
+                let columns: Vec<&[f64]> =
+                    (start..start + width).map(|c| design.column(c)).collect();
+                let mut r = next;
+                while r < design.rows {
+                    sample.values.push(match &f.encoding {
+                        Encoding::Number => columns[0][r],
+                        Encoding::Category { .. } => columns
+                            .iter()
+                            .position(|column| column[r] == 1.0)
+                            .map_or(f64::NAN, |level| level as f64),
+                    });
+                    r += step;
+                }
+                next = r - design.rows;
+            }
+            start += width;
+        }
+        samples
     }
 
     pub(crate) fn encode(&self, row: &RawFeatures) -> Vec<f64> {

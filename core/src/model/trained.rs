@@ -7,6 +7,7 @@ use super::metrics::{self, Evaluation, HoldoutCurves};
 use super::spec::FeatureSpec;
 use super::split::Split;
 use crate::features::{FeatureValue, RawFeatures};
+use crate::monitoring::DriftReference;
 use serde::{Deserialize, Serialize};
 
 /// One candidate learner: its validation AUC (out-of-fold, training part only: this is what
@@ -121,6 +122,10 @@ pub struct TrainedModel {
     /// Orders with a probability at or above this are blocked.
     pub threshold: f64,
     pub metrics: ModelMetrics,
+    /// The training distributions live orders are compared with; absent for versions trained
+    /// before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftReference>,
     pub(super) holdout_ids: Vec<String>,
     pub(super) fitted: Fitted,
 }
@@ -134,6 +139,11 @@ impl TrainedModel {
     /// Probability that the order is blocked.
     pub fn probability(&self, features: &RawFeatures) -> f64 {
         sigmoid(self.raw_score(features))
+    }
+
+    /// The order's features as the drift report counts them ([`FeatureSpec::drift_values`]).
+    pub fn drift_values(&self, features: &RawFeatures) -> Vec<f64> {
+        self.spec.drift_values(features)
     }
 
     /// Whether this model blocks an order with that probability.

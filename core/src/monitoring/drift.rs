@@ -59,6 +59,14 @@ impl Bins {
         Bins { edges }
     }
 
+    /// One cell per whole number in `0..count` (a category's level indices), plus the one
+    /// for missing values.
+    pub fn per_index(count: usize) -> Bins {
+        Bins {
+            edges: (1..count).map(|i| i as f64 - 0.5).collect(),
+        }
+    }
+
     pub fn edges(&self) -> &[f64] {
         &self.edges
     }

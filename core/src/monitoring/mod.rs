@@ -20,12 +20,15 @@
 //! 3. `performance`, `paired`: approval and bad rates, AUC, KS and calibration with
 //!    intervals; DeLong's paired test of two models on the same orders;
 //! 4. `live`: a window of decisions judged as of an instant by the company's definition of a
-//!    bad order, counted per model version.
+//!    bad order, counted per model version;
+//! 5. `reference`: a model version's training distributions, and a window of its decisions
+//!    counted into the same cells for the drift report.
 
 mod drift;
 mod live;
 mod paired;
 mod performance;
+mod reference;
 mod stats;
 
 #[cfg(test)]
@@ -41,6 +44,7 @@ pub use performance::{
     CALIBRATION_GROUPS, CalibrationRow, DEFAULT_CONFIDENCE, PROBABILITY_BINS, Performance,
     ScoreAccumulator,
 };
+pub use reference::{Distribution, DriftReference, DriftWindow, FeatureSample, MAX_REFERENCE_ROWS};
 pub use stats::{
     Interval, chi_squared_cdf, chi_squared_quantile, gamma_p, gamma_q, ln_gamma, normal_cdf,
     normal_quantile, wilson_interval,

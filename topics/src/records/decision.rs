@@ -386,6 +386,7 @@ mod tests {
                 sentence: "3 PEFIN records raised the risk".into(),
             }],
             max_approvable_amount: Some(Cents(120_000)),
+            drift_values: vec![3.0],
             timings: DecisionTimings {
                 features: ms(1),
                 model: ms(2),
