@@ -70,6 +70,8 @@ pub struct NewDecision<'a> {
     pub probability: f64,
     pub threshold: f64,
     pub model_version: i32,
+    /// The order's features as the drift report counts them (`DriftReference`).
+    pub drift_values: &'a [f64],
 }
 
 /// Rows of one item kind for some customers of one company, from its checked datasets only,
@@ -255,6 +257,7 @@ impl Store {
         let mut probabilities = Vec::with_capacity(decisions.len());
         let mut thresholds = Vec::with_capacity(decisions.len());
         let mut versions = Vec::with_capacity(decisions.len());
+        let mut drift_values = Vec::with_capacity(decisions.len());
         for d in decisions {
             companies.push(d.company_id);
             orders.push(d.order_id);
@@ -267,6 +270,7 @@ impl Store {
             probabilities.push(d.probability);
             thresholds.push(d.threshold);
             versions.push(d.model_version);
+            drift_values.push(crate::drift::pack(d.drift_values));
         }
         // Committed without waiting for the WAL flush (a few ms per batch on this kind of
         // disk, most of a decision's latency). A database crash can lose the last fraction
@@ -279,14 +283,16 @@ impl Store {
         // one order keep their order in `decisions` (`position`), so the first one wins.
         let inserted = sqlx::query_as(
             "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at, order_fingerprint,
-                                    customer_id, outcome, probability, threshold, model_version)
+                                    customer_id, outcome, probability, threshold, model_version,
+                                    drift_values)
              SELECT k.company_id, k.order_id, k.request_id, k.decision::jsonb, k.decided_at, k.order_fingerprint,
-                    k.customer_id, k.outcome, k.probability, k.threshold, k.model_version
+                    k.customer_id, k.outcome, k.probability, k.threshold, k.model_version, k.drift_values
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[],
-                         $7::text[], $8::text[], $9::float8[], $10::float8[], $11::int4[])
+                         $7::text[], $8::text[], $9::float8[], $10::float8[], $11::int4[], $12::bytea[])
                   WITH ORDINALITY
                   AS k(company_id, order_id, request_id, decision, decided_at, order_fingerprint,
-                       customer_id, outcome, probability, threshold, model_version, position)
+                       customer_id, outcome, probability, threshold, model_version, drift_values,
+                       position)
              CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous
              ORDER BY k.company_id, k.order_id, k.position
              ON CONFLICT (company_id, order_id) DO NOTHING
@@ -302,7 +308,8 @@ impl Store {
         .bind(&outcomes)
         .bind(&probabilities)
         .bind(&thresholds)
-        .bind(&versions);
+        .bind(&versions)
+        .bind(&drift_values);
         let inserted: Vec<(Uuid, String)> = {
             let mut writer = self.decision_writer.lock().await;
             let connection = match writer.as_mut() {

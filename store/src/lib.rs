@@ -7,6 +7,7 @@ pub mod companies;
 pub mod comparison;
 pub mod datasets;
 pub mod decisions;
+pub mod drift;
 mod error;
 pub mod facts;
 mod items;

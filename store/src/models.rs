@@ -2,9 +2,11 @@
 
 use crate::datasets::checked;
 use crate::{Store, StoreError};
+use aval_core::monitoring::DriftReference;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::AssertSqlSafe;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 /// A stored model version, with its artifact.
@@ -43,6 +45,8 @@ pub struct NewModel<'a> {
     pub artifact: &'a [u8],
     pub threshold: f64,
     pub metrics: &'a Value,
+    /// The training distributions drift is measured against.
+    pub drift_reference: Option<&'a DriftReference>,
     pub at: DateTime<Utc>,
 }
 
@@ -148,8 +152,9 @@ impl Store {
             return Ok(version);
         }
         let (version,): (i32,) = sqlx::query_as(
-            "INSERT INTO models (company_id, version, learner, artifact, threshold, metrics, dataset_ids, training_request_id, created_at)
-             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8 FROM models WHERE company_id = $1
+            "INSERT INTO models (company_id, version, learner, artifact, threshold, metrics, dataset_ids, training_request_id, created_at,
+                                 drift_reference)
+             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9 FROM models WHERE company_id = $1
              RETURNING version",
         )
         .bind(model.company_id)
@@ -160,6 +165,7 @@ impl Store {
         .bind(model.dataset_ids)
         .bind(model.training_request_id)
         .bind(model.at)
+        .bind(model.drift_reference.map(Json))
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(

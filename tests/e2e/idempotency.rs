@@ -285,6 +285,7 @@ async fn an_order_decided_before_is_a_repeat_or_a_conflict_even_without_an_activ
             probability: first.probability,
             threshold: first.threshold,
             model_version: first.model_version,
+            drift_values: &[],
         }])
         .await
         .expect("recorded");
@@ -381,6 +382,7 @@ async fn of_two_decisions_for_one_order_in_a_batch_the_first_is_stored() {
             probability: 0.1,
             threshold: 0.5,
             model_version: 1,
+            drift_values: &[],
         })
         .collect();
     let recorded = common::store()

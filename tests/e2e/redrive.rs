@@ -44,6 +44,7 @@ async fn a_version_stored_before_a_crash_is_activated_when_its_request_comes_bac
             artifact: &first.artifact,
             threshold: first.threshold,
             metrics: &first.metrics,
+            drift_reference: None,
             at: Utc::now(),
         })
         .await

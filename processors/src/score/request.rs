@@ -64,6 +64,7 @@ pub(crate) struct Outgoing {
 struct ToRecord {
     fingerprint: Fingerprint,
     customer_id: String,
+    drift_values: Vec<f64>,
 }
 
 impl Outgoing {
@@ -547,9 +548,10 @@ impl Processor for Scorer {
             }
         }
 
-        for (item, decision) in decide_all(to_decide).await? {
+        for (item, mut decision) in decide_all(to_decide).await? {
             let c = &item.checked;
             let decided_at = Utc::now();
+            let drift_values = std::mem::take(&mut decision.drift_values);
             let mut decision = DecisionRecord::new(
                 DecisionContext {
                     request_id: c.request.request_id.clone(),
@@ -573,6 +575,7 @@ impl Processor for Scorer {
             let record = c.request.model_version.is_none().then(|| ToRecord {
                 fingerprint: order_fingerprint(&item.order),
                 customer_id: item.order.customer_id.clone(),
+                drift_values,
             });
             work[item.slot] = Some(ScoreWork::Reply(Box::new(Outgoing::decided(
                 c, decision, record,
@@ -629,6 +632,7 @@ impl Processor for Scorer {
                     probability: decision.probability,
                     threshold: decision.threshold,
                     model_version: decision.model_version,
+                    drift_values: &record.drift_values,
                 })
             })
             .collect();

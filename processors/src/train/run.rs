@@ -247,6 +247,7 @@ impl TrainProcessor {
                 artifact: &artifact,
                 threshold: model.threshold,
                 metrics: &metrics,
+                drift_reference: model.drift.as_ref(),
                 at: Utc::now(),
             })
             .await?)
