@@ -93,6 +93,7 @@ pub(crate) fn routes(layers: Option<&AppState>) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::overrides::report))
         .routes(routes!(routes::monitoring::performance))
+        .routes(routes!(routes::drift::drift))
         .routes(routes!(routes::audit::list))
         .routes(routes!(routes::audit::verify))
         .routes(routes!(routes::health::healthz))

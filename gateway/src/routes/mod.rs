@@ -4,6 +4,7 @@ pub(crate) mod datasets;
 pub(crate) mod decision_activity;
 pub(crate) mod decision_history;
 pub(crate) mod decisions;
+pub(crate) mod drift;
 pub(crate) mod health;
 pub(crate) mod models;
 pub(crate) mod monitoring;

@@ -8,7 +8,7 @@ use crate::auth::Authenticated;
 use crate::problem::Problem;
 use crate::routes::openapi::{examples, params, responses};
 use crate::routes::outcomes::DefinitionView;
-use crate::routes::query::{range, refuse_unknown};
+use crate::routes::query::{model_version, range, refuse_unknown};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::model::{CalibrationBin, ModelMetrics};
@@ -156,14 +156,7 @@ fn performance_query(
             now
         }
     };
-    let model_version = match params.get("model_version").map(|v| v.parse::<i32>()) {
-        None => None,
-        Some(Ok(version)) if version >= 1 => Some(version),
-        Some(_) => {
-            errors.push("model_version", "must be an integer from 1 to 2147483647");
-            None
-        }
-    };
+    let model_version = model_version(params, &mut errors);
     let confidence = match params.get("confidence").map(|v| v.parse::<f64>()) {
         None => DEFAULT_CONFIDENCE,
         Some(Ok(c)) if CONFIDENCE.contains(&c) => c,

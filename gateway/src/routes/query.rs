@@ -55,6 +55,21 @@ pub(crate) fn id_param(
     Some(value.clone())
 }
 
+/// The optional `model_version`: a version number, from 1.
+pub(crate) fn model_version(
+    params: &HashMap<String, String>,
+    errors: &mut FieldErrors,
+) -> Option<i32> {
+    match params.get("model_version").map(|v| v.parse::<i32>()) {
+        None => None,
+        Some(Ok(version)) if version >= 1 => Some(version),
+        Some(_) => {
+            errors.push("model_version", "must be an integer from 1 to 2147483647");
+            None
+        }
+    }
+}
+
 /// Refuses every parameter but `known`, naming each.
 pub(crate) fn refuse_unknown(
     params: &HashMap<String, String>,

@@ -44,6 +44,10 @@ pub(crate) fn override_report_200() -> Value {
     parse(include_str!("examples/override_report_200.json"))
 }
 
+pub(crate) fn drift_200() -> Value {
+    parse(include_str!("examples/drift_200.json"))
+}
+
 pub(crate) fn live_performance_200() -> Value {
     parse(include_str!("examples/live_performance_200.json"))
 }

@@ -64,6 +64,7 @@ pub(crate) const UPLOAD_ROUTE: &str = "/v1/datasets/{id}/{kind}";
             responses::Forbidden,
             responses::DatasetNotFound,
             responses::ModelNotFound,
+            responses::NoDriftReference,
             responses::DecisionNotFound,
             responses::DatasetClosed,
             responses::BodyTooLarge,

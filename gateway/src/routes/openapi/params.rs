@@ -608,6 +608,41 @@ params!(
 );
 
 params!(
+    /// The version, window and false-alarm rate of `GET /v1/monitoring/drift`.
+    Drift,
+    {
+        let mut all = vec![
+            parameter(
+                "model_version",
+                ParameterIn::Query,
+                false,
+                "The model version (default: the active one; 404 when the company has none such).",
+            )
+            .schema(Some(version_schema()))
+            .build(),
+        ];
+        all.extend(decided_range());
+        all.push(
+            parameter(
+                "alpha",
+                ParameterIn::Query,
+                false,
+                "The chance that a window drawn like the training orders suggests retraining, \
+                 0.0001 to 0.2 (default 0.01).",
+            )
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0.0001))
+                    .maximum(Some(0.2)),
+            ))
+            .build(),
+        );
+        all
+    }
+);
+
+params!(
     /// `from` and `to` of a report over the decisions of a window.
     DecidedRange,
     decided_range()

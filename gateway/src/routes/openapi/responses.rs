@@ -186,6 +186,11 @@ response!(NoModel, {
         .example(json!({"type": "/problems/no-model", "title": "No model", "status": 409, "detail": "the company has no active model yet: upload a dataset and let it train, or activate a version"}))
 });
 
+response!(NoDriftReference, {
+    problem("The company has no active model and no `model_version` was named (type `/problems/no-model`), or the version was trained before aval kept training distributions with each version (type `/problems/conflict`, `errors` names `model_version`): retrain to monitor its drift.")
+        .example(json!({"type": "/problems/conflict", "title": "Conflict", "status": 409, "detail": "model version 1 was trained before training distributions were kept: retrain to monitor its drift", "errors": [{"field": "model_version", "reason": "model version 1 was trained before training distributions were kept: retrain to monitor its drift"}]}))
+});
+
 response!(DecisionFailed, {
     problem("The scorer answered that it could not decide, such as a model it cannot load. A fault of aval, not of the request.")
         .example(json!({"type": "/problems/decision-failed", "title": "Decision failed", "status": 500, "detail": "the scorer could not decide"}))
