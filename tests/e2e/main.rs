@@ -16,6 +16,7 @@ mod datasets;
 mod decision_history;
 mod decisions;
 mod decisions_support;
+mod drift;
 mod faults;
 mod hostile;
 mod idempotency;
