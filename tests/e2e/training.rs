@@ -159,6 +159,23 @@ pub async fn wait_versions(gateway: &Gateway, token: &str, count: usize) -> Valu
     }
 }
 
+/// The model list once `version` is the active one.
+pub async fn wait_active(gateway: &Gateway, token: &str, version: i32) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, list) = get(gateway, token, "/v1/models").await;
+        assert_eq!(status, 200, "{list}");
+        if list["active_version"] == version {
+            return list;
+        }
+        assert!(
+            started.elapsed() < TRAINING_DEADLINE,
+            "version {version} never became active: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A dataset whose outcomes follow a learnable rule: blocked when the order is large against
 /// the customer's limit and the customer has PEFIN records, with one outcome in 11 flipped.
 pub fn learnable(customers: usize, orders_each: usize) -> Dataset {
@@ -198,7 +215,8 @@ async fn an_upload_trains_a_version_then_retraining_comparison_and_activation_wo
     assert_eq!(trained["status"], "trained", "{trained}");
     assert_eq!(trained["model_version"], 1);
 
-    let list = wait_versions(&gateway, &token, 1).await;
+    // The version is listed once stored; it is activated just after.
+    let list = wait_active(&gateway, &token, 1).await;
     assert_eq!(
         list["active_version"], 1,
         "the first version activates itself"
