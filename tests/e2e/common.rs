@@ -297,30 +297,6 @@ pub fn start_group_at_end(group: &str, topic: &str) {
         .expect("commit the end offsets");
 }
 
-/// A reader of every partition of `topic` from its first offset, assigned rather than
-/// subscribed: no consumer group to join, so nothing waits on the group coordinator.
-pub fn reader_from_start(topic: &str) -> StreamConsumer {
-    let consumer: StreamConsumer = stack()
-        .kafka()
-        .client_config()
-        .set("group.id", format!("e2e-{}", uuid::Uuid::new_v4()))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    let mut partitions = rdkafka::TopicPartitionList::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        partitions
-            .add_partition_offset(topic, partition.id(), rdkafka::Offset::Beginning)
-            .expect("partition");
-    }
-    assert!(partitions.count() > 0, "{topic} has no partitions");
-    consumer.assign(&partitions).expect("assign");
-    consumer
-}
-
 pub fn consumer_from_start(topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = stack()
         .kafka()

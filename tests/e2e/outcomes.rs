@@ -126,10 +126,31 @@ fn fields(problem: &Value) -> Vec<String> {
         .collect()
 }
 
-/// How long the audit events may take to be read. Longer than [`DEADLINE`]: under the whole
-/// suite a fresh reader of a `train-` pipeline's audit topic has twice read nothing for 30 s
-/// (assigned every partition, no consumer error) while the events were already delivered.
-const AUDIT_DEADLINE: Duration = Duration::from_secs(120);
+/// The company's logged events whose kind starts with one of `kinds`, oldest first, once
+/// there are `count` of them (`GET /v1/audit`, polled until [`DEADLINE`]).
+async fn logged(gateway: &Gateway, token: &str, count: usize, kinds: &[&str]) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let (status, page) = crate::audit::audit_page(gateway, token, "?limit=500").await;
+        assert_eq!(status, 200, "{page}");
+        let mut events: Vec<Value> = page["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                let kind = e["kind"].as_str().unwrap_or_default();
+                kinds.iter().any(|k| kind.starts_with(k))
+            })
+            .collect();
+        if events.len() >= count {
+            events.reverse();
+            return events;
+        }
+        assert!(started.elapsed() < DEADLINE, "logged so far: {events:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 /// The next `count` audit events of `company` whose kind starts with `outcomes.`, in order.
 async fn outcome_events(
@@ -152,7 +173,7 @@ async fn company_events(
     let mut read = 0_usize;
     let mut theirs = Vec::new();
     let mut errors = Vec::new();
-    let deadline = Instant::now() + AUDIT_DEADLINE;
+    let deadline = Instant::now() + DEADLINE;
     while events.len() < count {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(
@@ -558,10 +579,11 @@ async fn outcomes_over_kafka_join_their_decisions_and_refusals_go_to_dead_letter
         tokens: Arc::new(common::keys()),
     };
     tokio::spawn(processor.run(pipeline.pipeline.stop.clone().cancelled_owned()));
+    let audit_stop = crate::audit::start_processor_on(catalogue.clone()).await;
     let gateway = pipeline.gateway();
     let dead = common::consumer_from_start(&catalogue.topic(TopicRole::DeadLetters).name);
     let (company, token) = pipeline.trained_company().await;
-    let (neighbour, other) = gateway.register().await;
+    let (_, other) = gateway.register().await;
 
     let mut request_ids = BTreeMap::new();
     for id in ["K-1", "K-2"] {
@@ -688,22 +710,18 @@ async fn outcomes_over_kafka_join_their_decisions_and_refusals_go_to_dead_letter
         "the neighbour's write-off changed nothing"
     );
 
-    // Audited: each stored report, the repeat as unchanged, and each refusal of the company's.
-    // Assigned every partition from the start, made only now: no group to join, and it never
-    // sits idle while the reports are made.
-    let audit = common::reader_from_start(&catalogue.topic(TopicRole::Audit).name);
-    let events = company_events(&audit, &company, 5, &["outcomes.", "record.dead_lettered"]).await;
+    // Audited: each stored report, the repeat as unchanged, and each refusal of the company's,
+    // read as the company reads its log (the audit processor stores what the topic carries).
+    let events = logged(gateway, &token, 5, &["outcomes.", "record.dead_lettered"]).await;
     // K-1's two reports share a partition, in order; K-2's may come before or after them.
     let mut reported: Vec<(String, String, String)> = events
         .iter()
-        .filter(|e| e.kind == "outcomes.reported")
+        .filter(|e| e["kind"] == "outcomes.reported")
         .map(|e| {
-            assert_eq!(detail(e, "channel"), "kafka");
-            (
-                detail(e, "order_id"),
-                detail(e, "stored"),
-                detail(e, "unchanged"),
-            )
+            assert_eq!(e["actor"], format!("company:{company}"));
+            assert_eq!(e["details"]["channel"], "kafka");
+            let text = |key: &str| e["details"][key].as_str().unwrap_or_default().to_owned();
+            (text("order_id"), text("stored"), text("unchanged"))
         })
         .collect();
     let first_k1 = reported.iter().position(|r| r.0 == "K-1");
@@ -723,12 +741,15 @@ async fn outcomes_over_kafka_join_their_decisions_and_refusals_go_to_dead_letter
     );
     let refused = events
         .iter()
-        .filter(|e| e.kind == "record.dead_lettered")
+        .filter(|e| e["kind"] == "record.dead_lettered")
         .count();
     assert_eq!(refused, 2, "the orphan and the invalid report: {events:?}");
-    let neighbours = company_events(&audit, &neighbour, 1, &["record.dead_lettered"]).await;
+    let neighbours = logged(gateway, &other, 1, &["record.dead_lettered"]).await;
     assert!(
-        detail(&neighbours[0], "reason").contains("names no decision of this company"),
+        neighbours[0]["details"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("names no decision of this company")),
         "{neighbours:?}"
     );
+    audit_stop.cancel();
 }
