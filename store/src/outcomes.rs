@@ -270,24 +270,20 @@ impl Store {
         };
         let changed = previous != definition;
         if changed {
+            // The definition in force and its history, in one statement.
             sqlx::query(
-                "INSERT INTO outcome_definitions (company_id, days_past_due, within_days, updated_at)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (company_id) DO UPDATE SET
-                     days_past_due = EXCLUDED.days_past_due,
-                     within_days = EXCLUDED.within_days,
-                     updated_at = EXCLUDED.updated_at",
-            )
-            .bind(company_id)
-            .bind(to_i32(definition.days_past_due)?)
-            .bind(to_i32(definition.within_days)?)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO outcome_definition_history (company_id, days_past_due, within_days,
+                "WITH current AS (
+                     INSERT INTO outcome_definitions (company_id, days_past_due, within_days, updated_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (company_id) DO UPDATE SET
+                         days_past_due = EXCLUDED.days_past_due,
+                         within_days = EXCLUDED.within_days,
+                         updated_at = EXCLUDED.updated_at
+                     RETURNING company_id, days_past_due, within_days, updated_at
+                 )
+                 INSERT INTO outcome_definition_history (company_id, days_past_due, within_days,
                                                          valid_from)
-                 VALUES ($1, $2, $3, $4)
+                 SELECT company_id, days_past_due, within_days, updated_at FROM current
                  ON CONFLICT (company_id, valid_from) DO UPDATE SET
                      days_past_due = EXCLUDED.days_past_due,
                      within_days = EXCLUDED.within_days",

@@ -7,7 +7,7 @@
 use crate::auth::Authenticated;
 use crate::problem::Problem;
 use crate::routes::openapi::{examples, params, responses};
-use crate::routes::query::{model_version, range, refuse_unknown};
+use crate::routes::query::{model_version, range, refuse_unknown, window_until};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::monitoring::{DEFAULT_ALPHA, DriftReport, FeatureDrift};
@@ -109,8 +109,7 @@ fn drift_query(
             DEFAULT_ALPHA
         }
     };
-    let to = to.unwrap_or_else(|| from.map_or(now, |from| from.max(now)));
-    let from = from.unwrap_or(to - Duration::days(DEFAULT_SPAN_DAYS));
+    let (from, to) = window_until((from, to), now, Duration::days(DEFAULT_SPAN_DAYS));
     errors.into_result(DriftQuery {
         model_version,
         from,

@@ -8,7 +8,7 @@ use crate::auth::Authenticated;
 use crate::problem::Problem;
 use crate::routes::openapi::{examples, params, responses};
 use crate::routes::outcomes::DefinitionView;
-use crate::routes::query::{model_version, range, refuse_unknown};
+use crate::routes::query::{model_version, range, refuse_unknown, window_until};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::model::{CalibrationBin, ModelMetrics};
@@ -172,8 +172,7 @@ fn performance_query(
             DEFAULT_CONFIDENCE
         }
     };
-    let to = to.unwrap_or_else(|| from.map_or(as_of, |from| from.max(as_of)));
-    let from = from.unwrap_or(to - Duration::days(DEFAULT_SPAN_DAYS));
+    let (from, to) = window_until((from, to), as_of, Duration::days(DEFAULT_SPAN_DAYS));
     errors.into_result(PerformanceQuery {
         window: MonitoringWindow {
             from,

@@ -55,6 +55,17 @@ pub(crate) fn id_param(
     Some(value.clone())
 }
 
+/// The window a report reads: `to` defaults to `until` (or `from`, when later), `from` to
+/// `span` before `to`.
+pub(crate) fn window_until(
+    (from, to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    until: DateTime<Utc>,
+    span: chrono::Duration,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let to = to.unwrap_or_else(|| from.map_or(until, |from| from.max(until)));
+    (from.unwrap_or(to - span), to)
+}
+
 /// The optional `model_version`: a version number, from 1.
 pub(crate) fn model_version(
     params: &HashMap<String, String>,
