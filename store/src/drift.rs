@@ -43,21 +43,6 @@ pub enum StoredReference {
     Kept(Box<DriftReference>),
 }
 
-/// One decision as the drift report counts it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DriftRow {
-    pub probability: f64,
-    /// `None` for a decision recorded before drift values were (or with unreadable ones).
-    pub values: Option<Vec<f64>>,
-}
-
-/// A company's active model version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
-pub struct ActiveModel {
-    pub company_id: Uuid,
-    pub version: i32,
-}
-
 impl Store {
     pub async fn drift_reference(
         &self,
@@ -78,15 +63,16 @@ impl Store {
         })
     }
 
-    /// Calls `each` with every decision of `version` decided in [from, to): streamed, so a
-    /// window of a million decisions is never held.
-    pub async fn for_each_drift_row(
+    /// The decisions of `version` decided in [from, to), counted into `reference`'s cells:
+    /// streamed, so a window of a million decisions is never held.
+    pub async fn drift_window(
         &self,
         company_id: Uuid,
         version: i32,
+        reference: &DriftReference,
         (from, to): (DateTime<Utc>, DateTime<Utc>),
-        mut each: impl FnMut(DriftRow),
-    ) -> Result<(), StoreError> {
+    ) -> Result<DriftWindow, StoreError> {
+        let mut window = reference.window();
         let mut rows = sqlx::query_as::<_, (f64, Option<Vec<u8>>)>(
             "SELECT probability, drift_values FROM decisions
              WHERE company_id = $1 AND decided_at >= $2 AND decided_at < $3
@@ -98,37 +84,10 @@ impl Store {
         .bind(version)
         .fetch(&self.pool);
         while let Some((probability, values)) = rows.try_next().await? {
-            each(DriftRow {
-                probability,
-                values: values.as_deref().and_then(unpack),
-            });
+            let values = values.as_deref().and_then(unpack);
+            window.add(reference, probability, values.as_deref());
         }
-        Ok(())
-    }
-
-    /// The decisions of `version` decided in [from, to), counted into `reference`'s cells.
-    pub async fn drift_window(
-        &self,
-        company_id: Uuid,
-        version: i32,
-        reference: &DriftReference,
-        range: (DateTime<Utc>, DateTime<Utc>),
-    ) -> Result<DriftWindow, StoreError> {
-        let mut window = reference.window();
-        self.for_each_drift_row(company_id, version, range, |row| {
-            window.add(reference, row.probability, row.values.as_deref());
-        })
-        .await?;
         Ok(window)
-    }
-
-    /// Every company's active version.
-    pub async fn active_models(&self) -> Result<Vec<ActiveModel>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT company_id, version FROM active_models ORDER BY company_id")
-                .fetch_all(&self.pool)
-                .await?,
-        )
     }
 }
 
