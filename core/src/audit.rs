@@ -66,11 +66,16 @@ pub enum AuditKind {
     /// the values before as `previous_days_past_due`, `previous_within_days`).
     #[serde(rename = "outcomes.definition_changed")]
     OutcomeDefinitionChanged,
+    /// The active version's recent orders no longer look like its training orders
+    /// (`model_version`, `from`, `to`, `decisions`, `alpha`, `top_drifting`, `score_psi`,
+    /// `score_drifting`, `retrain_suggested`); at most one a version and day.
+    #[serde(rename = "drift.detected")]
+    DriftDetected,
 }
 
 impl AuditKind {
     /// Every kind, for callers that name them (the audit log's filters).
-    pub const ALL: [AuditKind; 20] = [
+    pub const ALL: [AuditKind; 21] = [
         AuditKind::CompanyRegistered,
         AuditKind::DatasetCreated,
         AuditKind::BatchAccepted,
@@ -91,6 +96,7 @@ impl AuditKind {
         AuditKind::DecisionRefused,
         AuditKind::OutcomesReported,
         AuditKind::OutcomeDefinitionChanged,
+        AuditKind::DriftDetected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +121,7 @@ impl AuditKind {
             AuditKind::DecisionRefused => "decision.refused",
             AuditKind::OutcomesReported => "outcomes.reported",
             AuditKind::OutcomeDefinitionChanged => "outcomes.definition_changed",
+            AuditKind::DriftDetected => "drift.detected",
         }
     }
 }
@@ -287,6 +294,7 @@ mod tests {
                 AuditKind::DecisionRefused => 17,
                 AuditKind::OutcomesReported => 18,
                 AuditKind::OutcomeDefinitionChanged => 19,
+                AuditKind::DriftDetected => 20,
             };
             assert_eq!(AuditKind::ALL[position], kind);
             let wire = serde_json::to_value(kind).unwrap_or_default();

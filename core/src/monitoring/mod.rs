@@ -22,8 +22,10 @@
 //! 4. `live`: a window of decisions judged as of an instant by the company's definition of a
 //!    bad order, counted per model version;
 //! 5. `reference`: a model version's training distributions, and a window of its decisions
-//!    counted into the same cells for the drift report.
+//!    counted into the same cells for the drift report;
+//! 6. `alert`: a drifting report as the alert the company and operators are told of.
 
+mod alert;
 mod drift;
 mod live;
 mod paired;
@@ -34,6 +36,7 @@ mod stats;
 #[cfg(test)]
 mod synthetic;
 
+pub use alert::{ALERT_TOP_FEATURES, DriftAlert, MONITOR_ACTOR};
 pub use drift::{
     Bins, Compared, DEFAULT_ALPHA, DEFAULT_BINS, DriftReport, FeatureDrift, Histogram, PsiBand,
     ShapeMismatch, psi, psi_threshold,
