@@ -35,6 +35,9 @@ pub enum TopicRole {
     DeadLetters,
     /// What happened to decided orders, as companies report it with their tokens.
     Outcomes,
+    /// Model versions found drifting, for operators (each company hears of its own in its
+    /// audit log).
+    DriftAlerts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +186,14 @@ impl Catalogue {
                     Some(&schemas::OUTCOME_REPORT),
                 ),
                 topic(
+                    TopicRole::DriftAlerts,
+                    "drift-alerts",
+                    3,
+                    Delete,
+                    Some(30 * DAY_MS),
+                    Some(&schemas::DRIFT_ALERT),
+                ),
+                topic(
                     TopicRole::DeadLetters,
                     "dead-letters",
                     3,
@@ -280,6 +291,7 @@ mod tests {
             TopicRole::AuditHeads,
             TopicRole::DeadLetters,
             TopicRole::Outcomes,
+            TopicRole::DriftAlerts,
         ];
         for role in roles {
             assert_eq!(catalogue.topic(role).role, role);

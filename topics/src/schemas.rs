@@ -61,9 +61,15 @@ schema!(DECISION_REPLY, "aval.DecisionReply", "decision_reply.avsc");
 schema!(AUDIT_EVENT, "aval.AuditEvent", "audit_event.avsc");
 schema!(AUDIT_HEAD, "aval.AuditHead", "audit_head.avsc");
 schema!(OUTCOME_REPORT, "aval.OutcomeReport", "outcome_report.avsc");
+schema!(
+    DRIFTED_FEATURE,
+    "aval.DriftedFeature",
+    "drifted_feature.avsc"
+);
+schema!(DRIFT_ALERT, "aval.DriftAlert", "drift_alert.avsc");
 
 /// Every schema file, so a test can check each one parses and composes.
-pub static ALL: [&RecordSchema; 14] = [
+pub static ALL: [&RecordSchema; 16] = [
     &ATTRIBUTE_VALUE,
     &CUSTOMER,
     &CREDIT_LIMIT,
@@ -78,6 +84,8 @@ pub static ALL: [&RecordSchema; 14] = [
     &AUDIT_EVENT,
     &AUDIT_HEAD,
     &OUTCOME_REPORT,
+    &DRIFTED_FEATURE,
+    &DRIFT_ALERT,
 ];
 
 impl RecordSchema {

@@ -5,6 +5,7 @@
 mod activation;
 mod audit;
 mod decision;
+mod drift_alert;
 mod ingest;
 mod items;
 mod outcome;
@@ -17,6 +18,7 @@ pub use decision::{
     DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, REPLY_PARTITION_HEADER,
     ReasonWire, ReplyStatusWire,
 };
+pub use drift_alert::{DriftAlertRecord, DriftedFeatureWire};
 pub use ingest::{CompletionWire, IngestContent, IngestKindWire, IngestRecord};
 pub use items::{
     AttributeValueWire, BureauReportWire, CreditLimitWire, CustomerWire, NegativeRecordWire,
