@@ -44,6 +44,15 @@ pub enum StoredReference {
 }
 
 impl Store {
+    /// Every company's active model version, for the monitor to check.
+    pub async fn active_models(&self) -> Result<Vec<(Uuid, i32)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT company_id, version FROM active_models ORDER BY company_id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn drift_reference(
         &self,
         company_id: Uuid,

@@ -12,6 +12,7 @@ mod error;
 pub mod facts;
 mod items;
 pub mod jwt_keys;
+pub mod lease;
 pub mod models;
 pub mod monitoring;
 pub mod outcomes;
