@@ -293,6 +293,53 @@ pub struct Train {
         value_parser = in_range("AVAL_TRAIN_FIT_ROWS", 1_000_usize, 1_000_000_000)
     )]
     pub train_fit_rows: usize,
+    /// Seconds between two checks of every company's active model version (drift, with its
+    /// alert, and the live measures shown as metrics), 1 to 604800. One `aval train` process
+    /// of the deployment checks at a time.
+    #[arg(
+        long,
+        env = "AVAL_MONITOR_INTERVAL_SECONDS",
+        default_value_t = 3_600,
+        value_parser = in_range("AVAL_MONITOR_INTERVAL_SECONDS", 1_u64, 604_800)
+    )]
+    pub monitor_interval_seconds: u64,
+    /// Hours of decisions before each check that drift compares with training, 1 to 8760.
+    #[arg(
+        long,
+        env = "AVAL_MONITOR_DRIFT_WINDOW_HOURS",
+        default_value_t = 168,
+        value_parser = in_range("AVAL_MONITOR_DRIFT_WINDOW_HOURS", 1_i64, 8_760)
+    )]
+    pub monitor_drift_window_hours: i64,
+    /// The chance that a window drawn like the training orders raises a drift alert, 0.0001
+    /// to 0.2.
+    #[arg(
+        long,
+        env = "AVAL_MONITOR_ALPHA",
+        default_value_t = 0.01,
+        value_parser = number_in_range("AVAL_MONITOR_ALPHA", 0.0001, 0.2)
+    )]
+    pub monitor_alpha: f64,
+    /// Days of decisions before each check whose matured ones the live measures count, 1 to
+    /// 3650.
+    #[arg(
+        long,
+        env = "AVAL_MONITOR_PERFORMANCE_DAYS",
+        default_value_t = 365,
+        value_parser = in_range("AVAL_MONITOR_PERFORMANCE_DAYS", 1_i64, 3_650)
+    )]
+    pub monitor_performance_days: i64,
+}
+
+impl Train {
+    pub fn monitor(&self) -> aval_processors::monitor::MonitorSettings {
+        aval_processors::monitor::MonitorSettings {
+            interval: std::time::Duration::from_secs(self.monitor_interval_seconds),
+            drift_window: chrono::Duration::hours(self.monitor_drift_window_hours),
+            alpha: self.monitor_alpha,
+            performance_window: chrono::Duration::days(self.monitor_performance_days),
+        }
+    }
 }
 
 /// `aval audit`'s settings.
@@ -454,6 +501,22 @@ where
             .filter(|value| (min..=max).contains(value))
             .ok_or_else(|| {
                 format!("{variable} is {text:?}; it must be an integer from {min} to {max}")
+            })
+    }
+}
+
+/// The parser of a number (not only an integer) from `min` to `max`.
+fn number_in_range(
+    variable: &'static str,
+    min: f64,
+    max: f64,
+) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |text: &str| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|value| (min..=max).contains(value))
+            .ok_or_else(|| {
+                format!("{variable} is {text:?}; it must be a number from {min} to {max}")
             })
     }
 }

@@ -8,6 +8,7 @@ mod consumer;
 pub mod dead_letters;
 mod failure;
 pub mod ingest;
+pub mod monitor;
 pub mod outcomes;
 pub mod score;
 pub mod train;

@@ -10,6 +10,7 @@ use aval_core::Outages;
 use aval_core::model::TrainingOptions;
 use aval_processors::audit::AuditProcessor;
 use aval_processors::ingest::IngestProcessor;
+use aval_processors::monitor::Monitor;
 use aval_processors::outcomes::OutcomesProcessor;
 use aval_processors::score::ScoreProcessor;
 use aval_processors::train::TrainProcessor;
@@ -266,7 +267,17 @@ async fn run_train(
     outages: Outages,
     stop: CancellationToken,
 ) -> anyhow::Result<ExitCode> {
-    let w = Wiring::new(common, "train", false, outages).await?;
+    let w = Wiring::new(common, "train", false, outages.clone()).await?;
+    // The trainer also watches the versions it trained: the monitor runs beside the consume
+    // loop, checking only while this process holds the monitor's lease.
+    let monitor = Monitor::new(
+        w.store.clone(),
+        w.publisher.clone(),
+        w.catalogue.clone(),
+        outages,
+        settings.monitor(),
+    );
+    let monitoring = tokio::spawn(monitor.run(stop.clone().cancelled_owned()));
     let processor = TrainProcessor {
         consumer: w.consumer.clone(),
         catalogue: w.catalogue.clone(),
@@ -281,7 +292,12 @@ async fn run_train(
             ..TrainingOptions::default()
         },
     };
-    w.finish(processor.run(stop.cancelled_owned()).await, "train")
+    let trained = processor.run(stop.clone().cancelled_owned()).await;
+    stop.cancel();
+    if let Err(e) = monitoring.await {
+        tracing::error!(error = %e, "the monitor stopped abnormally");
+    }
+    w.finish(trained, "train")
 }
 
 async fn run_score(

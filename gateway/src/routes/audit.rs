@@ -72,7 +72,8 @@ pub(crate) struct AuditEventView {
         "decision.repeated",
         "decision.refused",
         "outcomes.reported",
-        "outcomes.definition_changed"
+        "outcomes.definition_changed",
+        "drift.detected"
     ))]
     kind: String,
     occurred_at: DateTime<Utc>,
