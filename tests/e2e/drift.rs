@@ -32,7 +32,7 @@ fn window(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 }
 
 /// Decides `count` orders of `cents` for the company's known customers.
-async fn decide(gateway: &Gateway, token: &str, prefix: &str, count: usize, cents: i64) {
+pub(crate) async fn decide(gateway: &Gateway, token: &str, prefix: &str, count: usize, cents: i64) {
     for i in 0..count {
         let customer = format!("C{:05}", 1 + i % 6);
         let id = format!("{prefix}-{i:03}");

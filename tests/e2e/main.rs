@@ -17,6 +17,7 @@ mod decision_history;
 mod decisions;
 mod decisions_support;
 mod drift;
+mod drift_alerts;
 mod faults;
 mod hostile;
 mod idempotency;
