@@ -504,6 +504,51 @@ async fn an_analyst_uploads_sees_the_model_decides_and_looks_back_in_the_browser
         1
     );
     shots.take(&browser, "decisions").await;
+
+    // Monitoring: the active version's drift over the last week, and each version's live
+    // measures, as the API reports them.
+    open(&browser, &gateway.base, "monitoring", "monitoring").await;
+    let drift = api(&gateway, &token, "/v1/monitoring/drift").await;
+    assert_eq!(
+        number(&browser, "#drift-decisions").await,
+        drift["decisions"].as_f64().expect("decisions")
+    );
+    assert!(drift["decisions"].as_u64() >= Some(1), "{drift}");
+    assert_eq!(
+        browser
+            .find_all("#drift-table tr[data-feature]")
+            .await
+            .len(),
+        drift["features"].as_array().expect("features").len()
+    );
+    let verdict = browser
+        .wait_for("#drift-verdict", PAGE_WITHIN)
+        .await
+        .attribute("data-retrain")
+        .await;
+    assert_eq!(
+        verdict.as_deref(),
+        Some(if drift["retrain_suggested"] == true {
+            "true"
+        } else {
+            "false"
+        })
+    );
+    let performance = api(&gateway, &token, "/v1/monitoring/performance").await;
+    let versions = performance["versions"].as_array().expect("versions");
+    assert!(!versions.is_empty(), "{performance}");
+    for version in versions {
+        let css = format!(
+            "#performance-table tr[data-version=\"{}\"] td[data-cell=\"decisions\"]",
+            version["model_version"]
+        );
+        assert_eq!(
+            number(&browser, &css).await,
+            version["decisions"].as_f64().expect("decisions")
+        );
+    }
+    shots.take(&browser, "monitoring").await;
+
     open(&browser, &gateway.base, "audit", "audit").await;
     let verified = browser
         .wait_for("#audit-verify[data-valid]", PAGE_WITHIN)

@@ -15,6 +15,7 @@ import decide from './pages/decide.js';
 import decisions from './pages/decisions.js';
 import decision from './pages/decision.js';
 import audit from './pages/audit.js';
+import monitoring from './pages/monitoring.js';
 
 const routes = [
   [/^\/overview$/, overview],
@@ -24,12 +25,13 @@ const routes = [
   [/^\/decide$/, decide],
   [/^\/decisions$/, decisions],
   [/^\/decisions\/([^/]+)$/, decision],
+  [/^\/monitoring$/, monitoring],
   [/^\/audit$/, audit],
 ];
 
 const NAV_LABELS = {
   overview: 'nav.overview', datasets: 'nav.datasets', models: 'nav.models',
-  decide: 'nav.decide', decisions: 'nav.decisions', audit: 'nav.audit',
+  decide: 'nav.decide', decisions: 'nav.decisions', monitoring: 'nav.monitoring', audit: 'nav.audit',
 };
 
 let generation = 0;
