@@ -52,6 +52,10 @@ pub enum AuditKind {
     DecisionApproved,
     #[serde(rename = "decision.rejected")]
     DecisionRejected,
+    /// An order the company's policy sent to a person (`decision`: `review`; `policy_version`,
+    /// `band`, `rules_fired`).
+    #[serde(rename = "decision.referred")]
+    DecisionReferred,
     /// A request for an order decided before, answered with that first decision.
     #[serde(rename = "decision.repeated")]
     DecisionRepeated,
@@ -71,11 +75,16 @@ pub enum AuditKind {
     /// `score_drifting`, `retrain_suggested`); at most one a version and day.
     #[serde(rename = "drift.detected")]
     DriftDetected,
+    /// The company saved a new version of its decision policy, in force at once (`version`,
+    /// `previous_version`, `rules`, `cutoff`, `refer_bands`, `model_version` it was checked
+    /// against).
+    #[serde(rename = "policy.changed")]
+    PolicyChanged,
 }
 
 impl AuditKind {
     /// Every kind, for callers that name them (the audit log's filters).
-    pub const ALL: [AuditKind; 21] = [
+    pub const ALL: [AuditKind; 23] = [
         AuditKind::CompanyRegistered,
         AuditKind::DatasetCreated,
         AuditKind::BatchAccepted,
@@ -97,6 +106,8 @@ impl AuditKind {
         AuditKind::OutcomesReported,
         AuditKind::OutcomeDefinitionChanged,
         AuditKind::DriftDetected,
+        AuditKind::DecisionReferred,
+        AuditKind::PolicyChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +133,8 @@ impl AuditKind {
             AuditKind::OutcomesReported => "outcomes.reported",
             AuditKind::OutcomeDefinitionChanged => "outcomes.definition_changed",
             AuditKind::DriftDetected => "drift.detected",
+            AuditKind::DecisionReferred => "decision.referred",
+            AuditKind::PolicyChanged => "policy.changed",
         }
     }
 }
@@ -295,6 +308,8 @@ mod tests {
                 AuditKind::OutcomesReported => 18,
                 AuditKind::OutcomeDefinitionChanged => 19,
                 AuditKind::DriftDetected => 20,
+                AuditKind::DecisionReferred => 21,
+                AuditKind::PolicyChanged => 22,
             };
             assert_eq!(AuditKind::ALL[position], kind);
             let wire = serde_json::to_value(kind).unwrap_or_default();

@@ -1,12 +1,15 @@
 //! The decision on one order: features with the same assembly as training, the model's
-//! probability against its threshold, the top reasons in words, and for a rejection the
+//! probability, the company's policy around it (hard rules, cut-off, refer bands; without a
+//! policy, the model's own threshold), the top reasons in words, and for a rejection the
 //! largest amount that would have passed. The same whether the request came over HTTP or
 //! straight over Kafka; the processor only reads the request and writes the answer.
 
 use crate::features::{CustomerFacts, FeatureValue, RawFeatures, assemble, reprice};
 use crate::ingest::items::{Cents, Order};
 use crate::model::TrainedModel;
+use crate::policy::{Band, POLICY_REASONS, PolicyInForce};
 use crate::reasons::{Language, sentence};
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// How many factors a decision lists.
@@ -14,10 +17,39 @@ pub const TOP_REASONS: usize = 5;
 /// Bisection for the largest approvable amount stops at one cent.
 const SMALLEST_AMOUNT: Cents = Cents(1);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Approved,
     Rejected,
+    /// The policy sends the order to a person (a `review` rule, or a refer band).
+    Review,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approved => "approved",
+            Verdict::Rejected => "rejected",
+            Verdict::Review => "review",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Verdict> {
+        [Verdict::Approved, Verdict::Rejected, Verdict::Review]
+            .into_iter()
+            .find(|v| v.as_str() == text)
+    }
+}
+
+/// How the company's policy decided: its version, the step that decided, the rules that
+/// fired (by id, in the policy's order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyApplied {
+    pub version: i32,
+    pub band: Band,
+    pub rules_fired: Vec<String>,
 }
 
 /// One factor behind a decision, largest effect first.
@@ -49,10 +81,13 @@ pub struct Decision {
     pub verdict: Verdict,
     /// Probability that the order would be blocked.
     pub probability: f64,
-    /// The model's threshold: at or above it, the order is rejected.
+    /// The cut-off: at or above it, the order is rejected (the policy's, else the model's).
     pub threshold: f64,
-    /// The [`TOP_REASONS`] largest factors.
+    /// Without a policy, the [`TOP_REASONS`] largest factors; under one, the reasons of the
+    /// rules that fired, then the largest factors, [`POLICY_REASONS`] in all.
     pub reasons: Vec<Reason>,
+    /// `None` when the company has no policy.
+    pub policy: Option<PolicyApplied>,
     /// For a rejection, the largest amount the model approves with every other fact equal.
     pub max_approvable_amount: Option<Cents>,
     /// The order's features as the drift report counts them, recorded with the decision.
@@ -60,9 +95,11 @@ pub struct Decision {
     pub timings: DecisionTimings,
 }
 
-/// Decides `order` with `model`, from what is known of its customer.
+/// Decides `order` with `model` under the company's `policy`, from what is known of its
+/// customer.
 pub fn decide(
     model: &TrainedModel,
+    policy: Option<&PolicyInForce>,
     order: &Order,
     facts: &CustomerFacts,
     language: Language,
@@ -75,40 +112,85 @@ pub fn decide(
     let scored = Instant::now();
     let explanation = model.explain(&features);
     let probability = explanation.probability();
-    let rejected = model.blocks(probability);
+    let threshold = policy.map_or(model.threshold, |p| p.policy.cutoff.threshold(model));
+    let judged = policy.map(|p| (p, p.policy.judge(&features, probability, threshold)));
+    let verdict = match &judged {
+        Some((_, judgement)) => judgement.verdict,
+        None if probability >= threshold => Verdict::Rejected,
+        None => Verdict::Approved,
+    };
     let model_took = scored.elapsed();
 
     let explained = Instant::now();
-    let reasons = explanation
-        .contributions
-        .into_iter()
-        .take(TOP_REASONS)
-        .map(|c| Reason {
-            value: value_text(&c.value),
-            sentence: sentence(&c.feature, &c.value, c.contribution, language),
-            contribution: c.contribution,
-            feature: c.feature,
-        })
-        .collect();
+    let mut reasons: Vec<Reason> = Vec::new();
+    if let Some((in_force, judgement)) = &judged {
+        for &i in &judgement.rules_fired {
+            let rule = &in_force.policy.rules[i];
+            reasons.push(Reason {
+                feature: rule.feature.clone(),
+                value: value_text(features.get(&rule.feature)),
+                // A rule is not a factor of the model: it adds nothing to the risk score.
+                contribution: 0.0,
+                sentence: match language {
+                    Language::English => rule.reason.en.clone(),
+                    Language::Portuguese => rule.reason.pt_br.clone(),
+                },
+            });
+        }
+    }
+    let listed = if judged.is_some() {
+        POLICY_REASONS
+    } else {
+        TOP_REASONS
+    };
+    let factors = listed.saturating_sub(reasons.len());
+    reasons.extend(
+        explanation
+            .contributions
+            .into_iter()
+            .take(factors)
+            .map(|c| Reason {
+                value: value_text(&c.value),
+                sentence: sentence(&c.feature, &c.value, c.contribution, language),
+                contribution: c.contribution,
+                feature: c.feature,
+            }),
+    );
+    reasons.truncate(listed);
     let reasons_took = explained.elapsed();
 
     let drift_values = model.drift_values(&features);
-    let (max_approvable_amount, max_amount_took) = if rejected {
+    let applied = judged.map(|(in_force, judgement)| PolicyApplied {
+        version: in_force.version,
+        band: judgement.band,
+        rules_fired: judgement
+            .rules_fired
+            .iter()
+            .map(|&i| in_force.policy.rules[i].id.clone())
+            .collect(),
+    });
+    let (max_approvable_amount, max_amount_took) = if verdict == Verdict::Rejected {
         let searched = Instant::now();
-        let amount = max_approvable(model, order, features);
+        let approves = |features: &RawFeatures| {
+            let probability = model.probability(features);
+            match policy {
+                Some(p) => {
+                    p.policy.judge(features, probability, threshold).verdict == Verdict::Approved
+                }
+                None => probability < threshold,
+            }
+        };
+        let amount = max_approvable(order, features, approves);
         (amount, Some(searched.elapsed()))
     } else {
         (None, None)
     };
     Decision {
-        verdict: if rejected {
-            Verdict::Rejected
-        } else {
-            Verdict::Approved
-        },
+        verdict,
         probability,
-        threshold: model.threshold,
+        threshold,
         reasons,
+        policy: applied,
         max_approvable_amount,
         drift_values,
         timings: DecisionTimings {
@@ -131,27 +213,26 @@ pub fn value_text(value: &FeatureValue) -> Option<String> {
     }
 }
 
-/// The largest amount below the order's that the model approves with every other fact equal,
-/// by bisection on the amount (about 40 model evaluations, each on the order's `features`
-/// repriced in place). It assumes risk grows with the amount, as the monotone constraints of
-/// training make it; `None` when even the smallest amount is rejected.
+/// The largest amount below the order's that `approves` (the model, under the policy) with
+/// every other fact equal, by bisection on the amount (about 40 evaluations, each on the
+/// order's `features` repriced); `None` when not even one cent is approved.
 pub fn max_approvable(
-    model: &TrainedModel,
     order: &Order,
     mut features: RawFeatures,
+    approves: impl Fn(&RawFeatures) -> bool,
 ) -> Option<Cents> {
-    let mut approves = |amount: Cents| {
+    let mut approves_at = |amount: Cents| {
         reprice(&mut features, amount);
-        !model.blocks(model.probability(&features))
+        approves(&features)
     };
-    if order.amount <= SMALLEST_AMOUNT || !approves(SMALLEST_AMOUNT) {
+    if order.amount <= SMALLEST_AMOUNT || !approves_at(SMALLEST_AMOUNT) {
         return None;
     }
     // Invariant: `low` is approved, `high` is rejected.
     let (mut low, mut high) = (SMALLEST_AMOUNT.0, order.amount.0);
     while high - low > 1 {
         let middle = low + (high - low) / 2;
-        if approves(Cents(middle)) {
+        if approves_at(Cents(middle)) {
             low = middle;
         } else {
             high = middle;

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod model;
 pub mod monitoring;
 pub mod outcome;
+pub mod policy;
 pub mod reasons;
 pub mod text;
 pub mod token;
