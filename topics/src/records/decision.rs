@@ -6,8 +6,9 @@ use crate::WireRecord;
 use crate::records::{BureauReportWire, CreditLimitWire, CustomerWire, OrderWire};
 use crate::schemas;
 use aval_core::FieldErrors;
-use aval_core::decision::{Decision, DecisionTimings, Reason, Verdict};
+use aval_core::decision::{Decision, DecisionTimings, PolicyApplied, Reason, Verdict};
 use aval_core::ingest::{OrderToDecide, facts_about_the_order, validate_item};
+use aval_core::policy::Band;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -109,6 +110,8 @@ impl TryFrom<DecisionItemsWire> for OrderToDecide {
 pub enum DecisionOutcomeWire {
     Approved,
     Rejected,
+    /// The company's policy sends the order to a person.
+    Review,
 }
 
 impl DecisionOutcomeWire {
@@ -116,6 +119,7 @@ impl DecisionOutcomeWire {
         match self {
             DecisionOutcomeWire::Approved => "approved",
             DecisionOutcomeWire::Rejected => "rejected",
+            DecisionOutcomeWire::Review => "review",
         }
     }
 }
@@ -158,6 +162,31 @@ pub struct DecisionRecord {
     pub decided_at: i64,
     /// Microseconds per stage (`features`, `model`, `reasons`, `total`, ...).
     pub timings_us: HashMap<String, i64>,
+    /// `None` when the company has no policy.
+    pub policy: Option<PolicyAppliedWire>,
+}
+
+/// How the company's decision policy decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = PolicyApplied))]
+pub struct PolicyAppliedWire {
+    /// The policy version in force.
+    pub version: i32,
+    /// The step that decided: `rule` (a hard rule fired), `approve` (below the cut-off),
+    /// `refer` (in a refer band) or `reject` (at or above the cut-off).
+    pub band: Band,
+    /// The ids of the rules that fired, in the policy's order.
+    pub rules_fired: Vec<String>,
+}
+
+impl From<PolicyApplied> for PolicyAppliedWire {
+    fn from(applied: PolicyApplied) -> Self {
+        Self {
+            version: applied.version,
+            band: applied.band,
+            rules_fired: applied.rules_fired,
+        }
+    }
 }
 
 impl WireRecord for DecisionRecord {
@@ -222,6 +251,7 @@ impl DecisionRecord {
             repeat: false,
             decided_at: context.decided_at.timestamp_millis(),
             timings_us: timings_us(&decision.timings),
+            policy: decision.policy.map(PolicyAppliedWire::from),
         }
     }
 }
@@ -248,6 +278,7 @@ impl From<Verdict> for DecisionOutcomeWire {
         match verdict {
             Verdict::Approved => DecisionOutcomeWire::Approved,
             Verdict::Rejected => DecisionOutcomeWire::Rejected,
+            Verdict::Review => DecisionOutcomeWire::Review,
         }
     }
 }
@@ -309,6 +340,11 @@ mod tests {
             repeat: false,
             decided_at: 1_700_000_000_000,
             timings_us: HashMap::from([("total".to_owned(), 120)]),
+            policy: Some(PolicyAppliedWire {
+                version: 3,
+                band: Band::Reject,
+                rules_fired: vec!["over-limit".into()],
+            }),
         }
     }
 
@@ -386,6 +422,11 @@ mod tests {
                 sentence: "3 PEFIN records raised the risk".into(),
             }],
             max_approvable_amount: Some(Cents(120_000)),
+            policy: Some(PolicyApplied {
+                version: 3,
+                band: Band::Reject,
+                rules_fired: vec!["over-limit".into()],
+            }),
             drift_values: vec![3.0],
             timings: DecisionTimings {
                 features: ms(1),
@@ -427,8 +468,16 @@ mod tests {
             },
             ..decision
         };
-        let record = DecisionRecord::new(context, approved);
+        let record = DecisionRecord::new(context.clone(), approved.clone());
         assert_eq!(record.decision, DecisionOutcomeWire::Approved);
+        let referred = Decision {
+            verdict: Verdict::Review,
+            policy: None,
+            ..approved.clone()
+        };
+        let referred = DecisionRecord::new(context, referred);
+        assert_eq!(referred.decision, DecisionOutcomeWire::Review);
+        assert_eq!(referred.policy, None);
         assert_eq!(record.max_approvable_amount_cents, None);
         assert!(
             !record.timings_us.contains_key("max_amount"),

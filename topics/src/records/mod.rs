@@ -15,8 +15,8 @@ pub use activation::ModelActivationRecord;
 pub use audit::{AUDIT_KIND_HEADER, AuditEventRecord, AuditHeadRecord};
 pub use decision::{
     DecisionContext, DecisionItemsWire, DecisionOutcomeWire, DecisionRecord, DecisionReplyRecord,
-    DecisionRequestRecord, FieldErrorWire, REPLY_INSTANCE_HEADER, REPLY_PARTITION_HEADER,
-    ReasonWire, ReplyStatusWire,
+    DecisionRequestRecord, FieldErrorWire, PolicyAppliedWire, REPLY_INSTANCE_HEADER,
+    REPLY_PARTITION_HEADER, ReasonWire, ReplyStatusWire,
 };
 pub use drift_alert::{DriftAlertRecord, DriftedFeatureWire};
 pub use ingest::{CompletionWire, IngestContent, IngestKindWire, IngestRecord};
