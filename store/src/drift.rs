@@ -17,7 +17,7 @@ pub(crate) fn pack(values: &[f64]) -> Vec<u8> {
 }
 
 /// Stored drift values read back; `None` when the bytes are not whole float8s.
-fn unpack(bytes: &[u8]) -> Option<Vec<f64>> {
+pub(crate) fn unpack(bytes: &[u8]) -> Option<Vec<f64>> {
     if !bytes.len().is_multiple_of(VALUE_BYTES) {
         return None;
     }

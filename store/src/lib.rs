@@ -16,6 +16,7 @@ pub mod lease;
 pub mod models;
 pub mod monitoring;
 pub mod outcomes;
+pub mod policies;
 pub mod reply_partitions;
 mod rows;
 mod tenant_cache;
