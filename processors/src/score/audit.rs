@@ -61,6 +61,9 @@ pub(crate) fn decision_event(
             aval_topics::records::DecisionOutcomeWire::Rejected => {
                 (AuditKind::DecisionRejected, None)
             }
+            aval_topics::records::DecisionOutcomeWire::Review => {
+                (AuditKind::DecisionReferred, None)
+            }
         },
         (ReplyStatusWire::Decided, None) => (AuditKind::DecisionRefused, Some("failed")),
         (ReplyStatusWire::NoModel, _) => (AuditKind::DecisionRefused, Some("no_model")),
@@ -94,11 +97,18 @@ fn with_decision(mut event: AuditEvent, decision: &DecisionRecord) -> AuditEvent
     if decision.repeat {
         event = event.with_detail("first_request_id", decision.request_id.clone());
     }
-    event
+    event = event
         .with_detail("decision", decision.decision.as_str())
         .with_detail("probability", decision.probability.to_string())
         .with_detail("threshold", decision.threshold.to_string())
-        .with_detail("model_version", decision.model_version.to_string())
+        .with_detail("model_version", decision.model_version.to_string());
+    if let Some(policy) = &decision.policy {
+        event = event
+            .with_detail("policy_version", policy.version.to_string())
+            .with_detail("band", policy.band.as_str())
+            .with_detail("rules_fired", policy.rules_fired.join(","));
+    }
+    event
 }
 
 /// Why a request was refused: the field paths of an invalid one, else the reply's message.
@@ -158,6 +168,7 @@ mod tests {
             repeat,
             decided_at: 1_764_000_000_000,
             timings_us: HashMap::new(),
+            policy: None,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::failure::Failure;
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::audit::AuditKind;
 use aval_core::features::CustomerFacts;
+use aval_core::policy::PolicyInForce;
 use aval_core::token::TokenKeys;
 use aval_store::{Store, TenantCache};
 use aval_topics::admin::TopicAdmin;
@@ -70,9 +71,12 @@ pub(crate) struct Scorer {
     /// Customers' stored facts (reading and decoding a customer's history is most of a
     /// decision's database cost). Decisions read only checked datasets, so the facts change
     /// only when one of the company's datasets passes its checks: that is announced as a
-    /// `dataset.ready` audit event after its commit, and [`Uploads`] invalidates the
+    /// `dataset.ready` audit event after its commit, and [`Changes`] invalidates the
     /// company when it reads one.
     facts: TenantCache<String, Arc<CustomerFacts>>,
+    /// Each company's decision policy in force (`None`: it has none), dropped when a
+    /// `policy.changed` audit event says it changed.
+    policies: TenantCache<(), Option<Arc<PolicyInForce>>>,
     /// The companies whose own decisions topic exists, when decisions go there too.
     company_topics: Option<CompanyTopics>,
 }
@@ -89,6 +93,7 @@ impl ScoreProcessor {
         let scorer = Arc::new(Scorer {
             cache: ModelCache::new(self.store.clone(), self.cache_companies),
             facts: TenantCache::new(self.cache_customers, FACTS_MAX_AGE),
+            policies: TenantCache::new(self.cache_companies, FACTS_MAX_AGE),
             company_topics: self
                 .company_topics
                 .clone()
@@ -113,16 +118,16 @@ impl ScoreProcessor {
                     },
                     stop.clone().cancelled_owned(),
                 );
-                let uploads = settings.run(
-                    Arc::new(Uploads(scorer.clone())),
+                let changes = settings.run(
+                    Arc::new(Changes(scorer.clone())),
                     Source::Follow {
                         topic: &catalogue.topic(TopicRole::Audit).name,
                         from: Offset::End,
                     },
                     stop.clone().cancelled_owned(),
                 );
-                let (requests, activations, uploads) = tokio::join!(requests, activations, uploads);
-                requests.and(activations).and(uploads)
+                let (requests, activations, changes) = tokio::join!(requests, activations, changes);
+                requests.and(activations).and(changes)
             }
         };
         tokio::pin!(work, shutdown);
@@ -177,48 +182,64 @@ impl Processor for Activations {
     }
 }
 
-/// Drops a company's cached facts whenever one of its datasets became ready (decisions read
-/// only checked datasets, so batches of a dataset still receiving change nothing): reads the
+/// Drops what a scorer keeps of a company when it changes: its cached facts whenever one of
+/// its datasets became ready (decisions read only checked datasets, so batches of a dataset
+/// still receiving change nothing), its cached policy whenever it saved a new one. Reads the
 /// audit topic from its end, for this instance alone.
 #[derive(Debug)]
-struct Uploads(Arc<Scorer>);
+struct Changes(Arc<Scorer>);
 
-impl Processor for Uploads {
-    const NAME: &'static str = "score-uploads";
+/// What changed of a company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Facts(Uuid),
+    Policy(Uuid),
+}
+
+impl Processor for Changes {
+    const NAME: &'static str = "score-changes";
     /// The audit topic carries every decision's event, and a dataset becoming ready is rare:
     /// fetched per record, following it cost the broker and the scorer a fetch per decision.
-    /// Cached facts are dropped up to half a second later instead.
+    /// Cached facts and policies are dropped up to half a second later instead.
     const FETCH_BATCHING: Option<FetchBatching> = Some(FetchBatching {
         min_bytes: 1 << 20,
         max_wait: Duration::from_millis(500),
     });
-    type Work = Vec<Uuid>;
+    type Work = Vec<Change>;
     type Announcement = ();
 
     fn dead_letters(&self) -> &DeadLetters {
         &self.0.config.dead_letters
     }
 
-    async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<Uuid>, Failure> {
+    async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<Change>, Failure> {
         let ready = AuditKind::DatasetReady.as_str();
-        let mut companies = Vec::new();
+        let policy = AuditKind::PolicyChanged.as_str();
+        let mut changes = Vec::new();
         for message in messages {
             // Most of the topic is decisions: their kind, in the header, spares decoding them.
             // A record without the header (produced by an older aval) is decoded.
-            if kind_header(message).is_some_and(|kind| kind != ready.as_bytes()) {
+            if kind_header(message)
+                .is_some_and(|kind| kind != ready.as_bytes() && kind != policy.as_bytes())
+            {
                 continue;
             }
             let event: AuditEventRecord = decode(&self.0.config.codec, message).await?;
             if event.kind == ready {
-                companies.push(company_of(&event.company_id)?);
+                changes.push(Change::Facts(company_of(&event.company_id)?));
+            } else if event.kind == policy {
+                changes.push(Change::Policy(company_of(&event.company_id)?));
             }
         }
-        Ok(companies)
+        Ok(changes)
     }
 
-    async fn apply(&self, _: &[OwnedMessage], companies: &Vec<Uuid>) -> Result<(), Failure> {
-        for &company in companies {
-            self.0.facts.invalidate(company);
+    async fn apply(&self, _: &[OwnedMessage], changes: &Vec<Change>) -> Result<(), Failure> {
+        for &change in changes {
+            match change {
+                Change::Facts(company) => self.0.facts.invalidate(company),
+                Change::Policy(company) => self.0.policies.invalidate(company),
+            }
         }
         Ok(())
     }

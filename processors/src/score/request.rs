@@ -19,6 +19,7 @@ use aval_core::features::CustomerFacts;
 use aval_core::fingerprint::{Fingerprint, order_fingerprint};
 use aval_core::ingest::OrderToDecide;
 use aval_core::ingest::items::Order;
+use aval_core::policy::PolicyInForce;
 use aval_core::reasons::Language;
 use aval_store::facts::{FirstDecision, NewDecision, Recorded};
 use aval_topics::records::{
@@ -173,6 +174,7 @@ struct ToDecide {
     slot: usize,
     checked: Checked,
     chosen: Chosen,
+    policy: Option<Arc<PolicyInForce>>,
     order: Order,
     facts: Arc<CustomerFacts>,
 }
@@ -241,7 +243,13 @@ async fn decide_all(items: Vec<ToDecide>) -> Result<Vec<(ToDecide, Decision)>, F
             .into_iter()
             .map(|item| {
                 let language = Language::from_tag(&item.checked.request.language);
-                let decision = decide(&item.chosen.model, &item.order, &item.facts, language);
+                let decision = decide(
+                    &item.chosen.model,
+                    item.policy.as_deref(),
+                    &item.order,
+                    &item.facts,
+                    language,
+                );
                 (item, decision)
             })
             .collect()
@@ -397,6 +405,23 @@ impl Scorer {
         Ok(all)
     }
 
+    /// The company's policy in force: from the cache, else read and cached (a `policy.changed`
+    /// audit event drops it, see `Changes`).
+    async fn policy_for(&self, company: Uuid) -> Result<Option<Arc<PolicyInForce>>, Failure> {
+        if let Some(known) = self.policies.get(company, &()) {
+            return Ok(known);
+        }
+        let generation = self.policies.generation(company);
+        let read = self
+            .config
+            .store
+            .policy_in_force(company)
+            .await?
+            .map(Arc::new);
+        self.policies.put(company, (), read.clone(), generation);
+        Ok(read)
+    }
+
     /// The model for the request, or the reply that says why there is none.
     async fn model_for(&self, checked: &Checked) -> Result<Result<Chosen, Outgoing>, Failure> {
         let requested = checked.request.model_version;
@@ -515,10 +540,12 @@ impl Processor for Scorer {
                 .get(&(c.company, order.customer_id.clone()))
                 .cloned()
                 .unwrap_or_default();
+            let policy = self.policy_for(c.company).await?;
             to_decide.push(ToDecide {
                 slot,
                 checked: c,
                 chosen,
+                policy,
                 order,
                 facts: with_given(&stored, given),
             });
@@ -881,6 +908,7 @@ mod tests {
             repeat: false,
             decided_at: 1_764_000_000_000,
             timings_us: std::collections::HashMap::new(),
+            policy: None,
         };
         FirstDecision {
             decision: serde_json::to_value(decision).expect("json"),
