@@ -444,7 +444,7 @@ mod schema {
                 "decision",
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .enum_values(Some(["approved", "rejected"])),
+                    .enum_values(Some(["approved", "rejected", "review"])),
             )
             .property(
                 "decided_at",

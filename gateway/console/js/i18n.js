@@ -352,6 +352,13 @@ const S = {
   // A decision
   'decision.approved': ['Approved', 'Aprovado'],
   'decision.rejected': ['Rejected', 'Rejeitado'],
+  'decision.review': ['Review', 'Em análise'],
+  'decision.policy': ['v{version}: {band}', 'v{version}: {band}'],
+  'decision.policyTitle': ['Decision policy', 'Política de decisão'],
+  'band.rule': ['a rule decided', 'uma regra decidiu'],
+  'band.approve': ['below the cut-off', 'abaixo do corte'],
+  'band.refer': ['in a refer band, for a person', 'em faixa de análise, para uma pessoa'],
+  'band.reject': ['at or above the cut-off', 'no corte ou acima'],
   'decision.heading': ['Decision on order {order}', 'Decisão do pedido {order}'],
   'decision.order': ['Order', 'Pedido'],
   'decision.requestId': ['Request id', 'Id da requisição'],

@@ -69,11 +69,13 @@ pub(crate) struct AuditEventView {
         "record.dead_lettered",
         "decision.approved",
         "decision.rejected",
+        "decision.referred",
         "decision.repeated",
         "decision.refused",
         "outcomes.reported",
         "outcomes.definition_changed",
-        "drift.detected"
+        "drift.detected",
+        "policy.changed"
     ))]
     kind: String,
     occurred_at: DateTime<Utc>,

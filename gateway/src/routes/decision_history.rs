@@ -160,8 +160,9 @@ fn list_query(params: &HashMap<String, String>) -> Result<ListQuery, Problem> {
         None => None,
         Some("approved") => Some("approved"),
         Some("rejected") => Some("rejected"),
+        Some("review") => Some("review"),
         Some(_) => {
-            errors.push("decision", "must be approved or rejected");
+            errors.push("decision", "must be approved, rejected or review");
             None
         }
     };

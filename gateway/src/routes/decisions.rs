@@ -16,7 +16,8 @@ use aval_core::ingest::{
 use aval_core::reasons::Language;
 use aval_topics::records::{
     BureauReportWire, CreditLimitWire, CustomerWire, DecisionOutcomeWire, DecisionRecord,
-    DecisionReplyRecord, DecisionRequestRecord, OrderWire, ReasonWire, ReplyStatusWire,
+    DecisionReplyRecord, DecisionRequestRecord, OrderWire, PolicyAppliedWire, ReasonWire,
+    ReplyStatusWire,
 };
 use aval_topics::{TopicRole, keys};
 use axum::Json;
@@ -84,13 +85,15 @@ pub(crate) struct DecisionView {
     /// The model's probability that the order should be blocked.
     #[schema(minimum = 0, maximum = 1)]
     probability: f64,
-    /// The model's threshold: a probability at or above it rejects the order.
+    /// The cut-off: a probability at or above it rejects the order (the company's policy's,
+    /// else the model's own threshold).
     #[schema(minimum = 0, maximum = 1)]
     threshold: f64,
     /// The version that decided.
     #[schema(minimum = 1)]
     model_version: i32,
-    /// Up to 5 factors, the strongest first.
+    /// Up to 5 factors, the strongest first; under a policy up to 4, the rules that fired
+    /// first (a rule's `contribution` is 0: it is not a factor of the model).
     #[schema(max_items = 5)]
     reasons: Vec<ReasonWire>,
     /// For a rejected order, the largest amount (BRL, two decimals) the model would approve
@@ -105,6 +108,9 @@ pub(crate) struct DecisionView {
     /// `decide`, `stored_facts`, `scorer`, `since_request`) and `gateway`, the whole wait in the
     /// gateway. A repeat has the first decision's scorer timings.
     timings_us: HashMap<String, i64>,
+    /// How the company's decision policy decided; null when it has none.
+    #[schema(required = true)]
+    policy: Option<PolicyAppliedWire>,
 }
 
 /// One entry's answer in a batch: `status` 200 and its decision, or the status and problem
@@ -222,6 +228,7 @@ fn view(decision: DecisionRecord, gateway_us: i64) -> DecisionView {
         repeat: decision.repeat,
         decided_at: DateTime::from_timestamp_millis(decision.decided_at),
         timings_us: timings,
+        policy: decision.policy,
     }
 }
 

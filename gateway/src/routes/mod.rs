@@ -12,6 +12,7 @@ pub(crate) mod openapi;
 pub(crate) mod outcomes;
 pub(crate) mod overrides;
 pub(crate) mod paging;
+pub(crate) mod policy;
 pub(crate) mod query;
 pub(crate) mod tokens;
 pub(crate) mod training_runs;

@@ -5,12 +5,13 @@ import { h, field, dataTable, scroller, replace, announce } from '../dom.js';
 import { t, fmt } from '../i18n.js';
 import { toInstant } from './decisions.js';
 
-const FAMILIES = ['company.*', 'dataset.*', 'batch.*', 'training.*', 'model.*', 'decision.*', 'token.*', 'record.*', 'outcomes.*'];
+const FAMILIES = ['company.*', 'dataset.*', 'batch.*', 'training.*', 'model.*', 'decision.*', 'token.*', 'record.*', 'outcomes.*', 'drift.*', 'policy.*'];
 const KINDS = [
   'company.registered', 'dataset.created', 'batch.accepted', 'batch.rejected', 'dataset.ready', 'dataset.rejected',
   'training.started', 'training.finished', 'training.failed', 'model.activated', 'model.kept_as_candidate',
   'record.dead_lettered', 'token.issued', 'token.revoked', 'decision.approved', 'decision.rejected',
-  'decision.repeated', 'decision.refused', 'outcomes.reported', 'outcomes.definition_changed',
+  'decision.referred', 'decision.repeated', 'decision.refused', 'outcomes.reported', 'outcomes.definition_changed',
+  'drift.detected', 'policy.changed',
 ];
 
 export default {
@@ -135,7 +136,7 @@ function detailsCell(event) {
 }
 
 function linkFor(kind, key, value) {
-  if (key === 'request_id' && value && /^decision\.(approved|rejected|repeated)$/.test(kind)) return h('a', { href: `#/decisions/${encodeURIComponent(value)}` }, value);
+  if (key === 'request_id' && value && /^decision\.(approved|rejected|referred|repeated)$/.test(kind)) return h('a', { href: `#/decisions/${encodeURIComponent(value)}` }, value);
   if (key === 'model_version' && /^\d+$/.test(value)) return h('a', { href: `#/models/${value}` }, `v${value}`);
   return value;
 }

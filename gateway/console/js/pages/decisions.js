@@ -36,7 +36,7 @@ export default {
       customer_id: input('filter-customer-id', 'customer_id', { maxlength: 100 }),
       decision: h('select', { id: 'filter-decision', name: 'decision' },
         h('option', { value: '' }, t('filter.any')),
-        ['approved', 'rejected'].map((d) => h('option', { value: d, selected: q.get('decision') === d }, t(`decision.${d}`)))),
+        ['approved', 'rejected', 'review'].map((d) => h('option', { value: d, selected: q.get('decision') === d }, t(`decision.${d}`)))),
       model_version: input('filter-model-version', 'model_version', { type: 'number', min: 1, step: 1, inputmode: 'numeric' }),
       from: input('filter-from', 'from', { spellcheck: 'false' }),
       to: input('filter-to', 'to', { spellcheck: 'false' }),

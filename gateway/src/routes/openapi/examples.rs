@@ -44,6 +44,22 @@ pub(crate) fn override_report_200() -> Value {
     parse(include_str!("examples/override_report_200.json"))
 }
 
+pub(crate) fn policy_200() -> Value {
+    parse(include_str!("examples/policy_200.json"))
+}
+
+pub(crate) fn policy_request() -> Value {
+    parse(include_str!("examples/policy_request.json"))
+}
+
+pub(crate) fn replay_request() -> Value {
+    parse(include_str!("examples/replay_request.json"))
+}
+
+pub(crate) fn replay_200() -> Value {
+    parse(include_str!("examples/replay_200.json"))
+}
+
 pub(crate) fn drift_200() -> Value {
     parse(include_str!("examples/drift_200.json"))
 }

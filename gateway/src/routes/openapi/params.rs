@@ -457,12 +457,12 @@ params!(
                 "decision",
                 ParameterIn::Query,
                 false,
-                "Only approved, or only rejected, decisions.",
+                "Only approved, only rejected, or only review decisions (sent to a person by the policy).",
             )
             .schema(Some(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .enum_values(Some(["approved", "rejected"])),
+                    .enum_values(Some(["approved", "rejected", "review"])),
             ))
             .build(),
         );

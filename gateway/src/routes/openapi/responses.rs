@@ -133,6 +133,11 @@ response!(ModelNotFound, {
         .example(json!({"type": "/problems/not-found", "title": "Not found", "status": 404, "detail": "no model version 7"}))
 });
 
+response!(PolicyNotFound, {
+    problem("The company has saved no decision policy: the active model's own threshold decides.")
+        .example(json!({"type": "/problems/not-found", "title": "Not found", "status": 404, "detail": "the company has no decision policy: the active model's own threshold decides"}))
+});
+
 response!(DecisionNotFound, {
     problem("No decision recorded under this request id for this company.")
         .example(json!({"type": "/problems/not-found", "title": "Not found", "status": 404, "detail": "no decision with request id 3f2b8c1d-6a4e-4f0b-9c7d-2e1a5b6c7d8e"}))

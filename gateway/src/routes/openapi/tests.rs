@@ -133,8 +133,8 @@ fn every_route_is_documented_and_nothing_else() {
     );
     assert_eq!(
         expected.len(),
-        38,
-        "35 routes, the upload one serving 4 kinds"
+        42,
+        "38 routes, the upload one serving 4 kinds"
     );
 }
 
@@ -336,6 +336,7 @@ fn decision_schemas_match_the_code() {
         repeat: false,
         decided_at: 0,
         timings_us: Default::default(),
+        policy: None,
     };
     let shown: BTreeSet<String> = keys(&json!(record))
         .into_iter()
@@ -351,7 +352,11 @@ fn decision_schemas_match_the_code() {
     );
     assert_eq!(
         decision["properties"]["decision"]["enum"],
-        json!([DecisionOutcomeWire::Approved, DecisionOutcomeWire::Rejected])
+        json!([
+            DecisionOutcomeWire::Approved,
+            DecisionOutcomeWire::Rejected,
+            DecisionOutcomeWire::Review
+        ])
     );
     let reason = json!(ReasonWire {
         feature: "f".into(),
