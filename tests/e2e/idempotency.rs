@@ -269,6 +269,7 @@ async fn an_order_decided_before_is_a_repeat_or_a_conflict_even_without_an_activ
         repeat: false,
         decided_at: chrono::Utc::now().timestamp_millis(),
         timings_us: HashMap::new(),
+        policy: None,
     };
     let json = serde_json::to_string(&first).expect("json");
     common::store()

@@ -29,6 +29,7 @@ mod jwt;
 mod monitoring;
 mod outcomes;
 mod poison;
+mod policy;
 mod processes;
 mod redrive;
 mod registration;
