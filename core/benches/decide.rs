@@ -71,7 +71,7 @@ fn bench_policy(model: &TrainedModel) -> Policy {
         })
     };
     let mut rules = Vec::new();
-    let numbers = model
+    let mut numbers = model
         .spec
         .features
         .iter()
@@ -92,7 +92,7 @@ fn bench_policy(model: &TrainedModel) -> Policy {
             "action": "review", "reason": reason(10),
         }));
     }
-    if let Some(feature) = numbers.last() {
+    if let Some(feature) = numbers.next_back() {
         rules.push(serde_json::json!({
             "id": "rare-low", "feature": feature.name, "operator": "below", "value": -1.0e12,
             "action": "review", "reason": reason(11),
