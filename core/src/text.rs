@@ -238,6 +238,12 @@ pub fn name_pattern() -> String {
     format!("^[^{refused}]*[^{edge}][^{refused}]*$")
 }
 
+/// JSON Schema `pattern` of a free label (a token's): no character refused to identifiers, and
+/// may be empty or blank (it is trimmed). The length is the schema's `maxLength`.
+pub fn label_pattern() -> String {
+    format!("^[^{}]*$", refused_class(TextKind::Identifier))
+}
+
 /// JSON Schema `pattern` of any other string (attribute values): no character refused to
 /// values. The length is the schema's `maxLength`.
 ///

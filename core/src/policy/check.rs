@@ -4,6 +4,7 @@
 use super::{Condition, Cutoff, Policy, ReferBand, Rule, RuleReason};
 use crate::FieldErrors;
 use crate::model::{Encoding, FeatureSpec};
+use crate::text::{self, TextKind};
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
@@ -208,7 +209,9 @@ fn check_reason(reason: &RuleReason, at: &str, errors: &mut FieldErrors) {
     for (language, text) in [("en", &reason.en), ("pt-BR", &reason.pt_br)] {
         let field = format!("{at}.reason.{language}");
         let chars = text.trim().chars().count();
-        if !REASON_CHARS.contains(&chars) {
+        if let Err(refused) = text::check(text, TextKind::Value, *REASON_CHARS.end()) {
+            errors.push(field, refused);
+        } else if !REASON_CHARS.contains(&chars) {
             errors.push(
                 field,
                 format!(

@@ -37,11 +37,13 @@ pub struct Policy {
     /// Checked in order; every rule that holds fires. A `reject` rule decides before a
     /// `review` one.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub cutoff: Cutoff,
     /// Probabilities in [from, to) whose orders go to review; at most five, apart.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 5))]
     pub refer_bands: Vec<ReferBand>,
 }
 
@@ -55,6 +57,7 @@ pub struct Rule {
     pub id: String,
     /// One of the model's features, by name (`terms.amount_to_limit`,
     /// `bureau.negatives.bankruptcy.count`, ...).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub feature: String,
     #[serde(flatten)]
     pub condition: Condition,
@@ -78,9 +81,15 @@ pub enum Condition {
     /// A number equal to `value`.
     Equals { value: f64 },
     /// A category that is one of `levels`.
-    In { levels: Vec<String> },
+    In {
+        #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
+        levels: Vec<String>,
+    },
     /// A category that is none of `levels` (a missing value is not compared).
-    NotIn { levels: Vec<String> },
+    NotIn {
+        #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
+        levels: Vec<String>,
+    },
     /// The value is missing.
     Missing,
 }
@@ -98,8 +107,10 @@ pub enum RuleAction {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RuleReason {
+    #[cfg_attr(feature = "openapi", schema(schema_with = reason_schema))]
     pub en: String,
     #[serde(rename = "pt-BR")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = reason_schema))]
     pub pt_br: String,
 }
 
@@ -112,18 +123,47 @@ pub enum Cutoff {
     #[default]
     Model,
     /// A fixed probability, in (0, 1).
-    Probability { probability: f64 },
+    Probability {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(exclusive_minimum = 0, exclusive_maximum = 1)
+        )]
+        probability: f64,
+    },
     /// The probability below which this share of the version's holdout orders falls, in
     /// (0, 1): the approval rate the company wants, if orders stay like the holdout's (the
     /// version's own threshold for a version trained before its holdout's scores were kept).
-    ApprovalRate { approval_rate: f64 },
+    ApprovalRate {
+        #[cfg_attr(
+            feature = "openapi",
+            schema(exclusive_minimum = 0, exclusive_maximum = 1)
+        )]
+        approval_rate: f64,
+    },
     /// Approve while the expected cost of approving (probability × `bad_approval_cost`) is
     /// below that of rejecting ((1 − probability) × `lost_sale_cost`): the cut is
     /// lost_sale / (bad_approval + lost_sale). Any positive amounts in one currency.
     ExpectedCost {
+        #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
         bad_approval_cost: f64,
+        #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0))]
         lost_sale_cost: f64,
     },
+}
+
+/// A reason's text as the document states it: its length, and no character refused to values.
+#[cfg(feature = "openapi")]
+fn reason_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(*REASON_CHARS.start()))
+        .max_length(Some(*REASON_CHARS.end()))
+        .pattern(Some(crate::text::text_pattern()))
+        .description(Some(
+            "15 to 200 characters naming what about the order decides (not only words such as \
+             policy, risk or decision); no control character.",
+        ))
+        .build()
 }
 
 /// Probabilities in [from, to).
@@ -131,7 +171,9 @@ pub enum Cutoff {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReferBand {
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub from: f64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub to: f64,
 }
 

@@ -11,11 +11,13 @@ use crate::auth::Authenticated;
 use crate::json::JsonBody;
 use crate::problem::Problem;
 use crate::routes::openapi::{examples, responses};
+use crate::routes::query::window_until;
 use crate::routes::tokens::audit;
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::audit::{AuditEvent, AuditKind};
 use aval_core::decision::Verdict;
+use aval_core::ingest::whole_number_in;
 use aval_core::model::TrainedModel;
 use aval_core::policy::{Cutoff, PastDecision, Policy, ReplaySummary, StoredValues};
 use aval_store::policies::StoredPolicy;
@@ -23,14 +25,15 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Instant;
 use uuid::Uuid;
 
 /// Past decisions a replay judges at most, newest first.
-pub(crate) const MAX_REPLAYED: i64 = 1_000_000;
+pub(crate) const MAX_REPLAYED: u32 = 1_000_000;
 /// Past decisions a replay judges when not told.
-const DEFAULT_REPLAYED: i64 = 100_000;
+const DEFAULT_REPLAYED: u32 = 100_000;
 /// The window replayed when `from` is not given: this long before `to`.
 const DEFAULT_REPLAY_DAYS: i64 = 30;
 
@@ -72,11 +75,12 @@ pub(crate) struct ReplayBody {
     policy: Policy,
     /// Decisions decided at or after; default 30 days before `to`.
     from: Option<DateTime<Utc>>,
-    /// Decisions decided before; default now.
+    /// Decisions decided before; default now (or `from`, when later).
     to: Option<DateTime<Utc>>,
-    /// The newest this many decisions of the window, 1 to 1,000,000; default 100,000.
-    #[schema(minimum = 1, maximum = 1_000_000)]
-    limit: Option<i64>,
+    /// The newest this many decisions of the window, 1 to 1,000,000; default 100,000. Read as
+    /// a whole number (`2.0` is 2).
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
+    limit: Option<Value>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -338,23 +342,31 @@ pub(crate) async fn replay(
     }))
 }
 
+/// The window and count a replay reads: `to` defaults to now (or `from`, when later), `from` to
+/// 30 days before `to`, as the monitoring reports' windows do.
 fn replay_window(
     body: &ReplayBody,
     now: DateTime<Utc>,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>, i64), FieldErrors> {
     let mut errors = FieldErrors::default();
-    let to = body.to.unwrap_or(now);
-    let from = body
-        .from
-        .unwrap_or(to - Duration::days(DEFAULT_REPLAY_DAYS));
-    if from >= to {
-        errors.push("from", "must be before to");
+    if let (Some(from), Some(to)) = (body.from, body.to)
+        && from >= to
+    {
+        errors.push("to", "must be later than from");
     }
-    let limit = body.limit.unwrap_or(DEFAULT_REPLAYED);
-    if !(1..=MAX_REPLAYED).contains(&limit) {
-        errors.push("limit", format!("must be 1 to {MAX_REPLAYED}"));
-    }
-    errors.into_result((from, to, limit))
+    let (from, to) = window_until(
+        (body.from, body.to),
+        now,
+        Duration::days(DEFAULT_REPLAY_DAYS),
+    );
+    let limit = match &body.limit {
+        None | Some(Value::Null) => DEFAULT_REPLAYED,
+        Some(value) => whole_number_in(value, 1, MAX_REPLAYED).unwrap_or_else(|reason| {
+            errors.push("limit", reason);
+            DEFAULT_REPLAYED
+        }),
+    };
+    errors.into_result((from, to, i64::from(limit)))
 }
 
 #[cfg(test)]
@@ -378,6 +390,11 @@ mod tests {
         let errors = replay_window(&bad, now).expect_err("invalid");
         let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         fields.sort_unstable();
-        assert_eq!(fields, ["from", "limit"]);
+        assert_eq!(fields, ["limit", "to"]);
+        let whole = body(serde_json::json!({"policy": {}, "limit": 1075.0}));
+        assert_eq!(replay_window(&whole, now).expect("valid").2, 1075);
+        let ahead = body(serde_json::json!({"policy": {}, "from": "4334-01-31T00:00:00Z"}));
+        let (from, to, _) = replay_window(&ahead, now).expect("valid");
+        assert_eq!(from, to, "an empty window");
     }
 }

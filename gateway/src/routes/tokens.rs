@@ -65,8 +65,9 @@ pub(crate) struct TokenList {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokenRequest {
-    /// A name for the token, to tell it apart in the list: up to 100 characters, trimmed.
-    #[schema(max_length = 100, examples("nightly upload job"))]
+    /// A name for the token, to tell it apart in the list: up to 100 characters, trimmed, none
+    /// of them a control, line-break or invisible format character.
+    #[schema(schema_with = label_schema)]
     label: Option<String>,
 }
 
@@ -227,6 +228,20 @@ pub(crate) async fn revoke(
     state.store.forget_access(company_id);
     tracing::info!(%company_id, %jti, "token revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn label_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(MAX_LABEL_CHARS))
+        .pattern(Some(text::label_pattern()))
+        .description(Some(
+            "A name for the token, to tell it apart in the list: up to 100 characters, trimmed, \
+             none of them a control, line-break or invisible format character.",
+        ))
+        .examples(["nightly upload job"])
+        .build()
 }
 
 /// The label, trimmed, after the text rules every identifier follows.
