@@ -15,16 +15,21 @@ as little as it must. Negative cases are left exactly as generated.
   - a date or instant is at most a day in the future (and, with its offset, not before 1900 in UTC);
   - an Idempotency-Key names one batch: the same key with another body is refused, so a
     positive case's key carries a digest of its body;
-  - a listing's `cursor` is one the API gave (a positive case has none), and its or an
-    export's `from` is before `to` (else `to` is left out): decisions, their activity, the
-    audit log, datasets and training runs;
+  - a listing's `cursor` is one the API gave (a positive case has none), and its, an
+    export's or a report's `from` is before `to` (else `to` is left out): decisions, their
+    activity, the audit log, datasets, training runs, drift, live performance, overrides;
+    and live performance's `as_of` is not in the future (else it is left out);
   - an audit verification's `head_seq` and `head` come together (a positive case with one of
     them alone has neither);
   - an outcome report names a decision of the company: every report of a positive batch is
     pointed at the order scripts/fuzz decided (AVAL_FUZZ_ORDER_ID), keeping the first report
     of each kind family (a batch may not name one order's family twice), and its
     `occurred_at` is at most a day ahead;
-  - a bad-order definition's `within_days` is at least its `days_past_due`.
+  - a bad-order definition's `within_days` is at least its `days_past_due`;
+  - a decision policy (saved, or replayed) names features of the company's model, with an
+    operator that suits each (every rule is pointed at the numeric `terms.amount`, a category
+    operator becoming `missing`), rule ids and reasons unique, reasons that name a fact, refer
+    bands apart, and a replay's `from` before its `to`.
 """
 
 from __future__ import annotations
@@ -54,10 +59,15 @@ LISTINGS = (
     "/v1/audit",
     "/v1/datasets",
     "/v1/models/runs",
+    "/v1/monitoring/drift",
+    "/v1/monitoring/performance",
+    "/v1/outcomes/overrides",
 )
 AUDIT_VERIFY = "/v1/audit/verify"
 OUTCOMES = "/v1/outcomes"
 DEFINITION = "/v1/outcomes/definition"
+POLICY = "/v1/policy"
+REPLAY = "/v1/policy/replay"
 REPAYMENT_KINDS = ("paid_on_time", "paid_late", "defaulted", "written_off")
 SEPARATORS = re.compile(r"[./-]")
 # Well inside the past: a replacement date that every rule takes.
@@ -88,10 +98,10 @@ def case_within_rules(path, case):
     # Only bodies of these calls are changed. Any assignment to `case.body` makes schemathesis
     # validate the case again and label it by the result: assigning an absent body (the
     # optional one of POST /v1/models/retrain) would label the case invalid.
-    body_paths = ("/v1/decisions", "/v1/decisions/batch", OUTCOMES, DEFINITION)
+    body_paths = ("/v1/decisions", "/v1/decisions/batch", OUTCOMES, DEFINITION, POLICY, REPLAY)
     if path not in UPLOADS and path not in body_paths:
         return case
-    if path in (OUTCOMES, DEFINITION) and case.method.upper() not in ("POST", "PUT"):
+    if path in (OUTCOMES, DEFINITION, POLICY) and case.method.upper() not in ("POST", "PUT"):
         return case
     if not isinstance(case.body, dict):
         return case
@@ -114,6 +124,14 @@ def case_within_rules(path, case):
         decision_request(body)
     elif path == OUTCOMES and isinstance(body.get("reports"), list):
         body["reports"] = reports_within_rules(body["reports"])
+    elif path == POLICY:
+        policy_within_rules(body)
+    elif path == REPLAY:
+        if isinstance(body.get("policy"), dict):
+            policy_within_rules(body["policy"])
+        start, end = parsed(str(body.get("from", ""))), parsed(str(body.get("to", "")))
+        if start is not None and end is not None and start >= end:
+            body.pop("to")
     elif path == DEFINITION:
         days, within = body.get("days_past_due"), body.get("within_days")
         if isinstance(days, (int, float)) and isinstance(within, (int, float)) and within < days:
@@ -132,6 +150,36 @@ def case_within_rules(path, case):
                     order["id"] = distinct(order["id"], i)
                 seen.add(order["id"])
     return case
+
+
+def policy_within_rules(policy):
+    """Rules about a feature the model has, each its own id and reason; bands apart."""
+    rules = policy.get("rules")
+    if isinstance(rules, list):
+        for i, rule in enumerate(rules):
+            if not isinstance(rule, dict):
+                continue
+            rule["feature"] = "terms.amount"
+            rule["id"] = f"rule-{i}"
+            if rule.get("operator") in ("in", "not_in"):
+                rule.pop("levels", None)
+                rule["operator"] = "missing"
+            rule["reason"] = {
+                "en": f"Rule {i} looks at the amount of the order",
+                "pt-BR": f"A regra {i} examina o valor do pedido",
+            }
+    bands = policy.get("refer_bands")
+    if isinstance(bands, list):
+        kept = []
+        for band in bands:
+            if not isinstance(band, dict):
+                continue
+            low, high = band.get("from"), band.get("to")
+            if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
+                continue
+            if all(high <= k["from"] or k["to"] <= low for k in kept):
+                kept.append(band)
+        policy["refer_bands"] = kept
 
 
 def reports_within_rules(reports):
@@ -163,6 +211,9 @@ def query_within_rules(case):
     start, end = parsed(str(query.get("from", ""))), parsed(str(query.get("to", "")))
     if start is not None and end is not None and start >= end:
         query.pop("to")
+    as_of = parsed(str(query.get("as_of", "")))
+    if as_of is not None and as_of > datetime.now(timezone.utc):
+        query.pop("as_of")
     if query != case.query:
         case.query = query
     return case
