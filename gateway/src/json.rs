@@ -52,7 +52,13 @@ pub(crate) fn unreadable(rejection: BytesRejection) -> Problem {
 }
 
 /// Parses with the path of the first error (`items[3].amount`), which serde_json alone loses.
+/// Every body the API takes is a JSON object: anything else is refused before serde, which
+/// would otherwise read a struct from an array of its fields in order (`[null, null]`).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return Err(Problem::malformed("", "the body must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
