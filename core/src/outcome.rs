@@ -634,6 +634,48 @@ impl Maturity {
     }
 }
 
+/// What a model version learns to predict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TrainingLabel {
+    /// The company's own decision on each uploaded order (its `outcome`, approved or blocked):
+    /// the version learns to decide as the company did.
+    #[default]
+    CompanyDecision,
+    /// How the orders aval decided were repaid, by the company's definition of a bad order:
+    /// uploaded orders that aval decided and whose decision has matured with a repayment
+    /// outcome, a bad one as blocked, a good one as approved. The version learns to predict
+    /// repayment rather than the company's past decisions.
+    Outcomes,
+}
+
+impl TrainingLabel {
+    pub const ALL: [TrainingLabel; 2] = [TrainingLabel::CompanyDecision, TrainingLabel::Outcomes];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrainingLabel::CompanyDecision => "company_decision",
+            TrainingLabel::Outcomes => "outcomes",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TrainingLabel> {
+        Self::ALL.into_iter().find(|l| l.as_str() == text)
+    }
+}
+
+/// The label an order carries under [`TrainingLabel::Outcomes`]: blocked when its decision went
+/// bad, approved when it was repaid, `None` while immature or unknown (left out of training).
+pub fn repayment_label(maturity: Maturity) -> Option<crate::ingest::items::Outcome> {
+    use crate::ingest::items::Outcome;
+    match maturity {
+        Maturity::Bad => Some(Outcome::Blocked),
+        Maturity::Good => Some(Outcome::Approved),
+        Maturity::Immature | Maturity::Unknown => None,
+    }
+}
+
 /// Judges a decision taken at `decided_at`, as of `as_of`, by its repayment outcome (`None`
 /// when none was reported; an override says nothing of repayment and is not passed here).
 ///

@@ -446,6 +446,7 @@ fn completion_follow_ups(
             dataset_ids: vec![dataset.to_string()],
             reason: "dataset.ready".to_owned(),
             requested_at: Utc::now().timestamp_millis(),
+            label: aval_core::outcome::TrainingLabel::CompanyDecision,
         }));
     }
     follow_ups

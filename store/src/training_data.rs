@@ -7,11 +7,17 @@
 use crate::datasets::checked;
 use crate::rows::{self, CREDIT_LIMIT_COLUMNS, CUSTOMER_COLUMNS, ORDER_COLUMNS, REPORT_COLUMNS};
 use crate::{Store, StoreError};
-use aval_core::ingest::items::{Attributes, BureauReport, Cents, CreditLimit, Customer, Order};
+use aval_core::ingest::items::{
+    Attributes, BureauReport, Cents, CreditLimit, Customer, Order, Outcome,
+};
 use aval_core::model::{ColumnsBuilder, OrderFields, TrainingColumns};
+use aval_core::outcome::{OutcomeKind, TrainingLabel, judge, repayment_label};
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Row};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,11 +55,21 @@ impl Store {
     /// The same items as [`Store::training_data`], streamed row by row into compact columns
     /// (each row's values pushed and dropped; orders read without building an `Order`), so a
     /// company's ten million orders are never held as domain items.
+    ///
+    /// `label` chooses each order's label: its uploaded `outcome` (the company's decision), or
+    /// its repayment as of `as_of` ([`Store::repayment_labels`]; an order without one is left
+    /// unlabelled, and training leaves it out).
     pub async fn training_columns(
         &self,
         company_id: Uuid,
         dataset_ids: &[Uuid],
+        label: TrainingLabel,
+        as_of: DateTime<Utc>,
     ) -> Result<TrainingColumns, StoreError> {
+        let repaid = match label {
+            TrainingLabel::CompanyDecision => None,
+            TrainingLabel::Outcomes => Some(self.repayment_labels(company_id, as_of).await?),
+        };
         let mut builder = ColumnsBuilder::merging();
         for dataset in self.checked_datasets(company_id, dataset_ids).await? {
             let mut customers =
@@ -91,20 +107,57 @@ impl Store {
                 .fetch(&self.pool);
             while let Some(row) = orders.try_next().await? {
                 let attributes: Json<Attributes> = row.try_get(6)?;
-                let outcome: Option<&str> = row.try_get(7)?;
+                let id: &str = row.try_get(0)?;
+                let outcome = match &repaid {
+                    None => rows::outcome_named(row.try_get(7)?),
+                    Some(labels) => labels.get(id).copied(),
+                };
                 builder.push_order(OrderFields {
-                    id: row.try_get(0)?,
+                    id,
                     customer_id: row.try_get(1)?,
                     issued_at: row.try_get(2)?,
                     amount: Cents(row.try_get(3)?),
                     payment_term_days: rows::count(row.try_get(4)?),
                     installments: rows::count(row.try_get(5)?),
                     attributes: &attributes.0,
-                    outcome: rows::outcome_named(outcome),
+                    outcome,
                 });
             }
         }
         Ok(builder.finish())
+    }
+
+    /// The label of each of the company's decided orders whose decision has matured with a
+    /// repayment outcome as of `as_of`, by the company's definition of a bad order then:
+    /// blocked when it went bad, approved when it was repaid.
+    pub async fn repayment_labels(
+        &self,
+        company_id: Uuid,
+        as_of: DateTime<Utc>,
+    ) -> Result<HashMap<String, Outcome>, StoreError> {
+        let definition = self.outcome_definition_at(company_id, as_of).await?;
+        let mut rows =
+            sqlx::query_as::<_, (String, DateTime<Utc>, String, Json<Value>, DateTime<Utc>)>(
+                "SELECT d.order_id, d.decided_at, o.kind, o.details, o.occurred_at
+             FROM outcomes o
+             JOIN decisions d ON d.company_id = o.company_id AND d.order_id = o.order_id
+             WHERE o.company_id = $1 AND o.family = 'repayment' AND o.reported_at <= $2",
+            )
+            .bind(company_id)
+            .bind(as_of)
+            .fetch(&self.pool);
+        let mut labels = HashMap::new();
+        while let Some((order_id, decided_at, kind, details, occurred_at)) = rows.try_next().await?
+        {
+            let kind = OutcomeKind::from_stored(&kind, &details.0).ok_or_else(|| {
+                StoreError::Corrupt(format!("stored outcome {kind} has unreadable details"))
+            })?;
+            let maturity = judge(definition, decided_at, as_of, Some((&kind, occurred_at)));
+            if let Some(label) = repayment_label(maturity) {
+                labels.insert(order_id, label);
+            }
+        }
+        Ok(labels)
     }
 
     /// The items of `dataset_ids` that belong to `company_id` and passed their checks (another

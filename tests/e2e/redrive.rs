@@ -59,6 +59,7 @@ async fn a_version_stored_before_a_crash_is_activated_when_its_request_comes_bac
         dataset_ids: first.dataset_ids.iter().map(Uuid::to_string).collect(),
         reason: "redelivery".to_owned(),
         requested_at: Utc::now().timestamp_millis(),
+        label: aval_core::outcome::TrainingLabel::CompanyDecision,
     };
     common::publisher()
         .publish(

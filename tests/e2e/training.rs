@@ -281,7 +281,12 @@ async fn an_upload_trains_a_version_then_retraining_comparison_and_activation_wo
     // The columns training streams the rows into give the same examples as the whole items.
     let columns = common::store()
         .await
-        .training_columns(company_id, &[dataset.parse().expect("uuid")])
+        .training_columns(
+            company_id,
+            &[dataset.parse().expect("uuid")],
+            aval_core::outcome::TrainingLabel::CompanyDecision,
+            chrono::Utc::now(),
+        )
         .await
         .expect("training columns");
     let mut from_columns = Vec::new();

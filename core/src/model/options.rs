@@ -1,6 +1,7 @@
 //! What a training is asked for, and why it can fail.
 
 use super::learners::{BoostingSettings, ForestSettings, Learner, LogisticSettings};
+use crate::outcome::TrainingLabel;
 use serde::{Deserialize, Serialize};
 
 /// Fewer orders than this cannot both train a model and say how good it is.
@@ -35,6 +36,10 @@ pub struct TrainingOptions {
     /// hundred columns would take 8 GB alone. The feature spec still counts every training row.
     #[serde(default = "default_fit_rows")]
     pub fit_rows: usize,
+    /// What the version learns: only recorded with it (`ModelMetrics::label`); the orders'
+    /// labels are chosen when the training data is read.
+    #[serde(default)]
+    pub label: TrainingLabel,
 }
 
 fn default_selection_rows() -> usize {
@@ -58,6 +63,7 @@ impl Default for TrainingOptions {
             forest: ForestSettings::default(),
             selection_rows: 20_000,
             fit_rows: 3_000_000,
+            label: TrainingLabel::CompanyDecision,
         }
     }
 }

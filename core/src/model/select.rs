@@ -250,6 +250,7 @@ pub(super) fn fit_and_judge(
             candidates: scores,
             feature_importance: Vec::new(),
             monotonicity_violations: Vec::new(),
+            label: options.label,
             training_examples,
             holdout_examples: hold_design.rows,
             split: split_kind,

@@ -8,6 +8,7 @@ use super::spec::FeatureSpec;
 use super::split::Split;
 use crate::features::{FeatureValue, RawFeatures};
 use crate::monitoring::DriftReference;
+use crate::outcome::TrainingLabel;
 use serde::{Deserialize, Serialize};
 
 /// One candidate learner: its validation AUC (out-of-fold, training part only: this is what
@@ -77,6 +78,12 @@ pub struct ModelMetrics {
     /// trained before they were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout_curves: Option<HoldoutCurves>,
+    /// What the version learnt: the company's decisions on its uploaded orders, or how the
+    /// orders aval decided were repaid. Versions trained before labels could be chosen learnt
+    /// the company's decisions.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub label: TrainingLabel,
     /// Orders in the training part.
     pub training_examples: usize,
     /// Orders in the holdout.

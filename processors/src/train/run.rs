@@ -6,11 +6,14 @@
 use super::TrainProcessor;
 use crate::failure::Failure;
 use aval_core::audit::{AuditEvent, AuditKind};
-use aval_core::model::{self, Snapshot, Stage, TrainedModel, TrainingColumns, TrainingProgress};
+use aval_core::model::{
+    self, Snapshot, Stage, TrainedModel, TrainingColumns, TrainingOptions, TrainingProgress,
+};
+use aval_core::outcome::TrainingLabel;
 use aval_store::models::{NewModel, TrainingRun};
 use aval_store::training_runs::RunOutcome;
 use aval_topics::records::TrainingRequestRecord;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use std::collections::HashSet;
@@ -30,6 +33,10 @@ pub(crate) struct Request {
     id: String,
     company: Uuid,
     datasets: Vec<Uuid>,
+    label: TrainingLabel,
+    /// When it was asked: the instant an `outcomes` label is read as of, so a redelivery
+    /// reads the same labels.
+    requested_at: DateTime<Utc>,
 }
 
 impl TrainProcessor {
@@ -57,10 +64,15 @@ impl TrainProcessor {
         if datasets.is_empty() || record.request_id.is_empty() {
             return bad("a training request names a request_id and at least one dataset");
         }
+        let Some(requested_at) = DateTime::from_timestamp_millis(record.requested_at) else {
+            return bad("requested_at is out of range");
+        };
         Ok(Request {
             id: record.request_id,
             company,
             datasets,
+            label: record.label,
+            requested_at,
         })
     }
 
@@ -111,10 +123,16 @@ impl TrainProcessor {
         self.audit(
             request,
             AuditKind::TrainingStarted,
-            &[("orders", data.orders().to_string())],
+            &[
+                ("orders", data.orders().to_string()),
+                ("label", request.label.as_str().to_owned()),
+            ],
         )
         .await?;
-        let options = self.options.clone();
+        let options = TrainingOptions {
+            label: request.label,
+            ..self.options.clone()
+        };
         let reporter = Arc::clone(&progress);
         // Minutes of CPU for a large dataset: never on the async runtime.
         let (data, trained) = tokio::task::spawn_blocking(move || {
@@ -196,7 +214,12 @@ impl TrainProcessor {
     async fn data(&self, request: &Request) -> Result<TrainingColumns, Failure> {
         Ok(self
             .store
-            .training_columns(request.company, &request.datasets)
+            .training_columns(
+                request.company,
+                &request.datasets,
+                request.label,
+                request.requested_at,
+            )
             .await?)
     }
 

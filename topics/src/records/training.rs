@@ -2,6 +2,7 @@
 
 use crate::WireRecord;
 use crate::schemas;
+use aval_core::outcome::TrainingLabel;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,6 +14,8 @@ pub struct TrainingRequestRecord {
     /// `dataset.ready` or `retrain`.
     pub reason: String,
     pub requested_at: i64,
+    /// What the version learns (absent from records of an older aval: the company's decision).
+    pub label: TrainingLabel,
 }
 
 impl WireRecord for TrainingRequestRecord {
