@@ -80,11 +80,15 @@ pub enum AuditKind {
     /// against).
     #[serde(rename = "policy.changed")]
     PolicyChanged,
+    /// The company asked, for its customer, that a person review a decision (LGPD art. 20):
+    /// `request_id`, `order_id`, `decision`. The analyst's override outcome answers it.
+    #[serde(rename = "decision.review_requested")]
+    ReviewRequested,
 }
 
 impl AuditKind {
     /// Every kind, for callers that name them (the audit log's filters).
-    pub const ALL: [AuditKind; 23] = [
+    pub const ALL: [AuditKind; 24] = [
         AuditKind::CompanyRegistered,
         AuditKind::DatasetCreated,
         AuditKind::BatchAccepted,
@@ -108,6 +112,7 @@ impl AuditKind {
         AuditKind::DriftDetected,
         AuditKind::DecisionReferred,
         AuditKind::PolicyChanged,
+        AuditKind::ReviewRequested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -135,6 +140,7 @@ impl AuditKind {
             AuditKind::DriftDetected => "drift.detected",
             AuditKind::DecisionReferred => "decision.referred",
             AuditKind::PolicyChanged => "policy.changed",
+            AuditKind::ReviewRequested => "decision.review_requested",
         }
     }
 }
@@ -310,6 +316,7 @@ mod tests {
                 AuditKind::DriftDetected => 20,
                 AuditKind::DecisionReferred => 21,
                 AuditKind::PolicyChanged => 22,
+                AuditKind::ReviewRequested => 23,
             };
             assert_eq!(AuditKind::ALL[position], kind);
             let wire = serde_json::to_value(kind).unwrap_or_default();

@@ -18,6 +18,7 @@ pub mod monitoring;
 pub mod outcomes;
 pub mod policies;
 pub mod reply_partitions;
+pub mod reviews;
 mod rows;
 mod tenant_cache;
 pub mod training_data;
