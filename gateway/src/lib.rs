@@ -86,6 +86,8 @@ pub(crate) fn routes(layers: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::decision_history::export))
         .routes(routes!(routes::decision_activity::activity))
         .routes(routes!(routes::decision_history::show))
+        .routes(routes!(routes::reviews::request, routes::reviews::show))
+        .routes(routes!(routes::reviews::list))
         .routes(routes!(routes::outcomes::list, routes::outcomes::report))
         .routes(routes!(
             routes::outcomes::definition,

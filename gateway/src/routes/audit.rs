@@ -70,6 +70,7 @@ pub(crate) struct AuditEventView {
         "decision.approved",
         "decision.rejected",
         "decision.referred",
+        "decision.review_requested",
         "decision.repeated",
         "decision.refused",
         "outcomes.reported",

@@ -14,5 +14,6 @@ pub(crate) mod overrides;
 pub(crate) mod paging;
 pub(crate) mod policy;
 pub(crate) mod query;
+pub(crate) mod reviews;
 pub(crate) mod tokens;
 pub(crate) mod training_runs;

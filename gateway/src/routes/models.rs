@@ -10,6 +10,7 @@ use crate::routes::openapi::{examples, params, responses};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::model::{self, Comparison, Learner, ModelMetrics};
+use aval_core::outcome::TrainingLabel;
 use aval_store::StoreError;
 use aval_store::comparison::Comparable;
 use aval_store::models::ModelVersion;
@@ -376,6 +377,12 @@ pub(crate) struct RetrainBody {
     /// Strings, not UUIDs, so that `chosen_datasets` names each bad one (422).
     #[schema(schema_with = schema::dataset_ids)]
     dataset_ids: Option<Vec<String>>,
+    /// What the version learns: `company_decision` (default), the company's decision on each
+    /// uploaded order; or `outcomes`, how the orders aval decided were repaid, by the
+    /// company's definition of a bad order (uploaded orders that aval decided and whose
+    /// decision has matured with a repayment outcome).
+    #[serde(default)]
+    label: Option<TrainingLabel>,
 }
 
 /// The datasets a retrain names: 422 for a list that is empty or not of distinct UUIDs (the
@@ -424,7 +431,7 @@ fn chosen_datasets(ids: &[String], trainable: &[Uuid]) -> Result<Vec<Uuid>, Prob
     tag = "models",
     operation_id = "retrainModel",
     summary = "Ask for a new version",
-    description = "Queues a training request on the union of the named datasets, or, with no body, an empty body or `{}`, of every completed dataset of the company (status `ready`, `training`, `trained` or `failed`). Training is asynchronous: the run is `queued` at once; follow it at `GET /v1/models/runs` (running with its progress, then finished with its version or failed with the reason), or read the audit log (`training.started`, then `training.finished` or `training.failed`). Each call queues a new request, so a retried call trains twice. The body is read as JSON whatever its `Content-Type`.",
+    description = "Queues a training request on the union of the named datasets, or, with no body, an empty body or `{}`, of every completed dataset of the company (status `ready`, `training`, `trained` or `failed`). `label` chooses what the version learns: `company_decision` (the default, and what every automatic training learns) or `outcomes` (the repayment of the orders aval decided, by the company's definition of a bad order: only uploaded orders that aval decided and whose decision has matured with a repayment outcome are learnt from; too few of them fails the training with the reason). The version records its label (`GET /v1/models/{version}`). Training is asynchronous: the run is `queued` at once; follow it at `GET /v1/models/runs` (running with its progress, then finished with its version or failed with the reason), or read the audit log (`training.started`, then `training.finished` or `training.failed`). Each call queues a new request, so a retried call trains twice. The body is read as JSON whatever its `Content-Type`.",
     params(params::RetrainIdempotencyKey),
     request_body(content = RetrainBody, content_type = "application/json", example = examples::retrain_model_request),
     responses(
@@ -456,7 +463,7 @@ pub(crate) async fn retrain(
         .trainable_datasets(company)
         .await
         .map_err(|e| Problem::dependency_failed("cannot read the datasets", e))?;
-    let requested = body.dataset_ids;
+    let requested = body.dataset_ids.clone();
     let dataset_ids: Vec<Uuid> = match requested {
         None => trainable.clone(),
         Some(ids) => chosen_datasets(&ids, &trainable)?,
@@ -478,6 +485,7 @@ pub(crate) async fn retrain(
         dataset_ids: dataset_ids.iter().map(Uuid::to_string).collect(),
         reason: "retrain".to_owned(),
         requested_at: Utc::now().timestamp_millis(),
+        label: body.label.unwrap_or_default(),
     };
     // The run is queued in a transaction committed once the request is on Kafka: no run
     // without a request, and a trainer quick to take the request waits for the commit.

@@ -44,6 +44,18 @@ pub(crate) fn override_report_200() -> Value {
     parse(include_str!("examples/override_report_200.json"))
 }
 
+pub(crate) fn review_request() -> Value {
+    parse(include_str!("examples/review_request.json"))
+}
+
+pub(crate) fn review_201() -> Value {
+    parse(include_str!("examples/review_201.json"))
+}
+
+pub(crate) fn list_reviews_200() -> Value {
+    parse(include_str!("examples/list_reviews_200.json"))
+}
+
 pub(crate) fn policy_200() -> Value {
     parse(include_str!("examples/policy_200.json"))
 }

@@ -379,6 +379,15 @@ params!(
     )
 );
 
+params!(
+    /// The query of `GET /v1/reviews`.
+    ReviewPaging,
+    paging(
+        "Reviews",
+        &aval_store::reviews::ReviewStatus::ALL.map(aval_store::reviews::ReviewStatus::as_str)
+    )
+);
+
 /// `limit` of a paged list: `items` per page, 1 to `max`.
 fn limit(items: &str, max: i64, default: i64) -> Parameter {
     parameter(
