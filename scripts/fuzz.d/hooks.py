@@ -17,7 +17,8 @@ as little as it must. Negative cases are left exactly as generated.
     positive case's key carries a digest of its body;
   - a listing's `cursor` is one the API gave (a positive case has none), and its, an
     export's or a report's `from` is before `to` (else `to` is left out): decisions, their
-    activity, the audit log, datasets, training runs, drift, live performance, overrides;
+    activity, the audit log, datasets, training runs, drift, live performance, overrides,
+    review requests;
     and live performance's `as_of` is not in the future (else it is left out);
   - an audit verification's `head_seq` and `head` come together (a positive case with one of
     them alone has neither);
@@ -62,6 +63,7 @@ LISTINGS = (
     "/v1/monitoring/drift",
     "/v1/monitoring/performance",
     "/v1/outcomes/overrides",
+    "/v1/reviews",
 )
 AUDIT_VERIFY = "/v1/audit/verify"
 OUTCOMES = "/v1/outcomes"
