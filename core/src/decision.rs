@@ -124,7 +124,7 @@ pub fn decide(
     let explained = Instant::now();
     let mut reasons: Vec<Reason> = Vec::new();
     if let Some((in_force, judgement)) = &judged {
-        for &i in &judgement.rules_fired {
+        for i in in_force.policy.decisive_first(judgement) {
             let rule = &in_force.policy.rules[i];
             reasons.push(Reason {
                 feature: rule.feature.clone(),

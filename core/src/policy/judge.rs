@@ -143,6 +143,20 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// The rules that fired, those whose action decided first (a rejection names its reject
+    /// rules before any review rule that also fired), each group in the policy's order: the
+    /// order a decision lists their reasons in.
+    pub fn decisive_first(&self, judgement: &Judgement) -> Vec<usize> {
+        let mut fired = judgement.rules_fired.clone();
+        fired.sort_by_key(|&i| match self.rules[i].action {
+            RuleAction::Reject => judgement.verdict != Verdict::Rejected,
+            RuleAction::Review => judgement.verdict != Verdict::Review,
+        });
+        fired
+    }
+}
+
 fn holds(condition: &Condition, values: &impl FeatureValues, feature: &str) -> bool {
     let number = || values.number(feature);
     match condition {

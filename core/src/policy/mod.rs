@@ -213,7 +213,8 @@ impl Cutoff {
             Cutoff::ExpectedCost {
                 bad_approval_cost,
                 lost_sale_cost,
-            } => lost_sale_cost / (bad_approval_cost + lost_sale_cost),
+                // lost / (bad + lost), written so that the sum of two huge costs cannot overflow.
+            } => 1.0 / (1.0 + bad_approval_cost / lost_sale_cost),
         }
     }
 }

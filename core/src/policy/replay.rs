@@ -65,7 +65,8 @@ pub struct ReplayChange {
 pub struct ReplaySummary {
     /// Past decisions judged again.
     pub decisions: u64,
-    /// Past decisions left out: recorded before aval kept each decision's features.
+    /// Past decisions left out: recorded before aval kept each decision's features, or by a
+    /// model version without some feature or level the policy names.
     pub without_values: u64,
     pub before: VerdictCounts,
     pub after: VerdictCounts,

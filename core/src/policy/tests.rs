@@ -197,6 +197,19 @@ fn rules_then_bands_then_the_cutoff_decide() {
 }
 
 #[test]
+fn a_rejection_names_its_reject_rules_first() {
+    let mut policy = sample();
+    // The review rules first in the policy, the reject rule last.
+    policy.rules.rotate_left(1);
+    let judged = policy.judge(&order(1.0, 5.0, Some("web")), 0.01, 0.5);
+    assert_eq!(judged.verdict, Verdict::Rejected);
+    assert_eq!(judged.rules_fired, [0, 1, 2]);
+    assert_eq!(policy.decisive_first(&judged), [2, 0, 1]);
+    let review = policy.judge(&order(0.0, 5.0, Some("web")), 0.01, 0.5);
+    assert_eq!(policy.decisive_first(&review), [0, 1]);
+}
+
+#[test]
 fn a_missing_value_meets_only_missing() {
     let mut policy = sample();
     policy.rules.truncate(1);
@@ -249,6 +262,14 @@ fn cutoffs_are_probabilities() {
     // Approving at p costs p × 900, rejecting (1 − p) × 100: equal at p = 0.1.
     let cut = cost.probability(0.3, None);
     assert!((cut * 900.0 - (1.0 - cut) * 100.0).abs() < 1e-9, "{cut}");
+    let huge = Cutoff::ExpectedCost {
+        bad_approval_cost: 1e308,
+        lost_sale_cost: 1e308,
+    };
+    assert!(
+        (huge.probability(0.3, None) - 0.5).abs() < 1e-12,
+        "no overflow"
+    );
     assert!((Cutoff::Model.probability(0.3, None) - 0.3).abs() < 1e-12);
     let fixed = Cutoff::Probability { probability: 0.42 };
     assert!((fixed.probability(0.3, None) - 0.42).abs() < 1e-12);
