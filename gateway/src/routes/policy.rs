@@ -23,7 +23,7 @@ use aval_core::policy::{Cutoff, PastDecision, Policy, ReplaySummary, StoredValue
 use aval_store::policies::StoredPolicy;
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -261,7 +261,7 @@ async fn model_of(state: &AppState, company: Uuid, version: i32) -> Result<Train
     tag = "policy",
     operation_id = "replayPolicy",
     summary = "What a candidate policy would have decided on past decisions",
-    description = "Judges the company's decisions of [from, to) (default the last 30 days; the newest `limit`, default 100,000, at most 1,000,000) again under `policy`, checked as `PUT /v1/policy` checks it, without saving anything: each from the probability its model gave and the features it recorded (the model is not run again: a version's probability for an order does not change), with the candidate's cut-off for that decision's model version. Counts the verdicts before (as decided) and after, every transition between them, the decisions each rule fires on and each step decides, and lists up to 20 decisions that would change. Decisions recorded before aval kept each decision's features are counted apart (`without_values`). 409 when the company has no active model; 422 naming each problem of the policy or the window.",
+    description = "Judges the company's decisions of [from, to) (default the last 30 days; the newest `limit`, default 100,000, at most 1,000,000) again under `policy`, checked as `PUT /v1/policy` checks it, without saving anything: each from the probability its model gave and the features it recorded (the model is not run again: a version's probability for an order does not change), with the candidate's cut-off for that decision's model version. Counts the verdicts before (as decided) and after, every transition between them, the decisions each rule fires on and each step decides, and lists up to 20 decisions that would change. Decisions recorded before aval kept each decision's features, and those of a model version without some feature or level the policy names, are counted apart (`without_values`). 409 when the company has no active model; 422 naming each problem of the policy or the window.",
     request_body(content = ReplayBody, content_type = "application/json", example = examples::replay_request),
     responses(
         (status = 200, description = "What would change.", content_type = "application/json", body = ReplayView, example = examples::replay_200),
@@ -300,8 +300,12 @@ pub(crate) async fn replay(
     for version in decided {
         if let std::collections::hash_map::Entry::Vacant(entry) = models.entry(version) {
             let model = model_of(&state, company, version).await?;
-            let cut = body.policy.cutoff.threshold(&model);
-            entry.insert((model, cut));
+            // A version without some feature the policy names cannot be judged alike: its
+            // decisions are left out, as those recorded without features are.
+            if body.policy.check(&model.spec).is_ok() {
+                let cut = body.policy.cutoff.threshold(&model);
+                entry.insert((model, cut));
+            }
         }
     }
     let mut summary = ReplaySummary::default();
@@ -349,6 +353,16 @@ fn replay_window(
     now: DateTime<Utc>,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>, i64), FieldErrors> {
     let mut errors = FieldErrors::default();
+    // The instants the other reports read (RFC 3339's four-digit years); the JSON reader also
+    // takes years of more digits or signed, which the database cannot hold.
+    for (field, at) in [("from", body.from), ("to", body.to)] {
+        if at.is_some_and(|at| !(1..=9999).contains(&at.year())) {
+            errors.push(field, "must be a date-time of the years 0001 to 9999");
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     if let (Some(from), Some(to)) = (body.from, body.to)
         && from >= to
     {
@@ -393,6 +407,9 @@ mod tests {
         assert_eq!(fields, ["limit", "to"]);
         let whole = body(serde_json::json!({"policy": {}, "limit": 1075.0}));
         assert_eq!(replay_window(&whole, now).expect("valid").2, 1075);
+        let far = body(serde_json::json!({"policy": {}, "to": "-262143-01-05T00:00:00Z"}));
+        let errors = replay_window(&far, now).expect_err("out of range");
+        assert_eq!(errors.iter().next().map(|e| e.field.as_str()), Some("to"));
         let ahead = body(serde_json::json!({"policy": {}, "from": "4334-01-31T00:00:00Z"}));
         let (from, to, _) = replay_window(&ahead, now).expect("valid");
         assert_eq!(from, to, "an empty window");
