@@ -26,8 +26,9 @@ use company_topics::CompanyTopics;
 use rdkafka::Message;
 use rdkafka::Offset;
 use rdkafka::message::{Headers, OwnedMessage};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -77,6 +78,10 @@ pub(crate) struct Scorer {
     /// Each company's decision policy in force (`None`: it has none), dropped when a
     /// `policy.changed` audit event says it changed.
     policies: TenantCache<(), Option<Arc<PolicyInForce>>>,
+    /// The newest policy version each company announced. The event goes out before the save
+    /// commits, so a read between the two still finds the older version: that read serves its
+    /// decisions but is not cached, and the next read finds the new one.
+    announced_policies: Mutex<HashMap<Uuid, i32>>,
     /// The companies whose own decisions topic exists, when decisions go there too.
     company_topics: Option<CompanyTopics>,
 }
@@ -94,6 +99,7 @@ impl ScoreProcessor {
             cache: ModelCache::new(self.store.clone(), self.cache_companies),
             facts: TenantCache::new(self.cache_customers, FACTS_MAX_AGE),
             policies: TenantCache::new(self.cache_companies, FACTS_MAX_AGE),
+            announced_policies: Mutex::default(),
             company_topics: self
                 .company_topics
                 .clone()
@@ -193,7 +199,8 @@ struct Changes(Arc<Scorer>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Change {
     Facts(Uuid),
-    Policy(Uuid),
+    /// The company saved this policy version.
+    Policy(Uuid, i32),
 }
 
 impl Processor for Changes {
@@ -228,7 +235,14 @@ impl Processor for Changes {
             if event.kind == ready {
                 changes.push(Change::Facts(company_of(&event.company_id)?));
             } else if event.kind == policy {
-                changes.push(Change::Policy(company_of(&event.company_id)?));
+                let version = event
+                    .details
+                    .get("version")
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| {
+                        Failure::BadRecord("a policy.changed event names no version".to_owned())
+                    })?;
+                changes.push(Change::Policy(company_of(&event.company_id)?, version));
             }
         }
         Ok(changes)
@@ -238,7 +252,10 @@ impl Processor for Changes {
         for &change in changes {
             match change {
                 Change::Facts(company) => self.0.facts.invalidate(company),
-                Change::Policy(company) => self.0.policies.invalidate(company),
+                Change::Policy(company, version) => {
+                    self.0.announce_policy(company, version);
+                    self.0.policies.invalidate(company);
+                }
             }
         }
         Ok(())

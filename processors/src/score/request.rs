@@ -418,8 +418,31 @@ impl Scorer {
             .policy_in_force(company)
             .await?
             .map(Arc::new);
-        self.policies.put(company, (), read.clone(), generation);
+        let version = read.as_ref().map_or(0, |p| p.version);
+        if version >= self.announced_policy(company) {
+            self.policies.put(company, (), read.clone(), generation);
+        }
         Ok(read)
+    }
+
+    /// Notes that `company` saved policy `version` (the newest announced is kept).
+    pub(super) fn announce_policy(&self, company: Uuid, version: i32) {
+        let mut announced = self
+            .announced_policies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let newest = announced.entry(company).or_insert(version);
+        *newest = (*newest).max(version);
+    }
+
+    /// The newest policy version `company` announced, 0 when none was seen.
+    fn announced_policy(&self, company: Uuid) -> i32 {
+        self.announced_policies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&company)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The model for the request, or the reply that says why there is none.
