@@ -14,7 +14,9 @@ CREATE TABLE decision_policies (
     PRIMARY KEY (company_id, version)
 );
 
--- A policy's refer bands send orders to a person.
+-- A policy's refer bands send orders to a person. Added NOT VALID, so the scorer's inserts are
+-- held only for the moment of the change, not while every decision is read; the next
+-- migration validates the rows already there under a lock that lets inserts go on.
 ALTER TABLE decisions DROP CONSTRAINT decisions_outcome_check;
 ALTER TABLE decisions ADD CONSTRAINT decisions_outcome_check
-    CHECK (outcome IN ('approved', 'rejected', 'review'));
+    CHECK (outcome IN ('approved', 'rejected', 'review')) NOT VALID;

@@ -98,7 +98,8 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Pending<StoredPolicy>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT 1 FROM companies WHERE id = $1 FOR UPDATE")
+        // NO KEY: two saves wait for each other, rows that refer to the company do not.
+        sqlx::query("SELECT 1 FROM companies WHERE id = $1 FOR NO KEY UPDATE")
             .bind(company_id)
             .execute(&mut *tx)
             .await?;

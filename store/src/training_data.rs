@@ -128,8 +128,9 @@ impl Store {
     }
 
     /// The label of each of the company's decided orders whose decision has matured with a
-    /// repayment outcome as of `as_of`, by the company's definition of a bad order then:
-    /// blocked when it went bad, approved when it was repaid.
+    /// repayment outcome as of `as_of` (its latest stored by then, from the history, so the
+    /// same instant reads the same labels whatever was reported since), by the company's
+    /// definition of a bad order then: blocked when it went bad, approved when it was repaid.
     pub async fn repayment_labels(
         &self,
         company_id: Uuid,
@@ -138,10 +139,14 @@ impl Store {
         let definition = self.outcome_definition_at(company_id, as_of).await?;
         let mut rows =
             sqlx::query_as::<_, (String, DateTime<Utc>, String, Json<Value>, DateTime<Utc>)>(
-                "SELECT d.order_id, d.decided_at, o.kind, o.details, o.occurred_at
-             FROM outcomes o
-             JOIN decisions d ON d.company_id = o.company_id AND d.order_id = o.order_id
-             WHERE o.company_id = $1 AND o.family = 'repayment' AND o.reported_at <= $2",
+                "SELECT d.order_id, d.decided_at, h.kind, h.details, h.occurred_at
+             FROM (
+                 SELECT DISTINCT ON (order_id) order_id, kind, details, occurred_at
+                 FROM outcome_history
+                 WHERE company_id = $1 AND family = 'repayment' AND reported_at <= $2
+                 ORDER BY order_id, reported_at DESC, id DESC
+             ) h
+             JOIN decisions d ON d.company_id = $1 AND d.order_id = h.order_id",
             )
             .bind(company_id)
             .bind(as_of)
