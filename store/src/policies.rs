@@ -56,22 +56,33 @@ pub struct ReplayedRow {
 const POLICY_COLUMNS: &str = "version, definition, model_version, created_at, created_by";
 
 impl Store {
-    /// The policy in force: the company's newest version.
+    /// The version in force: the company's newest, whole.
+    pub async fn latest_policy(
+        &self,
+        company_id: Uuid,
+    ) -> Result<Option<StoredPolicy>, StoreError> {
+        let row: Option<PolicyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {POLICY_COLUMNS} FROM decision_policies
+             WHERE company_id = $1 ORDER BY version DESC LIMIT 1"
+        )))
+        .bind(company_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(StoredPolicy::from))
+    }
+
+    /// The policy in force, as the scorer decides with it.
     pub async fn policy_in_force(
         &self,
         company_id: Uuid,
     ) -> Result<Option<PolicyInForce>, StoreError> {
-        let row: Option<(i32, Json<Policy>)> = sqlx::query_as(
-            "SELECT version, definition FROM decision_policies
-             WHERE company_id = $1 ORDER BY version DESC LIMIT 1",
-        )
-        .bind(company_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(version, policy)| PolicyInForce {
-            version,
-            policy: policy.0,
-        }))
+        Ok(self
+            .latest_policy(company_id)
+            .await?
+            .map(|stored| PolicyInForce {
+                version: stored.version,
+                policy: stored.policy,
+            }))
     }
 
     /// Every version of the company's policy, newest first.

@@ -116,8 +116,12 @@ pub(crate) async fn show(
     auth: Authenticated,
     State(state): State<AppState>,
 ) -> Result<Json<PolicyView>, Problem> {
-    let versions = versions_of(&state, auth.company.id).await?;
-    versions.into_iter().next().map(Json).ok_or_else(|| {
+    let current = state
+        .store
+        .latest_policy(auth.company.id)
+        .await
+        .map_err(|e| Problem::dependency_failed("cannot read the policy", e))?;
+    current.map(|c| Json(c.into())).ok_or_else(|| {
         Problem::not_found(
             "the company has no decision policy: the active model's own threshold decides",
         )
@@ -142,17 +146,14 @@ pub(crate) async fn versions(
     auth: Authenticated,
     State(state): State<AppState>,
 ) -> Result<Json<PolicyVersions>, Problem> {
-    let versions = versions_of(&state, auth.company.id).await?;
-    Ok(Json(PolicyVersions { versions }))
-}
-
-async fn versions_of(state: &AppState, company: Uuid) -> Result<Vec<PolicyView>, Problem> {
     let stored = state
         .store
-        .policy_versions(company)
+        .policy_versions(auth.company.id)
         .await
         .map_err(|e| Problem::dependency_failed("cannot read the policy", e))?;
-    Ok(stored.into_iter().map(PolicyView::from).collect())
+    Ok(Json(PolicyVersions {
+        versions: stored.into_iter().map(PolicyView::from).collect(),
+    }))
 }
 
 #[utoipa::path(
@@ -184,16 +185,11 @@ pub(crate) async fn save(
     let (model_version, model) = active_model(&state, company).await?;
     policy.check(&model.spec).map_err(Problem::invalid)?;
     let failed = |e| Problem::dependency_failed("cannot save the policy", e);
-    let current = state.store.policy_in_force(company).await.map_err(failed)?;
-    if let Some(current) = &current
+    let current = state.store.latest_policy(company).await.map_err(failed)?;
+    if let Some(current) = current.as_ref()
         && current.policy == policy
     {
-        let versions = versions_of(&state, company).await?;
-        return versions
-            .into_iter()
-            .next()
-            .map(Json)
-            .ok_or_else(|| Problem::failed("the policy in force was not found again"));
+        return Ok(Json(current.clone().into()));
     }
     let now = Utc::now();
     let pending = state
