@@ -11,9 +11,7 @@
 //! day ([`DriftAlert`]): announced once per day by this process, and a repeat (a new lease
 //! holder the same day) has the same id, which the audit log keeps once.
 
-use aval_core::monitoring::{
-    DEFAULT_ALPHA, DEFAULT_CONFIDENCE, DriftAlert, DriftReport, LiveWindow,
-};
+use aval_core::monitoring::{DEFAULT_ALPHA, DEFAULT_CONFIDENCE, DriftAlert, DriftReport};
 use aval_core::{Fault, Outages};
 use aval_store::drift::StoredReference;
 use aval_store::lease::Lease;
@@ -249,17 +247,13 @@ impl Monitor {
         at: DateTime<Utc>,
         label: &str,
     ) -> Result<(), MonitorError> {
-        let definition = self.store.outcome_definition_at(company, at).await?;
-        let mut live = LiveWindow::new(definition, at);
         let window = MonitoringWindow {
             from: at - self.settings.performance_window,
             to: at,
             as_of: at,
             model_version: Some(version),
         };
-        self.store
-            .for_each_monitored_decision(company, window, |decision| live.add(&decision))
-            .await?;
+        let mut live = self.store.live_window(company, window).await?;
         let counted = live.versions.remove(&version).unwrap_or_default();
         let measured = counted.accumulator.performance(DEFAULT_CONFIDENCE);
         let gauge = |name: &'static str, value: f64| {

@@ -4,7 +4,7 @@
 //! instant reads what was known then, whatever was reported since.
 
 use crate::{Store, StoreError};
-use aval_core::monitoring::MonitoredDecision;
+use aval_core::monitoring::{LiveWindow, MonitoredDecision, VersionWindow};
 use aval_core::outcome::{BadDefinition, OutcomeKind};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -58,9 +58,27 @@ impl TryFrom<MonitoredRow> for MonitoredDecision {
 }
 
 impl Store {
+    /// The window's decisions judged as of `as_of` by the definition of a bad order in force
+    /// then, counted per model version (the version asked for is there even without any):
+    /// streamed into the counts, so a window of a million decisions is never held.
+    pub async fn live_window(
+        &self,
+        company_id: Uuid,
+        window: MonitoringWindow,
+    ) -> Result<LiveWindow, StoreError> {
+        let definition = self.outcome_definition_at(company_id, window.as_of).await?;
+        let mut live = LiveWindow::new(definition, window.as_of);
+        if let Some(version) = window.model_version {
+            live.versions.insert(version, VersionWindow::default());
+        }
+        self.for_each_monitored_decision(company_id, window, |decision| live.add(&decision))
+            .await?;
+        Ok(live)
+    }
+
     /// Calls `each` with every decision of the window, oldest first, with the latest repayment
-    /// outcome stored by `as_of`: streamed, so a window of a million decisions is never held.
-    pub async fn for_each_monitored_decision(
+    /// outcome stored by `as_of`.
+    async fn for_each_monitored_decision(
         &self,
         company_id: Uuid,
         window: MonitoringWindow,

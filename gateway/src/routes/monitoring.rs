@@ -12,9 +12,7 @@ use crate::routes::query::{model_version, range, refuse_unknown, window_until};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::model::{CalibrationBin, ModelMetrics};
-use aval_core::monitoring::{
-    DEFAULT_CONFIDENCE, LiveWindow, Performance, ScoreAccumulator, VersionWindow,
-};
+use aval_core::monitoring::{DEFAULT_CONFIDENCE, Performance, ScoreAccumulator, VersionWindow};
 use aval_store::monitoring::MonitoringWindow;
 use axum::Json;
 use axum::extract::{Query, State};
@@ -215,18 +213,9 @@ pub(crate) async fn performance(
     {
         return Err(Problem::not_found(format!("no model version {version}")));
     }
-    let definition = state
+    let live = state
         .store
-        .outcome_definition_at(company, query.window.as_of)
-        .await
-        .map_err(failed)?;
-    let mut live = LiveWindow::new(definition, query.window.as_of);
-    if let Some(version) = query.window.model_version {
-        live.versions.insert(version, VersionWindow::default());
-    }
-    state
-        .store
-        .for_each_monitored_decision(company, query.window, |decision| live.add(&decision))
+        .live_window(company, query.window)
         .await
         .map_err(failed)?;
     let versions = live
@@ -246,7 +235,7 @@ pub(crate) async fn performance(
         from: query.window.from,
         to: query.window.to,
         confidence: query.confidence,
-        definition: DefinitionView::from(definition),
+        definition: DefinitionView::from(live.definition),
         versions,
     }))
 }
