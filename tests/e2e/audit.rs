@@ -61,6 +61,31 @@ pub(crate) async fn audit_page(gateway: &Gateway, token: &str, query: &str) -> (
     )
 }
 
+/// The events of a page of the audit log (none when it has no `events`).
+pub(crate) fn events_of(page: &Value) -> Vec<Value> {
+    page["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// Polls `GET /v1/audit{query}` until `done` holds of the page, and returns that page; fails
+/// at the deadline, showing the last page.
+pub(crate) async fn audit_until(
+    gateway: &Gateway,
+    token: &str,
+    query: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, page) = audit_page(gateway, token, query).await;
+        assert_eq!(status, 200, "{page}");
+        if done(&page) {
+            return page;
+        }
+        assert!(started.elapsed() < DEADLINE, "{query}: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Polls the company's log until it holds `count` events, or fails at the deadline.
 pub(crate) async fn wait_for_events(gateway: &Gateway, token: &str, count: usize) -> Vec<Value> {
     let started = Instant::now();

@@ -3,7 +3,7 @@
 //! against its model.
 
 use crate::common::{self, DEADLINE, Gateway};
-use crate::ingest_support::{complete, create_dataset, upload_all};
+use crate::ingest_support::{Dataset, complete, create_dataset, upload_all};
 use crate::training::{Pipeline, learnable, wait_trained, wait_versions};
 use aval_core::features::{CustomerFacts, assemble};
 use aval_core::ingest::items::{Cents, Order};
@@ -102,11 +102,15 @@ impl Decisions {
 
     /// Registers a company and trains its first model (active by itself).
     pub async fn trained_company(&self) -> (String, String) {
+        self.trained_company_on(&learnable(150, 8)).await
+    }
+
+    /// Registers a company and trains its first model on `data` (active by itself).
+    pub async fn trained_company_on(&self, data: &Dataset) -> (String, String) {
         let gateway = self.gateway();
         let (company, token) = gateway.register().await;
         let dataset = create_dataset(gateway, &token).await;
-        let data = learnable(150, 8);
-        upload_all(gateway, &token, &dataset, &data, 500).await;
+        upload_all(gateway, &token, &dataset, data, 500).await;
         assert_eq!(
             complete(gateway, &token, &dataset, &data.counts()).await.0,
             202

@@ -23,20 +23,16 @@ use uuid::Uuid;
 /// The company's audit events of `kind` once its log holds the decision of `order_id`, made
 /// after them: its event is on the same partition, later, so everything before it is stored.
 async fn logged_before(gateway: &Gateway, token: &str, kind: &str, order_id: &str) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let (status, page) = crate::audit::audit_page(gateway, token, "?limit=500").await;
-        assert_eq!(status, 200, "{page}");
-        let events = page["events"].as_array().cloned().unwrap_or_default();
-        if events.iter().any(|e| e["details"]["order_id"] == order_id) {
-            return events.into_iter().filter(|e| e["kind"] == kind).collect();
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "no decision of {order_id} yet: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let page = crate::audit::audit_until(gateway, token, "?limit=500", |page| {
+        crate::audit::events_of(page)
+            .iter()
+            .any(|e| e["details"]["order_id"] == order_id)
+    })
+    .await;
+    crate::audit::events_of(&page)
+        .into_iter()
+        .filter(|e| e["kind"] == kind)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

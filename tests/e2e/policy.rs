@@ -222,21 +222,16 @@ async fn a_policy_is_checked_versioned_audited_in_force_and_replayable() {
     );
 
     // Both changes are in the company's audit log, and the referred decision.
-    let started_audit = Instant::now();
     let stop_audit = crate::audit::start_processor_on(pipeline.pipeline.catalogue.clone()).await;
-    loop {
-        let (_, page) = crate::audit::audit_page(gateway, &token, "?kind=policy.changed").await;
-        let versions: Vec<&Value> = page["events"]
-            .as_array()
-            .map(|events| events.iter().map(|e| &e["details"]["version"]).collect())
-            .unwrap_or_default();
-        if versions.len() == 2 {
-            assert_eq!(versions, [&json!("2"), &json!("1")]);
-            break;
-        }
-        assert!(started_audit.elapsed() < DEADLINE, "policy events: {page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let page = crate::audit::audit_until(gateway, &token, "?kind=policy.changed", |page| {
+        crate::audit::events_of(page).len() >= 2
+    })
+    .await;
+    let versions: Vec<Value> = crate::audit::events_of(&page)
+        .iter()
+        .map(|e| e["details"]["version"].clone())
+        .collect();
+    assert_eq!(versions, [json!("2"), json!("1")], "{page}");
     let (_, referred_events) =
         crate::audit::audit_page(gateway, &token, "?kind=decision.referred").await;
     assert!(

@@ -3,11 +3,10 @@
 //! outcome of the order is reported, then answered with it; the queue pages and filters by
 //! status; another company can neither ask about nor see it.
 
-use crate::common::{DEADLINE, Gateway};
+use crate::common::Gateway;
 use crate::decisions_support::{Decisions, order, order_json, post_decision};
 use crate::training;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
 
 async fn decided(gateway: &Gateway, token: &str, order_id: &str) -> String {
     let body = json!({"order": order_json(&order(order_id, "C00002", 310_000))});
@@ -115,22 +114,17 @@ async fn a_review_request_is_recorded_once_audited_and_answered_by_an_override()
 
     // Audited once per request, in the company's log.
     let stop_audit = crate::audit::start_processor_on(pipeline.pipeline.catalogue.clone()).await;
-    let started = Instant::now();
-    loop {
-        let (_, page) =
-            crate::audit::audit_page(gateway, &token, "?kind=decision.review_requested").await;
-        let events = page["events"].as_array().cloned().unwrap_or_default();
-        if events.len() >= 3 {
-            assert_eq!(events.len(), 3, "{page}");
-            let firsts = events
-                .iter()
-                .filter(|e| e["details"]["request_id"] == first.as_str())
-                .count();
-            assert_eq!(firsts, 1, "asking again is not audited: {page}");
-            break;
-        }
-        assert!(started.elapsed() < DEADLINE, "review events: {page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let page =
+        crate::audit::audit_until(gateway, &token, "?kind=decision.review_requested", |page| {
+            crate::audit::events_of(page).len() >= 3
+        })
+        .await;
+    let events = crate::audit::events_of(&page);
+    assert_eq!(events.len(), 3, "{page}");
+    let firsts = events
+        .iter()
+        .filter(|e| e["details"]["request_id"] == first.as_str())
+        .count();
+    assert_eq!(firsts, 1, "asking again is not audited: {page}");
     stop_audit.cancel();
 }

@@ -5,8 +5,7 @@
 
 use crate::common::{self, Gateway};
 use crate::decisions_support::{Decisions, post_decision};
-use crate::ingest_support::{complete, create_dataset, upload_all};
-use crate::training::{get, learnable, post, wait_trained, wait_versions};
+use crate::training::{get, learnable, post, wait_versions};
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
@@ -26,17 +25,8 @@ async fn label_of(gateway: &Gateway, token: &str, version: i64) -> (Value, u64) 
 async fn a_version_learns_from_reported_outcomes_when_asked_and_says_which_label_it_learnt() {
     let pipeline = Decisions::start().await;
     let gateway = pipeline.gateway();
-    let (company, token) = gateway.register().await;
-    let dataset = create_dataset(gateway, &token).await;
     let data = learnable(150, 8);
-    upload_all(gateway, &token, &dataset, &data, 500).await;
-    assert_eq!(
-        complete(gateway, &token, &dataset, &data.counts()).await.0,
-        202
-    );
-    let trained = wait_trained(gateway, &token, &dataset).await;
-    assert_eq!(trained["status"], "trained", "{trained}");
-    wait_versions(gateway, &token, 1).await;
+    let (company, token) = pipeline.trained_company_on(&data).await;
     let (label, examples) = label_of(gateway, &token, 1).await;
     assert_eq!(label, "company_decision");
     assert_eq!(examples, data.orders.len() as u64);
