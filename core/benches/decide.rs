@@ -5,7 +5,10 @@
 //! for a rejection, the largest approvable amount), without a policy and under one (twelve
 //! rules on the model's features that seldom fire, the model's cut-off, a narrow refer band).
 //! Prints microseconds per call, and for the policy the 50th and 99th percentiles of a
-//! decision with it and without it, one decision timed at a time.
+//! decision with it and without it, one decision timed at a time. Then what an experiment adds:
+//! `aval_core::decision::score` (a version scoring the order beside the one that decided it,
+//! under the policy), and a decision with two versions scoring beside it (a challenger's and a
+//! shadow's), whose verdicts must be the decision's own.
 //!
 //!   cargo bench -p aval-core --bench decide -- DIR
 //!
@@ -13,7 +16,7 @@
 
 mod support;
 
-use aval_core::decision::decide;
+use aval_core::decision::{decide, score};
 use aval_core::features::{CustomerFacts, RawFeatures, assemble};
 use aval_core::ingest::items::Order;
 use aval_core::model::{Encoding, TrainedModel, TrainingOptions};
@@ -204,6 +207,31 @@ fn main() -> Result<(), Box<dyn Error>> {
             Language::Portuguese,
         ));
     });
+    let scored = time(&orders, |(order, facts)| {
+        black_box(score(&model, Some(&policy), order, facts));
+    });
+    let (beside_p50, beside_p99) = percentiles(&orders, |(order, facts)| {
+        black_box(decide(
+            &model,
+            Some(&policy),
+            order,
+            facts,
+            Language::Portuguese,
+        ));
+        for _ in 0..2 {
+            black_box(score(&model, Some(&policy), order, facts));
+        }
+    });
+    let disagreements = orders
+        .iter()
+        .filter(|(order, facts)| {
+            let decided = decide(&model, Some(&policy), order, facts, Language::English);
+            score(&model, Some(&policy), order, facts) != (decided.probability, decided.verdict)
+        })
+        .count();
+    if disagreements > 0 {
+        return Err(format!("score and decide disagree on {disagreements} orders").into());
+    }
     let changed = orders
         .iter()
         .filter(|(order, facts)| {
@@ -231,7 +259,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         policy_p99 - plain_p99
     );
     println!(
-        "BENCH_DECIDE {{\"learner\": \"{}\", \"features_us\": {assembly:.3}, \"probability_us\": {probability:.3}, \"explanation_us\": {explanation:.3}, \"decision_us\": {decision:.3}, \"policy_decision_us\": {with_policy:.3}, \"policy_judge_us\": {judged:.3}, \"decision_p99_us\": {plain_p99:.3}, \"policy_decision_p99_us\": {policy_p99:.3}}}",
+        "scored beside:     {scored:8.2} µs per order and version ({:.0} % of a decision); a \
+         decision with two beside: p50 {beside_p50:.1} µs, p99 {beside_p99:.1} µs (p99 {:+.1} \
+         µs, off the reply path); verdicts equal to decide's on every order",
+        100.0 * scored / with_policy,
+        beside_p99 - policy_p99
+    );
+    println!(
+        "BENCH_DECIDE {{\"learner\": \"{}\", \"features_us\": {assembly:.3}, \"probability_us\": {probability:.3}, \"explanation_us\": {explanation:.3}, \"decision_us\": {decision:.3}, \"policy_decision_us\": {with_policy:.3}, \"policy_judge_us\": {judged:.3}, \"decision_p99_us\": {plain_p99:.3}, \"policy_decision_p99_us\": {policy_p99:.3}, \"score_beside_us\": {scored:.3}, \"two_beside_decision_p99_us\": {beside_p99:.3}}}",
         model.learner
     );
     Ok(())

@@ -84,11 +84,17 @@ pub enum AuditKind {
     /// `request_id`, `order_id`, `decision`. The analyst's override outcome answers it.
     #[serde(rename = "decision.review_requested")]
     ReviewRequested,
+    /// The company's experiment changed (`version`, `previous_version`, `action`: `saved`,
+    /// `promoted`, `rolled_back`, `guardrail_ended` or `guardrail_rolled_back`; `champion`,
+    /// `challengers`, `shadows`; for a promotion or rollback `from` and `to`; for the
+    /// guardrail's, the `model_version` judged, the `limit` breached and the `evidence`).
+    #[serde(rename = "experiment.changed")]
+    ExperimentChanged,
 }
 
 impl AuditKind {
     /// Every kind, for callers that name them (the audit log's filters).
-    pub const ALL: [AuditKind; 24] = [
+    pub const ALL: [AuditKind; 25] = [
         AuditKind::CompanyRegistered,
         AuditKind::DatasetCreated,
         AuditKind::BatchAccepted,
@@ -113,6 +119,7 @@ impl AuditKind {
         AuditKind::DecisionReferred,
         AuditKind::PolicyChanged,
         AuditKind::ReviewRequested,
+        AuditKind::ExperimentChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -141,6 +148,7 @@ impl AuditKind {
             AuditKind::DecisionReferred => "decision.referred",
             AuditKind::PolicyChanged => "policy.changed",
             AuditKind::ReviewRequested => "decision.review_requested",
+            AuditKind::ExperimentChanged => "experiment.changed",
         }
     }
 }
@@ -317,6 +325,7 @@ mod tests {
                 AuditKind::DecisionReferred => 21,
                 AuditKind::PolicyChanged => 22,
                 AuditKind::ReviewRequested => 23,
+                AuditKind::ExperimentChanged => 24,
             };
             assert_eq!(AuditKind::ALL[position], kind);
             let wire = serde_json::to_value(kind).unwrap_or_default();

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod company;
 pub mod decision;
+pub mod experiment;
 pub mod fault;
 pub mod features;
 pub mod fingerprint;

@@ -258,3 +258,39 @@ fn a_long_roc_curve_is_thinned_but_keeps_its_ends() {
             .all(|w| mean(&w[0]) < mean(&w[1]))
     );
 }
+
+#[test]
+fn a_version_scoring_beside_the_decision_gives_its_probability_and_verdict() {
+    use crate::decision::{decide, score};
+    use crate::features::CustomerFacts;
+    use crate::reasons::Language;
+    let (customers, limits, reports, orders) = synthetic_dataset(400, 23);
+    let data = examples(&customers, &limits, &reports, &orders);
+    let model = train(&data, &TrainingOptions::quick()).expect("trains");
+    let mut rejected = 0;
+    for order in orders.iter().take(200) {
+        let facts = CustomerFacts {
+            customer: customers
+                .iter()
+                .find(|c| c.id == order.customer_id)
+                .cloned(),
+            credit_limits: limits
+                .iter()
+                .filter(|l| l.customer_id == order.customer_id)
+                .cloned()
+                .collect(),
+            bureau_reports: reports
+                .iter()
+                .filter(|r| r.customer_id == order.customer_id)
+                .cloned()
+                .collect(),
+            orders: Vec::new(),
+        };
+        let decided = decide(&model, None, order, &facts, Language::English);
+        let (probability, verdict) = score(&model, None, order, &facts);
+        assert_eq!(probability, decided.probability);
+        assert_eq!(verdict, decided.verdict);
+        rejected += usize::from(verdict == crate::decision::Verdict::Rejected);
+    }
+    assert!(rejected > 0 && rejected < 200, "{rejected} of 200 rejected");
+}
