@@ -8,6 +8,10 @@ pub enum StoreError {
     Conflict { constraint: String },
     #[error("not found")]
     NotFound,
+    /// What the write was judged on changed before it could be made (another writer got
+    /// there first); saying what.
+    #[error("changed meanwhile: {0}")]
+    Stale(&'static str),
     #[error("database: {0}")]
     Database(sqlx::Error),
     /// Stored data breaks an invariant the code relies on.
@@ -26,7 +30,7 @@ impl StoreError {
     pub fn fault(&self) -> Fault {
         let database = Fault::External(Dependency::Database);
         match self {
-            StoreError::Conflict { .. } => Fault::Sender,
+            StoreError::Conflict { .. } | StoreError::Stale(_) => Fault::Sender,
             StoreError::Database(sqlx::Error::Database(db)) => match db.code() {
                 Some(code) => sqlstate_fault(&code),
                 None => Fault::Internal,

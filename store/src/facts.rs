@@ -5,6 +5,7 @@
 use crate::datasets::checked;
 use crate::rows::{self, CREDIT_LIMIT_COLUMNS, CUSTOMER_COLUMNS, ORDER_COLUMNS, REPORT_COLUMNS};
 use crate::{Store, StoreError};
+use aval_core::experiment::Arm;
 use aval_core::features::CustomerFacts;
 use aval_core::fingerprint::Fingerprint;
 use chrono::{DateTime, Utc};
@@ -70,6 +71,8 @@ pub struct NewDecision<'a> {
     pub probability: f64,
     pub threshold: f64,
     pub model_version: i32,
+    /// Which arm of the company's experiment decided.
+    pub arm: Arm,
     /// The order's features as the drift report counts them (`DriftReference`).
     pub drift_values: &'a [f64],
 }
@@ -258,6 +261,7 @@ impl Store {
         let mut thresholds = Vec::with_capacity(decisions.len());
         let mut versions = Vec::with_capacity(decisions.len());
         let mut drift_values = Vec::with_capacity(decisions.len());
+        let mut arms = Vec::with_capacity(decisions.len());
         for d in decisions {
             companies.push(d.company_id);
             orders.push(d.order_id);
@@ -271,6 +275,7 @@ impl Store {
             thresholds.push(d.threshold);
             versions.push(d.model_version);
             drift_values.push(crate::drift::pack(d.drift_values));
+            arms.push(d.arm.as_str());
         }
         // Committed without waiting for the WAL flush (a few ms per batch on this kind of
         // disk, most of a decision's latency). A database crash can lose the last fraction
@@ -284,15 +289,17 @@ impl Store {
         let inserted = sqlx::query_as(
             "INSERT INTO decisions (company_id, order_id, request_id, decision, decided_at, order_fingerprint,
                                     customer_id, outcome, probability, threshold, model_version,
-                                    drift_values)
+                                    drift_values, arm)
              SELECT k.company_id, k.order_id, k.request_id, k.decision::jsonb, k.decided_at, k.order_fingerprint,
-                    k.customer_id, k.outcome, k.probability, k.threshold, k.model_version, k.drift_values
+                    k.customer_id, k.outcome, k.probability, k.threshold, k.model_version, k.drift_values,
+                    k.arm
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[],
-                         $7::text[], $8::text[], $9::float8[], $10::float8[], $11::int4[], $12::bytea[])
+                         $7::text[], $8::text[], $9::float8[], $10::float8[], $11::int4[], $12::bytea[],
+                         $13::text[])
                   WITH ORDINALITY
                   AS k(company_id, order_id, request_id, decision, decided_at, order_fingerprint,
                        customer_id, outcome, probability, threshold, model_version, drift_values,
-                       position)
+                       arm, position)
              CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous
              ORDER BY k.company_id, k.order_id, k.position
              ON CONFLICT (company_id, order_id) DO NOTHING
@@ -309,7 +316,8 @@ impl Store {
         .bind(&probabilities)
         .bind(&thresholds)
         .bind(&versions)
-        .bind(&drift_values);
+        .bind(&drift_values)
+        .bind(&arms);
         let inserted: Vec<(Uuid, String)> = {
             let mut writer = self.decision_writer.lock().await;
             let connection = match writer.as_mut() {

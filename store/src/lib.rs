@@ -9,6 +9,7 @@ pub mod datasets;
 pub mod decisions;
 pub mod drift;
 mod error;
+pub mod experiments;
 pub mod facts;
 mod items;
 pub mod jwt_keys;

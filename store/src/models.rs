@@ -2,6 +2,7 @@
 
 use crate::datasets::checked;
 use crate::{Store, StoreError};
+use aval_core::experiment::ChampionReason;
 use aval_core::monitoring::DriftReference;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -270,30 +271,17 @@ impl Store {
         Ok(row.map(|(v,)| v))
     }
 
-    /// Makes `version` the company's active model; `NotFound` when it has no such version.
+    /// Makes `version` the company's active model, for `reason` (kept in the champion
+    /// history); `NotFound` when it has no such version.
     pub async fn activate(
         &self,
         company_id: Uuid,
         version: i32,
         by: &str,
         at: DateTime<Utc>,
+        reason: ChampionReason,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO active_models (company_id, version, activated_at, activated_by)
-             SELECT company_id, version, $3, $4 FROM models WHERE company_id = $1 AND version = $2
-             ON CONFLICT (company_id) DO UPDATE
-                SET version = EXCLUDED.version, activated_at = EXCLUDED.activated_at, activated_by = EXCLUDED.activated_by",
-        )
-        .bind(company_id)
-        .bind(version)
-        .bind(at)
-        .bind(by)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        crate::experiments::activate_in(&self.pool, company_id, version, by, at, reason).await
     }
 
     /// The company's datasets a retraining may use (the checked ones), oldest first.

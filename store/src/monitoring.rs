@@ -38,15 +38,7 @@ impl TryFrom<MonitoredRow> for MonitoredDecision {
     type Error = StoreError;
 
     fn try_from(row: MonitoredRow) -> Result<Self, StoreError> {
-        let repayment = match (row.kind, row.details, row.occurred_at) {
-            (Some(kind), Some(details), Some(occurred_at)) => {
-                let read = OutcomeKind::from_stored(&kind, &details.0).ok_or_else(|| {
-                    StoreError::Corrupt(format!("stored outcome {kind} has unreadable details"))
-                })?;
-                Some((read, occurred_at))
-            }
-            _ => None,
-        };
+        let repayment = repayment_of(row.kind, row.details, row.occurred_at)?;
         Ok(MonitoredDecision {
             model_version: row.model_version,
             probability: row.probability,
@@ -54,6 +46,24 @@ impl TryFrom<MonitoredRow> for MonitoredDecision {
             decided_at: row.decided_at,
             repayment,
         })
+    }
+}
+
+/// A repayment outcome as a lateral join on `outcome_history` reads it: its kind, details and
+/// when it happened, or nothing reported.
+pub(crate) fn repayment_of(
+    kind: Option<String>,
+    details: Option<Json<Value>>,
+    occurred_at: Option<DateTime<Utc>>,
+) -> Result<Option<(OutcomeKind, DateTime<Utc>)>, StoreError> {
+    match (kind, details, occurred_at) {
+        (Some(kind), Some(details), Some(occurred_at)) => {
+            let read = OutcomeKind::from_stored(&kind, &details.0).ok_or_else(|| {
+                StoreError::Corrupt(format!("stored outcome {kind} has unreadable details"))
+            })?;
+            Ok(Some((read, occurred_at)))
+        }
+        _ => Ok(None),
     }
 }
 

@@ -7,6 +7,7 @@ use crate::records::{BureauReportWire, CreditLimitWire, CustomerWire, OrderWire}
 use crate::schemas;
 use aval_core::FieldErrors;
 use aval_core::decision::{Decision, DecisionTimings, PolicyApplied, Reason, Verdict};
+use aval_core::experiment::Arm;
 use aval_core::ingest::{OrderToDecide, facts_about_the_order, validate_item};
 use aval_core::policy::Band;
 use chrono::{DateTime, Utc};
@@ -164,6 +165,8 @@ pub struct DecisionRecord {
     pub timings_us: HashMap<String, i64>,
     /// `None` when the company has no policy.
     pub policy: Option<PolicyAppliedWire>,
+    /// `None` for a test of a named version.
+    pub arm: Option<Arm>,
 }
 
 /// How the company's decision policy decided.
@@ -233,6 +236,8 @@ pub struct DecisionContext {
     pub order_id: String,
     pub model_version: i32,
     pub decided_at: DateTime<Utc>,
+    /// `None` for a test of a named version.
+    pub arm: Option<Arm>,
 }
 
 impl DecisionRecord {
@@ -252,6 +257,7 @@ impl DecisionRecord {
             decided_at: context.decided_at.timestamp_millis(),
             timings_us: timings_us(&decision.timings),
             policy: decision.policy.map(PolicyAppliedWire::from),
+            arm: context.arm,
         }
     }
 }
@@ -345,6 +351,7 @@ mod tests {
                 band: Band::Reject,
                 rules_fired: vec!["over-limit".into()],
             }),
+            arm: Some(Arm::Challenger),
         }
     }
 
@@ -442,6 +449,7 @@ mod tests {
             order_id: "O1".into(),
             model_version: 2,
             decided_at: DateTime::from_timestamp_millis(1_700_000_000_000).expect("an instant"),
+            arm: Some(Arm::Champion),
         };
         let mut expected = decision_record();
         expected.timings_us = HashMap::from(
