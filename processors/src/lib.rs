@@ -7,6 +7,7 @@ mod authorize;
 mod consumer;
 pub mod dead_letters;
 mod failure;
+pub mod guardrail;
 pub mod ingest;
 pub mod monitor;
 pub mod outcomes;

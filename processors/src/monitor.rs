@@ -11,6 +11,7 @@
 //! day ([`DriftAlert`]): announced once per day by this process, and a repeat (a new lease
 //! holder the same day) has the same id, which the audit log keeps once.
 
+use crate::guardrail::{GuardError, Guarded, Guardrail};
 use aval_core::monitoring::{DEFAULT_ALPHA, DEFAULT_CONFIDENCE, DriftAlert, DriftReport};
 use aval_core::{Fault, Outages};
 use aval_store::drift::StoredReference;
@@ -59,6 +60,8 @@ pub enum MonitorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Topics(#[from] TopicsError),
+    #[error("guardrail: {0}")]
+    Guard(#[from] GuardError),
     /// The stored reference and the window disagree: a bug of ours.
     #[error("the drift of version {version} cannot be computed: {reason}")]
     Report { version: i32, reason: String },
@@ -69,6 +72,7 @@ impl MonitorError {
         match self {
             MonitorError::Store(e) => e.fault(),
             MonitorError::Topics(e) => e.fault(),
+            MonitorError::Guard(e) => e.fault(),
             MonitorError::Report { .. } => Fault::Internal,
         }
     }
@@ -92,6 +96,7 @@ pub struct Monitor {
     catalogue: Arc<Catalogue>,
     outages: Outages,
     settings: MonitorSettings,
+    guardrail: Guardrail,
     /// Alerts this process announced; their ids change each day, so the set is cleared when
     /// it holds more than a day's worth of companies' alerts would need.
     announced: Arc<Mutex<HashSet<Uuid>>>,
@@ -109,12 +114,19 @@ impl Monitor {
         outages: Outages,
         settings: MonitorSettings,
     ) -> Self {
+        let guardrail = Guardrail::new(
+            store.clone(),
+            publisher.clone(),
+            catalogue.clone(),
+            settings.performance_window,
+        );
         Self {
             store,
             publisher,
             catalogue,
             outages,
             settings,
+            guardrail,
             announced: Arc::default(),
         }
     }
@@ -163,7 +175,8 @@ impl Monitor {
         }
     }
 
-    /// Checks every company's active version once, as of `at`.
+    /// Checks every company's active version once, as of `at`, and every experiment's
+    /// guardrail.
     pub async fn check_all(&self, at: DateTime<Utc>) {
         let models = match self.store.active_models().await {
             Ok(models) => models,
@@ -172,6 +185,16 @@ impl Monitor {
         let mut failed = false;
         for (company, version) in models {
             if let Err(e) = self.check(company, version, at).await {
+                self.failed(Some(company), &e);
+                failed = true;
+            }
+        }
+        let experimenting = match self.store.companies_experimenting().await {
+            Ok(companies) => companies,
+            Err(e) => return self.failed(None, &MonitorError::from(e)),
+        };
+        for company in experimenting {
+            if let Err(e) = self.guard(company, at).await {
                 self.failed(Some(company), &e);
                 failed = true;
             }
@@ -214,6 +237,16 @@ impl Monitor {
             alert,
             announced,
         })
+    }
+
+    /// Judges the company's experiment against its guardrail as of `at`, and acts on each
+    /// breach (`crate::guardrail`).
+    pub async fn guard(
+        &self,
+        company: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Guarded>, MonitorError> {
+        Ok(self.guardrail.guard(company, at).await?)
     }
 
     async fn drift(

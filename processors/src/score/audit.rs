@@ -102,6 +102,9 @@ fn with_decision(mut event: AuditEvent, decision: &DecisionRecord) -> AuditEvent
         .with_detail("probability", decision.probability.to_string())
         .with_detail("threshold", decision.threshold.to_string())
         .with_detail("model_version", decision.model_version.to_string());
+    if let Some(arm) = decision.arm {
+        event = event.with_detail("arm", arm.as_str());
+    }
     if let Some(policy) = &decision.policy {
         event = event
             .with_detail("policy_version", policy.version.to_string())
@@ -169,6 +172,7 @@ mod tests {
             decided_at: 1_764_000_000_000,
             timings_us: HashMap::new(),
             policy: None,
+            arm: Some(aval_core::experiment::Arm::Challenger),
         }
     }
 
@@ -191,6 +195,7 @@ mod tests {
             ("probability", "0.25"),
             ("threshold", "0.5"),
             ("model_version", "3"),
+            ("arm", "challenger"),
             ("channel", "kafka"),
         ] {
             assert_eq!(

@@ -12,8 +12,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use thiserror::Error;
 use uuid::Uuid;
 
-/// Versions kept per company besides the active one (tests of older versions).
-const MAX_VERSIONS_PER_COMPANY: usize = 4;
+/// Versions kept per company: the active one, every other version an experiment may name
+/// (challengers, shadows, the champion a promotion replaced), and one for tests of a named
+/// version. Only experimenting companies hold more than one or two.
+const MAX_VERSIONS_PER_COMPANY: usize =
+    1 + aval_core::experiment::MAX_CHALLENGERS + aval_core::experiment::MAX_SHADOWS + 2;
 
 #[derive(Debug, Error)]
 pub(crate) enum CacheError {

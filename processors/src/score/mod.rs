@@ -8,11 +8,13 @@ mod audit;
 mod cache;
 mod company_topics;
 mod request;
+mod settings;
 
 use crate::consumer::{FetchBatching, Processor, Source};
 use crate::failure::Failure;
 use crate::{ConsumerSettings, DeadLetters, ProcessorError};
 use aval_core::audit::AuditKind;
+use aval_core::experiment::ExperimentInForce;
 use aval_core::features::CustomerFacts;
 use aval_core::policy::PolicyInForce;
 use aval_core::token::TokenKeys;
@@ -26,9 +28,9 @@ use company_topics::CompanyTopics;
 use rdkafka::Message;
 use rdkafka::Offset;
 use rdkafka::message::{Headers, OwnedMessage};
-use std::collections::HashMap;
+use settings::Announced;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -75,13 +77,12 @@ pub(crate) struct Scorer {
     /// `dataset.ready` audit event after its commit, and [`Changes`] invalidates the
     /// company when it reads one.
     facts: TenantCache<String, Arc<CustomerFacts>>,
-    /// Each company's decision policy in force (`None`: it has none), dropped when a
-    /// `policy.changed` audit event says it changed.
-    policies: TenantCache<(), Option<Arc<PolicyInForce>>>,
-    /// The newest policy version each company announced. The event goes out before the save
-    /// commits, so a read between the two still finds the older version: that read serves its
-    /// decisions but is not cached, and the next read finds the new one.
-    announced_policies: Mutex<HashMap<Uuid, i32>>,
+    /// Each company's decision policy in force, dropped when a `policy.changed` audit event
+    /// announces another.
+    policies: Announced<PolicyInForce>,
+    /// Each company's experiment in force (challengers, shadows), dropped when an
+    /// `experiment.changed` audit event announces another.
+    experiments: Announced<ExperimentInForce>,
     /// The companies whose own decisions topic exists, when decisions go there too.
     company_topics: Option<CompanyTopics>,
 }
@@ -98,8 +99,8 @@ impl ScoreProcessor {
         let scorer = Arc::new(Scorer {
             cache: ModelCache::new(self.store.clone(), self.cache_companies),
             facts: TenantCache::new(self.cache_customers, FACTS_MAX_AGE),
-            policies: TenantCache::new(self.cache_companies, FACTS_MAX_AGE),
-            announced_policies: Mutex::default(),
+            policies: Announced::new(self.cache_companies, FACTS_MAX_AGE),
+            experiments: Announced::new(self.cache_companies, FACTS_MAX_AGE),
             company_topics: self
                 .company_topics
                 .clone()
@@ -190,8 +191,8 @@ impl Processor for Activations {
 
 /// Drops what a scorer keeps of a company when it changes: its cached facts whenever one of
 /// its datasets became ready (decisions read only checked datasets, so batches of a dataset
-/// still receiving change nothing), its cached policy whenever it saved a new one. Reads the
-/// audit topic from its end, for this instance alone.
+/// still receiving change nothing), its cached policy or experiment whenever it saved a new
+/// one. Reads the audit topic from its end, for this instance alone.
 #[derive(Debug)]
 struct Changes(Arc<Scorer>);
 
@@ -201,6 +202,8 @@ enum Change {
     Facts(Uuid),
     /// The company saved this policy version.
     Policy(Uuid, i32),
+    /// The company's experiment changed to this version.
+    Experiment(Uuid, i32),
 }
 
 impl Processor for Changes {
@@ -222,27 +225,36 @@ impl Processor for Changes {
     async fn prepare(&self, messages: &[OwnedMessage]) -> Result<Vec<Change>, Failure> {
         let ready = AuditKind::DatasetReady.as_str();
         let policy = AuditKind::PolicyChanged.as_str();
+        let experiment = AuditKind::ExperimentChanged.as_str();
+        let followed = [ready, policy, experiment];
         let mut changes = Vec::new();
         for message in messages {
             // Most of the topic is decisions: their kind, in the header, spares decoding them.
             // A record without the header (produced by an older aval) is decoded.
             if kind_header(message)
-                .is_some_and(|kind| kind != ready.as_bytes() && kind != policy.as_bytes())
+                .is_some_and(|kind| !followed.iter().any(|f| f.as_bytes() == kind))
             {
                 continue;
             }
             let event: AuditEventRecord = decode(&self.0.config.codec, message).await?;
-            if event.kind == ready {
-                changes.push(Change::Facts(company_of(&event.company_id)?));
-            } else if event.kind == policy {
-                let version = event
+            let version = || {
+                event
                     .details
                     .get("version")
                     .and_then(|v| v.parse().ok())
                     .ok_or_else(|| {
-                        Failure::BadRecord("a policy.changed event names no version".to_owned())
-                    })?;
-                changes.push(Change::Policy(company_of(&event.company_id)?, version));
+                        Failure::BadRecord(format!("a {} event names no version", event.kind))
+                    })
+            };
+            if event.kind == ready {
+                changes.push(Change::Facts(company_of(&event.company_id)?));
+            } else if event.kind == policy {
+                changes.push(Change::Policy(company_of(&event.company_id)?, version()?));
+            } else if event.kind == experiment {
+                changes.push(Change::Experiment(
+                    company_of(&event.company_id)?,
+                    version()?,
+                ));
             }
         }
         Ok(changes)
@@ -252,9 +264,9 @@ impl Processor for Changes {
         for &change in changes {
             match change {
                 Change::Facts(company) => self.0.facts.invalidate(company),
-                Change::Policy(company, version) => {
-                    self.0.announce_policy(company, version);
-                    self.0.policies.invalidate(company);
+                Change::Policy(company, version) => self.0.policies.announced(company, version),
+                Change::Experiment(company, version) => {
+                    self.0.experiments.announced(company, version);
                 }
             }
         }

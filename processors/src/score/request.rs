@@ -14,13 +14,15 @@ use crate::authorize::{Authorization, channel, dead_letter_event, judge, sender}
 use crate::consumer::Processor;
 use crate::failure::Failure;
 use aval_core::FieldErrors;
-use aval_core::decision::{Decision, decide};
+use aval_core::decision::{Decision, decide, score};
+use aval_core::experiment::Arm;
 use aval_core::features::CustomerFacts;
 use aval_core::fingerprint::{Fingerprint, order_fingerprint};
 use aval_core::ingest::OrderToDecide;
 use aval_core::ingest::items::Order;
 use aval_core::policy::PolicyInForce;
 use aval_core::reasons::Language;
+use aval_store::experiments::NewArmScore;
 use aval_store::facts::{FirstDecision, NewDecision, Recorded};
 use aval_topics::records::{
     DecisionContext, DecisionItemsWire, DecisionRecord, DecisionReplyRecord, DecisionRequestRecord,
@@ -55,6 +57,9 @@ pub(crate) struct Outgoing {
     /// Decisions with the active model are recorded for idempotency, with the fingerprint of
     /// the order decided (`Some`); a test of a named version is not the order's decision.
     record: Option<ToRecord>,
+    /// The other versions of the company's experiment, to score the order once the reply is
+    /// on its way; `None` when there are none, or the order was decided before.
+    beside: Option<Arc<Beside>>,
     /// What the request's audit event needs besides the reply.
     mark: AuditMark,
 }
@@ -66,6 +71,15 @@ struct ToRecord {
     fingerprint: Fingerprint,
     customer_id: String,
     drift_values: Vec<f64>,
+}
+
+/// An order decided, and the versions that score it beside its decision.
+#[derive(Debug)]
+pub(crate) struct Beside {
+    versions: Vec<Chosen>,
+    policy: Option<Arc<PolicyInForce>>,
+    order: Order,
+    facts: Arc<CustomerFacts>,
 }
 
 impl Outgoing {
@@ -82,6 +96,7 @@ impl Outgoing {
             route: checked.route.clone(),
             company: checked.company,
             record: None,
+            beside: None,
             mark: AuditMark {
                 at: Utc::now(),
                 ..checked.mark.clone()
@@ -136,6 +151,7 @@ fn answer_with_first(
     fingerprint: &Fingerprint,
 ) -> Outgoing {
     out.record = None;
+    let beside = out.beside.take();
     let mut decision = match serde_json::from_value::<DecisionRecord>(first.decision.clone()) {
         Ok(decision) => decision,
         Err(e) => {
@@ -151,6 +167,10 @@ fn answer_with_first(
     if first.is_same_order(fingerprint) {
         out.reply.status = ReplyStatusWire::Decided;
         out.reply.message = None;
+        // Its versions beside may not have scored it before the scorer died.
+        if !decision.repeat {
+            out.beside = beside;
+        }
     } else {
         let decided_at = DateTime::from_timestamp_millis(decision.decided_at)
             .map_or_else(String::new, |at| {
@@ -174,9 +194,18 @@ struct ToDecide {
     slot: usize,
     checked: Checked,
     chosen: Chosen,
+    arms: Arms,
     policy: Option<Arc<PolicyInForce>>,
     order: Order,
     facts: Arc<CustomerFacts>,
+}
+
+/// Which arm of the experiment decides an order, and the versions that score it beside.
+#[derive(Debug, Default)]
+struct Arms {
+    /// `None` for a test of a named version.
+    arm: Option<Arm>,
+    beside: Vec<Chosen>,
 }
 
 /// Where a request's reply goes, as its headers say: the gateway instance waiting for it
@@ -405,44 +434,74 @@ impl Scorer {
         Ok(all)
     }
 
-    /// The company's policy in force: from the cache, else read and cached (a `policy.changed`
-    /// audit event drops it, see `Changes`).
+    /// The company's policy in force (kept in memory until a `policy.changed` event).
     async fn policy_for(&self, company: Uuid) -> Result<Option<Arc<PolicyInForce>>, Failure> {
-        if let Some(known) = self.policies.get(company, &()) {
-            return Ok(known);
-        }
-        let generation = self.policies.generation(company);
-        let read = self
-            .config
-            .store
-            .policy_in_force(company)
-            .await?
-            .map(Arc::new);
-        let version = read.as_ref().map_or(0, |p| p.version);
-        if version >= self.announced_policy(company) {
-            self.policies.put(company, (), read.clone(), generation);
-        }
-        Ok(read)
+        let store = &self.config.store;
+        Ok(self
+            .policies
+            .get(company, store.policy_in_force(company))
+            .await?)
     }
 
-    /// Notes that `company` saved policy `version` (the newest announced is kept).
-    pub(super) fn announce_policy(&self, company: Uuid, version: i32) {
-        let mut announced = self
-            .announced_policies
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let newest = announced.entry(company).or_insert(version);
-        *newest = (*newest).max(version);
+    /// The version that decides the order and its arm, and the versions that score it
+    /// beside, by the company's experiment (kept in memory until an `experiment.changed`
+    /// event). A version that cannot be loaded is our bug or corruption: logged, and left out
+    /// (the champion decides in a challenger's stead).
+    async fn arms(
+        &self,
+        company: Uuid,
+        customer: &str,
+        champion: Chosen,
+    ) -> Result<(Chosen, Arms), Failure> {
+        let store = &self.config.store;
+        let experiment = self
+            .experiments
+            .get(company, store.experiment_in_force(company))
+            .await?;
+        let Some(experiment) = experiment else {
+            let arms = Arms {
+                arm: Some(Arm::Champion),
+                beside: Vec::new(),
+            };
+            return Ok((champion, arms));
+        };
+        let (version, arm) = experiment.serving(company, customer, champion.version);
+        let (serving, arm) = if arm == Arm::Challenger
+            && let Some(challenger) = self.version_of(company, version).await?
+        {
+            (challenger, arm)
+        } else {
+            (champion.clone(), Arm::Champion)
+        };
+        let mut beside = Vec::new();
+        for version in experiment.scoring_beside(champion.version, serving.version, Utc::now()) {
+            if version == champion.version {
+                beside.push(champion.clone());
+            } else if let Some(chosen) = self.version_of(company, version).await? {
+                beside.push(chosen);
+            }
+        }
+        let arms = Arms {
+            arm: Some(arm),
+            beside,
+        };
+        Ok((serving, arms))
     }
 
-    /// The newest policy version `company` announced, 0 when none was seen.
-    fn announced_policy(&self, company: Uuid) -> i32 {
-        self.announced_policies
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&company)
-            .copied()
-            .unwrap_or(0)
+    /// A version of the company's experiment; `None`, logged, when it cannot be used.
+    async fn version_of(&self, company: Uuid, version: i32) -> Result<Option<Chosen>, Failure> {
+        match self.cache.model(company, Some(version)).await {
+            Ok(Some(chosen)) => Ok(Some(chosen)),
+            Ok(None) => {
+                tracing::error!(%company, version, "the experiment names a version the company does not have");
+                Ok(None)
+            }
+            Err(CacheError::Store(e)) => Err(e.into()),
+            Err(e @ CacheError::Artifact { .. }) => {
+                tracing::error!(%company, version, error = %e, "an experiment's version is unusable");
+                Ok(None)
+            }
+        }
     }
 
     /// The model for the request, or the reply that says why there is none.
@@ -564,10 +623,16 @@ impl Processor for Scorer {
                 .cloned()
                 .unwrap_or_default();
             let policy = self.policy_for(c.company).await?;
+            let (chosen, arms) = if c.request.model_version.is_none() {
+                self.arms(c.company, &order.customer_id, chosen).await?
+            } else {
+                (chosen, Arms::default())
+            };
             to_decide.push(ToDecide {
                 slot,
                 checked: c,
                 chosen,
+                arms,
                 policy,
                 order,
                 facts: with_given(&stored, given),
@@ -609,6 +674,7 @@ impl Processor for Scorer {
                     order_id: item.order.id.clone(),
                     model_version: item.chosen.version,
                     decided_at,
+                    arm: item.arms.arm,
                 },
                 decision,
             );
@@ -627,9 +693,16 @@ impl Processor for Scorer {
                 customer_id: item.order.customer_id.clone(),
                 drift_values,
             });
-            work[item.slot] = Some(ScoreWork::Reply(Box::new(Outgoing::decided(
-                c, decision, record,
-            ))));
+            let mut out = Outgoing::decided(c, decision, record);
+            if !item.arms.beside.is_empty() {
+                out.beside = Some(Arc::new(Beside {
+                    versions: item.arms.beside,
+                    policy: item.policy,
+                    order: item.order,
+                    facts: item.facts,
+                }));
+            }
+            work[item.slot] = Some(ScoreWork::Reply(Box::new(out)));
         }
         work.into_iter()
             .map(|w| w.ok_or_else(|| Failure::Defect("a request was left undecided".to_owned())))
@@ -682,6 +755,7 @@ impl Processor for Scorer {
                     probability: decision.probability,
                     threshold: decision.threshold,
                     model_version: decision.model_version,
+                    arm: decision.arm.unwrap_or(Arm::Champion),
                     drift_values: &record.drift_values,
                 })
             })
@@ -793,13 +867,74 @@ impl Processor for Scorer {
                 .map_err(Failure::from)
         });
         // Every record of the batch is in flight at once; the batch waits for the last
-        // acknowledgement, not for their sum.
-        futures::future::try_join3(
+        // acknowledgement, not for their sum. The versions beside are polled last, once every
+        // record is handed to the producer, and score on the blocking pool while the
+        // acknowledgements come back.
+        futures::future::try_join4(
             futures::future::try_join_all(replies),
             futures::future::try_join_all(decisions),
             futures::future::try_join_all(audits),
+            self.score_beside(outs),
         )
         .await?;
+        Ok(())
+    }
+}
+
+impl Scorer {
+    /// Scores each order decided with the other versions of its company's experiment, and
+    /// records what they made of it: never returned, so off the reply path. A batch delivered
+    /// again keeps the scores recorded the first time.
+    async fn score_beside(&self, outs: &[Outgoing]) -> Result<(), Failure> {
+        let work: Vec<(Uuid, String, Arc<Beside>)> = outs
+            .iter()
+            .filter(|out| out.reply.status == ReplyStatusWire::Decided)
+            .filter_map(|out| {
+                let decision = out.reply.decision.as_ref()?;
+                Some((out.company, decision.order_id.clone(), out.beside.clone()?))
+            })
+            .collect();
+        if work.is_empty() {
+            return Ok(());
+        }
+        let scored = tokio::task::spawn_blocking(move || {
+            let mut scored = Vec::new();
+            for (company, order_id, beside) in work {
+                for version in &beside.versions {
+                    let (probability, verdict) = score(
+                        &version.model,
+                        beside.policy.as_deref(),
+                        &beside.order,
+                        &beside.facts,
+                    );
+                    scored.push((
+                        company,
+                        order_id.clone(),
+                        version.version,
+                        probability,
+                        verdict,
+                    ));
+                }
+            }
+            scored
+        })
+        .await?;
+        let scored_at = Utc::now();
+        let rows: Vec<NewArmScore<'_>> = scored
+            .iter()
+            .map(
+                |(company_id, order_id, model_version, probability, verdict)| NewArmScore {
+                    company_id: *company_id,
+                    order_id,
+                    model_version: *model_version,
+                    probability: *probability,
+                    verdict: *verdict,
+                    scored_at,
+                },
+            )
+            .collect();
+        self.config.store.record_arm_scores(&rows).await?;
+        metrics::counter!("aval_arm_scores_total").increment(rows.len() as u64);
         Ok(())
     }
 }
@@ -906,6 +1041,7 @@ mod tests {
             },
             company: Uuid::nil(),
             record: None,
+            beside: None,
             mark: AuditMark {
                 event_id: Uuid::nil(),
                 channel: "kafka",
@@ -932,6 +1068,7 @@ mod tests {
             decided_at: 1_764_000_000_000,
             timings_us: std::collections::HashMap::new(),
             policy: None,
+            arm: Some(Arm::Champion),
         };
         FirstDecision {
             decision: serde_json::to_value(decision).expect("json"),

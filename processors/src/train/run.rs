@@ -6,6 +6,7 @@
 use super::TrainProcessor;
 use crate::failure::Failure;
 use aval_core::audit::{AuditEvent, AuditKind};
+use aval_core::experiment::ChampionReason;
 use aval_core::model::{
     self, Snapshot, Stage, TrainedModel, TrainingColumns, TrainingOptions, TrainingProgress,
 };
@@ -328,7 +329,9 @@ impl TrainProcessor {
             }
         }
         let at = Utc::now();
-        self.store.activate(company, version, ACTOR, at).await?;
+        self.store
+            .activate(company, version, ACTOR, at, ChampionReason::Trained)
+            .await?;
         self.store
             .record_run_outcome(&request.id, RunOutcome::Activated)
             .await?;
