@@ -99,6 +99,14 @@ pub(crate) fn routes(layers: Option<&AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::policy::show, routes::policy::save))
         .routes(routes!(routes::policy::versions))
         .routes(routes!(routes::policy::replay))
+        .routes(routes!(
+            routes::experiments::show,
+            routes::experiments::save
+        ))
+        .routes(routes!(routes::experiments::comparison))
+        .routes(routes!(routes::experiments::champions))
+        .routes(routes!(routes::experiments::promote))
+        .routes(routes!(routes::experiments::rollback))
         .routes(routes!(routes::audit::list))
         .routes(routes!(routes::audit::verify))
         .routes(routes!(routes::health::healthz))

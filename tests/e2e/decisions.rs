@@ -728,6 +728,7 @@ async fn decisions_are_recorded_again_after_the_database_drops_the_writer_s_conn
         probability: 0.1,
         threshold: 0.5,
         model_version: 1,
+        arm: aval_core::experiment::Arm::Champion,
         drift_values: &[],
     };
     writer

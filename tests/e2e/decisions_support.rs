@@ -163,6 +163,43 @@ impl Decisions {
             .expect("produced");
     }
 
+    /// Produces many decision requests at once over one producer, as a company's own busy
+    /// system would; their replies are keyed by request id.
+    pub async fn requests_over_kafka(&self, token: &str, requests: &[DecisionRequestRecord]) {
+        let topic = self.pipeline.catalogue.topic(TopicRole::DecisionRequests);
+        let codec = common::codec();
+        let producer: FutureProducer = common::stack()
+            .kafka()
+            .client_config()
+            .create()
+            .expect("producer");
+        let bearer = format!("Bearer {token}");
+        let mut sends = Vec::with_capacity(requests.len());
+        for request in requests {
+            let payload = codec.encode(topic, request).await.expect("encode");
+            let key = keys::spread_key(&request.company_id, &request.order.customer_id);
+            let producer = producer.clone();
+            let (name, bearer) = (topic.name.clone(), bearer.clone());
+            sends.push(async move {
+                let headers = OwnedHeaders::new().insert(Header {
+                    key: AUTHORIZATION_HEADER,
+                    value: Some(bearer.as_bytes()),
+                });
+                producer
+                    .send(
+                        FutureRecord::to(&name)
+                            .key(&key)
+                            .payload(&payload)
+                            .headers(headers),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .expect("produced");
+            });
+        }
+        futures::future::join_all(sends).await;
+    }
+
     /// Produces bytes as they are to the requests topic, with a token.
     pub async fn produce_raw(&self, token: &str, key: &str, payload: &[u8]) {
         let topic = self.pipeline.catalogue.topic(TopicRole::DecisionRequests);

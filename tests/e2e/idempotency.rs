@@ -270,6 +270,7 @@ async fn an_order_decided_before_is_a_repeat_or_a_conflict_even_without_an_activ
         decided_at: chrono::Utc::now().timestamp_millis(),
         timings_us: HashMap::new(),
         policy: None,
+        arm: Some(aval_core::experiment::Arm::Champion),
     };
     let json = serde_json::to_string(&first).expect("json");
     common::store()
@@ -286,6 +287,7 @@ async fn an_order_decided_before_is_a_repeat_or_a_conflict_even_without_an_activ
             probability: first.probability,
             threshold: first.threshold,
             model_version: first.model_version,
+            arm: aval_core::experiment::Arm::Champion,
             drift_values: &[],
         }])
         .await
@@ -383,6 +385,7 @@ async fn of_two_decisions_for_one_order_in_a_batch_the_first_is_stored() {
             probability: 0.1,
             threshold: 0.5,
             model_version: 1,
+            arm: aval_core::experiment::Arm::Champion,
             drift_values: &[],
         })
         .collect();

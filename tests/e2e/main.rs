@@ -18,6 +18,7 @@ mod decisions;
 mod decisions_support;
 mod drift;
 mod drift_alerts;
+mod experiments;
 mod faults;
 mod hostile;
 mod idempotency;

@@ -29,7 +29,7 @@ fn reason(en: &str, pt: &str) -> Value {
 }
 
 /// Every order has an amount: this rule rejects them all.
-fn reject_all() -> Value {
+pub fn reject_all() -> Value {
     json!({
         "rules": [{
             "id": "any-amount", "feature": "terms.amount", "operator": "above", "value": 0,

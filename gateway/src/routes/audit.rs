@@ -76,7 +76,8 @@ pub(crate) struct AuditEventView {
         "outcomes.reported",
         "outcomes.definition_changed",
         "drift.detected",
-        "policy.changed"
+        "policy.changed",
+        "experiment.changed"
     ))]
     kind: String,
     occurred_at: DateTime<Utc>,

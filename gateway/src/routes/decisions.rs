@@ -9,6 +9,7 @@ use crate::routes::openapi::{examples, params, responses};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::audit::{AuditEvent, AuditKind};
+use aval_core::experiment::Arm;
 use aval_core::ingest::{
     Cents, facts_about_the_order, validate_bureau_report, validate_credit_limit, validate_customer,
     validate_order, whole_number_in,
@@ -111,6 +112,10 @@ pub(crate) struct DecisionView {
     /// How the company's decision policy decided; null when it has none.
     #[schema(required = true)]
     policy: Option<PolicyAppliedWire>,
+    /// Which arm of the company's experiment decided: `champion` (its active version) or
+    /// `challenger` (`model_version` names which); null for a test of a named version.
+    #[schema(required = true)]
+    arm: Option<Arm>,
 }
 
 /// One entry's answer in a batch: `status` 200 and its decision, or the status and problem
@@ -229,6 +234,7 @@ fn view(decision: DecisionRecord, gateway_us: i64) -> DecisionView {
         decided_at: DateTime::from_timestamp_millis(decision.decided_at),
         timings_us: timings,
         policy: decision.policy,
+        arm: decision.arm,
     }
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod decision_activity;
 pub(crate) mod decision_history;
 pub(crate) mod decisions;
 pub(crate) mod drift;
+pub(crate) mod experiments;
 pub(crate) mod health;
 pub(crate) mod models;
 pub(crate) mod monitoring;

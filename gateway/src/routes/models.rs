@@ -9,6 +9,7 @@ use crate::routes::datasets::sent_idempotency_key;
 use crate::routes::openapi::{examples, params, responses};
 use crate::state::AppState;
 use aval_core::FieldErrors;
+use aval_core::experiment::ChampionReason;
 use aval_core::model::{self, Comparison, Learner, ModelMetrics};
 use aval_core::outcome::TrainingLabel;
 use aval_store::StoreError;
@@ -247,7 +248,13 @@ pub(crate) async fn activate(
     let at = Utc::now();
     match state
         .store
-        .activate(company, version, &auth.actor(), at)
+        .activate(
+            company,
+            version,
+            &auth.actor(),
+            at,
+            ChampionReason::Activated,
+        )
         .await
     {
         Ok(()) => {}

@@ -8,7 +8,7 @@ use crate::auth::Authenticated;
 use crate::problem::Problem;
 use crate::routes::openapi::{examples, params, responses};
 use crate::routes::outcomes::DefinitionView;
-use crate::routes::query::{model_version, range, refuse_unknown, window_until};
+use crate::routes::query::{as_of, model_version, range, refuse_unknown, window_until};
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::model::{CalibrationBin, ModelMetrics};
@@ -136,24 +136,7 @@ fn performance_query(
         &mut errors,
     );
     let (from, to) = range(params, &mut errors);
-    let as_of = match params.get("as_of").map(|v| DateTime::parse_from_rfc3339(v)) {
-        None => now,
-        Some(Ok(at)) if at.with_timezone(&Utc) <= now => at.with_timezone(&Utc),
-        Some(Ok(_)) => {
-            errors.push(
-                "as_of",
-                "must not be in the future: what is known now is as of now",
-            );
-            now
-        }
-        Some(Err(_)) => {
-            errors.push(
-                "as_of",
-                "must be an RFC 3339 date-time, like 2026-12-01T00:00:00Z",
-            );
-            now
-        }
-    };
+    let as_of = as_of(params, now, &mut errors);
     let model_version = model_version(params, &mut errors);
     let confidence = match params.get("confidence").map(|v| v.parse::<f64>()) {
         None => DEFAULT_CONFIDENCE,

@@ -184,6 +184,7 @@ pub(crate) async fn save(
     let company = auth.company.id;
     let (model_version, model) = active_model(&state, company).await?;
     policy.check(&model.spec).map_err(Problem::invalid)?;
+    fits_experiment(&state, company, &policy).await?;
     let failed = |e| Problem::dependency_failed("cannot save the policy", e);
     let current = state.store.latest_policy(company).await.map_err(failed)?;
     if let Some(current) = current.as_ref()
@@ -240,7 +241,46 @@ async fn active_model(state: &AppState, company: Uuid) -> Result<(i32, TrainedMo
     Ok((version, model))
 }
 
-async fn model_of(state: &AppState, company: Uuid, version: i32) -> Result<TrainedModel, Problem> {
+/// The policy decides, and scores beside, every version of the experiment in force: each
+/// challenger, shadow and a probation's previous champion must have the features and levels it
+/// names, as the champion must.
+async fn fits_experiment(state: &AppState, company: Uuid, policy: &Policy) -> Result<(), Problem> {
+    let Some(stored) = state
+        .store
+        .latest_experiment(company)
+        .await
+        .map_err(|e| Problem::dependency_failed("cannot read the experiment in force", e))?
+    else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    let previous = stored
+        .probation
+        .filter(|p| now < p.until)
+        .map(|p| p.previous);
+    let mut errors = FieldErrors::default();
+    for version in stored.experiment.versions().into_iter().chain(previous) {
+        let model = model_of(state, company, version).await?;
+        if let Err(problems) = policy.check(&model.spec) {
+            for problem in problems.iter() {
+                errors.push(
+                    problem.field.clone(),
+                    format!(
+                        "{} (model version {version}, in experiment version {})",
+                        problem.reason, stored.version
+                    ),
+                );
+            }
+        }
+    }
+    errors.into_result(()).map_err(Problem::invalid)
+}
+
+pub(crate) async fn model_of(
+    state: &AppState,
+    company: Uuid,
+    version: i32,
+) -> Result<TrainedModel, Problem> {
     let stored = state
         .store
         .model(company, version)

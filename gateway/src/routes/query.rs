@@ -8,7 +8,8 @@ use std::collections::HashMap;
 /// The longest id a filter takes (a request id, an order or customer id).
 pub(crate) const MAX_ID_CHARS: usize = 100;
 
-fn instant(
+/// The RFC 3339 instant in `field`, if given.
+pub(crate) fn instant(
     params: &HashMap<String, String>,
     field: &str,
     errors: &mut FieldErrors,
@@ -39,6 +40,25 @@ pub(crate) fn range(
         errors.push("to", "must be later than from");
     }
     (from, to)
+}
+
+/// `as_of`: the instant outcomes are read as of, `now` when not given; never later than now.
+pub(crate) fn as_of(
+    params: &HashMap<String, String>,
+    now: DateTime<Utc>,
+    errors: &mut FieldErrors,
+) -> DateTime<Utc> {
+    match instant(params, "as_of", errors) {
+        Some(at) if at > now => {
+            errors.push(
+                "as_of",
+                "must not be in the future: what is known now is as of now",
+            );
+            now
+        }
+        Some(at) => at,
+        None => now,
+    }
 }
 
 /// A non-empty text of at most [`MAX_ID_CHARS`] characters.

@@ -5,13 +5,13 @@ import { h, field, dataTable, scroller, replace, announce } from '../dom.js';
 import { t, fmt } from '../i18n.js';
 import { toInstant } from './decisions.js';
 
-const FAMILIES = ['company.*', 'dataset.*', 'batch.*', 'training.*', 'model.*', 'decision.*', 'token.*', 'record.*', 'outcomes.*', 'drift.*', 'policy.*'];
+const FAMILIES = ['company.*', 'dataset.*', 'batch.*', 'training.*', 'model.*', 'decision.*', 'token.*', 'record.*', 'outcomes.*', 'drift.*', 'policy.*', 'experiment.*'];
 const KINDS = [
   'company.registered', 'dataset.created', 'batch.accepted', 'batch.rejected', 'dataset.ready', 'dataset.rejected',
   'training.started', 'training.finished', 'training.failed', 'model.activated', 'model.kept_as_candidate',
   'record.dead_lettered', 'token.issued', 'token.revoked', 'decision.approved', 'decision.rejected',
   'decision.referred', 'decision.repeated', 'decision.refused', 'outcomes.reported', 'outcomes.definition_changed',
-  'drift.detected', 'policy.changed',
+  'drift.detected', 'policy.changed', 'decision.review_requested', 'experiment.changed',
 ];
 
 export default {

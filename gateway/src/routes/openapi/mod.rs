@@ -44,6 +44,7 @@ pub(crate) const UPLOAD_ROUTE: &str = "/v1/datasets/{id}/{kind}";
         (name = "outcomes", description = "What happened to decided orders, as the company reports it, and its definition of a bad order."),
         (name = "monitoring", description = "How the company's model versions do on live orders once their outcomes are known."),
         (name = "policy", description = "The company's decision policy around the model: hard rules, the cut-off, refer bands; its versions, and a candidate replayed on past decisions."),
+        (name = "experiments", description = "Champion and challengers: versions that decide a share of the customers or score every order in the shadow, compared on the same orders, promoted or rolled back in one call, guarded by a guardrail."),
         (name = "audit", description = "The company's hash-chained audit log."),
         (name = "operations", description = "Liveness, readiness, metrics and this document."),
     ),

@@ -133,8 +133,8 @@ fn every_route_is_documented_and_nothing_else() {
     );
     assert_eq!(
         expected.len(),
-        45,
-        "40 routes, the upload one serving 4 kinds"
+        51,
+        "46 routes, the upload one serving 4 kinds"
     );
 }
 
@@ -337,6 +337,7 @@ fn decision_schemas_match_the_code() {
         decided_at: 0,
         timings_us: Default::default(),
         policy: None,
+        arm: None,
     };
     let shown: BTreeSet<String> = keys(&json!(record))
         .into_iter()
