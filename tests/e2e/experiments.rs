@@ -230,8 +230,12 @@ async fn a_challenger_takes_its_share_and_each_customer_keeps_its_arm() {
             challenged.push(customer.clone());
         }
     }
+    // Each arm above is exactly the hash's. The share over 10,000 customers of a random
+    // company is binomial (σ 0.22 points at 5 %), within half a point for about 98 % of
+    // companies: the unit test the_split_gives_each_challenger_its_share_within_half_a_point
+    // holds ±0.5 points on a fixed company, and this one, on a new company each run, 4.5 σ.
     let share = challenged.len() as f64 / 10_000.0;
-    assert!((share - 0.05).abs() <= 0.005, "challenger share {share}");
+    assert!((share - 0.05).abs() <= 0.01, "challenger share {share}");
 
     // Every order is scored beside its decision by the experiment's other version: the
     // champion on the challenger's orders, the challenger on the champion's.
