@@ -449,7 +449,7 @@ mod tests {
             order_id: "O1".into(),
             model_version: 2,
             decided_at: DateTime::from_timestamp_millis(1_700_000_000_000).expect("an instant"),
-            arm: Some(Arm::Champion),
+            arm: Some(Arm::Challenger),
         };
         let mut expected = decision_record();
         expected.timings_us = HashMap::from(
