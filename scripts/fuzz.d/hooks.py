@@ -18,7 +18,7 @@ as little as it must. Negative cases are left exactly as generated.
   - a listing's `cursor` is one the API gave (a positive case has none), and its, an
     export's or a report's `from` is before `to` (else `to` is left out): decisions, their
     activity, the audit log, datasets, training runs, drift, live performance, overrides,
-    review requests;
+    review requests, experiment comparisons;
     and live performance's `as_of` is not in the future (else it is left out);
   - an audit verification's `head_seq` and `head` come together (a positive case with one of
     them alone has neither);
@@ -30,7 +30,9 @@ as little as it must. Negative cases are left exactly as generated.
   - a decision policy (saved, or replayed) names features of the company's model, with an
     operator that suits each (every rule is pointed at the numeric `terms.amount`, a category
     operator becoming `missing`), rule ids and reasons unique, reasons that name a fact, refer
-    bands apart, and a replay's `from` before its `to`.
+    bands apart, and a replay's `from` before its `to`;
+  - an experiment names versions of the company other than its champion, which a generator
+    cannot know: a positive experiment names none (its guardrail is kept).
 """
 
 from __future__ import annotations
@@ -64,12 +66,14 @@ LISTINGS = (
     "/v1/monitoring/performance",
     "/v1/outcomes/overrides",
     "/v1/reviews",
+    "/v1/experiments/comparison",
 )
 AUDIT_VERIFY = "/v1/audit/verify"
 OUTCOMES = "/v1/outcomes"
 DEFINITION = "/v1/outcomes/definition"
 POLICY = "/v1/policy"
 REPLAY = "/v1/policy/replay"
+EXPERIMENT = "/v1/experiments"
 REPAYMENT_KINDS = ("paid_on_time", "paid_late", "defaulted", "written_off")
 SEPARATORS = re.compile(r"[./-]")
 # Well inside the past: a replacement date that every rule takes.
@@ -100,10 +104,10 @@ def case_within_rules(path, case):
     # Only bodies of these calls are changed. Any assignment to `case.body` makes schemathesis
     # validate the case again and label it by the result: assigning an absent body (the
     # optional one of POST /v1/models/retrain) would label the case invalid.
-    body_paths = ("/v1/decisions", "/v1/decisions/batch", OUTCOMES, DEFINITION, POLICY, REPLAY)
+    body_paths = ("/v1/decisions", "/v1/decisions/batch", OUTCOMES, DEFINITION, POLICY, REPLAY, EXPERIMENT)
     if path not in UPLOADS and path not in body_paths:
         return case
-    if path in (OUTCOMES, DEFINITION, POLICY) and case.method.upper() not in ("POST", "PUT"):
+    if path in (OUTCOMES, DEFINITION, POLICY, EXPERIMENT) and case.method.upper() not in ("POST", "PUT"):
         return case
     if not isinstance(case.body, dict):
         return case
@@ -128,6 +132,10 @@ def case_within_rules(path, case):
         body["reports"] = reports_within_rules(body["reports"])
     elif path == POLICY:
         policy_within_rules(body)
+    elif path == EXPERIMENT:
+        for versions in ("challengers", "shadows"):
+            if versions in body:
+                body[versions] = []
     elif path == REPLAY:
         if isinstance(body.get("policy"), dict):
             policy_within_rules(body["policy"])

@@ -18,8 +18,8 @@ use crate::routes::tokens::audit;
 use crate::state::AppState;
 use aval_core::FieldErrors;
 use aval_core::experiment::{
-    ArmComparison, Breach, ChampionReason, ChampionSpell, Experiment, ExperimentAction, Probation,
-    champion_at, changed_event,
+    ArmComparison, Breach, Challenger, ChampionReason, ChampionSpell, Experiment, ExperimentAction,
+    Guardrail, Probation, champion_at, changed_event,
 };
 use aval_store::StoreError;
 use aval_store::experiments::{ChampionChange, Pair, StoredExperiment};
@@ -46,8 +46,11 @@ pub(crate) struct ExperimentView {
     version: Option<i32>,
     /// The active version, and since when; null without one.
     champion: Option<ChampionSpell>,
-    #[serde(flatten)]
-    experiment: Experiment,
+    /// Versions that decide a share of the customers' orders.
+    challengers: Vec<Challenger>,
+    /// Versions that score every order and decide none.
+    shadows: Vec<i32>,
+    guardrail: Guardrail,
     /// Set by a promotion: the champion it replaced scores beside it until `until`, and the
     /// guardrail puts it back should the new one breach.
     probation: Option<Probation>,
@@ -62,7 +65,9 @@ impl ExperimentView {
             Some(stored) => Self {
                 version: Some(stored.version),
                 champion,
-                experiment: stored.experiment,
+                challengers: stored.experiment.challengers,
+                shadows: stored.experiment.shadows,
+                guardrail: stored.experiment.guardrail,
                 probation: stored.probation,
                 created_at: Some(stored.created_at),
                 created_by: Some(stored.created_by),
@@ -70,7 +75,9 @@ impl ExperimentView {
             None => Self {
                 version: None,
                 champion,
-                experiment: Experiment::default(),
+                challengers: Vec::new(),
+                shadows: Vec::new(),
+                guardrail: Guardrail::default(),
                 probation: None,
                 created_at: None,
                 created_by: None,
