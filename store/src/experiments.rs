@@ -331,9 +331,16 @@ impl Store {
         let versions: Vec<i32> = scores.iter().map(|s| s.model_version).collect();
         let probabilities: Vec<f64> = scores.iter().map(|s| s.probability).collect();
         let at: Vec<DateTime<Utc>> = scores.iter().map(|s| s.scored_at).collect();
+        // Committed without waiting for the WAL flush, as decisions are: the scorer's loop
+        // waits for this statement before its next batch, and a flush would add its time to
+        // the replies of that next batch. A crash of PostgreSQL may lose the last scores; the
+        // comparisons count only orders scored by both versions.
         sqlx::query(
             "INSERT INTO arm_scores (company_id, order_id, model_version, probability, verdict, scored_at)
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::float8[], $5::text[], $6::timestamptz[])
+             SELECT s.company_id, s.order_id, s.model_version, s.probability, s.verdict, s.scored_at
+             FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::float8[], $5::text[], $6::timestamptz[])
+                  AS s(company_id, order_id, model_version, probability, verdict, scored_at)
+             CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous
              ON CONFLICT DO NOTHING",
         )
         .bind(companies)
