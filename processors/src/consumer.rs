@@ -27,7 +27,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -280,6 +280,8 @@ impl<P: Processor> Run<P> {
                     None => break,
                 }
             }
+            metrics::histogram!("aval_processor_batch_records", "processor" => P::NAME)
+                .record(batch.len() as f64);
             let Some(prepared) = self
                 .attempt(&batch, "prepare", || self.processor.prepare(&batch))
                 .await
@@ -403,7 +405,14 @@ impl<P: Processor> Run<P> {
         let mut defects = 0;
         let mut outage = None;
         loop {
+            let started = Instant::now();
             let result = run().await;
+            if result.is_ok() {
+                // Where a processor's time goes, phase by phase (a retried phase counts its
+                // successful attempt; the outages counter tells of the others).
+                metrics::histogram!("aval_processor_phase_seconds", "processor" => P::NAME, "phase" => phase)
+                    .record(started.elapsed().as_secs_f64());
+            }
             if !matches!(result, Err(Failure::Outage(..)))
                 && let Some(dependency) = outage.take()
             {

@@ -17,7 +17,14 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn a_batch_the_database_refuses_is_dead_lettered_and_the_partition_moves_on() {
+    let applied =
+        || metric("aval_processor_phase_seconds_count{processor=\"ingest\",phase=\"apply\"}");
+    let before = applied();
     let (reason, view) = poisoned_batch("22023").await;
+    assert!(
+        applied() > before,
+        "the clean batch's write is timed on /metrics"
+    );
     assert!(
         reason.contains("the database refused the batch") && reason.contains("poisoned order"),
         "{reason}"
@@ -30,21 +37,27 @@ async fn a_batch_the_database_refuses_is_dead_lettered_and_the_partition_moves_o
 
 #[tokio::test]
 async fn a_batch_that_hits_a_defect_is_dead_lettered_after_a_few_attempts() {
-    let defects = || {
-        aval_gateway::telemetry::prometheus()
-            .render()
-            .lines()
-            .find(|l| l.starts_with("aval_processor_defects_total{processor=\"ingest\"}"))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let defects = || metric("aval_processor_defects_total{processor=\"ingest\"}");
     let before = defects();
     let (reason, _) = poisoned_batch("XX000").await;
     assert!(
         reason.starts_with("defect: database:") && reason.contains("poisoned order"),
         "{reason}"
     );
-    assert!(defects() >= before + 3, "three attempts counted as defects");
+    assert!(
+        defects() >= before + 3.0,
+        "three attempts counted as defects"
+    );
+}
+
+/// The value of the series `series` on this process's `/metrics`; 0 before it exists.
+fn metric(series: &str) -> f64 {
+    aval_gateway::telemetry::prometheus()
+        .render()
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
 }
 
 /// Sends a batch with one order whose insert raises `errcode`, then a clean batch to the same
