@@ -5,7 +5,10 @@
 //! and each batch goes through three phases: `prepare` reads it and calls the domain, `apply`
 //! writes the result (database, dead letters), `announce` publishes what others must hear
 //! (replies, audit events, training requests). Batch n+1 is prepared while batch n is written,
-//! so CPU work and round trips overlap; batches are written one at a time, in order.
+//! so CPU work and round trips overlap; batches are written one at a time, in order. A
+//! processor whose announcements are independent records (the scorer) may also apply batch
+//! n+1 while batch n's announcements await their acknowledgements
+//! ([`Processor::OVERLAPPING_ANNOUNCE`]); its offsets are still stored in order.
 //!
 //! A phase fails in one of three ways ([`Failure`]):
 //! - a dependency is down: the phase is retried with capped, jittered backoff for as long as it
@@ -24,10 +27,12 @@ use rand::Rng;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -65,6 +70,13 @@ pub(crate) trait Processor: Send + Sync + 'static {
     /// Whether the broker may hold a fetch to gather more records; by default it answers the
     /// moment a record lands.
     const FETCH_BATCHING: Option<FetchBatching> = None;
+    /// Whether a batch may be applied while the batch before it is still announcing (its
+    /// records in flight, awaiting acknowledgement). Applies stay one at a time and in order,
+    /// offsets are still stored in order, and at most one batch announces behind the one
+    /// being applied. Off by default: a processor whose announcements must follow each other
+    /// in batch order even when one is retried (the audit chain's heads) waits for each batch
+    /// to finish.
+    const OVERLAPPING_ANNOUNCE: bool = false;
     /// What `prepare` decided should be written for the batch.
     type Work: Send + Sync + 'static;
     /// What `apply` decided should be published once the writes are durable.
@@ -249,14 +261,19 @@ impl<P: Processor> Run<P> {
     /// Reads batches: each is prepared while the one before it is written, and batches are
     /// written one at a time, in order.
     async fn consume(&self, consumer: &KafkaConsumer) -> Result<(), ProcessorError> {
-        // The batch being written; resolves to the offsets to store, `None` when abandoned.
-        let mut writing: Option<JoinHandle<Option<Vec<Position>>>> = None;
+        // The batches being written, oldest first; each resolves to the offsets to store,
+        // `None` when abandoned.
+        let mut writing: VecDeque<JoinHandle<Option<Vec<Position>>>> = VecDeque::new();
+        // Resolves once the newest batch is applied (or wholly written): the next one's apply
+        // waits for it.
+        let mut applied: Option<oneshot::Receiver<()>> = None;
+        let announcing_behind = usize::from(P::OVERLAPPING_ANNOUNCE);
         loop {
             let first = loop {
                 tokio::select! {
                     () = self.stop.cancelled() => return Ok(()),
-                    done = finished(&mut writing) => {
-                        writing = None;
+                    done = finished(writing.front_mut()) => {
+                        writing.pop_front();
                         let Some(positions) = done.map_err(|e| ProcessorError::Apply(e.to_string()))? else {
                             return Ok(());
                         };
@@ -288,7 +305,10 @@ impl<P: Processor> Run<P> {
             else {
                 return Ok(());
             };
-            if let Some(previous) = writing.take() {
+            while writing.len() > announcing_behind {
+                let Some(previous) = writing.pop_front() else {
+                    break;
+                };
                 let Some(positions) = previous
                     .await
                     .map_err(|e| ProcessorError::Apply(e.to_string()))?
@@ -297,9 +317,15 @@ impl<P: Processor> Run<P> {
                 };
                 self.done(consumer, &positions);
             }
+            let (applied_now, applied_next) = oneshot::channel();
+            let after = applied.replace(applied_next);
             let run = self.clone();
-            writing = Some(tokio::spawn(async move {
-                run.write(&batch, prepared).await?;
+            writing.push_back(tokio::spawn(async move {
+                if let Some(after) = after {
+                    // A sender dropped unsent means its batch is wholly written: go on too.
+                    let _ = after.await;
+                }
+                run.write(&batch, prepared, Some(applied_now)).await?;
                 Some(last_positions(&batch))
             }));
         }
@@ -316,15 +342,24 @@ impl<P: Processor> Run<P> {
     }
 
     /// Applies and announces a prepared batch, or settles it record by record; `None` when
-    /// stopped first.
-    async fn write(&self, batch: &[OwnedMessage], prepared: Prepared<P::Work>) -> Option<()> {
+    /// stopped first. `applied` is told once the batch is applied, before it announces; a
+    /// batch settled record by record tells it only when it is done (by dropping it).
+    async fn write(
+        &self,
+        batch: &[OwnedMessage],
+        prepared: Prepared<P::Work>,
+        mut applied: Option<oneshot::Sender<()>>,
+    ) -> Option<()> {
         let failure = match prepared {
             Ok(work) => {
-                let applied = self
+                let outcome = self
                     .attempt(batch, "apply", || self.processor.apply(batch, &work))
                     .await?;
-                match applied {
+                match outcome {
                     Ok(announcement) => {
+                        if let Some(applied) = applied.take() {
+                            let _ = applied.send(());
+                        }
                         let announced = self
                             .attempt(batch, "announce", || self.processor.announce(&announcement))
                             .await?;
@@ -358,7 +393,7 @@ impl<P: Processor> Run<P> {
                 let prepared = self
                     .attempt(one, "prepare", || self.processor.prepare(one))
                     .await?;
-                self.write(one, prepared).await?;
+                self.write(one, prepared, None).await?;
             }
             Some(())
         })
@@ -502,7 +537,7 @@ fn last_positions(batch: &[OwnedMessage]) -> Vec<Position> {
 }
 
 /// Resolves when the task in `slot` finishes; never, when the slot is empty.
-async fn finished<T>(slot: &mut Option<JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
+async fn finished<T>(slot: Option<&mut JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
     match slot {
         Some(handle) => handle.await,
         None => std::future::pending().await,
