@@ -5,7 +5,7 @@
 //! and each batch goes through three phases: `prepare` reads it and calls the domain, `apply`
 //! writes the result (database, dead letters), `announce` publishes what others must hear
 //! (replies, audit events, training requests). Batch n+1 is prepared while batch n is written,
-//! so CPU work and round trips overlap; batches are written one at a time, in order. A
+//! so CPU work and round trips overlap; batches are applied one at a time, in order. A
 //! processor whose announcements are independent records (the scorer) may also apply batch
 //! n+1 while batch n's announcements await their acknowledgements
 //! ([`Processor::OVERLAPPING_ANNOUNCE`]); its offsets are still stored in order.
@@ -259,13 +259,14 @@ type KafkaConsumer = StreamConsumer<ConnectionContext>;
 
 impl<P: Processor> Run<P> {
     /// Reads batches: each is prepared while the one before it is written, and batches are
-    /// written one at a time, in order.
+    /// applied one at a time, in order (with [`Processor::OVERLAPPING_ANNOUNCE`], while the
+    /// batch before announces).
     async fn consume(&self, consumer: &KafkaConsumer) -> Result<(), ProcessorError> {
         // The batches being written, oldest first; each resolves to the offsets to store,
         // `None` when abandoned.
         let mut writing: VecDeque<JoinHandle<Option<Vec<Position>>>> = VecDeque::new();
-        // Resolves once the newest batch is applied (or wholly written): the next one's apply
-        // waits for it.
+        // Resolves once the newest batch is applied, or settled record by record: the next
+        // one's apply waits for it. Dropped unsent, the batch was abandoned (a stop, a panic).
         let mut applied: Option<oneshot::Receiver<()>> = None;
         let announcing_behind = usize::from(P::OVERLAPPING_ANNOUNCE);
         loop {
@@ -321,9 +322,11 @@ impl<P: Processor> Run<P> {
             let after = applied.replace(applied_next);
             let run = self.clone();
             writing.push_back(tokio::spawn(async move {
-                if let Some(after) = after {
-                    // A sender dropped unsent means its batch is wholly written: go on too.
-                    let _ = after.await;
+                // The batch before was abandoned: applying this one would write it out of order.
+                if let Some(after) = after
+                    && after.await.is_err()
+                {
+                    return None;
                 }
                 run.write(&batch, prepared, Some(applied_now)).await?;
                 Some(last_positions(&batch))
@@ -342,8 +345,11 @@ impl<P: Processor> Run<P> {
     }
 
     /// Applies and announces a prepared batch, or settles it record by record; `None` when
-    /// stopped first. `applied` is told once the batch is applied, before it announces; a
-    /// batch settled record by record tells it only when it is done (by dropping it).
+    /// stopped first. `applied` is told once the batch is applied, before it announces, or
+    /// once it is settled. A batch whose announcement fails for good after `applied` was told
+    /// is settled while the next batch applies: its records are applied again alongside, which
+    /// the processors that overlap (the scorer) must be safe to do, as they are across
+    /// instances.
     async fn write(
         &self,
         batch: &[OwnedMessage],
@@ -373,7 +379,13 @@ impl<P: Processor> Run<P> {
             }
             Err(failure) => failure,
         };
-        self.settle(batch, failure).await
+        let settled = self.settle(batch, failure).await;
+        if settled.is_some()
+            && let Some(applied) = applied.take()
+        {
+            let _ = applied.send(());
+        }
+        settled
     }
 
     /// A batch that failed for good: several records are taken again one at a time, so only

@@ -547,7 +547,8 @@ impl Processor for Scorer {
     /// within its batch. Waiting for one batch's acknowledgements (1.3-1.7 ms on average in
     /// `scripts/bench-decisions`) before applying the next put that wait on every following
     /// decision's path. Under a Kafka outage, a batch whose announcement is retried may
-    /// publish after the batch behind it.
+    /// publish after the batch behind it. `apply` is safe to run beside another batch's (a
+    /// batch settled record by record applies again): every scorer's inserts already meet.
     const OVERLAPPING_ANNOUNCE: bool = true;
     type Work = Vec<ScoreWork>;
     type Announcement = Vec<Outgoing>;
