@@ -273,12 +273,11 @@ impl<P: Processor> Run<P> {
             let first = loop {
                 tokio::select! {
                     () = self.stop.cancelled() => return Ok(()),
-                    done = finished(writing.front_mut()) => {
+                    written = finished(writing.front_mut()) => {
                         writing.pop_front();
-                        let Some(positions) = done.map_err(|e| ProcessorError::Apply(e.to_string()))? else {
+                        if !self.done(consumer, written)? {
                             return Ok(());
-                        };
-                        self.done(consumer, &positions);
+                        }
                     }
                     received = consumer.recv() => match received {
                         Ok(message) => break message.detach(),
@@ -306,17 +305,12 @@ impl<P: Processor> Run<P> {
             else {
                 return Ok(());
             };
-            while writing.len() > announcing_behind {
-                let Some(previous) = writing.pop_front() else {
-                    break;
-                };
-                let Some(positions) = previous
-                    .await
-                    .map_err(|e| ProcessorError::Apply(e.to_string()))?
-                else {
+            while writing.len() > announcing_behind
+                && let Some(previous) = writing.pop_front()
+            {
+                if !self.done(consumer, previous.await)? {
                     return Ok(());
-                };
-                self.done(consumer, &positions);
+                }
             }
             let (applied_now, applied_next) = oneshot::channel();
             let after = applied.replace(applied_next);
@@ -334,10 +328,20 @@ impl<P: Processor> Run<P> {
         }
     }
 
-    fn done(&self, consumer: &KafkaConsumer, positions: &[Position]) {
+    /// A batch's write has ended: its offsets are stored; `false` when it was abandoned (the
+    /// loop stops), an error when its task panicked.
+    fn done(
+        &self,
+        consumer: &KafkaConsumer,
+        written: Result<Option<Vec<Position>>, tokio::task::JoinError>,
+    ) -> Result<bool, ProcessorError> {
+        let Some(positions) = written.map_err(|e| ProcessorError::Apply(e.to_string()))? else {
+            return Ok(false);
+        };
         if self.commits {
-            store_offsets(consumer, positions);
+            store_offsets(consumer, &positions);
         }
+        Ok(true)
     }
 
     fn consume_error(&self, e: &rdkafka::error::KafkaError) {

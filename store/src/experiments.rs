@@ -331,9 +331,9 @@ impl Store {
         let versions: Vec<i32> = scores.iter().map(|s| s.model_version).collect();
         let probabilities: Vec<f64> = scores.iter().map(|s| s.probability).collect();
         let at: Vec<DateTime<Utc>> = scores.iter().map(|s| s.scored_at).collect();
-        // Committed without waiting for the WAL flush, as decisions are: the scorer's loop
-        // waits for this statement before its next batch, and a flush would add its time to
-        // the replies of that next batch. A crash of PostgreSQL may lose the last scores; the
+        // Committed without waiting for the WAL flush, as decisions are: this statement is part
+        // of the scorer's announce, which the batch after next waits for (and the CPU it takes
+        // is taken from every reply). A crash of PostgreSQL may lose the last scores; the
         // comparisons count only orders scored by both versions.
         sqlx::query(
             "INSERT INTO arm_scores (company_id, order_id, model_version, probability, verdict, scored_at)

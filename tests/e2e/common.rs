@@ -309,3 +309,14 @@ pub fn consumer_from_start(topic: &str) -> StreamConsumer {
     consumer.subscribe(&[topic]).expect("subscribe");
     consumer
 }
+
+/// The value of the series `series` (its name and labels) on this process's `/metrics`, where
+/// the in-process roles of the tests record; 0 before it exists.
+pub fn metric(series: &str) -> f64 {
+    aval_gateway::telemetry::prometheus()
+        .render()
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}

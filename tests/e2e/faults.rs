@@ -199,11 +199,9 @@ async fn dead_letters(catalogue: &Catalogue) -> usize {
 }
 
 fn outages_counted(processor: &str, dependency: &str) -> bool {
-    let rendered = aval_gateway::telemetry::prometheus().render();
-    let series = format!(
+    common::metric(&format!(
         "aval_processor_outages_total{{processor=\"{processor}\",dependency=\"{dependency}\"}}"
-    );
-    rendered.lines().any(|line| line.starts_with(&series))
+    )) > 0.0
 }
 
 /// PostgreSQL restarted while the ingest processor stores a dataset: nothing is lost, nothing

@@ -4,7 +4,7 @@
 //! ends in the dead-letter topic with its reason and the next clean batch on the same
 //! partition is stored within seconds.
 
-use crate::common::{self, DEADLINE};
+use crate::common::{self, DEADLINE, metric};
 use crate::decisions_support::dead_reason;
 use crate::faults::{ingest_pipeline, start_ingest};
 use crate::ingest_support::{
@@ -48,16 +48,6 @@ async fn a_batch_that_hits_a_defect_is_dead_lettered_after_a_few_attempts() {
         defects() >= before + 3.0,
         "three attempts counted as defects"
     );
-}
-
-/// The value of the series `series` on this process's `/metrics`; 0 before it exists.
-fn metric(series: &str) -> f64 {
-    aval_gateway::telemetry::prometheus()
-        .render()
-        .lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .unwrap_or(0.0)
 }
 
 /// Sends a batch with one order whose insert raises `errcode`, then a clean batch to the same
